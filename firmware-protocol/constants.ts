@@ -1,0 +1,63 @@
+/** Protocol constants: see PROTOCOL.md sections 1, 3 and 5. */
+
+/** Bumped on every incompatible change of PROTOCOL.md. */
+export const PROTOCOL_VERSION = 1;
+
+/** Longest line (bytes, terminator included) any receiver must accept (PROTOCOL.md §1). */
+export const MAX_LINE = 8 * 1024 * 1024;
+
+/** Replies remembered by a board for replay of repeated tags (PROTOCOL.md §3). */
+export const REPLAY_WINDOW = 64;
+
+/** Replies larger than this may be left out of the replay window. */
+export const REPLAY_MAX_REPLY = 1024 * 1024;
+
+/** Tags wrap from this value back to 0. */
+export const MAX_TAG = 65535;
+
+/** Depth of the board's error queue. */
+export const ERROR_QUEUE_DEPTH = 32;
+
+/** Numeric error codes, grouped by layer (PROTOCOL.md §5). Tests check codes, never message texts. */
+export const ErrorCode = {
+  BAD_CHECKSUM: 101,
+  MALFORMED: 102,
+  LINE_TOO_LONG: 103,
+  BAD_TAG: 104,
+  UNKNOWN_COMMAND: 201,
+  MISSING_ARGUMENT: 202,
+  BAD_ARGUMENT: 203,
+  UNKNOWN_ARGUMENT: 204,
+  AMPLITUDE_LIMIT: 301,
+  WIDTH_LIMIT: 302,
+  COUNT_LIMIT: 303,
+  COMPLIANCE_LIMIT: 304,
+  ADDRESS_RANGE: 305,
+  READ_VOLTAGE_LIMIT: 306,
+  ENERGY_LIMIT: 307,
+  WIDEN_REFUSED: 308,
+  QUEUE_OVERFLOW: 350,
+  ABORTED: 401,
+  BUSY: 402,
+  INTERNAL: 500,
+  // Host side only, never on the wire.
+  TIMEOUT: 601,
+  DISCONNECTED: 602,
+  VERSION_MISMATCH: 603,
+  PORT_NOT_FOUND: 604,
+  PORT_BUSY: 605,
+  CONNECTION_REFUSED: 606,
+  BAD_URL: 607,
+  BAD_INPUT: 608,
+  CLOSED: 609,
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+export type ErrorCodeValue = (typeof ErrorCode)[ErrorCodeName];
+
+const names = new Map<number, string>(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
+
+/** The symbolic name of a code, e.g. 301 → "AMPLITUDE_LIMIT"; "UNKNOWN" for codes not in the table. */
+export function errorCodeName(code: number): string {
+  return names.get(code) ?? "UNKNOWN";
+}

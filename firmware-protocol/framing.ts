@@ -1,0 +1,55 @@
+/**
+ * Finding line boundaries in a byte stream (PROTOCOL.md §1), shared by the host driver and the
+ * emulated board so both frame bytes identically.
+ *
+ *   bytes ──▶ LineGuard (bounds every line to maxLine) ──▶ ReadlineParser ("\n") ──▶ lines
+ *
+ * `@serialport/parser-readline` splits lines but buffers without limit, so a noisy link that never
+ * sends a newline would eat memory. `LineGuard` sits in front of it and replaces the bytes of an
+ * over-long line by the one-byte marker OVERLONG, which `decodeLine` reports as error 103.
+ */
+import { Transform, type TransformCallback } from "node:stream";
+import { ReadlineParser } from "@serialport/parser-readline";
+import { MAX_LINE } from "./constants.ts";
+
+/** What an over-long line is replaced with (CAN, 0x18), so the receiver can report it. */
+export const OVERLONG = "\u0018";
+
+export class LineGuard extends Transform {
+  private run = 0;
+  private dropping = false;
+
+  constructor(private readonly maxLine = MAX_LINE) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    let start = 0;
+    while (start < chunk.length) {
+      const lf = chunk.indexOf(10, start);
+      const end = lf < 0 ? chunk.length : lf + 1;
+      const seg = end - start;
+      if (!this.dropping && this.run + seg > this.maxLine) this.dropping = true;
+      if (this.dropping) {
+        if (lf >= 0) {
+          this.push(`${OVERLONG}\n`);
+          this.dropping = false;
+          this.run = 0;
+        }
+      } else {
+        this.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
+        this.run = lf >= 0 ? 0 : this.run + seg;
+      }
+      start = end;
+    }
+    done();
+  }
+}
+
+/** A writable that emits "data" with one line (without terminator) per event, memory bounded. */
+export function createLineReader(maxLine = MAX_LINE): { input: LineGuard; output: ReadlineParser } {
+  const input = new LineGuard(maxLine);
+  const output = new ReadlineParser({ delimiter: "\n", encoding: "latin1" });
+  input.pipe(output);
+  return { input, output };
+}

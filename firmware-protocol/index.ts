@@ -1,0 +1,7 @@
+/** The xbar line protocol: see PROTOCOL.md (normative). */
+export * from "./checksum.ts";
+export * from "./commands.ts";
+export * from "./constants.ts";
+export * from "./framing.ts";
+export * from "./message.ts";
+export * from "./packed.ts";
