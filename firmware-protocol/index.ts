@@ -5,3 +5,4 @@ export * from "./constants.ts";
 export * from "./framing.ts";
 export * from "./message.ts";
 export * from "./packed.ts";
+export * from "./envelope.ts";

@@ -1,0 +1,233 @@
+/**
+ * The crossbar board client: tags, a bounded window of requests in flight, per-command timeouts,
+ * retransmission with the same tag (safe: the board replays, PROTOCOL.md §3), resync after garbage,
+ * events, and a clean close. It knows the wire, not the meaning: src/ builds the Board on top.
+ *
+ *   request() ─▶ queue ─▶ (window free?) ─▶ write line ─▶ timer ─┬─ reply with tag ─▶ resolve / reject
+ *                                                                ├─ timeout ─▶ resend same line (≤ retries)
+ *                                                                └─ REJECT event ─▶ resend everything in flight
+ */
+import { Subject, type Subscription } from "rxjs";
+import {
+  type ArgInput,
+  type Args,
+  type BoardEvent,
+  COMMANDS,
+  type Discarded,
+  decodeLine,
+  ErrorCode,
+  encodeRequest,
+  isVerb,
+  MAX_TAG,
+  OVERLONG,
+  ProtocolError,
+} from "../firmware-protocol/index.ts";
+import { type ErrorContext, XbarError } from "./errors.ts";
+import type { Transport } from "./transport.ts";
+
+export interface ClientOptions {
+  /** Requests in flight at most; default 1 until the handshake reads the board's `window`. */
+  window?: number;
+  /** Timeout added to every request's nominal duration, ms; default 2000. */
+  baseTimeoutMs?: number;
+  /** Retransmissions of a request that got no reply; default 3. */
+  retries?: number;
+  /** First tag used; default 1. */
+  firstTag?: number;
+}
+
+export interface RequestOptions {
+  /** Nominal duration of the operation on the board, s (pulse trains, waits); default 0. */
+  durationS?: number;
+  /** What to put in an error's context (device address and so on). */
+  context?: ErrorContext;
+}
+
+interface Pending {
+  tag: number;
+  verb: string;
+  line: string;
+  timeoutMs: number;
+  attempts: number;
+  timer?: NodeJS.Timeout;
+  context: ErrorContext;
+  resolve: (args: Args) => void;
+  reject: (err: Error) => void;
+}
+
+export interface ClientStats {
+  requests: number;
+  retransmissions: number;
+  discarded: number;
+  strayReplies: number;
+}
+
+export class CrossbarClient {
+  /** Unsolicited events from the board (BOOT, REJECT, FAULT). */
+  readonly events = new Subject<BoardEvent>();
+  /** Lines the client could not accept (bad checksum, garbage): diagnosable, never silently dropped. */
+  readonly discarded = new Subject<Discarded>();
+  readonly stats: ClientStats = { requests: 0, retransmissions: 0, discarded: 0, strayReplies: 0 };
+  window: number;
+  private readonly baseTimeoutMs: number;
+  private readonly retries: number;
+  private nextTag: number;
+  private readonly inFlight = new Map<number, Pending>();
+  private readonly queue: Pending[] = [];
+  private readonly sub: Subscription;
+  private failure?: XbarError;
+
+  constructor(
+    readonly transport: Transport,
+    opts: ClientOptions = {},
+  ) {
+    const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1 } = opts;
+    if (!(Number.isInteger(window) && window >= 1)) throw new RangeError(`window must be a positive integer, not ${window}`);
+    if (!(baseTimeoutMs > 0)) throw new RangeError(`baseTimeoutMs must be positive, not ${baseTimeoutMs}`);
+    if (!(Number.isInteger(retries) && retries >= 0)) throw new RangeError(`retries must be a non-negative integer, not ${retries}`);
+    this.window = window;
+    this.baseTimeoutMs = baseTimeoutMs;
+    this.retries = retries;
+    this.nextTag = firstTag % (MAX_TAG + 1);
+    this.sub = transport.lines.subscribe({
+      next: (line) => this.onLine(line),
+      error: (err) => this.fail(err instanceof XbarError ? err : new XbarError(ErrorCode.DISCONNECTED, String(err), { port: transport.name })),
+      complete: () => this.fail(new XbarError(ErrorCode.CLOSED, "the link was closed", { port: transport.name })),
+    });
+  }
+
+  /** Requests in flight plus those waiting for the window. */
+  get outstanding(): number {
+    return this.inFlight.size + this.queue.length;
+  }
+
+  /**
+   * Sends one request and resolves with the reply's arguments. Rejects with XbarError carrying the
+   * board's code (ERR reply), 601 after the last retransmission timed out, 602/609 when the link is gone.
+   */
+  request(verb: string, args?: ArgInput, opts: RequestOptions = {}): Promise<Args> {
+    const context: ErrorContext = { command: verb, port: this.transport.name, ...opts.context };
+    if (this.failure) return Promise.reject(new XbarError(this.failure.code, this.failure.detail, context));
+    let line: string;
+    try {
+      line = encodeRequest(this.takeTag(), verb, args);
+    } catch (e) {
+      const code = e instanceof ProtocolError ? e.code : ErrorCode.BAD_INPUT;
+      return Promise.reject(new XbarError(code, (e as Error).message, { ...context, side: "host" }));
+    }
+    const tag = Number(line.slice(0, line.indexOf(" ")));
+    context.tag = tag;
+    const timeoutMs = this.baseTimeoutMs + Math.ceil((opts.durationS ?? 0) * 2000);
+    return new Promise<Args>((resolve, reject) => {
+      const p: Pending = { tag, verb, line, timeoutMs, attempts: 0, context, resolve, reject };
+      this.stats.requests++;
+      if (this.inFlight.size < this.window) this.send(p);
+      else this.queue.push(p);
+    });
+  }
+
+  /** Rejects everything outstanding and releases the link. Idempotent. */
+  async close(): Promise<void> {
+    this.fail(new XbarError(ErrorCode.CLOSED, "the client was closed", { port: this.transport.name }));
+    this.sub.unsubscribe();
+    await this.transport.close();
+  }
+
+  private takeTag(): number {
+    // Never reuse a tag still in flight (a wrap-around with 65536 outstanding is refused).
+    for (let i = 0; i <= MAX_TAG; i++) {
+      const t = this.nextTag;
+      this.nextTag = t === MAX_TAG ? 0 : t + 1;
+      if (!this.inFlight.has(t) && !this.queue.some((q) => q.tag === t)) return t;
+    }
+    throw new XbarError(ErrorCode.BUSY, "no free tag");
+  }
+
+  private send(p: Pending): void {
+    p.attempts++;
+    this.inFlight.set(p.tag, p);
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
+    this.transport.write(p.line);
+  }
+
+  private onTimeout(p: Pending): void {
+    if (this.inFlight.get(p.tag) !== p) return;
+    if (p.attempts <= this.retries) {
+      this.stats.retransmissions++;
+      this.send(p);
+      return;
+    }
+    this.settle(p);
+    p.reject(
+      new XbarError(ErrorCode.TIMEOUT, `no reply after ${p.attempts} attempts of ${p.timeoutMs} ms each`, {
+        ...p.context,
+      }),
+    );
+  }
+
+  private settle(p: Pending): void {
+    clearTimeout(p.timer);
+    this.inFlight.delete(p.tag);
+    while (this.inFlight.size < this.window && this.queue.length > 0) this.send(this.queue.shift()!);
+  }
+
+  private onLine(line: string): void {
+    if (line === "" || line === "\r") return;
+    const d =
+      line === OVERLONG
+        ? ({ ok: false, code: ErrorCode.LINE_TOO_LONG, reason: "line too long", excerpt: "" } as Discarded)
+        : decodeLine(line);
+    if (!d.ok) {
+      this.stats.discarded++;
+      this.discarded.next(d);
+      return;
+    }
+    const m = d.message;
+    if (m.kind === "event") {
+      if (m.name === "REJECT") this.resendAll();
+      this.events.next(m);
+      return;
+    }
+    if (m.kind === "request") {
+      this.stats.discarded++;
+      this.discarded.next({ ok: false, code: ErrorCode.MALFORMED, reason: "a request arrived at the host", excerpt: line.slice(0, 40) });
+      return;
+    }
+    const p = this.inFlight.get(m.tag);
+    if (!p) {
+      // A late reply to a request already answered (its retransmission crossed the first reply).
+      this.stats.strayReplies++;
+      return;
+    }
+    this.settle(p);
+    if (m.kind === "ok") p.resolve(m.args);
+    else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+  }
+
+  /** The board discarded a line it could not trust: retransmit what is in flight (replay makes it safe). */
+  private resendAll(): void {
+    for (const p of [...this.inFlight.values()]) {
+      if (p.attempts <= this.retries + 8) {
+        this.stats.retransmissions++;
+        this.send(p);
+      }
+    }
+  }
+
+  private fail(err: XbarError): void {
+    if (!this.failure) this.failure = err;
+    const all = [...this.inFlight.values(), ...this.queue];
+    this.inFlight.clear();
+    this.queue.length = 0;
+    for (const p of all) {
+      clearTimeout(p.timer);
+      p.reject(new XbarError(err.code, err.detail, { ...p.context }));
+    }
+  }
+}
+
+/** True when the verb changes device states (the replay window protects it from double execution). */
+export function isProgramming(verb: string): boolean {
+  return isVerb(verb) && COMMANDS[verb].kind === "program";
+}

@@ -1,0 +1,43 @@
+/**
+ * One error class for everything the host side reports: a numeric code (PROTOCOL.md §5, host-side
+ * codes 6xx), the code's name in the message so logs can be searched, and the context of what was
+ * being done (command, tag, device address, port). Tests check `code`, never the text.
+ */
+import { errorCodeName } from "../firmware-protocol/index.ts";
+
+export interface ErrorContext {
+  /** The protocol verb, e.g. "PULSE". */
+  command?: string;
+  tag?: number;
+  row?: number;
+  col?: number;
+  /** The port or URL the board was reached through. */
+  port?: string;
+  /** "host" when the host refused before sending, "board" when the board replied ERR. */
+  side?: "host" | "board";
+  /** How far a multi-step operation got, e.g. pulses applied before the failure. */
+  progress?: Record<string, number>;
+  [key: string]: unknown;
+}
+
+export class XbarError extends Error {
+  constructor(
+    readonly code: number,
+    readonly detail: string,
+    readonly context: ErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
+    super(`E${code} ${errorCodeName(code)}: ${detail}${describe(context)}`, options);
+    this.name = "XbarError";
+  }
+}
+
+function describe(ctx: ErrorContext): string {
+  const parts: string[] = [];
+  if (ctx.command) parts.push(ctx.tag !== undefined ? `${ctx.command} tag ${ctx.tag}` : ctx.command);
+  if (ctx.row !== undefined && ctx.col !== undefined) parts.push(`device r=${ctx.row} c=${ctx.col}`);
+  if (ctx.side) parts.push(`refused by the ${ctx.side}`);
+  if (ctx.progress) parts.push(Object.entries(ctx.progress).map(([k, v]) => `${k}=${v}`).join(" "));
+  if (ctx.port) parts.push(`on ${ctx.port}`);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}

@@ -1,0 +1,4 @@
+/** Emulated instruments. Imports only firmware-protocol/ (and npm packages). */
+export * from "./board.ts";
+export * from "./devices.ts";
+export * from "./serve.ts";

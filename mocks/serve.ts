@@ -1,0 +1,62 @@
+/**
+ * Puts an emulated board on a byte stream: in-process (any Duplex), a TCP port, or a serial device
+ * path (for example one end of a pty pair made with socat). The board sees only lines of text.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { SerialPort } from "serialport";
+import { createLineReader } from "../firmware-protocol/index.ts";
+import type { EmulatedBoard } from "./board.ts";
+
+/** Serves the board on a stream until the stream ends; returns a function that detaches it. */
+export function serveStream(board: EmulatedBoard, stream: Duplex): () => void {
+  const session = board.openSession((line) => {
+    if (!stream.destroyed && stream.writable) stream.write(line, "latin1");
+  });
+  const reader = createLineReader(board.maxLine);
+  stream.pipe(reader.input);
+  reader.output.on("data", (line: string) => session.handle(line));
+  const detach = () => {
+    session.close();
+    stream.unpipe(reader.input);
+  };
+  stream.once("close", detach);
+  stream.once("error", detach);
+  return detach;
+}
+
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+}
+
+/** Serves the board on a TCP port (loopback unless told otherwise); each connection is a session. */
+export async function serveTcp(board: EmulatedBoard, { host = "127.0.0.1", port = 0 }: ListenOptions = {}): Promise<Server> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    socket.setNoDelay(true);
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    serveStream(board, socket);
+  });
+  server.on("close", () => {
+    for (const s of sockets) s.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+/** Serves the board on a serial device path. Resolves once the port is open. */
+export async function serveSerial(board: EmulatedBoard, path: string, baudRate = 115200): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  serveStream(board, port);
+  return port;
+}
