@@ -19,7 +19,6 @@ import {
   encodeRequest,
   isVerb,
   MAX_TAG,
-  OVERLONG,
   ProtocolError,
 } from "../firmware-protocol/index.ts";
 import { type ErrorContext, XbarError } from "./errors.ts";
@@ -174,10 +173,7 @@ export class CrossbarClient {
 
   private onLine(line: string): void {
     if (line === "" || line === "\r") return;
-    const d =
-      line === OVERLONG
-        ? ({ ok: false, code: ErrorCode.LINE_TOO_LONG, reason: "line too long", excerpt: "" } as Discarded)
-        : decodeLine(line);
+    const d = decodeLine(line);
     if (!d.ok) {
       this.stats.discarded++;
       this.discarded.next(d);

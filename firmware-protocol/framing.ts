@@ -5,15 +5,17 @@
  *   bytes ──▶ LineGuard (bounds every line to maxLine) ──▶ ReadlineParser ("\n") ──▶ lines
  *
  * `@serialport/parser-readline` splits lines but buffers without limit, so a noisy link that never
- * sends a newline would eat memory. `LineGuard` sits in front of it and replaces the bytes of an
- * over-long line by the one-byte marker OVERLONG, which `decodeLine` reports as error 103.
+ * sends a newline would eat memory. `LineGuard` sits in front of it: once a line exceeds maxLine
+ * bytes, the rest of it is dropped and the line is ended with the one-byte marker OVERLONG, which
+ * `decodeLine` reports as error 103. At most maxLine bytes of any line are ever buffered.
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { ReadlineParser } from "@serialport/parser-readline";
 import { MAX_LINE } from "./constants.ts";
 
-/** What an over-long line is replaced with (CAN, 0x18), so the receiver can report it. */
-export const OVERLONG = "\u0018";
+import { OVERLONG } from "./framing-marker.ts";
+
+export { OVERLONG };
 
 export class LineGuard extends Transform {
   private run = 0;

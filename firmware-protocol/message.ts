@@ -6,6 +6,7 @@
  */
 import { checksum } from "./checksum.ts";
 import { ErrorCode, MAX_LINE, MAX_TAG } from "./constants.ts";
+import { OVERLONG } from "./framing-marker.ts";
 import { isPacked, type PackedArray, type PackedType, pack, unpack } from "./packed.ts";
 
 /** Raw argument values as they stood on the wire (tokens already percent-decoded). */
@@ -89,6 +90,7 @@ function encodeArgs(args: ArgInput | undefined): string {
   let out = "";
   for (const [k, v] of Object.entries(args)) {
     if (v === undefined) continue;
+    if (!KEY_RE.test(k)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `bad key "${k}"`);
     out += ` ${k}=${encodeValue(k, v)}`;
   }
   return out;
@@ -99,14 +101,23 @@ export function frame(body: string): string {
   return `${body}*${checksum(body)}\n`;
 }
 
+function checkTag(tag: number): void {
+  if (!(Number.isInteger(tag) && tag >= 0 && tag <= MAX_TAG)) throw new ProtocolError(ErrorCode.BAD_TAG, `tag ${tag} outside 0..${MAX_TAG}`);
+}
+
 export function encodeRequest(tag: number, verb: string, args?: ArgInput): string {
+  checkTag(tag);
+  if (!VERB_RE.test(verb) || verb === "OK" || verb === "ERR") throw new ProtocolError(ErrorCode.MALFORMED, `bad verb "${verb}"`);
   return frame(`${tag} ${verb}${encodeArgs(args)}`);
 }
 export function encodeOk(tag: number, args?: ArgInput): string {
+  checkTag(tag);
   return frame(`${tag} OK${encodeArgs(args)}`);
 }
 export function encodeErr(tag: number, code: number, message: string): string {
-  return frame(`${tag} ERR ${code} ${message.replace(/[\r\n]/g, " ")}`);
+  checkTag(tag);
+  // Messages are printable ASCII: anything else becomes "?" so the line stays decodable.
+  return frame(`${tag} ERR ${code} ${message.replace(/[\r\n\t]/g, " ").replace(/[^ -~]/g, "?")}`);
 }
 export function encodeEvent(name: string, args?: ArgInput): string {
   return frame(`! ${name}${encodeArgs(args)}`);
@@ -146,15 +157,18 @@ function parseArgs(parts: string[], from: number): Args | string {
 export function decodeLine(raw: string, maxLine = MAX_LINE): Decoded {
   let line = raw;
   if (line.endsWith("\n")) line = line.slice(0, -1);
+  // LineGuard ends an over-long line with the OVERLONG marker (after at most maxLine bytes of it).
+  if (line.endsWith(OVERLONG) || line.length + 1 > maxLine) {
+    return discard(ErrorCode.LINE_TOO_LONG, `line longer than ${maxLine} bytes`, line);
+  }
   if (line.endsWith("\r")) line = line.slice(0, -1);
-  if (line.length + 1 > maxLine) return discard(ErrorCode.LINE_TOO_LONG, `line longer than ${maxLine} bytes`, line);
+  // Only printable ASCII may stand in a line (noise often is not).
+  if (!/^[ -~]*$/.test(line)) return discard(ErrorCode.MALFORMED, "non-printable or non-ASCII byte in line", line);
   const star = line.lastIndexOf("*");
   if (star < 0) return discard(ErrorCode.BAD_CHECKSUM, "no checksum", line);
   const body = line.slice(0, star);
   const crc = line.slice(star + 1);
   if (crc !== checksum(body)) return discard(ErrorCode.BAD_CHECKSUM, "checksum mismatch", line);
-  // Only printable ASCII may stand in a body.
-  if (!/^[ -~]*$/.test(body)) return discard(ErrorCode.MALFORMED, "non-printable byte in line", line);
   const parts = body.split(" ");
   const head = parts[0]!;
   if (head === "!") {

@@ -33,7 +33,6 @@ import {
   isVerb,
   type Limits,
   MAX_LINE,
-  OVERLONG,
   PROTOCOL_VERSION,
   ProtocolError,
   REPLAY_MAX_REPLY,
@@ -489,9 +488,6 @@ export class Session {
   }
 
   handle(line: string): void {
-    if (line === OVERLONG) {
-      return this.reject(ErrorCode.LINE_TOO_LONG, `line longer than ${this.board.maxLine} bytes`);
-    }
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     const d = decodeLine(line, this.board.maxLine);
     if (!d.ok) return this.reject(d.code, d.reason);
