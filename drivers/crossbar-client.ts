@@ -81,17 +81,25 @@ export class CrossbarClient {
     opts: ClientOptions = {},
   ) {
     const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1 } = opts;
-    if (!(Number.isInteger(window) && window >= 1)) throw new RangeError(`window must be a positive integer, not ${window}`);
+    if (!(Number.isInteger(window) && window >= 1))
+      throw new RangeError(`window must be a positive integer, not ${window}`);
     if (!(baseTimeoutMs > 0)) throw new RangeError(`baseTimeoutMs must be positive, not ${baseTimeoutMs}`);
-    if (!(Number.isInteger(retries) && retries >= 0)) throw new RangeError(`retries must be a non-negative integer, not ${retries}`);
+    if (!(Number.isInteger(retries) && retries >= 0))
+      throw new RangeError(`retries must be a non-negative integer, not ${retries}`);
     this.window = window;
     this.baseTimeoutMs = baseTimeoutMs;
     this.retries = retries;
     this.nextTag = firstTag % (MAX_TAG + 1);
     this.sub = transport.lines.subscribe({
       next: (line) => this.onLine(line),
-      error: (err) => this.fail(err instanceof XbarError ? err : new XbarError(ErrorCode.DISCONNECTED, String(err), { port: transport.name })),
-      complete: () => this.fail(new XbarError(ErrorCode.CLOSED, "the link was closed", { port: transport.name })),
+      error: (err) =>
+        this.fail(
+          err instanceof XbarError
+            ? err
+            : new XbarError(ErrorCode.DISCONNECTED, String(err), { port: transport.name }),
+        ),
+      complete: () =>
+        this.fail(new XbarError(ErrorCode.CLOSED, "the link was closed", { port: transport.name })),
     });
   }
 
@@ -187,7 +195,12 @@ export class CrossbarClient {
     }
     if (m.kind === "request") {
       this.stats.discarded++;
-      this.discarded.next({ ok: false, code: ErrorCode.MALFORMED, reason: "a request arrived at the host", excerpt: line.slice(0, 40) });
+      this.discarded.next({
+        ok: false,
+        code: ErrorCode.MALFORMED,
+        reason: "a request arrived at the host",
+        excerpt: line.slice(0, 40),
+      });
       return;
     }
     const p = this.inFlight.get(m.tag);

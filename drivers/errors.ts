@@ -37,7 +37,12 @@ function describe(ctx: ErrorContext): string {
   if (ctx.command) parts.push(ctx.tag !== undefined ? `${ctx.command} tag ${ctx.tag}` : ctx.command);
   if (ctx.row !== undefined && ctx.col !== undefined) parts.push(`device r=${ctx.row} c=${ctx.col}`);
   if (ctx.side) parts.push(`refused by the ${ctx.side}`);
-  if (ctx.progress) parts.push(Object.entries(ctx.progress).map(([k, v]) => `${k}=${v}`).join(" "));
+  if (ctx.progress)
+    parts.push(
+      Object.entries(ctx.progress)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" "),
+    );
   if (ctx.port) parts.push(`on ${ctx.port}`);
   return parts.length ? ` (${parts.join(", ")})` : "";
 }

@@ -29,7 +29,13 @@ export function parseLinkUrl(text: string): LinkUrl {
   if (!text) throw bad("empty");
   if (text.startsWith("emu://")) {
     const q = text.indexOf("?");
-    return { kind: "emu", path: "", port: 0, params: new URLSearchParams(q >= 0 ? text.slice(q + 1) : ""), text };
+    return {
+      kind: "emu",
+      path: "",
+      port: 0,
+      params: new URLSearchParams(q >= 0 ? text.slice(q + 1) : ""),
+      text,
+    };
   }
   if (text.startsWith("socket://")) {
     let u: URL;
@@ -39,7 +45,8 @@ export function parseLinkUrl(text: string): LinkUrl {
       throw bad("expected socket://HOST:PORT");
     }
     const port = Number(u.port);
-    if (!u.hostname || !Number.isInteger(port) || port < 1 || port > 65535) throw bad("expected socket://HOST:PORT with a port in 1..65535");
+    if (!u.hostname || !Number.isInteger(port) || port < 1 || port > 65535)
+      throw bad("expected socket://HOST:PORT with a port in 1..65535");
     return { kind: "socket", path: u.hostname.replace(/^\[|\]$/g, ""), port, params: u.searchParams, text };
   }
   if (text.startsWith("serial://")) {
@@ -47,9 +54,16 @@ export function parseLinkUrl(text: string): LinkUrl {
     const q = rest.indexOf("?");
     const path = q >= 0 ? rest.slice(0, q) : rest;
     if (!path) throw bad("expected serial:///dev/NAME");
-    return { kind: "serial", path, port: 0, params: new URLSearchParams(q >= 0 ? rest.slice(q + 1) : ""), text };
+    return {
+      kind: "serial",
+      path,
+      port: 0,
+      params: new URLSearchParams(q >= 0 ? rest.slice(q + 1) : ""),
+      text,
+    };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw bad("unknown scheme: use a serial device path, socket://HOST:PORT or emu://");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text))
+    throw bad("unknown scheme: use a serial device path, socket://HOST:PORT or emu://");
   return { kind: "serial", path: text, port: 0, params: new URLSearchParams(), text };
 }
 
@@ -61,11 +75,25 @@ export async function openSerial(path: string, baudRate = 115200): Promise<Trans
       if (!err) return resolve();
       const m = err.message;
       if (/No such file|ENOENT|cannot find/i.test(m)) {
-        reject(new XbarError(ErrorCode.PORT_NOT_FOUND, `serial port ${path} not found (run "xbar ports" to list ports)`, { port: path }));
+        reject(
+          new XbarError(
+            ErrorCode.PORT_NOT_FOUND,
+            `serial port ${path} not found (run "xbar ports" to list ports)`,
+            { port: path },
+          ),
+        );
       } else if (/lock|busy|EBUSY|temporarily unavailable|Access denied/i.test(m)) {
-        reject(new XbarError(ErrorCode.PORT_BUSY, `serial port ${path} is busy: another program has it open (${m})`, { port: path }));
+        reject(
+          new XbarError(
+            ErrorCode.PORT_BUSY,
+            `serial port ${path} is busy: another program has it open (${m})`,
+            { port: path },
+          ),
+        );
       } else {
-        reject(new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot open serial port ${path}: ${m}`, { port: path }));
+        reject(
+          new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot open serial port ${path}: ${m}`, { port: path }),
+        );
       }
     }),
   );
@@ -79,7 +107,11 @@ export async function openSocket(host: string, port: number, timeoutMs = 5000): 
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new XbarError(ErrorCode.CONNECTION_REFUSED, `no answer from ${name} within ${timeoutMs} ms`, { port: name }));
+      reject(
+        new XbarError(ErrorCode.CONNECTION_REFUSED, `no answer from ${name} within ${timeoutMs} ms`, {
+          port: name,
+        }),
+      );
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -87,8 +119,13 @@ export async function openSocket(host: string, port: number, timeoutMs = 5000): 
     });
     socket.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === "ECONNREFUSED" ? "connection refused (is the board or `xbar emulate` listening?)" : err.message;
-      reject(new XbarError(ErrorCode.CONNECTION_REFUSED, `cannot connect to ${name}: ${why}`, { port: name }));
+      const why =
+        err.code === "ECONNREFUSED"
+          ? "connection refused (is the board or `xbar emulate` listening?)"
+          : err.message;
+      reject(
+        new XbarError(ErrorCode.CONNECTION_REFUSED, `cannot connect to ${name}: ${why}`, { port: name }),
+      );
     });
   });
   return new StreamTransport(socket, name);
@@ -99,7 +136,8 @@ export async function openTransport(url: LinkUrl): Promise<Transport> {
   switch (url.kind) {
     case "serial": {
       const baud = Number(url.params.get("baud") ?? 115200);
-      if (!Number.isInteger(baud) || baud <= 0) throw new XbarError(ErrorCode.BAD_URL, `bad baud rate in ${url.text}`);
+      if (!Number.isInteger(baud) || baud <= 0)
+        throw new XbarError(ErrorCode.BAD_URL, `bad baud rate in ${url.text}`);
       return openSerial(url.path, baud);
     }
     case "socket":

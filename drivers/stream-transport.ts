@@ -29,7 +29,11 @@ export class StreamTransport implements Transport {
         if (this.closing) this.subject.complete();
         else {
           this.subject.error(
-            new XbarError(ErrorCode.DISCONNECTED, `link closed by the other side${err ? `: ${err.message}` : ""}`, { port: name }),
+            new XbarError(
+              ErrorCode.DISCONNECTED,
+              `link closed by the other side${err ? `: ${err.message}` : ""}`,
+              { port: name },
+            ),
           );
         }
         resolve();

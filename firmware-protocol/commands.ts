@@ -24,7 +24,12 @@ const c = (
 export const COMMANDS = {
   NOP: c("control", [], [], []),
   HELLO: c("control", [], [], ["proto", "fw"]),
-  IDN: c("control", [], [], ["vendor", "model", "serial", "fw", "proto", "rows", "cols", "tech", "ops", "window", "maxline"]),
+  IDN: c(
+    "control",
+    [],
+    [],
+    ["vendor", "model", "serial", "fw", "proto", "rows", "cols", "tech", "ops", "window", "maxline"],
+  ),
   LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax"]),
   CFG: c(
     "control",

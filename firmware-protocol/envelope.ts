@@ -27,13 +27,19 @@ const fmt = (x: number) => Number(x.toPrecision(6)).toString();
 
 export function checkAmplitude(lim: Limits, v: number): void {
   if (!(Math.abs(v) <= lim.vmax)) {
-    throw new ProtocolError(ErrorCode.AMPLITUDE_LIMIT, `amplitude ${fmt(v)} V outside the envelope (|v| <= ${fmt(lim.vmax)} V)`);
+    throw new ProtocolError(
+      ErrorCode.AMPLITUDE_LIMIT,
+      `amplitude ${fmt(v)} V outside the envelope (|v| <= ${fmt(lim.vmax)} V)`,
+    );
   }
 }
 
 export function checkWidth(lim: Limits, w: number): void {
   if (!(w >= lim.wmin && w <= lim.wmax)) {
-    throw new ProtocolError(ErrorCode.WIDTH_LIMIT, `width ${fmt(w)} s outside the envelope [${fmt(lim.wmin)}, ${fmt(lim.wmax)}] s`);
+    throw new ProtocolError(
+      ErrorCode.WIDTH_LIMIT,
+      `width ${fmt(w)} s outside the envelope [${fmt(lim.wmin)}, ${fmt(lim.wmax)}] s`,
+    );
   }
 }
 
@@ -45,19 +51,28 @@ export function checkCount(lim: Limits, n: number): void {
 
 export function checkListLength(lim: Limits, k: number): void {
   if (!(k >= 0 && k <= lim.plmax)) {
-    throw new ProtocolError(ErrorCode.COUNT_LIMIT, `pulse list of ${k} entries outside the envelope [0, ${lim.plmax}]`);
+    throw new ProtocolError(
+      ErrorCode.COUNT_LIMIT,
+      `pulse list of ${k} entries outside the envelope [0, ${lim.plmax}]`,
+    );
   }
 }
 
 export function checkReadVoltage(lim: Limits, v: number): void {
   if (!(Math.abs(v) <= lim.vrmax)) {
-    throw new ProtocolError(ErrorCode.READ_VOLTAGE_LIMIT, `read voltage ${fmt(v)} V outside the envelope (|v| <= ${fmt(lim.vrmax)} V)`);
+    throw new ProtocolError(
+      ErrorCode.READ_VOLTAGE_LIMIT,
+      `read voltage ${fmt(v)} V outside the envelope (|v| <= ${fmt(lim.vrmax)} V)`,
+    );
   }
 }
 
 export function checkCompliance(lim: Limits, cc: number): void {
   if (!(cc > 0 && cc <= lim.ccmax)) {
-    throw new ProtocolError(ErrorCode.COMPLIANCE_LIMIT, `compliance ${fmt(cc)} A outside the envelope (0, ${fmt(lim.ccmax)}] A`);
+    throw new ProtocolError(
+      ErrorCode.COMPLIANCE_LIMIT,
+      `compliance ${fmt(cc)} A outside the envelope (0, ${fmt(lim.ccmax)}] A`,
+    );
   }
 }
 
@@ -70,7 +85,10 @@ export function checkPulse(lim: Limits, v: number, w: number, n: number): void {
 
 export function checkEnergy(lim: Limits, joules: number): void {
   if (joules > lim.emax) {
-    throw new ProtocolError(ErrorCode.ENERGY_LIMIT, `operation would spend ${fmt(joules)} J, above the envelope of ${fmt(lim.emax)} J`);
+    throw new ProtocolError(
+      ErrorCode.ENERGY_LIMIT,
+      `operation would spend ${fmt(joules)} J, above the envelope of ${fmt(lim.emax)} J`,
+    );
   }
 }
 

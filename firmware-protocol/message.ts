@@ -70,7 +70,10 @@ const TOKEN_SAFE = /^[!-)+-<>-~]*$/; // printable ASCII without space, "*", "=" 
 
 export function encodeToken(s: string): string {
   if (TOKEN_SAFE.test(s) && !s.includes("%")) return s;
-  return encodeURIComponent(s).replace(/[*=!'()~]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+  return encodeURIComponent(s).replace(
+    /[*=!'()~]/g,
+    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 function encodeValue(key: string, v: ArgValue): string {
@@ -102,12 +105,14 @@ export function frame(body: string): string {
 }
 
 function checkTag(tag: number): void {
-  if (!(Number.isInteger(tag) && tag >= 0 && tag <= MAX_TAG)) throw new ProtocolError(ErrorCode.BAD_TAG, `tag ${tag} outside 0..${MAX_TAG}`);
+  if (!(Number.isInteger(tag) && tag >= 0 && tag <= MAX_TAG))
+    throw new ProtocolError(ErrorCode.BAD_TAG, `tag ${tag} outside 0..${MAX_TAG}`);
 }
 
 export function encodeRequest(tag: number, verb: string, args?: ArgInput): string {
   checkTag(tag);
-  if (!VERB_RE.test(verb) || verb === "OK" || verb === "ERR") throw new ProtocolError(ErrorCode.MALFORMED, `bad verb "${verb}"`);
+  if (!VERB_RE.test(verb) || verb === "OK" || verb === "ERR")
+    throw new ProtocolError(ErrorCode.MALFORMED, `bad verb "${verb}"`);
   return frame(`${tag} ${verb}${encodeArgs(args)}`);
 }
 export function encodeOk(tag: number, args?: ArgInput): string {
@@ -163,7 +168,8 @@ export function decodeLine(raw: string, maxLine = MAX_LINE): Decoded {
   }
   if (line.endsWith("\r")) line = line.slice(0, -1);
   // Only printable ASCII may stand in a line (noise often is not).
-  if (!/^[ -~]*$/.test(line)) return discard(ErrorCode.MALFORMED, "non-printable or non-ASCII byte in line", line);
+  if (!/^[ -~]*$/.test(line))
+    return discard(ErrorCode.MALFORMED, "non-printable or non-ASCII byte in line", line);
   const star = line.lastIndexOf("*");
   if (star < 0) return discard(ErrorCode.BAD_CHECKSUM, "no checksum", line);
   const body = line.slice(0, star);
@@ -178,7 +184,8 @@ export function decodeLine(raw: string, maxLine = MAX_LINE): Decoded {
     if (typeof args === "string") return discard(ErrorCode.MALFORMED, args, line);
     return { ok: true, crc, message: { kind: "event", name, args } };
   }
-  if (!TAG_RE.test(head) || Number(head) > MAX_TAG) return discard(ErrorCode.BAD_TAG, "tag missing or out of range", line);
+  if (!TAG_RE.test(head) || Number(head) > MAX_TAG)
+    return discard(ErrorCode.BAD_TAG, "tag missing or out of range", line);
   const tag = Number(head);
   const verb = parts[1] ?? "";
   if (verb === "ERR") {
@@ -208,13 +215,15 @@ const NUMBER_RE = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[-+]?[0-9]+)?$/;
 export function argNumber(args: Args, key: string, fallback?: number): number {
   if (fallback !== undefined && !args.has(key)) return fallback;
   const raw = required(args, key);
-  if (!NUMBER_RE.test(raw)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}=${raw.slice(0, 20)} is not a number`);
+  if (!NUMBER_RE.test(raw))
+    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}=${raw.slice(0, 20)} is not a number`);
   return Number(raw);
 }
 
 export function argInt(args: Args, key: string, fallback?: number): number {
   const v = argNumber(args, key, fallback);
-  if (!Number.isSafeInteger(v)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}=${v} is not an integer`);
+  if (!Number.isSafeInteger(v))
+    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}=${v} is not an integer`);
   return v;
 }
 
@@ -231,15 +240,25 @@ export function argPacked(args: Args, key: string, type: PackedType, length?: nu
   } catch (e) {
     throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}: ${(e as Error).message}`);
   }
-  if (un.type !== type) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} must be a packed ${type} array, not ${un.type}`);
+  if (un.type !== type)
+    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} must be a packed ${type} array, not ${un.type}`);
   if (length !== undefined && un.data.length !== length) {
-    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} has ${un.data.length} elements, expected ${length}`);
+    throw new ProtocolError(
+      ErrorCode.BAD_ARGUMENT,
+      `${key} has ${un.data.length} elements, expected ${length}`,
+    );
   }
   return un.data;
 }
 
 /** A number given for every entry, or a packed array with one value per entry. */
-export function argScalarOrPacked(args: Args, key: string, type: PackedType, length: number, fallback?: number): PackedArray | number {
+export function argScalarOrPacked(
+  args: Args,
+  key: string,
+  type: PackedType,
+  length: number,
+  fallback?: number,
+): PackedArray | number {
   const raw = args.get(key);
   if (raw !== undefined && isPacked(raw)) return argPacked(args, key, type, length);
   return argNumber(args, key, fallback);

@@ -43,7 +43,9 @@ export function unpack(value: string): { type: PackedType; data: PackedArray } {
   }
   const bytes = Buffer.from(b64, "base64");
   if (bytes.byteLength % Ctor.BYTES_PER_ELEMENT !== 0) {
-    throw new RangeError(`packed ${type} array has ${bytes.byteLength} bytes, not a multiple of ${Ctor.BYTES_PER_ELEMENT}`);
+    throw new RangeError(
+      `packed ${type} array has ${bytes.byteLength} bytes, not a multiple of ${Ctor.BYTES_PER_ELEMENT}`,
+    );
   }
   // Copy into an aligned buffer: Buffer pool slices need not be aligned for the element size.
   const aligned = new Uint8Array(bytes.byteLength);

@@ -121,12 +121,15 @@ export class EmulatedBoard {
       ["rows", rows],
       ["cols", cols],
     ] as const) {
-      if (!Number.isInteger(v) || v < 1 || v > 4096) throw new RangeError(`${k} must be an integer in 1..4096, not ${v}`);
+      if (!Number.isInteger(v) || v < 1 || v > 4096)
+        throw new RangeError(`${k} must be an integer in 1..4096, not ${v}`);
     }
     const params = DEVICE_PRESETS[device];
-    if (!params) throw new RangeError(`unknown device "${device}": choose one of ${deviceNames().join(", ")}`);
+    if (!params)
+      throw new RangeError(`unknown device "${device}": choose one of ${deviceNames().join(", ")}`);
     if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, not ${seed}`);
-    if (!Number.isInteger(window) || window < 1 || window > 256) throw new RangeError(`window must be in 1..256, not ${window}`);
+    if (!Number.isInteger(window) || window < 1 || window > 256)
+      throw new RangeError(`window must be in 1..256, not ${window}`);
     this.rows = rows;
     this.cols = cols;
     this.seed = seed;
@@ -172,7 +175,8 @@ export class EmulatedBoard {
   /** Executes one decoded request; returns the reply arguments or throws a ProtocolError. */
   execute(req: Request): ArgInput {
     const verb = req.verb;
-    if (!isVerb(verb)) throw new ProtocolError(ErrorCode.UNKNOWN_COMMAND, `unknown command ${verb.slice(0, 16)}`);
+    if (!isVerb(verb))
+      throw new ProtocolError(ErrorCode.UNKNOWN_COMMAND, `unknown command ${verb.slice(0, 16)}`);
     const spec = COMMANDS[verb];
     const a = req.args;
     checkKeys(a, spec.args);
@@ -230,7 +234,11 @@ export class EmulatedBoard {
       }
       case "READALL":
         this.checkReplySize(this.rows * this.cols * 4);
-        return { rows: this.rows, cols: this.cols, data: { type: "f32", data: this.readBlock(0, 0, this.rows, this.cols) } };
+        return {
+          rows: this.rows,
+          cols: this.cols,
+          data: { type: "f32", data: this.readBlock(0, 0, this.rows, this.cols) },
+        };
       case "PULSE": {
         const r = argInt(a, "r");
         const c = argInt(a, "c");
@@ -254,7 +262,8 @@ export class EmulatedBoard {
         return this.vmm(a, lim, verb === "VMMT");
       case "WAIT": {
         const t = argNumber(a, "t");
-        if (!(t >= 0 && t <= 86400)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${t} s outside [0, 86400] s`);
+        if (!(t >= 0 && t <= 86400))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${t} s outside [0, 86400] s`);
         this.clock += t;
         return { t: this.clock };
       }
@@ -280,7 +289,9 @@ export class EmulatedBoard {
         this.errorQueue.length = 0;
         this.clock = 0;
         for (const s of this.sessions) s.clearReplay();
-        queueMicrotask(() => this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })));
+        queueMicrotask(() =>
+          this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })),
+        );
         return {};
     }
   }
@@ -288,7 +299,10 @@ export class EmulatedBoard {
   private checkReplySize(bytes: number): void {
     // base64 grows by 4/3; leave 256 bytes for the tag, keys and checksum.
     if (Math.ceil(bytes / 3) * 4 + 256 > this.maxLine) {
-      throw new ProtocolError(ErrorCode.LINE_TOO_LONG, `reply would exceed the board's line limit of ${this.maxLine} bytes: read in blocks`);
+      throw new ProtocolError(
+        ErrorCode.LINE_TOO_LONG,
+        `reply would exceed the board's line limit of ${this.maxLine} bytes: read in blocks`,
+      );
     }
   }
 
@@ -320,16 +334,22 @@ export class EmulatedBoard {
     }
     if (a.has("tread")) {
       next.tread = argNumber(a, "tread");
-      if (!(next.tread >= 1e-9 && next.tread <= 1e-2)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "tread outside [1e-9, 1e-2] s");
+      if (!(next.tread >= 1e-9 && next.tread <= 1e-2))
+        throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "tread outside [1e-9, 1e-2] s");
     }
     for (const k of ["vmax", "wmax", "nmax", "emax"] as const) {
       if (!a.has(k)) continue;
       const v = k === "nmax" ? argInt(a, k) : argNumber(a, k);
       if (!(v > 0)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${k} must be positive`);
-      if (v > HARD_LIMITS[k]) throw new ProtocolError(ErrorCode.WIDEN_REFUSED, `${k}=${v} would widen the board's limit of ${HARD_LIMITS[k]}`);
+      if (v > HARD_LIMITS[k])
+        throw new ProtocolError(
+          ErrorCode.WIDEN_REFUSED,
+          `${k}=${v} would widen the board's limit of ${HARD_LIMITS[k]}`,
+        );
       next[k] = v;
     }
-    if (next.wmax < HARD_LIMITS.wmin) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "wmax below the shortest pulse the board makes");
+    if (next.wmax < HARD_LIMITS.wmin)
+      throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "wmax below the shortest pulse the board makes");
     this.config = next;
     return { ...next };
   }
@@ -384,7 +404,8 @@ export class EmulatedBoard {
       total += ni;
     }
     checkEnergy(lim, energy);
-    for (let i = 0; i < k; i++) this.applyPulses(rowsArr[i]! * this.cols + colsArr[i]!, at(v, i), at(w, i), at(n, i));
+    for (let i = 0; i < k; i++)
+      this.applyPulses(rowsArr[i]! * this.cols + colsArr[i]!, at(v, i), at(w, i), at(n, i));
     return { k, pulses: total };
   }
 
@@ -490,9 +511,15 @@ export class Session {
   handle(line: string): void {
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     const d = decodeLine(line, this.board.maxLine);
-    if (!d.ok) return this.reject(d.code, d.reason);
+    if (!d.ok) {
+      this.reject(d.code, d.reason);
+      return;
+    }
     const m = d.message;
-    if (m.kind !== "request") return this.reject(ErrorCode.MALFORMED, "a board accepts requests only");
+    if (m.kind !== "request") {
+      this.reject(ErrorCode.MALFORMED, "a board accepts requests only");
+      return;
+    }
     if (m.verb === "HELLO") this.replay.clear();
     const seen = this.replay.get(m.tag);
     if (seen && seen.crc === d.crc) {

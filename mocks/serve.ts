@@ -31,7 +31,10 @@ export interface ListenOptions {
 }
 
 /** Serves the board on a TCP port (loopback unless told otherwise); each connection is a session. */
-export async function serveTcp(board: EmulatedBoard, { host = "127.0.0.1", port = 0 }: ListenOptions = {}): Promise<Server> {
+export async function serveTcp(
+  board: EmulatedBoard,
+  { host = "127.0.0.1", port = 0 }: ListenOptions = {},
+): Promise<Server> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     socket.setNoDelay(true);
@@ -54,7 +57,11 @@ export async function serveTcp(board: EmulatedBoard, { host = "127.0.0.1", port 
 }
 
 /** Serves the board on a serial device path. Resolves once the port is open. */
-export async function serveSerial(board: EmulatedBoard, path: string, baudRate = 115200): Promise<SerialPort> {
+export async function serveSerial(
+  board: EmulatedBoard,
+  path: string,
+  baudRate = 115200,
+): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   serveStream(board, port);

@@ -7,9 +7,23 @@
  *   emu://?rows=64&cols=64&device=agsi&seed=1          emulated board in this process
  */
 import { Duplex, PassThrough } from "node:stream";
-import { CrossbarClient, type ClientOptions, parseLinkUrl, StreamTransport, openTransport, XbarError } from "../drivers/index.ts";
+import {
+  type ClientOptions,
+  CrossbarClient,
+  openTransport,
+  parseLinkUrl,
+  StreamTransport,
+  XbarError,
+} from "../drivers/index.ts";
 import { ErrorCode } from "../firmware-protocol/index.ts";
-import { type BoardOptions, EmulatedBoard, serveStream } from "../mocks/index.ts";
+import {
+  type BoardOptions,
+  DEVICE_PRESETS,
+  EmulatedBoard,
+  serveSerial,
+  serveStream,
+  serveTcp,
+} from "../mocks/index.ts";
 import type { Board } from "./board.ts";
 import { CrossbarBoard } from "./crossbar-board.ts";
 
@@ -29,7 +43,8 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
       continue;
     }
     const n = Number(v);
-    if (v === "" || !Number.isInteger(n)) throw new XbarError(ErrorCode.BAD_URL, `emu:// option ${k}=${v} is not an integer`);
+    if (v === "" || !Number.isInteger(n))
+      throw new XbarError(ErrorCode.BAD_URL, `emu:// option ${k}=${v} is not an integer`);
     if (k === "maxline") opts.maxLine = n;
     else opts[k as "rows" | "cols" | "seed" | "window"] = n;
   }
@@ -76,4 +91,51 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
     await stop();
     throw e;
   }
+}
+
+/** The emulator's device presets, for help texts: name and one-line description. */
+export function emulatorPresets(): Array<{ name: string; description: string }> {
+  return Object.values(DEVICE_PRESETS).map((d) => ({ name: d.name, description: d.description }));
+}
+
+export interface EmulatorServerOptions extends BoardOptions {
+  /** Serve on TCP at this host and port (port 0 picks a free one). */
+  listen?: { host: string; port: number };
+  /** Serve on this serial device path. */
+  serial?: string;
+}
+
+/**
+ * Starts an emulated board served on TCP or a serial path (for `xbar emulate`). Resolves with the
+ * URL a host should use and a function that stops it.
+ */
+export async function startEmulatorServer(
+  opts: EmulatorServerOptions,
+): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
+  const { listen, serial, ...boardOpts } = opts;
+  const board = new EmulatedBoard(boardOpts);
+  const describe = `${board.model.params.name} ${board.rows}x${board.cols} seed ${board.seed}`;
+  if (listen) {
+    const server = await serveTcp(board, listen).catch((e: NodeJS.ErrnoException) => {
+      throw new XbarError(
+        ErrorCode.PORT_BUSY,
+        `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
+      );
+    });
+    const addr = server.address();
+    const port = typeof addr === "object" && addr ? addr.port : listen.port;
+    const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+    return {
+      url: `socket://${host}:${port}`,
+      describe,
+      stop: () => new Promise<void>((r) => server.close(() => r())),
+    };
+  }
+  if (serial) {
+    const port = await serveSerial(board, serial).catch((e: Error) => {
+      throw new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot serve on serial port ${serial}: ${e.message}`);
+    });
+    return { url: serial, describe, stop: () => new Promise<void>((r) => port.close(() => r())) };
+  }
+  throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
 }

@@ -3,6 +3,8 @@
  * since they all speak the same bytes. Checks the safety envelope on the host before sending.
  */
 import { defer, lastValueFrom, map, type Observable, share } from "rxjs";
+import type { CrossbarClient, ErrorContext, RequestOptions } from "../drivers/index.ts";
+import { XbarError } from "../drivers/index.ts";
 import {
   type ArgInput,
   type Args,
@@ -24,8 +26,6 @@ import {
   ProtocolError,
   type Scheme,
 } from "../firmware-protocol/index.ts";
-import type { CrossbarClient, ErrorContext, RequestOptions } from "../drivers/index.ts";
-import { XbarError } from "../drivers/index.ts";
 import type {
   Block,
   Board,
@@ -45,7 +45,10 @@ function parseReply<T>(verb: string, port: string, args: Args, parse: (a: Args) 
   try {
     return parse(args);
   } catch (e) {
-    throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, { command: verb, port });
+    throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
+      command: verb,
+      port,
+    });
   }
 }
 
@@ -64,7 +67,16 @@ function toConfig(a: Args): BoardConfig {
 
 function toLimits(a: Args): Limits {
   const n = (k: string) => argNumber(a, k);
-  return { vmax: n("vmax"), wmin: n("wmin"), wmax: n("wmax"), nmax: n("nmax"), plmax: n("plmax"), vrmax: n("vrmax"), ccmax: n("ccmax"), emax: n("emax") };
+  return {
+    vmax: n("vmax"),
+    wmin: n("wmin"),
+    wmax: n("wmax"),
+    nmax: n("nmax"),
+    plmax: n("plmax"),
+    vrmax: n("vrmax"),
+    ccmax: n("ccmax"),
+    emax: n("emax"),
+  };
 }
 
 export class CrossbarBoard implements Board {
@@ -88,13 +100,21 @@ export class CrossbarBoard implements Board {
    * Handshake: HELLO (new session, protocol version check), IDN, LIM, CFG. Then widens the request
    * window to what the board offers.
    */
-  static async open(url: string, client: CrossbarClient, onClose: () => Promise<void> = async () => {}): Promise<CrossbarBoard> {
+  static async open(
+    url: string,
+    client: CrossbarClient,
+    onClose: () => Promise<void> = async () => {},
+  ): Promise<CrossbarBoard> {
     const b = new CrossbarBoard(url, client, onClose);
     const port = client.transport.name;
     const hello = await client.request("HELLO");
     const proto = parseReply("HELLO", port, hello, (a) => argInt(a, "proto"));
     if (proto !== PROTOCOL_VERSION) {
-      throw new XbarError(ErrorCode.VERSION_MISMATCH, `board speaks protocol version ${proto}, this host speaks ${PROTOCOL_VERSION}`, { port });
+      throw new XbarError(
+        ErrorCode.VERSION_MISMATCH,
+        `board speaks protocol version ${proto}, this host speaks ${PROTOCOL_VERSION}`,
+        { port },
+      );
     }
     const idn = await client.request("IDN");
     b.identity = parseReply("IDN", port, idn, (a) => ({
@@ -117,7 +137,12 @@ export class CrossbarBoard implements Board {
   }
 
   /** One request as a cold Observable: the serial edge becomes an Observable here, once. */
-  private call<T>(verb: string, args: ArgInput | undefined, parse: (a: Args) => T, opts?: RequestOptions): Observable<T> {
+  private call<T>(
+    verb: string,
+    args: ArgInput | undefined,
+    parse: (a: Args) => T,
+    opts?: RequestOptions,
+  ): Observable<T> {
     return defer(() => this.client.request(verb, args, opts)).pipe(
       map((a) => parseReply(verb, this.client.transport.name, a, parse)),
     );
@@ -129,7 +154,8 @@ export class CrossbarBoard implements Board {
       try {
         check();
       } catch (e) {
-        if (e instanceof ProtocolError) throw new XbarError(e.code, e.message, { ...context, side: "host", port: this.url });
+        if (e instanceof ProtocolError)
+          throw new XbarError(e.code, e.message, { ...context, side: "host", port: this.url });
         throw e;
       }
       return then();
@@ -178,19 +204,32 @@ export class CrossbarBoard implements Board {
 
   private readDataOf(verb: string, args: ArgInput, block: Block): Observable<ConductanceMap> {
     const n = block.rows * block.cols;
-    return this.call(verb, args, (a) => ({ ...block, data: argPacked(a, "data", "f32", n) as Float32Array }), {
-      durationS: n * this.config.readTime,
-    });
+    return this.call(
+      verb,
+      args,
+      (a) => ({ ...block, data: argPacked(a, "data", "f32", n) as Float32Array }),
+      {
+        durationS: n * this.config.readTime,
+      },
+    );
   }
 
   readRow(row: number): Observable<ConductanceMap> {
     const block = { r0: row, c0: 0, rows: 1, cols: this.identity.cols };
-    return this.checked({ command: "READROW", row }, () => this.checkBlock(block), () => this.readDataOf("READROW", { r: row }, block));
+    return this.checked(
+      { command: "READROW", row },
+      () => this.checkBlock(block),
+      () => this.readDataOf("READROW", { r: row }, block),
+    );
   }
 
   readCol(col: number): Observable<ConductanceMap> {
     const block = { r0: 0, c0: col, rows: this.identity.rows, cols: 1 };
-    return this.checked({ command: "READCOL", col }, () => this.checkBlock(block), () => this.readDataOf("READCOL", { c: col }, block));
+    return this.checked(
+      { command: "READCOL", col },
+      () => this.checkBlock(block),
+      () => this.readDataOf("READCOL", { c: col }, block),
+    );
   }
 
   readBlock(block: Block): Observable<ConductanceMap> {
@@ -232,7 +271,12 @@ export class CrossbarBoard implements Board {
         this.call(
           "PULSE",
           { r: row, c: col, v: amplitude, w: width, n: count, rd: readAfter ? 1 : undefined },
-          (a) => ({ row, col, applied: argInt(a, "n"), conductance: readAfter ? argNumber(a, "g") : undefined }),
+          (a) => ({
+            row,
+            col,
+            applied: argInt(a, "n"),
+            conductance: readAfter ? argNumber(a, "g") : undefined,
+          }),
           { durationS: count * width, context: { row, col } },
         ),
     );
@@ -247,9 +291,21 @@ export class CrossbarBoard implements Board {
       { command: "PLIST" },
       () => {
         checkListLength(this.limits, k);
-        if (list.cols.length !== k) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `pulse list has ${k} rows but ${list.cols.length} columns`);
-        for (const [name, x] of [["amplitude", amplitude], ["width", width], ["count", count]] as const) {
-          if (typeof x !== "number" && x.length !== k) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `pulse list ${name} has ${x.length} entries, expected ${k}`);
+        if (list.cols.length !== k)
+          throw new ProtocolError(
+            ErrorCode.BAD_ARGUMENT,
+            `pulse list has ${k} rows but ${list.cols.length} columns`,
+          );
+        for (const [name, x] of [
+          ["amplitude", amplitude],
+          ["width", width],
+          ["count", count],
+        ] as const) {
+          if (typeof x !== "number" && x.length !== k)
+            throw new ProtocolError(
+              ErrorCode.BAD_ARGUMENT,
+              `pulse list ${name} has ${x.length} entries, expected ${k}`,
+            );
         }
         for (let i = 0; i < k; i++) {
           checkAddress(this.identity.rows, this.identity.cols, list.rows[i]!, list.cols[i]!);
@@ -279,8 +335,13 @@ export class CrossbarBoard implements Board {
       { command: "PBLK" },
       () => {
         this.checkBlock(p);
-        if (p.counts.length !== p.rows * p.cols) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `counts has ${p.counts.length} entries, expected ${p.rows * p.cols}`);
-        if (!(p.vp > 0) || !(p.vn < 0)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive and vn negative");
+        if (p.counts.length !== p.rows * p.cols)
+          throw new ProtocolError(
+            ErrorCode.BAD_ARGUMENT,
+            `counts has ${p.counts.length} entries, expected ${p.rows * p.cols}`,
+          );
+        if (!(p.vp > 0) || !(p.vn < 0))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive and vn negative");
         checkAmplitude(this.limits, p.vp);
         checkAmplitude(this.limits, p.vn);
         checkWidth(this.limits, p.width);
@@ -292,7 +353,16 @@ export class CrossbarBoard implements Board {
       () =>
         this.call(
           "PBLK",
-          { r0: p.r0, c0: p.c0, nr: p.rows, nc: p.cols, n: { type: "i16", data: p.counts }, vp: p.vp, vn: p.vn, w: p.width },
+          {
+            r0: p.r0,
+            c0: p.c0,
+            nr: p.rows,
+            nc: p.cols,
+            n: { type: "i16", data: p.counts },
+            vp: p.vp,
+            vn: p.vn,
+            w: p.width,
+          },
           (a) => argInt(a, "pulses"),
           { durationS: total * p.width },
         ),
@@ -306,14 +376,23 @@ export class CrossbarBoard implements Board {
       { command: verb },
       () => {
         this.checkBlock(block);
-        if (!(Number.isInteger(k) && k >= 1)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `k must be a positive integer, not ${k}`);
-        if (x.length !== k * nin) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `x has ${x.length} values, expected ${k} x ${nin}`);
+        if (!(Number.isInteger(k) && k >= 1))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `k must be a positive integer, not ${k}`);
+        if (x.length !== k * nin)
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `x has ${x.length} values, expected ${k} x ${nin}`);
         for (let i = 0; i < x.length; i++) checkReadVoltage(this.limits, x[i]!);
       },
       () =>
         this.call(
           verb,
-          { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, x: { type: "f32", data: x }, k: k === 1 ? undefined : k },
+          {
+            r0: block.r0,
+            c0: block.c0,
+            nr: block.rows,
+            nc: block.cols,
+            x: { type: "f32", data: x },
+            k: k === 1 ? undefined : k,
+          },
           (a) => argPacked(a, "y", "f32", k * nout) as Float32Array,
           { durationS: k * this.config.readTime },
         ),
@@ -332,7 +411,8 @@ export class CrossbarBoard implements Board {
     return this.checked(
       { command: "WAIT" },
       () => {
-        if (!(seconds >= 0 && seconds <= 86400)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${seconds} s outside [0, 86400] s`);
+        if (!(seconds >= 0 && seconds <= 86400))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${seconds} s outside [0, 86400] s`);
       },
       () => this.call("WAIT", { t: seconds }, (a) => argNumber(a, "t"), { durationS: seconds }),
     );

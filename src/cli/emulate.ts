@@ -1,0 +1,55 @@
+/** `xbar emulate`: serve an emulated board until interrupted. */
+import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/index.ts";
+import { startEmulatorServer } from "../connect.ts";
+
+export interface EmulateOptions {
+  listen?: string;
+  serial?: string;
+  rows: number;
+  cols: number;
+  device: string;
+  seed: number;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `--listen must be [HOST:]PORT with a port in 0..65535, got "${text}"`,
+    );
+  }
+  return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port };
+}
+
+export async function runEmulate(o: EmulateOptions, out: (s: string) => void): Promise<void> {
+  if (Boolean(o.listen) === Boolean(o.serial))
+    throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --listen [HOST:]PORT and --serial PATH");
+  const listen = o.listen ? parseListen(o.listen) : undefined;
+  if (listen && !LOOPBACK.has(listen.host)) {
+    process.stderr.write(
+      `xbar emulate: warning: listening on ${listen.host}, reachable from other machines; the protocol has no authentication\n`,
+    );
+  }
+  const server = await startEmulatorServer({
+    listen,
+    serial: o.serial,
+    rows: o.rows,
+    cols: o.cols,
+    device: o.device,
+    seed: o.seed,
+  });
+  out(`xbar emulate: ${server.describe} serving on ${server.url} (Ctrl-C to stop)`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      server.stop().finally(resolve);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  out("xbar emulate: stopped");
+}

@@ -1,0 +1,28 @@
+/** Option parsers for the CLI: each refuses bad input with a message that names the option. */
+import { InvalidArgumentError } from "commander";
+import { DEFAULT_URL } from "../connect.ts";
+
+export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (raw.trim() === "" || !Number.isInteger(v) || v < min || v > max) {
+      throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got "${raw}"`);
+    }
+    return v;
+  };
+}
+
+export function numArg(name: string, check: (v: number) => boolean = Number.isFinite, what = "a number") {
+  return (raw: string): number => {
+    const v = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(v) || !check(v))
+      throw new InvalidArgumentError(`${name} must be ${what}, got "${raw}"`);
+    return v;
+  };
+}
+
+export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:///dev/ttyACM0?baud=921600), socket://HOST:PORT, or emu://?rows=R&cols=C&device=NAME&seed=N (default: $XBAR_PORT, else ${DEFAULT_URL})`;
+
+export function defaultPort(): string {
+  return process.env.XBAR_PORT || DEFAULT_URL;
+}

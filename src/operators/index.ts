@@ -1,0 +1,5 @@
+export * from "./abort-on-unsubscribe.ts";
+export * from "./characterize.ts";
+export * from "./program-verify.ts";
+export * from "./pulses.ts";
+export * from "./retention.ts";

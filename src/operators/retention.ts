@@ -1,0 +1,37 @@
+/**
+ * Retention: reads a block (or the whole array) now and after each interval on the board's clock
+ * (virtual on an emulated board, so hours take milliseconds).
+ */
+import { concat, concatMap, map, type Observable, range } from "rxjs";
+import type { Block, Board, ConductanceMap } from "../board.ts";
+import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
+import { readMap } from "./pulses.ts";
+
+export interface RetentionOptions {
+  block?: Block;
+  /** Time between reads, s. */
+  interval: number;
+  /** Reads after the first one. */
+  count: number;
+}
+
+export interface RetentionPoint {
+  /** Board clock at the read, s. */
+  t: number;
+  map: ConductanceMap;
+}
+
+export function retention(
+  board: Board,
+  { block, interval, count }: RetentionOptions,
+): Observable<RetentionPoint> {
+  if (!(interval > 0)) throw new RangeError(`interval must be positive, not ${interval}`);
+  if (!(Number.isInteger(count) && count >= 0))
+    throw new RangeError(`count must be a non-negative integer, not ${count}`);
+  const sample = (t$: Observable<number>) =>
+    t$.pipe(concatMap((t) => readMap(board, block).pipe(map((m) => ({ t, map: m })))));
+  return concat(
+    sample(board.clock()),
+    range(0, count).pipe(concatMap(() => sample(board.wait(interval)))),
+  ).pipe(abortOnUnsubscribe(board));
+}

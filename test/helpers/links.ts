@@ -1,0 +1,281 @@
+/**
+ * Links for the conformance suite (test/conformance.test.ts): every way the stack reaches a board,
+ * each behind the same small interface so one suite runs unchanged over all of them.
+ *
+ *   in-process  EmulatedBoard ◀─ serveStream ─ duplex pair (two PassThroughs) ─ StreamTransport
+ *   tcp         EmulatedBoard ◀─ serveTcp 127.0.0.1:0 ◀─ openSocket / socket://127.0.0.1:PORT
+ *   pty         EmulatedBoard ◀─ serveSerial DIR/board ◀─ socat pty pair ◀─ openSerial DIR/host
+ *   real board  $XBAR_PORT (a serial device path or socket://HOST:PORT); no emulator is started
+ *
+ * A factory opens a link in one of two modes, because a serial port (pty or real) can be held by one
+ * client only:
+ * - "raw":   `transport` is open, for tests that write framed lines and read the replies;
+ * - "board": nothing is opened on the host side, so `connect(url)` can take the port.
+ * Every `open()` of an emulated link starts a fresh board with EMU_OPTIONS, so tests are independent.
+ * `teardown()` releases everything the link started (sockets, servers, ports, socat, temp dir).
+ *
+ * The pty link needs socat: when process.env.CI === "true" it is required (its tests fail when
+ * socat is missing); elsewhere it is skipped with a message on the console.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants, existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import type { AddressInfo, Server, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { Duplex, PassThrough } from "node:stream";
+import {
+  openSerial,
+  openSocket,
+  openTransport,
+  parseLinkUrl,
+  StreamTransport,
+  type Transport,
+} from "../../drivers/index.ts";
+import { type BoardOptions, EmulatedBoard, serveSerial, serveStream, serveTcp } from "../../mocks/index.ts";
+
+/** The one configuration of every emulated link, so results are comparable across links. */
+export const EMU_OPTIONS = { rows: 16, cols: 16, device: "linear", seed: 7 } as const satisfies BoardOptions;
+
+/** emu:// URL of a board with EMU_OPTIONS (connect() starts it in-process). */
+export const EMU_URL = `emu://?rows=${EMU_OPTIONS.rows}&cols=${EMU_OPTIONS.cols}&device=${EMU_OPTIONS.device}&seed=${EMU_OPTIONS.seed}`;
+
+export type LinkMode = "raw" | "board";
+
+export interface Link {
+  /** The factory's name plus what was opened, for messages. */
+  readonly name: string;
+  /** The raw line transport. Only in "raw" mode: reading it in "board" mode throws. */
+  readonly transport: Transport;
+  /** What to pass to `connect()` (use it in "board" mode: in "raw" mode a serial port is taken). */
+  readonly url: string;
+  /** Releases everything the link started. Idempotent. */
+  teardown(): Promise<void>;
+}
+
+export interface LinkFactory {
+  readonly name: string;
+  /** True when an emulated board with EMU_OPTIONS is behind the link (false for a real board). */
+  readonly emulated: boolean;
+  open(mode: LinkMode): Promise<Link>;
+}
+
+/** Cleanup steps run in reverse order of registration; every step runs even if an earlier one fails. */
+class Cleanup {
+  private readonly steps: Array<() => Promise<void> | void> = [];
+  private done?: Promise<void>;
+
+  add(step: () => Promise<void> | void): void {
+    this.steps.push(step);
+  }
+
+  run(): Promise<void> {
+    this.done ??= (async () => {
+      const errors: unknown[] = [];
+      for (const step of this.steps.reverse()) {
+        try {
+          await step();
+        } catch (e) {
+          errors.push(e);
+        }
+      }
+      if (errors.length > 0) throw new AggregateError(errors, "link teardown failed");
+    })();
+    return this.done;
+  }
+}
+
+/** Builds a Link; when `build` throws, what it already started is cleaned up before rethrowing. */
+async function makeLink(
+  name: string,
+  mode: LinkMode,
+  build: (cleanup: Cleanup) => Promise<{ url: string; transport?: Transport }>,
+): Promise<Link> {
+  const cleanup = new Cleanup();
+  let built: { url: string; transport?: Transport };
+  try {
+    built = await build(cleanup);
+  } catch (e) {
+    await cleanup.run().catch(() => {});
+    throw e;
+  }
+  const { url, transport } = built;
+  if (transport) cleanup.add(() => transport.close());
+  return {
+    name: `${name} (${mode})`,
+    url,
+    get transport(): Transport {
+      if (!transport) throw new Error(`link ${name} was opened in "board" mode: it has no raw transport`);
+      return transport;
+    },
+    teardown: () => cleanup.run(),
+  };
+}
+
+/** Resolves after `ms`, without keeping the process alive if the test run is over. */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+// ---- (1) in-process ----
+
+/** Two connected in-process Duplex ends: what one writes, the other reads. */
+function duplexPair(): [Duplex, Duplex] {
+  const a = new PassThrough();
+  const b = new PassThrough();
+  return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
+}
+
+const inProcess: LinkFactory = {
+  name: "in-process",
+  emulated: true,
+  open: (mode) =>
+    makeLink("in-process", mode, async (cleanup) => {
+      if (mode === "board") return { url: EMU_URL }; // connect() starts its own fresh emulator
+      const board = new EmulatedBoard(EMU_OPTIONS);
+      const [hostEnd, boardEnd] = duplexPair();
+      const detach = serveStream(board, boardEnd);
+      cleanup.add(() => {
+        detach();
+        boardEnd.destroy();
+        hostEnd.destroy();
+      });
+      return { url: EMU_URL, transport: new StreamTransport(hostEnd, "in-process", board.maxLine) };
+    }),
+};
+
+// ---- (2) TCP ----
+
+/** Closes a server, destroying the connections still open (server.close alone waits for them). */
+function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    for (const s of sockets) s.destroy();
+  });
+}
+
+const tcp: LinkFactory = {
+  name: "tcp",
+  emulated: true,
+  open: (mode) =>
+    makeLink("tcp", mode, async (cleanup) => {
+      const server = await serveTcp(new EmulatedBoard(EMU_OPTIONS), { host: "127.0.0.1", port: 0 });
+      const sockets = new Set<Socket>();
+      server.on("connection", (s: Socket) => {
+        sockets.add(s);
+        s.once("close", () => sockets.delete(s));
+      });
+      cleanup.add(() => closeServer(server, sockets));
+      const { port } = server.address() as AddressInfo;
+      const url = `socket://127.0.0.1:${port}`;
+      return { url, transport: mode === "raw" ? await openSocket("127.0.0.1", port) : undefined };
+    }),
+};
+
+// ---- (3) pty pair made by socat ----
+
+/** The absolute path of an executable on PATH, or undefined. */
+export function onPath(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, cmd);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  return undefined;
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL if it has not exited within a second. */
+async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 1000);
+    await exited;
+    clearTimeout(timer);
+  }
+  child.stderr?.destroy();
+}
+
+/** Starts `socat` linking two ptys at DIR/board and DIR/host; resolves once both links exist. */
+async function startSocat(socat: string, cleanup: Cleanup): Promise<{ boardPath: string; hostPath: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "xbar-pty-"));
+  cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  const boardPath = join(dir, "board");
+  const hostPath = join(dir, "host");
+  const child = spawn(
+    socat,
+    ["-d", "-d", `pty,raw,echo=0,link=${boardPath}`, `pty,raw,echo=0,link=${hostPath}`],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let log = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    if (log.length < 8192) log += d.toString();
+  });
+  let exitedEarly = false;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => {
+      exitedEarly = true;
+      resolve();
+    });
+    child.once("error", (err) => {
+      log += `\n${err.message}`;
+      exitedEarly = true;
+      resolve();
+    });
+  });
+  cleanup.add(() => stopProcess(child, exited));
+  const deadline = Date.now() + 5000;
+  while (!(existsSync(boardPath) && existsSync(hostPath))) {
+    if (exitedEarly) throw new Error(`socat exited before making the pty pair:\n${log}`);
+    if (Date.now() > deadline) throw new Error(`socat made no pty pair within 5 s:\n${log}`);
+    await sleep(5);
+  }
+  return { boardPath, hostPath };
+}
+
+function ptyFactory(socat: string | undefined): LinkFactory {
+  return {
+    name: "pty",
+    emulated: true,
+    open: (mode) =>
+      makeLink("pty", mode, async (cleanup) => {
+        if (!socat) {
+          throw new Error("socat is not on PATH, but the pty link is required when CI=true: install socat");
+        }
+        const { boardPath, hostPath } = await startSocat(socat, cleanup);
+        const port = await serveSerial(new EmulatedBoard(EMU_OPTIONS), boardPath);
+        cleanup.add(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              if (!port.isOpen) return resolve();
+              port.close((err) => (err ? reject(err) : resolve()));
+            }),
+        );
+        return { url: hostPath, transport: mode === "raw" ? await openSerial(hostPath) : undefined };
+      }),
+  };
+}
+
+// ---- (4) a real board ----
+
+function realBoard(url: string): LinkFactory {
+  return {
+    name: `real board ${url}`,
+    emulated: false,
+    open: (mode) =>
+      makeLink("real board", mode, async () => ({
+        url,
+        transport: mode === "raw" ? await openTransport(parseLinkUrl(url)) : undefined,
+      })),
+  };
+}
+
+/** Every link available here: in-process, TCP, pty (see above), and a real board when XBAR_PORT is set. */
+export function links(env: NodeJS.ProcessEnv = process.env): LinkFactory[] {
+  const out: LinkFactory[] = [inProcess, tcp];
+  const socat = onPath("socat");
+  if (socat || env.CI === "true") out.push(ptyFactory(socat));
+  else console.warn("conformance: socat is not on PATH, skipping the pty link (install socat to run it)");
+  if (env.XBAR_PORT) out.push(realBoard(env.XBAR_PORT));
+  return out;
+}
