@@ -73,6 +73,9 @@ export class CrossbarClient {
   private nextTag: number;
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
+  private queueHead = 0;
+  /** Tags in flight or queued: never handed out twice. */
+  private readonly usedTags = new Set<number>();
   private readonly sub: Subscription;
   private failure?: XbarError;
 
@@ -105,7 +108,7 @@ export class CrossbarClient {
 
   /** Requests in flight plus those waiting for the window. */
   get outstanding(): number {
-    return this.inFlight.size + this.queue.length;
+    return this.inFlight.size + this.queue.length - this.queueHead;
   }
 
   /**
@@ -116,13 +119,14 @@ export class CrossbarClient {
     const context: ErrorContext = { command: verb, port: this.transport.name, ...opts.context };
     if (this.failure) return Promise.reject(new XbarError(this.failure.code, this.failure.detail, context));
     let line: string;
+    const tag = this.takeTag();
     try {
-      line = encodeRequest(this.takeTag(), verb, args);
+      line = encodeRequest(tag, verb, args);
     } catch (e) {
+      this.usedTags.delete(tag);
       const code = e instanceof ProtocolError ? e.code : ErrorCode.BAD_INPUT;
       return Promise.reject(new XbarError(code, (e as Error).message, { ...context, side: "host" }));
     }
-    const tag = Number(line.slice(0, line.indexOf(" ")));
     context.tag = tag;
     const timeoutMs = this.baseTimeoutMs + Math.ceil((opts.durationS ?? 0) * 2000);
     return new Promise<Args>((resolve, reject) => {
@@ -145,7 +149,10 @@ export class CrossbarClient {
     for (let i = 0; i <= MAX_TAG; i++) {
       const t = this.nextTag;
       this.nextTag = t === MAX_TAG ? 0 : t + 1;
-      if (!this.inFlight.has(t) && !this.queue.some((q) => q.tag === t)) return t;
+      if (!this.usedTags.has(t)) {
+        this.usedTags.add(t);
+        return t;
+      }
     }
     throw new XbarError(ErrorCode.BUSY, "no free tag");
   }
@@ -176,7 +183,14 @@ export class CrossbarClient {
   private settle(p: Pending): void {
     clearTimeout(p.timer);
     this.inFlight.delete(p.tag);
-    while (this.inFlight.size < this.window && this.queue.length > 0) this.send(this.queue.shift()!);
+    this.usedTags.delete(p.tag);
+    while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
+      this.send(this.queue[this.queueHead++]!);
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
   }
 
   private onLine(line: string): void {
@@ -226,9 +240,11 @@ export class CrossbarClient {
 
   private fail(err: XbarError): void {
     if (!this.failure) this.failure = err;
-    const all = [...this.inFlight.values(), ...this.queue];
+    const all = [...this.inFlight.values(), ...this.queue.slice(this.queueHead)];
     this.inFlight.clear();
+    this.usedTags.clear();
     this.queue.length = 0;
+    this.queueHead = 0;
     for (const p of all) {
       clearTimeout(p.timer);
       p.reject(new XbarError(err.code, err.detail, { ...p.context }));
