@@ -97,7 +97,12 @@ export async function openSerial(path: string, baudRate = 115200): Promise<Trans
       }
     }),
   );
-  return new StreamTransport(port, `serial ${path}`);
+  const release = () =>
+    new Promise<void>((resolve) => {
+      if (!port.isOpen) return resolve();
+      port.close(() => resolve());
+    });
+  return new StreamTransport(port, `serial ${path}`, undefined, release);
 }
 
 export async function openSocket(host: string, port: number, timeoutMs = 5000): Promise<Transport> {

@@ -12,10 +12,15 @@ export class StreamTransport implements Transport {
   readonly bytes = { sent: 0, received: 0 };
   readonly lines;
 
+  /**
+   * @param release frees the underlying device once the stream is ended (a serial port's close());
+   *   destroying a serialport stream alone leaves the port open and locked.
+   */
   constructor(
     private readonly stream: Duplex,
     readonly name: string,
     maxLine = MAX_LINE,
+    private readonly release?: () => Promise<void>,
   ) {
     this.lines = this.subject.asObservable();
     const reader = createLineReader(maxLine);
@@ -55,9 +60,14 @@ export class StreamTransport implements Transport {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
-      this.stream.end();
-      this.stream.destroy();
+      if (this.release) {
+        await this.release().catch(() => {});
+        this.subject.complete();
+      } else {
+        this.stream.end();
+        this.stream.destroy();
+        await this.closed;
+      }
     }
-    await this.closed;
   }
 }

@@ -43,9 +43,12 @@ export async function serveTcp(
     socket.on("error", () => socket.destroy());
     serveStream(board, socket);
   });
-  server.on("close", () => {
+  // Closing the server also drops its connections (net.Server.close alone waits for them to end).
+  const closeServer = server.close.bind(server);
+  server.close = (cb?: (err?: Error) => void) => {
     for (const s of sockets) s.destroy();
-  });
+    return closeServer(cb);
+  };
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

@@ -290,6 +290,7 @@ export class CrossbarBoard implements Board {
     return this.checked(
       { command: "PLIST" },
       () => {
+        duration = 0;
         checkListLength(this.limits, k);
         if (list.cols.length !== k)
           throw new ProtocolError(
@@ -334,6 +335,7 @@ export class CrossbarBoard implements Board {
     return this.checked(
       { command: "PBLK" },
       () => {
+        total = 0;
         this.checkBlock(p);
         if (p.counts.length !== p.rows * p.cols)
           throw new ProtocolError(
@@ -451,8 +453,14 @@ export class CrossbarBoard implements Board {
     return this.call("ABORT", undefined, () => undefined);
   }
 
+  /** RESET, then re-reads the envelope and configuration, which the reset restored to defaults. */
   reset(): Observable<void> {
-    return this.call("RESET", undefined, () => undefined);
+    return defer(async () => {
+      await this.client.request("RESET");
+      const port = this.client.transport.name;
+      this.limits = parseReply("LIM", port, await this.client.request("LIM"), toLimits);
+      this.config = parseReply("CFG", port, await this.client.request("CFG"), toConfig);
+    });
   }
 
   async close(): Promise<void> {

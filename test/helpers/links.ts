@@ -57,6 +57,8 @@ export interface LinkFactory {
   readonly name: string;
   /** True when an emulated board with EMU_OPTIONS is behind the link (false for a real board). */
   readonly emulated: boolean;
+  /** True when the host reaches the board through a serial device (a pty or a real port). */
+  readonly serial: boolean;
   open(mode: LinkMode): Promise<Link>;
 }
 
@@ -127,6 +129,7 @@ function duplexPair(): [Duplex, Duplex] {
 const inProcess: LinkFactory = {
   name: "in-process",
   emulated: true,
+  serial: false,
   open: (mode) =>
     makeLink("in-process", mode, async (cleanup) => {
       if (mode === "board") return { url: EMU_URL }; // connect() starts its own fresh emulator
@@ -155,6 +158,7 @@ function closeServer(server: Server, sockets: Set<Socket>): Promise<void> {
 const tcp: LinkFactory = {
   name: "tcp",
   emulated: true,
+  serial: false,
   open: (mode) =>
     makeLink("tcp", mode, async (cleanup) => {
       const server = await serveTcp(new EmulatedBoard(EMU_OPTIONS), { host: "127.0.0.1", port: 0 });
@@ -237,6 +241,7 @@ function ptyFactory(socat: string | undefined): LinkFactory {
   return {
     name: "pty",
     emulated: true,
+    serial: true,
     open: (mode) =>
       makeLink("pty", mode, async (cleanup) => {
         if (!socat) {
@@ -258,10 +263,19 @@ function ptyFactory(socat: string | undefined): LinkFactory {
 
 // ---- (4) a real board ----
 
+function isSerialUrl(url: string): boolean {
+  try {
+    return parseLinkUrl(url).kind === "serial";
+  } catch {
+    return false; // a bad XBAR_PORT fails when the link is opened, with the driver's 607 BAD_URL
+  }
+}
+
 function realBoard(url: string): LinkFactory {
   return {
     name: `real board ${url}`,
     emulated: false,
+    serial: isSerialUrl(url),
     open: (mode) =>
       makeLink("real board", mode, async () => ({
         url,
