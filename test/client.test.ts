@@ -85,7 +85,9 @@ describe("CrossbarClient", () => {
     const client = new CrossbarClient(link, { window: 4 });
     await client.request("HELLO");
     maxInFlight = 0;
-    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => client.request("READ", { r: i % 8, c: 0 })));
+    const replies = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => client.request("READ", { r: i % 8, c: 0 })),
+    );
     expect(replies).toHaveLength(40);
     expect(maxInFlight).toBe(4);
     const tags = link.written.map(tagOf);
@@ -110,11 +112,16 @@ describe("CrossbarClient", () => {
     const link = new FaultyLink();
     const client = new CrossbarClient(link, { baseTimeoutMs: 20, retries: 0 });
     // Hold the reply back for 150 ms, as a board busy with a long train would.
-    link.boardToHost = (l) => l;
     const session = link.board;
     const write = link.write.bind(link);
-    link.write = (d) => setTimeout(() => write(d), 150) as unknown as void;
-    const reply = await client.request("PULSE", { r: 0, c: 0, v: 2, w: 1e-4, n: 1000 }, { durationS: 1000 * 1e-4 });
+    link.write = (d) => {
+      setTimeout(() => write(d), 150);
+    };
+    const reply = await client.request(
+      "PULSE",
+      { r: 0, c: 0, v: 2, w: 1e-4, n: 1000 },
+      { durationS: 1000 * 1e-4 },
+    );
     expect(argInt(reply, "n")).toBe(1000);
     expect(session.counters.pulses).toBe(1000);
     await client.close();
@@ -134,7 +141,10 @@ describe("CrossbarClient", () => {
     const link = new FaultyLink();
     const client = new CrossbarClient(link);
     const err = await client.request("PULSE", { r: 0, c: 0, v: 9, w: 1e-4 }).catch((e) => e);
-    expect(err).toMatchObject({ code: ErrorCode.AMPLITUDE_LIMIT, context: { side: "board", command: "PULSE", tag: 1 } });
+    expect(err).toMatchObject({
+      code: ErrorCode.AMPLITUDE_LIMIT,
+      context: { side: "board", command: "PULSE", tag: 1 },
+    });
     expect(err.message).toMatch(/^E301 AMPLITUDE_LIMIT: /);
     // The board also queued it.
     const q = await client.request("ERRQ");

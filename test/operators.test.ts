@@ -52,7 +52,9 @@ describe("characterize", () => {
   it("is deterministic under a seed and differs between seeds", async () => {
     const curve = async (seed: number) => {
       const b = await open(`emu://?rows=2&cols=2&device=agsi&seed=${seed}`);
-      return (await lastValueFrom(characterize(b, { row: 0, col: 0, pulses: 20 }).pipe(toArray()))).map((p) => p.conductance);
+      return (await lastValueFrom(characterize(b, { row: 0, col: 0, pulses: 20 }).pipe(toArray()))).map(
+        (p) => p.conductance,
+      );
     };
     const a = await curve(5);
     expect(await curve(5)).toEqual(a);
@@ -64,7 +66,9 @@ describe("programVerify", () => {
   it("programs a pattern on the linear device to within tolerance, checked by an independent read", async () => {
     const b = await open("emu://?rows=8&cols=8&device=linear&seed=1");
     const targets: Target[] = [];
-    for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) targets.push({ row: r + 2, col: c + 1, target: (2 + 5 * ((r * 4 + c) % 13)) * 1e-6 });
+    for (let r = 0; r < 4; r++)
+      for (let c = 0; c < 4; c++)
+        targets.push({ row: r + 2, col: c + 1, target: (2 + 5 * ((r * 4 + c) % 13)) * 1e-6 });
     const last = await lastValueFrom(programVerify(b, targets, { tolerance: 0.02 }));
     expect(last.done).toBe(true);
     expect(last.converged).toBe(16);
@@ -79,7 +83,14 @@ describe("programVerify", () => {
   it("emits progress each round and reports a device that cannot reach its target as stuck", async () => {
     const b = await open("emu://?rows=4&cols=4&device=linear&seed=1");
     const events = await lastValueFrom(
-      programVerify(b, [{ row: 0, col: 0, target: 3e-4 }, { row: 0, col: 1, target: 5e-6 }], { maxPulses: 5000 }).pipe(toArray()),
+      programVerify(
+        b,
+        [
+          { row: 0, col: 0, target: 3e-4 },
+          { row: 0, col: 1, target: 5e-6 },
+        ],
+        { maxPulses: 5000 },
+      ).pipe(toArray()),
     );
     expect(events.length).toBeGreaterThan(2);
     expect(events.slice(0, -1).every((e) => !e.done)).toBe(true);
@@ -110,7 +121,9 @@ describe("cancellation", () => {
   it("unsubscribing stops issuing pulses and sends ABORT, leaving the array idle", async () => {
     const link = new FaultyLink({ rows: 4, cols: 4, device: "linear", seed: 1 });
     const board = await CrossbarBoard.open("faulty://", new CrossbarClient(link));
-    const got = await lastValueFrom(characterize(board, { row: 0, col: 0, pulses: 1000 }).pipe(take(5), toArray()));
+    const got = await lastValueFrom(
+      characterize(board, { row: 0, col: 0, pulses: 1000 }).pipe(take(5), toArray()),
+    );
     expect(got).toHaveLength(5);
     await new Promise((r) => setTimeout(r, 50));
     const verbs = link.written.map((l) => l.split(/[ *]/)[1]);

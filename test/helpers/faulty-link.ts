@@ -5,7 +5,7 @@
  */
 import { Subject } from "rxjs";
 import type { Transport } from "../../drivers/index.ts";
-import { EmulatedBoard, type BoardOptions } from "../../mocks/index.ts";
+import { type BoardOptions, EmulatedBoard } from "../../mocks/index.ts";
 
 export type LineFault = (line: string, index: number) => string | null;
 
