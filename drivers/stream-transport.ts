@@ -54,6 +54,11 @@ export class StreamTransport implements Transport {
   write(data: string): void {
     if (this.closing || this.stream.destroyed) return;
     this.bytes.sent += data.length;
+    // Lines written in the same tick leave in one system call.
+    if (this.stream.writableCorked === 0) {
+      this.stream.cork();
+      process.nextTick(() => this.stream.uncork());
+    }
     this.stream.write(data, "latin1");
   }
 

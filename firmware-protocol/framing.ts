@@ -18,6 +18,8 @@ import { OVERLONG } from "./framing-marker.ts";
 export { OVERLONG };
 
 export class LineGuard extends Transform {
+  /** Bytes of the current line received so far (at most maxLine in all). */
+  private parts: Buffer[] = [];
   private run = 0;
   private dropping = false;
 
@@ -25,22 +27,35 @@ export class LineGuard extends Transform {
     super();
   }
 
+  /**
+   * Pushes each line downstream as one buffer once its LF has arrived, so the readline parser behind
+   * never re-scans a growing buffer (it would, chunk after chunk, for a multi-megabyte line).
+   */
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     let start = 0;
     while (start < chunk.length) {
       const lf = chunk.indexOf(10, start);
       const end = lf < 0 ? chunk.length : lf + 1;
       const seg = end - start;
-      if (!this.dropping && this.run + seg > this.maxLine) this.dropping = true;
+      if (!this.dropping && this.run + seg > this.maxLine) {
+        this.dropping = true;
+        this.parts = [];
+      }
       if (this.dropping) {
         if (lf >= 0) {
           this.push(`${OVERLONG}\n`);
           this.dropping = false;
           this.run = 0;
         }
+      } else if (lf >= 0) {
+        const tail = chunk.subarray(start, end);
+        this.push(this.parts.length === 0 ? tail : Buffer.concat([...this.parts, tail]));
+        this.parts = [];
+        this.run = 0;
       } else {
-        this.push(start === 0 && end === chunk.length ? chunk : chunk.subarray(start, end));
-        this.run = lf >= 0 ? 0 : this.run + seg;
+        // Keep a copy: the sender may reuse its chunk's memory.
+        this.parts.push(Buffer.from(chunk.subarray(start, end)));
+        this.run += seg;
       }
       start = end;
     }

@@ -11,7 +11,13 @@ import type { EmulatedBoard } from "./board.ts";
 /** Serves the board on a stream until the stream ends; returns a function that detaches it. */
 export function serveStream(board: EmulatedBoard, stream: Duplex): () => void {
   const session = board.openSession((line) => {
-    if (!stream.destroyed && stream.writable) stream.write(line, "latin1");
+    if (stream.destroyed || !stream.writable) return;
+    // Replies produced in the same tick leave in one system call.
+    if (stream.writableCorked === 0) {
+      stream.cork();
+      process.nextTick(() => stream.uncork());
+    }
+    stream.write(line, "latin1");
   });
   const reader = createLineReader(board.maxLine);
   stream.pipe(reader.input);
