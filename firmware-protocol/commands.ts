@@ -45,6 +45,7 @@ export const COMMANDS = {
   PULSE: c("program", ["r", "c", "v", "w"], ["n", "rd"], ["n", "g"]),
   PLIST: c("program", ["r", "c", "v", "w"], ["n"], ["k", "pulses"]),
   PBLK: c("program", ["r0", "c0", "nr", "nc", "n", "vp", "vn", "w"], [], ["pulses"]),
+  OPU: c("program", ["r0", "c0", "nr", "nc", "x", "d", "vp", "vn", "w"], ["scale", "mode", "th"], ["pulses"]),
   VMM: c("read", ["r0", "c0", "nr", "nc", "x"], ["k"], ["y"]),
   VMMT: c("read", ["r0", "c0", "nr", "nc", "x"], ["k"], ["y"]),
   WAIT: c("control", ["t"], [], ["t"]),

@@ -257,6 +257,8 @@ export class EmulatedBoard {
         return this.pulseList(a, lim);
       case "PBLK":
         return this.pulseBlock(a, lim);
+      case "OPU":
+        return this.outerProductUpdate(a, lim);
       case "VMM":
       case "VMMT":
         return this.vmm(a, lim, verb === "VMMT");
@@ -407,6 +409,65 @@ export class EmulatedBoard {
     for (let i = 0; i < k; i++)
       this.applyPulses(rowsArr[i]! * this.cols + colsArr[i]!, at(v, i), at(w, i), at(n, i));
     return { k, pulses: total };
+  }
+
+  /**
+   * Outer-product update (PROTOCOL.md §6, OPU): device (i, j) of the block receives
+   * n = q(scale · x[i] · d[j]) pulses, of vp when n > 0 and of vn when n < 0, where q rounds to the
+   * nearest count ("count") or keeps only the sign ("sign"), and values below `th` give no pulse.
+   */
+  private outerProductUpdate(a: Args, lim: Limits): ArgInput {
+    const [r0, c0, nr, nc] = this.block(a);
+    const x = argPacked(a, "x", "f32", nr);
+    const d = argPacked(a, "d", "f32", nc);
+    const scale = argNumber(a, "scale", 1);
+    const vp = argNumber(a, "vp");
+    const vn = argNumber(a, "vn");
+    const w = argNumber(a, "w");
+    const mode = argToken(a, "mode", "count");
+    const th = argNumber(a, "th", 0.5);
+    if (mode !== "count" && mode !== "sign")
+      throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `mode ${mode} is not count or sign`);
+    if (!(vp > 0)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive");
+    if (!(vn < 0)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vn must be negative");
+    if (!(th > 0) || !Number.isFinite(scale))
+      throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "th must be positive and scale finite");
+    checkAmplitude(lim, vp);
+    checkAmplitude(lim, vn);
+    checkWidth(lim, w);
+    const sign = mode === "sign";
+    const count = (v: number) => {
+      const m = Math.abs(v);
+      if (!(m >= th)) return 0;
+      const n = sign ? 1 : Math.round(m);
+      return v > 0 ? n : -n;
+    };
+    // Validate the whole update before applying any of it.
+    let total = 0;
+    let energy = 0;
+    const gmax = this.model.params.gmax;
+    for (let i = 0; i < nr; i++) {
+      const xi = scale * x[i]!;
+      if (xi === 0) continue;
+      for (let j = 0; j < nc; j++) {
+        const n = count(xi * d[j]!);
+        if (n === 0) continue;
+        checkCount(lim, Math.abs(n));
+        total += Math.abs(n);
+        energy += (n > 0 ? vp * vp : vn * vn) * gmax * w * Math.abs(n);
+      }
+    }
+    checkEnergy(lim, energy);
+    for (let i = 0; i < nr; i++) {
+      const xi = scale * x[i]!;
+      if (xi === 0) continue;
+      const base = (r0 + i) * this.cols + c0;
+      for (let j = 0; j < nc; j++) {
+        const n = count(xi * d[j]!);
+        if (n !== 0) this.applyPulses(base + j, n > 0 ? vp : vn, w, Math.abs(n));
+      }
+    }
+    return { pulses: total };
   }
 
   private pulseBlock(a: Args, lim: Limits): ArgInput {

@@ -139,6 +139,26 @@ export interface PulseBlock extends Block {
   width: number;
 }
 
+/**
+ * An outer-product update over a block: device (i, j) receives `q(scale · x[i] · d[j])` pulses, of
+ * `vp` when positive and `vn` when negative (PROTOCOL.md, OPU). The weight update of on-chip training.
+ */
+export interface OuterProductUpdate extends Block {
+  /** One value per row of the block. */
+  x: Float32Array;
+  /** One value per column of the block. */
+  d: Float32Array;
+  /** Default 1. */
+  scale?: number;
+  vp: number;
+  vn: number;
+  width: number;
+  /** "count" rounds to the nearest pulse count (default); "sign" gives one pulse (Manhattan rule). */
+  mode?: "count" | "sign";
+  /** Values with |scale · x · d| below this give no pulse; default 0.5. */
+  threshold?: number;
+}
+
 export interface BoardEventInfo {
   name: string;
   args: Record<string, string>;
@@ -170,6 +190,8 @@ export interface Board {
   pulseList(list: PulseList): Observable<number>;
   /** Dense signed pulse counts over a block in one command; emits the number of pulses applied. */
   pulseBlock(p: PulseBlock): Observable<number>;
+  /** Outer-product update in one command; emits the number of pulses applied. */
+  outerProductUpdate(u: OuterProductUpdate): Observable<number>;
 
   /**
    * Forward vector-matrix multiply on a block: `k` vectors of `block.rows` voltages (row-major),

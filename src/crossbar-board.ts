@@ -34,6 +34,7 @@ import type {
   ConductanceMap,
   Counters,
   Identity,
+  OuterProductUpdate,
   PulseBlock,
   PulseList,
   PulseResult,
@@ -367,6 +368,54 @@ export class CrossbarBoard implements Board {
           },
           (a) => argInt(a, "pulses"),
           { durationS: total * p.width },
+        ),
+    );
+  }
+
+  outerProductUpdate(u: OuterProductUpdate): Observable<number> {
+    const { mode = "count", threshold = 0.5, scale = 1 } = u;
+    return this.checked(
+      { command: "OPU" },
+      () => {
+        this.checkBlock(u);
+        if (u.x.length !== u.rows || u.d.length !== u.cols) {
+          throw new ProtocolError(
+            ErrorCode.BAD_ARGUMENT,
+            `x has ${u.x.length} values and d ${u.d.length}, expected ${u.rows} and ${u.cols}`,
+          );
+        }
+        if (!(u.vp > 0) || !(u.vn < 0))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive and vn negative");
+        checkAmplitude(this.limits, u.vp);
+        checkAmplitude(this.limits, u.vn);
+        checkWidth(this.limits, u.width);
+        let xmax = 0;
+        let dmax = 0;
+        for (const v of u.x) xmax = Math.max(xmax, Math.abs(v));
+        for (const v of u.d) dmax = Math.max(dmax, Math.abs(v));
+        const nmax = mode === "sign" ? 1 : Math.round(Math.abs(scale) * xmax * dmax);
+        checkCount(this.limits, nmax);
+      },
+      () =>
+        this.call(
+          "OPU",
+          {
+            r0: u.r0,
+            c0: u.c0,
+            nr: u.rows,
+            nc: u.cols,
+            x: { type: "f32", data: u.x },
+            d: { type: "f32", data: u.d },
+            vp: u.vp,
+            vn: u.vn,
+            w: u.width,
+            scale: scale === 1 ? undefined : scale,
+            mode: mode === "count" ? undefined : mode,
+            th: threshold === 0.5 ? undefined : threshold,
+          },
+          (a) => argInt(a, "pulses"),
+          // At most one train of nmax pulses per device, applied device by device on a plain board.
+          { durationS: u.rows * u.cols * 1e-6 },
         ),
     );
   }
