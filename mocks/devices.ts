@@ -144,7 +144,12 @@ export class DeviceModel {
     const x = toX(br, g, p.gmin);
     const x2 = Math.min(Math.max(v > 0 ? x + n : x - n, 0), br.p);
     let g2 = fromX(br, x2, p.gmin);
-    if (p.c2c > 0) g2 += rng.normal() * p.c2c * Math.sqrt(n) * (p.gmax - p.gmin);
+    // Cycle-to-cycle noise grows with the pulse count (σ·√n, as NeuroSim), except that a train which
+    // drives the device into its bound leaves it at the bound (our choice: NeuroSim adds the noise
+    // after clamping the state, so a long depression train would end far above Gmin).
+    const target = v > 0 ? x + n : x - n;
+    const saturated = target <= 0 || target >= br.p;
+    if (p.c2c > 0 && !saturated) g2 += rng.normal() * p.c2c * Math.sqrt(n) * (p.gmax - p.gmin);
     return Math.min(Math.max(g2, p.gmin), p.gmax);
   }
 }

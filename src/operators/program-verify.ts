@@ -12,7 +12,7 @@
  *   (a device stuck at low or high conductance, or a target beyond the device's range),
  * - capped when it used `maxPulses` without converging.
  */
-import { concatMap, EMPTY, expand, map, type Observable, takeWhile } from "rxjs";
+import { concatMap, EMPTY, expand, from, map, mergeMap, type Observable, reduce, takeWhile } from "rxjs";
 import type { Board, ConductanceMap } from "../board.ts";
 import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
 import { DEFAULT_PULSE } from "./characterize.ts";
@@ -27,6 +27,8 @@ export interface Target {
 export interface ProgramOptions {
   /** Relative tolerance; default 0.05 (5 % of the target). */
   tolerance?: number;
+  /** Absolute tolerance, S: a device is also converged within this of its target; default 0. */
+  absTolerance?: number;
   /** Pulses one device may receive in total; default 1000. */
   maxPulses?: number;
   /** Most pulses in one train; default 32. */
@@ -69,6 +71,7 @@ export function programVerify(
 ): Observable<ProgramProgress> {
   const {
     tolerance = 0.05,
+    absTolerance = 0,
     maxPulses = 1000,
     maxTrain = 32,
     maxRounds = 200,
@@ -84,6 +87,7 @@ export function programVerify(
     if (!(t.target > 0 && Number.isFinite(t.target)))
       throw new RangeError(`target at r=${t.row} c=${t.col} must be a positive conductance, not ${t.target}`);
   }
+  const tol = (target: number) => Math.max(tolerance * target, absTolerance);
   const n = targets.length;
   const r0 = Math.min(...targets.map((t) => t.row));
   const c0 = Math.min(...targets.map((t) => t.col));
@@ -131,7 +135,7 @@ export function programVerify(
       g[i] = now;
       if (status[i] === "converged" || status[i] === "stuck" || status[i] === "capped") {
         // Re-check converged devices: a neighbour's pulses may have disturbed them.
-        if (status[i] !== "converged" || Math.abs(now - t.target) <= tolerance * t.target) continue;
+        if (status[i] !== "converged" || Math.abs(now - t.target) <= tol(t.target)) continue;
         status[i] = "pending";
       }
       const sent = lastTrain[i]!;
@@ -147,7 +151,7 @@ export function programVerify(
         }
       }
       const err = t.target - now;
-      if (Math.abs(err) <= tolerance * t.target) {
+      if (Math.abs(err) <= tol(t.target)) {
         status[i] = "converged";
         lastTrain[i] = 0;
         continue;
@@ -173,9 +177,25 @@ export function programVerify(
     return { rows, cols, counts, amps };
   };
 
+  // Scattered targets are read one by one (pipelined) rather than through their whole bounding box.
+  const sparse = n * 4 < block.rows * block.cols;
+  const readTargets = (): Observable<ConductanceMap> =>
+    sparse
+      ? from(targets).pipe(
+          mergeMap((t) => board.read(t.row, t.col).pipe(map((g) => ({ t, g }))), 16),
+          reduce(
+            (m, { t, g }) => {
+              m.data[(t.row - r0) * block.cols + (t.col - c0)] = g;
+              return m;
+            },
+            { ...block, data: new Float32Array(block.rows * block.cols) },
+          ),
+        )
+      : board.readBlock(block);
+
   type Step = { plan: ReturnType<typeof assess>; progress: ProgramProgress };
   const readAndAssess = () =>
-    board.readBlock(block).pipe(
+    readTargets().pipe(
       map((m): Step => {
         const plan = assess(m, round < maxRounds);
         const done = plan.rows.length === 0 || round >= maxRounds;

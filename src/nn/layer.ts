@@ -1,0 +1,106 @@
+/**
+ * A layer of a network, in software or on arrays. Weights are in normalised units: on an array,
+ * W = (G+ − G−) / (Gmax − Gmin) on a differential pair of columns, so |W| ≤ 1.
+ * Every layer has a bias, held as an extra input fixed at 1.
+ *
+ *   forward(x)  = Wᵀ·[x, 1]            (nOut pre-activations)
+ *   backward(δ) = W·δ without the bias   (nIn errors for the layer below)
+ *   update(x,δ) : W ← W − lr·[x, 1]·δᵀ   (as exactly as the layer's hardware allows)
+ */
+import { type Observable, of } from "rxjs";
+import type { Random } from "./random.ts";
+
+export interface UpdateOptions {
+  lr: number;
+}
+
+export interface Layer {
+  readonly nIn: number;
+  readonly nOut: number;
+  /** Where the layer lives, for reports: "software" or "array". */
+  readonly kind: "software" | "array";
+  /** `k` input vectors (row-major `k x nIn`) → `k x nOut` pre-activations. */
+  forward(x: Float32Array, k?: number): Observable<Float32Array>;
+  /** One error vector of nOut → nIn. */
+  backward(delta: Float32Array): Observable<Float32Array>;
+  update(x: Float32Array, delta: Float32Array, opts: UpdateOptions): Observable<unknown>;
+  /** The weights as the layer holds them, `(nIn + 1) x nOut` (last row: bias). */
+  weights(): Observable<Float32Array>;
+}
+
+export class SoftwareLayer implements Layer {
+  readonly kind = "software";
+  /** `(nIn + 1) x nOut`, last row the bias. */
+  readonly w: Float32Array;
+
+  constructor(
+    readonly nIn: number,
+    readonly nOut: number,
+    init: Float32Array | { rng: Random; scale: number },
+  ) {
+    if (init instanceof Float32Array) {
+      if (init.length !== (nIn + 1) * nOut)
+        throw new RangeError(`weights have ${init.length} values, expected ${(nIn + 1) * nOut}`);
+      this.w = init.slice();
+    } else {
+      this.w = new Float32Array((nIn + 1) * nOut);
+      for (let i = 0; i < this.w.length; i++) this.w[i] = (init.rng.uniform() * 2 - 1) * init.scale;
+    }
+  }
+
+  forwardSync(x: Float32Array, k = 1): Float32Array {
+    const { nIn, nOut, w } = this;
+    const y = new Float32Array(k * nOut);
+    for (let s = 0; s < k; s++) {
+      const xo = s * nIn;
+      const yo = s * nOut;
+      for (let j = 0; j < nOut; j++) y[yo + j] = w[nIn * nOut + j]!;
+      for (let i = 0; i < nIn; i++) {
+        const xi = x[xo + i]!;
+        if (xi === 0) continue;
+        const row = i * nOut;
+        for (let j = 0; j < nOut; j++) y[yo + j]! += xi * w[row + j]!;
+      }
+    }
+    return y;
+  }
+
+  forward(x: Float32Array, k = 1): Observable<Float32Array> {
+    return of(this.forwardSync(x, k));
+  }
+
+  backwardSync(delta: Float32Array): Float32Array {
+    const { nIn, nOut, w } = this;
+    const e = new Float32Array(nIn);
+    for (let i = 0; i < nIn; i++) {
+      let s = 0;
+      const row = i * nOut;
+      for (let j = 0; j < nOut; j++) s += w[row + j]! * delta[j]!;
+      e[i] = s;
+    }
+    return e;
+  }
+
+  backward(delta: Float32Array): Observable<Float32Array> {
+    return of(this.backwardSync(delta));
+  }
+
+  updateSync(x: Float32Array, delta: Float32Array, { lr }: UpdateOptions): void {
+    const { nIn, nOut, w } = this;
+    for (let i = 0; i <= nIn; i++) {
+      const xi = i === nIn ? 1 : x[i]!;
+      if (xi === 0) continue;
+      const row = i * nOut;
+      for (let j = 0; j < nOut; j++) w[row + j]! -= lr * xi * delta[j]!;
+    }
+  }
+
+  update(x: Float32Array, delta: Float32Array, opts: UpdateOptions): Observable<void> {
+    this.updateSync(x, delta, opts);
+    return of(undefined);
+  }
+
+  weights(): Observable<Float32Array> {
+    return of(this.w.slice());
+  }
+}

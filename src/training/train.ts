@@ -1,0 +1,357 @@
+/**
+ * Training rules as pipelines over the Board interface (RESEARCH.md sections 1 and 2):
+ * - "software": backpropagation in floating point, no board (the reference);
+ * - "onchip": every layer on arrays: forward = VMM, backward = transposed VMM, update = pulses
+ *   (one OPU per layer and image), bidirectional or unidirectional with the refresh of saturated pairs,
+ *   pulse counts rounded ("count") or sign-only ("sign", Manhattan), optionally thresholded;
+ * - "hybrid": software pretraining, open-loop transfer of layer 1 to the array (no verify), then one
+ *   epoch with layer 1 on the array and the other layers trained in software on the array's outputs,
+ *   layer 1 receiving open-loop pulses n = sign(ΔW)·⌊|ΔW|/ΔWstep⌋ (Kwon et al.). The cost of a
+ *   write-and-verify transfer of the same weights is measured on the same board for comparison.
+ *
+ * Emits progress events while it runs; unsubscribing stops it and aborts the boards.
+ */
+import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
+import type { Board, Counters } from "../board.ts";
+import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
+import { Allocator } from "../nn/allocate.ts";
+import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
+import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
+import { type Layer, SoftwareLayer } from "../nn/layer.ts";
+import { Random } from "../nn/random.ts";
+import { type Evaluation, evaluate } from "./evaluate.ts";
+import { Mlp } from "./mlp.ts";
+
+export const RULES = ["software", "onchip", "hybrid"] as const;
+export type RuleName = (typeof RULES)[number];
+
+export interface TrainOptions {
+  rule: RuleName;
+  /** Boards to place array layers on (none for "software"). */
+  boards: Board[];
+  update?: UpdateRule;
+  pulseMode?: "count" | "sign";
+  /** Smallest |ΔW|/ΔWstep that gives a pulse; default 0.5 (rounding). */
+  threshold?: number;
+  epochs?: number;
+  imagesPerEpoch?: number;
+  hidden?: number;
+  crop?: Crop;
+  seed?: number;
+  /** Learning rate per layer (or one for all); default 0.1. */
+  lr?: number | number[];
+  /** Test images per evaluation; default 10 000. */
+  testImages?: number;
+  /** Device range; measured on the board when not given. */
+  range?: DeviceRange;
+  pulse?: PulseShape;
+  /** Software epochs before the hybrid transfer; default `epochs`. */
+  pretrainEpochs?: number;
+  refreshEvery?: number;
+  /** Data, when the caller loaded it already. */
+  train?: Dataset;
+  test?: Dataset;
+}
+
+export interface EpochReport {
+  epoch: number;
+  phase: string;
+  images: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  test: Evaluation;
+  /** Board activity during the epoch (training and evaluation), from the boards' own counters. */
+  pulses: number;
+  reads: number;
+  vmms: number;
+  energy: number;
+  seconds: number;
+}
+
+export interface TransferCost {
+  method: "open-loop" | "write-verify";
+  pulses: number;
+  reads: number;
+  energy: number;
+  seconds: number;
+  accuracy: number;
+  /** Devices within tolerance (write-verify only). */
+  converged?: number;
+  devices?: number;
+}
+
+export interface TrainResult {
+  rule: RuleName;
+  options: Record<string, unknown>;
+  range?: DeviceRange;
+  epochs: EpochReport[];
+  final: Evaluation;
+  transfers?: TransferCost[];
+  totals: { pulses: number; reads: number; vmms: number; energy: number; seconds: number };
+  refreshes?: number;
+}
+
+export type TrainEvent =
+  | { type: "info"; message: string }
+  | { type: "progress"; phase: string; epoch: number; image: number; images: number; loss: number }
+  | { type: "epoch"; report: EpochReport }
+  | { type: "done"; result: TrainResult };
+
+const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 300e-6 };
+
+async function totals(boards: Board[]): Promise<Counters> {
+  const sum: Counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, commands: 0, errors: 0, clock: 0 };
+  for (const b of new Set(boards)) {
+    const c = await firstValueFrom(b.counters());
+    sum.pulses += c.pulses;
+    sum.reads += c.reads;
+    sum.vmms += c.vmms;
+    sum.energy += c.energy;
+    sum.commands += c.commands;
+  }
+  return sum;
+}
+
+const diff = (a: Counters, b: Counters) => ({
+  pulses: b.pulses - a.pulses,
+  reads: b.reads - a.reads,
+  vmms: b.vmms - a.vmms,
+  energy: b.energy - a.energy,
+});
+
+export function train(opts: TrainOptions): Observable<TrainEvent> {
+  return new Observable<TrainEvent>((sub) => {
+    let cancelled = false;
+    run(
+      opts,
+      (e) => {
+        if (!cancelled) sub.next(e);
+      },
+      () => cancelled,
+    )
+      .then((result) => {
+        if (cancelled) return;
+        sub.next({ type: "done", result });
+        sub.complete();
+      })
+      .catch((e) => sub.error(e));
+    return () => {
+      cancelled = true;
+      for (const b of new Set(opts.boards)) b.abort().subscribe({ error: () => {} });
+    };
+  });
+}
+
+async function run(
+  o: TrainOptions,
+  emit: (e: TrainEvent) => void,
+  cancelled: () => boolean,
+): Promise<TrainResult> {
+  const {
+    rule,
+    boards,
+    update = "unidirectional",
+    pulseMode = "count",
+    threshold = 0.5,
+    epochs = 10,
+    imagesPerEpoch = 8000,
+    hidden = 100,
+    crop = 20,
+    seed = 1,
+    lr = 0.1,
+    testImages = 10000,
+    pulse = DEFAULT_PULSE,
+    refreshEvery = 500,
+  } = o;
+  if (!(RULES as readonly string[]).includes(rule))
+    throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
+  if (rule !== "software" && boards.length === 0) throw new RangeError(`rule ${rule} needs a board`);
+  for (const [k, v, min] of [
+    ["epochs", epochs, 1],
+    ["imagesPerEpoch", imagesPerEpoch, 1],
+    ["hidden", hidden, 1],
+    ["testImages", testImages, 1],
+  ] as const) {
+    if (!(Number.isInteger(v) && v >= min))
+      throw new RangeError(`${k} must be an integer >= ${min}, not ${v}`);
+  }
+  const t0 = performance.now();
+  const trainSet = o.train ?? loadMnist("train", { crop });
+  const testSet = o.test ?? loadMnist("test", { crop, limit: testImages });
+  if (imagesPerEpoch > trainSet.count)
+    throw new RangeError(
+      `imagesPerEpoch ${imagesPerEpoch} is more than the ${trainSet.count} training images`,
+    );
+  const rng = new Random(seed);
+  const subset = rng.permutation(trainSet.count).slice(0, imagesPerEpoch);
+  const nIn = trainSet.inputs;
+  const sizes = [nIn, hidden, 10];
+  const start = await totals(boards);
+
+  // --- Layers.
+  let range = o.range;
+  const arrayLayers: ArrayLayer[] = [];
+  const makeArrayLayer = (
+    allocator: Allocator,
+    i: number,
+    layerUpdate: UpdateRule,
+    mode: "count" | "sign",
+    th: number,
+  ) => {
+    const placement = allocator.place(
+      sizes[i]! + 1,
+      2 * sizes[i + 1]!,
+      `layer ${i + 1} (${sizes[i]}+1 x 2*${sizes[i + 1]})`,
+    );
+    return new ArrayLayer(sizes[i]!, sizes[i + 1]!, placement, {
+      range: range!,
+      pulse,
+      rule: layerUpdate,
+      mode,
+      threshold: th,
+      refreshEvery,
+    });
+  };
+  const software = (i: number) => new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 });
+  let layers: Layer[];
+  if (rule === "software") {
+    layers = [software(0), software(1)];
+  } else {
+    const allocator = new Allocator(boards);
+    // Placement first (it checks the boards are big enough), calibration on the first device of layer 1.
+    const probe = allocator.place(sizes[0]! + 1, 2 * sizes[1]!, `layer 1 (${sizes[0]}+1 x 2*${sizes[1]})`);
+    const t = probe.tiles[0]!;
+    if (!range) {
+      emit({ type: "info", message: `calibrating device r=${t.r0} c=${t.c0} on ${t.board.url}` });
+      range = await calibrateRange(t.board, t.r0, t.c0, pulse);
+      emit({
+        type: "info",
+        message: `device range ${range.gmin.toExponential(3)} .. ${range.gmax.toExponential(3)} S, ${range.levels} levels`,
+      });
+    }
+    const l1 = new ArrayLayer(sizes[0]!, sizes[1]!, probe, {
+      range,
+      pulse,
+      rule: update,
+      mode: pulseMode,
+      threshold,
+      refreshEvery,
+    });
+    arrayLayers.push(l1);
+    if (rule === "onchip") {
+      const l2 = makeArrayLayer(allocator, 1, update, pulseMode, threshold);
+      arrayLayers.push(l2);
+      emit({ type: "info", message: "initialising the arrays with small random weights" });
+      await l1.initRandom(rng);
+      await l2.initRandom(rng);
+      layers = [l1, l2];
+    } else {
+      layers = [software(0), software(1)];
+    }
+  }
+
+  const reports: EpochReport[] = [];
+  const runEpoch = async (
+    net: Mlp,
+    epoch: number,
+    phase: string,
+    rates: number | number[],
+  ): Promise<EpochReport> => {
+    const before = await totals(boards);
+    const te = performance.now();
+    const order = rng.permutation(subset.length);
+    let loss = 0;
+    let correct = 0;
+    const x = new Float32Array(nIn);
+    for (let k = 0; k < order.length; k++) {
+      if (cancelled()) throw new Error("training cancelled");
+      const idx = subset[order[k]!]!;
+      x.set(trainSet.images.subarray(idx * nIn, (idx + 1) * nIn));
+      const r = await lastValueFrom(net.trainStep(x, trainSet.labels[idx]!, rates));
+      loss += r.loss;
+      if (r.correct) correct++;
+      if (k % 100 === 99 || k === order.length - 1)
+        emit({ type: "progress", phase, epoch, image: k + 1, images: order.length, loss: loss / (k + 1) });
+    }
+    const test = await evaluate(net, testSet, testImages);
+    const after = await totals(boards);
+    const report: EpochReport = {
+      epoch,
+      phase,
+      images: order.length,
+      trainLoss: loss / order.length,
+      trainAccuracy: correct / order.length,
+      test,
+      ...diff(before, after),
+      seconds: (performance.now() - te) / 1000,
+    };
+    reports.push(report);
+    emit({ type: "epoch", report });
+    return report;
+  };
+
+  let transfers: TransferCost[] | undefined;
+  let net = new Mlp(layers);
+  if (rule === "hybrid") {
+    const pretrain = o.pretrainEpochs ?? epochs;
+    for (let e = 1; e <= pretrain; e++) await runEpoch(net, e, "pretrain (software)", lr);
+    const l1 = arrayLayers[0]!;
+    const w1 = (layers[0] as SoftwareLayer).w;
+    // Write-and-verify transfer: the costly baseline, measured on the same devices.
+    transfers = [];
+    for (const method of ["write-verify", "open-loop"] as const) {
+      emit({ type: "info", message: `${method} transfer of layer 1 to the array` });
+      const b = await totals(boards);
+      const ts = performance.now();
+      const wv =
+        method === "write-verify" ? await l1.writeVerified(w1) : (await l1.writeOpenLoop(w1), undefined);
+      const a = await totals(boards);
+      const acc = (await evaluate(new Mlp([l1, layers[1]!]), testSet, testImages)).accuracy;
+      transfers.push({
+        method,
+        ...diff(b, a),
+        seconds: (performance.now() - ts) / 1000,
+        accuracy: acc,
+        ...(wv ?? {}),
+      });
+    }
+    // One epoch with layer 1 on the array, open-loop updates n = sign·floor(|ΔW|/ΔWstep).
+    const onArray = new ArrayLayer(sizes[0]!, sizes[1]!, l1.placement, {
+      range: range!,
+      pulse,
+      rule: "bidirectional",
+      mode: "count",
+      threshold: 1,
+      refreshEvery: 0,
+    });
+    net = new Mlp([onArray, layers[1]!]);
+    await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", lr);
+  } else {
+    for (let e = 1; e <= epochs; e++) await runEpoch(net, e, rule, lr);
+  }
+  const end = await totals(boards);
+  const final = reports[reports.length - 1]!.test;
+  return {
+    rule,
+    options: {
+      update,
+      pulseMode,
+      threshold,
+      epochs,
+      imagesPerEpoch,
+      hidden,
+      crop,
+      seed,
+      lr,
+      testImages,
+      refreshEvery,
+      boards: boards.map((b) => b.url),
+    },
+    range,
+    epochs: reports,
+    final,
+    transfers,
+    totals: { ...diff(start, end), seconds: (performance.now() - t0) / 1000 },
+    refreshes: arrayLayers.reduce((a, l) => a + l.stats.refreshedPairs, 0) || undefined,
+  };
+}
