@@ -18,6 +18,7 @@ import { eng, shadeMap, stats } from "./format.ts";
 import { defaultPort, intArg, numArg, PORT_HELP } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { readTargets } from "./targets-file.ts";
+import { addTrainCommand } from "./train.ts";
 
 /** Exit codes. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_CONVERGED: 3 } as const;
@@ -358,6 +359,8 @@ Examples:
         );
       }),
     );
+
+  addTrainCommand(program, out);
 
   program
     .command("ports")

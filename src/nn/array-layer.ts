@@ -313,9 +313,8 @@ export class ArrayLayer implements Layer {
    * Writes weights open-loop (no verify): depress every device, then give the device of each pair on
    * the side of the weight's sign round(|W|·levels) pulses. Used to transfer a pretrained layer.
    */
-  async writeOpenLoop(w: Float32Array): Promise<void> {
-    const { levels } = this.opts.range;
-    await this.depressAll();
+  async writeOpenLoop(w: Float32Array, { reset = true } = {}): Promise<void> {
+    if (reset) await this.depressAll();
     for (const t of this.tiles) {
       const counts = new Int16Array(t.rows * t.cols);
       for (let i = 0; i < t.rows; i++) {
@@ -371,9 +370,9 @@ export class ArrayLayer implements Layer {
   }
 
   /** Writes weights with program-and-verify (the costly baseline of hybrid training). */
-  async writeVerified(w: Float32Array, tolerance = 0.05): Promise<{ converged: number; devices: number }> {
+  async writeVerified(w: Float32Array, { tolerance = 0.05, reset = true } = {}): Promise<{ converged: number; devices: number }> {
     const { gmin } = this.opts.range;
-    await this.depressAll();
+    if (reset) await this.depressAll();
     let converged = 0;
     let devices = 0;
     for (const t of this.tiles) {

@@ -1,0 +1,117 @@
+/** `xbar train`: training rules with the array in the loop (see src/training/train.ts). */
+import { type Command, Option } from "commander";
+import { lastValueFrom, tap } from "rxjs";
+import type { Board } from "../board.ts";
+import { connect } from "../connect.ts";
+import { RULES, type TrainResult, train } from "../training/train.ts";
+import { eng } from "./format.ts";
+import { intArg, numArg } from "./options.ts";
+import { progressBar } from "./progress.ts";
+
+export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+
+function lrArg(raw: string): number | number[] {
+  const parts = raw.split(",").map((s) => numArg("--lr", (v) => v > 0, "a positive number or a list like 0.2,0.1")(s));
+  return parts.length === 1 ? parts[0]! : parts;
+}
+
+export function addTrainCommand(program: Command, out: (s: string) => void): void {
+  program
+    .command("train")
+    .description("train a 3-layer perceptron on MNIST with the array in the loop (or in software as the reference)")
+    .option("-p, --port <url...>", `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`)
+    .addOption(new Option("--rule <name>", "training rule").choices([...RULES]).makeOptionMandatory())
+    .addOption(new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only").choices(["bidirectional", "unidirectional"]).default("unidirectional"))
+    .addOption(new Option("--pulse-mode <mode>", "pulses per device: rounded count, or one pulse by sign (Manhattan)").choices(["count", "sign"]).default("count"))
+    .option("--threshold <x>", "smallest |ΔW|/ΔWstep that gives a pulse (0.5 = rounding)", numArg("--threshold", (v) => v > 0, "positive"), 0.5)
+    .option("--epochs <n>", "epochs (for hybrid: software pretraining epochs, then one hybrid epoch)", intArg("--epochs", 1, 1000), 10)
+    .option("--images-per-epoch <n>", "training images per epoch", intArg("--images-per-epoch", 1, 60000), 8000)
+    .option("--hidden <n>", "hidden units", intArg("--hidden", 1, 4096), 100)
+    .addOption(new Option("--crop <px>", "20: centre 20x20 crop (400 inputs); 28: whole image").choices(["20", "28"]).default("20"))
+    .option("--seed <n>", "seed of initialisation and image order", intArg("--seed", 0, 2 ** 31 - 1), 1)
+    .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", lrArg, 0.1)
+    .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
+    .option("--refresh-every <n>", "refresh saturated pairs every N images (unidirectional; 0 = never)", intArg("--refresh-every", 0), 500)
+    .option("--vp <volts>", "potentiating pulse amplitude", numArg("--vp", (v) => v > 0, "positive"), 3.2)
+    .option("--vn <volts>", "depressing pulse amplitude", numArg("--vn", (v) => v < 0, "negative"), -2.8)
+    .option("--width <seconds>", "pulse width", numArg("--width", (v) => v > 0, "positive"), 300e-6)
+    .option("--json", "print the final figures and the confusion matrix as JSON")
+    .addHelpText(
+      "after",
+      `
+Rules:
+  software  backpropagation in floating point (the reference; no board)
+  onchip    forward = VMM, backward = transposed VMM, update = pulses (OPU), on differential pairs
+  hybrid    software pretraining, open-loop transfer of layer 1, one epoch with layer 1 on the array
+
+Examples:
+  xbar train --rule software --epochs 10
+  xbar train --rule onchip --update unidirectional --epochs 10 --images-per-epoch 8000
+  xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
+  xbar train --rule hybrid --epochs 5 --json`,
+    )
+    .action(async (o) => {
+      const urls: string[] = o.rule === "software" ? (o.port ?? []) : (o.port ?? [TRAIN_DEFAULT_PORT]);
+      const boards: Board[] = [];
+      try {
+        for (const u of urls) boards.push(await connect(u));
+        const bar = progressBar(o.imagesPerEpoch, "train");
+        let lastEpoch = 0;
+        const done = await lastValueFrom(
+          train({
+            rule: o.rule,
+            boards,
+            update: o.update,
+            pulseMode: o.pulseMode,
+            threshold: o.threshold,
+            epochs: o.epochs,
+            imagesPerEpoch: o.imagesPerEpoch,
+            hidden: o.hidden,
+            crop: Number(o.crop) as 20 | 28,
+            seed: o.seed,
+            lr: o.lr,
+            testImages: o.testImages,
+            refreshEvery: o.refreshEvery,
+            pulse: { vp: o.vp, vn: o.vn, width: o.width },
+          }).pipe(
+            tap((e) => {
+              if (e.type === "progress") {
+                if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
+                bar.update(e.image, { status: `epoch ${e.epoch} ${e.phase}, loss ${e.loss.toFixed(3)}` });
+              } else if (e.type === "info") {
+                if (!o.json) process.stderr.write(`xbar train: ${e.message}\n`);
+              } else if (e.type === "epoch") {
+                bar.update(0);
+                const r = e.report;
+                if (!o.json) {
+                  out(
+                    `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s`,
+                  );
+                }
+              }
+            }),
+          ),
+        );
+        bar.stop();
+        if (done.type !== "done") return;
+        report(done.result, Boolean(o.json), out);
+      } finally {
+        for (const b of boards) await b.close();
+      }
+    });
+}
+
+function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
+  if (json) {
+    out(JSON.stringify({ rule: r.rule, options: r.options, range: r.range && { gmin: r.range.gmin, gmax: r.range.gmax, levels: r.range.levels }, accuracy: r.final.accuracy, loss: r.final.loss, perClass: r.final.perClass, confusion: r.final.confusion, epochs: r.epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })), transfers: r.transfers, totals: r.totals, refreshedPairs: r.refreshes }));
+    return;
+  }
+  for (const t of r.transfers ?? []) {
+    out(`transfer of layer 1, ${t.method}: ${count(t.pulses)} pulses, ${count(t.reads)} reads, energy ${eng(t.energy, "J")}, accuracy right after ${pct(t.accuracy)}${t.devices ? `, ${t.converged}/${t.devices} devices within tolerance` : ""}`);
+  }
+  out(`final test accuracy ${pct(r.final.accuracy)} on ${r.final.count} images; per digit: ${r.final.perClass.map((a, d) => `${d}:${(a * 100).toFixed(0)}`).join(" ")}`);
+  out(`totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`);
+}
