@@ -41,8 +41,12 @@ import {
   SCHEMES,
   type Scheme,
 } from "../firmware-protocol/index.ts";
-import { DEVICE_PRESETS, DeviceModel, deviceNames } from "./devices.ts";
-import { Random } from "./random.ts";
+import { DEVICE_PRESETS, type DevicePreset, deviceNames } from "./devices.ts";
+import { type ArrayEffects, effectsToken, isIdeal, resolveEffects } from "./effects.ts";
+import type { DeviceArray } from "./models/common.ts";
+import { loadPulseTable, type PulseTable } from "./models/lut.ts";
+import { TsPcmArray } from "./models/pcm.ts";
+import { Random, streamSeed } from "./random.ts";
 
 export const FIRMWARE_VERSION = "0.1.0";
 
@@ -58,6 +62,15 @@ export interface BoardOptions {
   maxLine?: number;
   /** Requests the host may keep in flight; default 16. */
   window?: number;
+  /**
+   * Scale of every random part of the device model (cycle-to-cycle and programming noise, intrinsic
+   * read noise, device-to-device spread); default 1 (the preset as published), 0 = its mean device.
+   */
+  noise?: number;
+  /** Pulse-response CSV for device "lut" (the output of `xbar characterize --out`). */
+  lut?: string;
+  /** Array effects (all off by default); see effects.ts. */
+  effects?: Partial<ArrayEffects>;
 }
 
 /** The board's hard limits: what LIM reports before any CFG narrowing. */
@@ -96,16 +109,27 @@ const defaultConfig = (): Config => ({
 
 const OPS = Object.keys(COMMANDS).join(",");
 
+/** Stream numbers of the board's independent random sequences (see streamSeed). */
+const STREAM = { boot: 1, read: 2, stuck: 3 } as const;
+
 export class EmulatedBoard {
   readonly rows: number;
   readonly cols: number;
-  readonly model: DeviceModel;
+  readonly preset: DevicePreset;
+  /** The device model and its state (typed arrays, row-major). */
+  readonly devices: DeviceArray;
+  readonly effects: ArrayEffects;
+  readonly noise: number;
   readonly seed: number;
   readonly maxLine: number;
   readonly window: number;
-  /** Device conductances, S, row-major. */
-  readonly g: Float64Array;
-  private readonly rng: Random;
+  /** Noise of reads (sense path), independent of the pulse stream. */
+  private readonly readRng: Random;
+  /** True when nothing but the ideal device is in play: the fast paths of the foundation apply. */
+  private readonly plain: boolean;
+  /** Devices stuck at a value (with the stuck effect), else null. */
+  readonly stuck: Uint8Array | null = null;
+  private sumsCache: { version: number; row: Float64Array; col: Float64Array; total: number } | null = null;
   private config: Config = defaultConfig();
   /** Virtual clock, s since boot. */
   clock = 0;
@@ -116,7 +140,15 @@ export class EmulatedBoard {
   private readonly sessions = new Set<Session>();
 
   constructor(opts: BoardOptions = {}) {
-    const { rows = 64, cols = 64, device = "agsi", seed = 1, maxLine = MAX_LINE, window = 16 } = opts;
+    const {
+      rows = 64,
+      cols = 64,
+      device = "agsi",
+      seed = 1,
+      maxLine = MAX_LINE,
+      window = 16,
+      noise = 1,
+    } = opts;
     for (const [k, v] of [
       ["rows", rows],
       ["cols", cols],
@@ -124,20 +156,64 @@ export class EmulatedBoard {
       if (!Number.isInteger(v) || v < 1 || v > 4096)
         throw new RangeError(`${k} must be an integer in 1..4096, not ${v}`);
     }
-    const params = DEVICE_PRESETS[device];
-    if (!params)
+    const preset = DEVICE_PRESETS[device];
+    if (!preset)
       throw new RangeError(`unknown device "${device}": choose one of ${deviceNames().join(", ")}`);
     if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, not ${seed}`);
     if (!Number.isInteger(window) || window < 1 || window > 256)
       throw new RangeError(`window must be in 1..256, not ${window}`);
+    if (!(Number.isFinite(noise) && noise >= 0 && noise <= 10))
+      throw new RangeError(`noise must be a scale in [0, 10], not ${noise}`);
+    if (opts.lut !== undefined && device !== "lut")
+      throw new RangeError(`lut is only for device "lut", not "${device}"`);
+    if (device === "lut" && !opts.lut)
+      throw new RangeError('device "lut" needs a pulse-response table: lut=FILE (xbar characterize --out)');
+    this.effects = resolveEffects(opts.effects);
     this.rows = rows;
     this.cols = cols;
     this.seed = seed;
     this.maxLine = maxLine;
     this.window = window;
-    this.model = new DeviceModel(params);
-    this.rng = new Random(seed);
-    this.g = new Float64Array(rows * cols).fill(this.model.initial());
+    this.noise = noise;
+    this.preset = preset;
+    let table: PulseTable | undefined;
+    if (opts.lut) table = loadPulseTable(opts.lut);
+    // The pulse stream is Random(seed), as in the foundation, so a board without the new options
+    // draws exactly the numbers it always drew; every other purpose has a stream of its own.
+    this.devices = preset.build(
+      { rows, cols, noise, rng: new Random(seed), boot: new Random(streamSeed(seed, STREAM.boot)) },
+      table,
+    );
+    this.readRng = new Random(streamSeed(seed, STREAM.read));
+    const e = this.effects;
+    if (e.stuckLow > 0 || e.stuckHigh > 0) {
+      const r = new Random(streamSeed(seed, STREAM.stuck));
+      const mask = new Uint8Array(rows * cols);
+      const dev = this.devices;
+      for (let i = 0; i < mask.length; i++) {
+        const u = r.uniform();
+        if (u < e.stuckLow) {
+          mask[i] = 1;
+          dev.force(i, dev.gmin);
+        } else if (u < e.stuckLow + e.stuckHigh) {
+          mask[i] = 2;
+          dev.force(i, dev.gmax);
+        }
+      }
+      this.stuck = mask;
+      dev.frozen = mask;
+    }
+    this.plain = isIdeal(e) && !this.devices.iv && !this.devices.drifts;
+  }
+
+  /** Device state, S, row-major (for drifting devices: the conductance at the last programming). */
+  get g(): Float64Array {
+    return this.devices.g;
+  }
+
+  /** Present conductances, S, row-major, at the board clock (what an ideal read would return). */
+  conductances(): Float64Array {
+    return this.devices.at(this.clock);
   }
 
   /** Effective limits: the hard limits narrowed by the configuration. */
@@ -202,10 +278,11 @@ export class EmulatedBoard {
           proto: PROTOCOL_VERSION,
           rows: this.rows,
           cols: this.cols,
-          tech: this.model.params.name,
+          tech: this.preset.name,
           ops: OPS,
           window: this.window,
           maxline: this.maxLine,
+          effects: effectsToken(this.effects, this.noise),
         };
       case "LIM":
         return { ...lim };
@@ -249,7 +326,7 @@ export class EmulatedBoard {
         if (rd !== 0 && rd !== 1) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "rd must be 0 or 1");
         checkAddress(this.rows, this.cols, r, c);
         checkPulse(lim, v, w, n);
-        checkEnergy(lim, v * v * this.model.params.gmax * w * n);
+        checkEnergy(lim, this.pulseBound(v, w, n));
         this.applyPulses(r * this.cols + c, v, w, n);
         return rd ? { n, g: this.readBlock(r, c, 1, 1)[0]! } : { n };
       }
@@ -262,6 +339,8 @@ export class EmulatedBoard {
       case "VMM":
       case "VMMT":
         return this.vmm(a, lim, verb === "VMMT");
+      case "FIRE":
+        return this.fire(a, lim);
       case "WAIT": {
         const t = argNumber(a, "t");
         if (!(t >= 0 && t <= 86400))
@@ -360,28 +439,221 @@ export class EmulatedBoard {
   readBlock(r0: number, c0: number, nr: number, nc: number): Float32Array {
     const out = new Float32Array(nr * nc);
     const { vread, tread } = this.config;
-    let gsum = 0;
-    for (let i = 0; i < nr; i++) {
-      const base = (r0 + i) * this.cols + c0;
-      for (let j = 0; j < nc; j++) {
-        const g = this.g[base + j]!;
-        out[i * nc + j] = g;
-        gsum += g;
+    const G = this.devices.at(this.clock);
+    if (this.plain) {
+      let gsum = 0;
+      for (let i = 0; i < nr; i++) {
+        const base = (r0 + i) * this.cols + c0;
+        for (let j = 0; j < nc; j++) {
+          const g = G[base + j]!;
+          out[i * nc + j] = g;
+          gsum += g;
+        }
       }
+      this.counters.energy += vread * vread * gsum * tread;
+    } else {
+      this.counters.energy += this.readEffects(G, r0, c0, nr, nc, out) * tread;
     }
     this.counters.reads += nr * nc;
-    this.counters.energy += vread * vread * gsum * tread;
     this.clock += nr * nc * tread;
     return out;
   }
 
+  /**
+   * Reads through the array effects, one device at a time under the biasing scheme (a READROW reads
+   * its devices one by one, as READ would). Writes conductances (sensed current / vread) into `out`
+   * and returns the power drawn summed over the reads (W; times tread gives J).
+   */
+  private readEffects(
+    G: Float64Array,
+    r0: number,
+    c0: number,
+    nr: number,
+    nc: number,
+    out: Float32Array,
+  ): number {
+    const { vread: v, scheme } = this.config;
+    const e = this.effects;
+    const cols = this.cols;
+    const iv = this.devices.iv;
+    const h = (x: number) => (iv ? iv.h(x) : 1);
+    const hv = h(v);
+    const sig = this.devices.readNoise(this.clock);
+    const rn2 = e.readNoise * e.readNoise;
+    const s = e.sneak ? this.sums(G) : null;
+    // Per-scheme factors of the half-selected and unselected cells.
+    const vh = scheme === "V/3" ? v / 3 : v / 2;
+    const hHalf = h(vh);
+    const h3f = h(v / 3);
+    const h3r = h(-v / 3);
+    let power = 0;
+    for (let i = 0; i < nr; i++) {
+      const r = r0 + i;
+      for (let j = 0; j < nc; j++) {
+        const c = c0 + j;
+        const idx = r * cols + c;
+        const g = G[idx]!;
+        let I = v * g * hv;
+        power += v * I;
+        if (e.wire > 0) I /= 1 + g * hv * e.wire * (c + 1 + this.rows - r);
+        const s2 = (sig ? sig[idx]! * sig[idx]! : 0) + rn2;
+        if (s2 > 0) I *= 1 + Math.sqrt(s2) * this.readRng.normal();
+        if (s) {
+          const row = s.row[r]! - g;
+          const col = s.col[c]! - g;
+          const rest = s.total - s.row[r]! - s.col[c]! + g;
+          if (scheme === "FLOAT") {
+            // Sneak paths through the floating lines: selected row → other columns → other rows →
+            // selected column, three stages in series, the middle one reverse-biased.
+            const g1 = row * h3f;
+            const g2 = rest * h3r;
+            const g3 = col * h3f;
+            const leak = g1 > 0 && g2 > 0 && g3 > 0 ? v / (1 / g1 + 1 / g2 + 1 / g3) : 0;
+            I += leak;
+            power += v * leak;
+          } else {
+            // Half-selected cells on the sensed column add their current to the sensed one.
+            I += vh * hHalf * col;
+            power += vh * vh * hHalf * (row + col);
+            if (scheme === "V/3") power += vh * vh * h3r * rest;
+          }
+        }
+        out[i * nc + j] = this.adc(I) / v;
+      }
+    }
+    return power;
+  }
+
+  /** Full scale of the ADC, A. */
+  private adcRange(): number {
+    return this.effects.adcRange || HARD_LIMITS.vrmax * this.devices.gmax;
+  }
+
+  /** A sensed current through the ADC (identity when the adc effect is off). */
+  private adc(I: number): number {
+    const bits = this.effects.adcBits;
+    if (bits === 0) return I;
+    const range = this.adcRange();
+    const step = (2 * range) / 2 ** bits;
+    return Math.min(Math.max(Math.round(I / step) * step, -range), range);
+  }
+
+  /** Row sums, column sums and the total of the present conductances (cached per state version). */
+  private sums(G: Float64Array): { row: Float64Array; col: Float64Array; total: number } {
+    const version = this.devices.version;
+    const c = this.sumsCache;
+    if (c && c.version === version) return c;
+    const row = c?.row ?? new Float64Array(this.rows);
+    const col = c?.col ?? new Float64Array(this.cols);
+    row.fill(0);
+    col.fill(0);
+    let total = 0;
+    for (let i = 0; i < this.rows; i++) {
+      const base = i * this.cols;
+      let rs = 0;
+      for (let j = 0; j < this.cols; j++) {
+        const g = G[base + j]!;
+        rs += g;
+        col[j]! += g;
+      }
+      row[i] = rs;
+      total += rs;
+    }
+    this.sumsCache = { version, row, col, total };
+    return this.sumsCache;
+  }
+
+  /**
+   * Upper bound of the energy of `n` pulses of `v`, `w` (for the emax check before anything is
+   * applied): the pulsed device at the preset's Gmax, plus the half-selected cells with disturb on,
+   * plus the erase block of a flash cell.
+   */
+  private pulseBound(v: number, w: number, n: number): number {
+    const gmax = this.devices.gmax;
+    let e = v * v * gmax * w * n;
+    if (this.effects.disturb) {
+      const others =
+        this.config.scheme === "V/3" ? (this.rows * this.cols - 1) / 9 : (this.rows + this.cols - 2) / 4;
+      e += v * v * gmax * w * n * others;
+    }
+    if (this.preset.model === "flash" && v < 0) e += v * v * gmax * w * n * 8 * this.cols;
+    return e;
+  }
+
   private applyPulses(index: number, v: number, w: number, n: number): void {
     if (n === 0) return;
-    const g = this.g[index]!;
-    this.counters.energy += v * v * g * w * n;
+    const dev = this.devices;
+    if (this.plain) {
+      const g = dev.g[index]!;
+      this.counters.energy += v * v * g * w * n;
+      this.counters.pulses += n;
+      this.clock += n * w;
+      this.counters.energy += dev.pulse(index, v, w, n, this.clock);
+      return;
+    }
+    const start = this.clock;
+    const g = dev.at(start)[index]!;
+    this.counters.energy += v * v * g * (dev.iv ? dev.iv.h(v) : 1) * w * n;
+    if (this.effects.disturb) this.disturb(index, v, w, n, start);
     this.counters.pulses += n;
     this.clock += n * w;
-    this.g[index] = this.model.pulse(g, v, n, this.rng);
+    this.counters.energy += dev.pulse(index, v, w, n, this.clock);
+  }
+
+  /**
+   * Half-select disturb: while device `sel` receives its pulses, the other cells of its row and
+   * column see v/2 (V/2) or v/3 (V/3), and under V/3 every other cell sees −v/3. Under FLOAT the
+   * floating lines divide v over three stages (selected row → other columns → other rows → selected
+   * column, the middle one reverse-biased), from the present conductances. Cells whose voltage is
+   * above their threshold change (the model's amplitude response); all of them spend energy.
+   */
+  private disturb(sel: number, v: number, w: number, n: number, t: number): void {
+    const dev = this.devices;
+    const cols = this.cols;
+    const r = Math.floor(sel / cols);
+    const c = sel - r * cols;
+    const G = dev.at(t);
+    const s = this.sums(G);
+    const g = G[sel]!;
+    const h = (x: number) => (dev.iv ? dev.iv.h(x) : 1);
+    const row = s.row[r]! - g;
+    const col = s.col[c]! - g;
+    const rest = s.total - s.row[r]! - s.col[c]! + g;
+    let vRow: number;
+    let vCol: number;
+    let vRest: number;
+    if (this.config.scheme === "V/3") {
+      vRow = vCol = v / 3;
+      vRest = -v / 3;
+    } else if (this.config.scheme === "V/2") {
+      vRow = vCol = v / 2;
+      vRest = 0;
+    } else {
+      const g1 = row * h(v / 3);
+      const g2 = rest * h(-v / 3);
+      const g3 = col * h(v / 3);
+      const I = g1 > 0 && g2 > 0 && g3 > 0 ? v / (1 / g1 + 1 / g2 + 1 / g3) : 0;
+      vRow = I > 0 ? I / g1 : 0;
+      vCol = I > 0 ? I / g3 : 0;
+      vRest = I > 0 ? -I / g2 : 0;
+    }
+    this.counters.energy +=
+      (vRow * vRow * h(vRow) * row + vCol * vCol * h(vCol) * col + vRest * vRest * h(vRest) * rest) * w * n;
+    const end = t + n * w;
+    const acts = (x: number) => (x > 0 ? x >= dev.vthSet : -x >= dev.vthReset);
+    if (acts(vRow))
+      for (let j = 0; j < cols; j++)
+        if (j !== c) this.counters.energy += dev.pulse(r * cols + j, vRow, w, n, end);
+    if (acts(vCol))
+      for (let i = 0; i < this.rows; i++)
+        if (i !== r) this.counters.energy += dev.pulse(i * cols + c, vCol, w, n, end);
+    if (acts(vRest)) {
+      for (let i = 0; i < this.rows; i++) {
+        if (i === r) continue;
+        for (let j = 0; j < cols; j++)
+          if (j !== c) this.counters.energy += dev.pulse(i * cols + j, vRest, w, n, end);
+      }
+    }
   }
 
   private pulseList(a: Args, lim: Limits): ArgInput {
@@ -402,7 +674,7 @@ export class EmulatedBoard {
       const wi = at(w, i);
       const ni = at(n, i);
       checkPulse(lim, vi, wi, ni);
-      energy += vi * vi * this.model.params.gmax * wi * ni;
+      energy += this.pulseBound(vi, wi, ni);
       total += ni;
     }
     checkEnergy(lim, energy);
@@ -445,7 +717,6 @@ export class EmulatedBoard {
     // Validate the whole update before applying any of it.
     let total = 0;
     let energy = 0;
-    const gmax = this.model.params.gmax;
     for (let i = 0; i < nr; i++) {
       const xi = scale * x[i]!;
       if (xi === 0) continue;
@@ -454,7 +725,7 @@ export class EmulatedBoard {
         if (n === 0) continue;
         checkCount(lim, Math.abs(n));
         total += Math.abs(n);
-        energy += (n > 0 ? vp * vp : vn * vn) * gmax * w * Math.abs(n);
+        energy += this.pulseBound(n > 0 ? vp : vn, w, Math.abs(n));
       }
     }
     checkEnergy(lim, energy);
@@ -483,12 +754,11 @@ export class EmulatedBoard {
     checkWidth(lim, w);
     let total = 0;
     let energy = 0;
-    const gmax = this.model.params.gmax;
     for (let i = 0; i < counts.length; i++) {
       const n = counts[i]!;
       checkCount(lim, Math.abs(n));
       total += Math.abs(n);
-      energy += (n > 0 ? vp * vp : vn * vn) * gmax * w * Math.abs(n);
+      energy += this.pulseBound(n > 0 ? vp : vn, w, Math.abs(n));
     }
     checkEnergy(lim, energy);
     for (let i = 0; i < nr; i++) {
@@ -511,41 +781,224 @@ export class EmulatedBoard {
     this.checkReplySize(k * nout * 4);
     const y = new Float32Array(k * nout);
     const cols = this.cols;
-    const g = this.g;
+    const g = this.devices.at(this.clock);
     const tread = this.config.tread;
     let energy = 0;
     const acc = new Float64Array(nout);
-    for (let s = 0; s < k; s++) {
-      acc.fill(0);
-      const xo = s * nin;
-      for (let i = 0; i < nr; i++) {
-        const base = (r0 + i) * cols + c0;
-        if (!transposed) {
-          const xi = x[xo + i]!;
-          if (xi === 0) continue;
-          const x2 = xi * xi;
-          for (let j = 0; j < nc; j++) {
-            const gij = g[base + j]!;
-            acc[j]! += xi * gij;
-            energy += x2 * gij;
+    if (!this.plain) {
+      energy = this.vmmEffects(g, r0, c0, nr, nc, x as Float32Array, k, transposed, y);
+    } else {
+      for (let s = 0; s < k; s++) {
+        acc.fill(0);
+        const xo = s * nin;
+        for (let i = 0; i < nr; i++) {
+          const base = (r0 + i) * cols + c0;
+          if (!transposed) {
+            const xi = x[xo + i]!;
+            if (xi === 0) continue;
+            const x2 = xi * xi;
+            for (let j = 0; j < nc; j++) {
+              const gij = g[base + j]!;
+              acc[j]! += xi * gij;
+              energy += x2 * gij;
+            }
+          } else {
+            let sum = 0;
+            for (let j = 0; j < nc; j++) {
+              const xj = x[xo + j]!;
+              const gij = g[base + j]!;
+              sum += xj * gij;
+              energy += xj * xj * gij;
+            }
+            acc[i] = sum;
           }
-        } else {
-          let sum = 0;
-          for (let j = 0; j < nc; j++) {
-            const xj = x[xo + j]!;
-            const gij = g[base + j]!;
-            sum += xj * gij;
-            energy += xj * xj * gij;
-          }
-          acc[i] = sum;
         }
+        y.set(acc, s * nout);
       }
-      y.set(acc, s * nout);
     }
     this.counters.vmms += k;
     this.counters.energy += energy * tread;
     this.clock += k * tread;
     return { y: { type: "f32", data: y } };
+  }
+
+  /**
+   * VMM through the array effects. Every line is held (inputs on the block's rows — columns for
+   * VMMT —, outputs at virtual ground, all other lines grounded), so there are no sneak paths; the
+   * cell sees its input voltage (−x for VMMT: a rectifying cell conducts VMMT inputs in reverse).
+   * Effects: the I–V shape, read noise (each cell's current, summed as Gaussians), first-order IR
+   * drop on the lines (wire), the ADC, and with a passive array (sneak) the energy of the cells on
+   * the driven lines outside the block. Returns the power summed over the vectors (W).
+   */
+  private vmmEffects(
+    G: Float64Array,
+    r0: number,
+    c0: number,
+    nr: number,
+    nc: number,
+    x: Float32Array,
+    k: number,
+    transposed: boolean,
+    y: Float32Array,
+  ): number {
+    const e = this.effects;
+    const cols = this.cols;
+    const iv = this.devices.iv;
+    const sig = this.devices.readNoise(this.clock);
+    const rn2 = e.readNoise * e.readNoise;
+    const noisy = sig !== null || rn2 > 0;
+    const nin = transposed ? nc : nr;
+    const nout = transposed ? nr : nc;
+    const acc = new Float64Array(nout);
+    const vars = noisy ? new Float64Array(nout) : null;
+    const cur = e.wire > 0 ? new Float64Array(nr * nc) : null;
+    const hin = new Float64Array(nin);
+    const s = e.sneak ? this.sums(G) : null;
+    let power = 0;
+    for (let t = 0; t < k; t++) {
+      acc.fill(0);
+      vars?.fill(0);
+      const xo = t * nin;
+      for (let m = 0; m < nin; m++) {
+        const xm = x[xo + m]!;
+        hin[m] = iv ? iv.h(transposed ? -xm : xm) : 1;
+      }
+      for (let i = 0; i < nr; i++) {
+        const base = (r0 + i) * cols + c0;
+        for (let j = 0; j < nc; j++) {
+          const m = transposed ? j : i;
+          const xm = x[xo + m]!;
+          if (xm === 0) continue;
+          const gij = G[base + j]!;
+          const I = xm * gij * hin[m]!;
+          power += xm * I;
+          const o = transposed ? i : j;
+          acc[o]! += I;
+          if (cur) cur[i * nc + j] = I;
+          if (vars) {
+            const sd = (sig ? sig[base + j]! * sig[base + j]! : 0) + rn2;
+            vars[o]! += I * I * sd;
+          }
+        }
+      }
+      if (cur) this.irDrop(G, r0, c0, nr, nc, x, xo, hin, transposed, cur, acc);
+      if (s) {
+        // Cells on the driven lines outside the block are biased too (their other ends grounded).
+        for (let m = 0; m < nin; m++) {
+          const xm = x[xo + m]!;
+          if (xm === 0) continue;
+          let inBlock = 0;
+          let line = 0;
+          if (!transposed) {
+            const base = (r0 + m) * cols + c0;
+            for (let j = 0; j < nc; j++) inBlock += G[base + j]!;
+            line = s.row[r0 + m]!;
+          } else {
+            for (let i = 0; i < nr; i++) inBlock += G[(r0 + i) * cols + c0 + m]!;
+            line = s.col[c0 + m]!;
+          }
+          power += xm * xm * hin[m]! * (line - inBlock);
+        }
+      }
+      for (let o = 0; o < nout; o++) {
+        let out = acc[o]!;
+        if (vars && vars[o]! > 0) out += Math.sqrt(vars[o]!) * this.readRng.normal();
+        y[t * nout + o] = this.adc(out);
+      }
+    }
+    return power;
+  }
+
+  /**
+   * First-order IR drop (wire): with the ideal cell currents `cur`, the voltage a cell loses on its
+   * two lines is the line resistance times the current through each segment between the cell and the
+   * line's end (row ends at column 0, column ends below the last row; segments outside the block carry
+   * the block's whole line current). The outputs are recomputed with those reduced cell voltages.
+   */
+  private irDrop(
+    G: Float64Array,
+    r0: number,
+    c0: number,
+    nr: number,
+    nc: number,
+    x: Float32Array,
+    xo: number,
+    hin: Float64Array,
+    transposed: boolean,
+    cur: Float64Array,
+    acc: Float64Array,
+  ): void {
+    const rw = this.effects.wire;
+    const cols = this.cols;
+    const dRow = new Float64Array(nr * nc);
+    // Rows: segment into column j carries the current of cells j.. of the row.
+    for (let i = 0; i < nr; i++) {
+      let total = 0;
+      for (let j = 0; j < nc; j++) total += cur[i * nc + j]!;
+      let drop = rw * (c0 + 1) * total;
+      let right = total;
+      for (let j = 0; j < nc; j++) {
+        if (j > 0) {
+          right -= cur[i * nc + j - 1]!;
+          drop += rw * right;
+        }
+        dRow[i * nc + j] = drop;
+      }
+    }
+    acc.fill(0);
+    for (let j = 0; j < nc; j++) {
+      let total = 0;
+      for (let i = 0; i < nr; i++) total += cur[i * nc + j]!;
+      // Columns: the segment below row i carries the current of cells 0..i of the column.
+      let drop = rw * (this.rows - (r0 + nr - 1)) * total;
+      let above = total;
+      for (let i = nr - 1; i >= 0; i--) {
+        if (i < nr - 1) {
+          above -= cur[(i + 1) * nc + j]!;
+          drop += rw * above;
+        }
+        const m = transposed ? j : i;
+        const xm = x[xo + m]!;
+        if (xm === 0) continue;
+        const veff = xm - Math.sign(xm) * (dRow[i * nc + j]! + drop);
+        const I = (Math.sign(veff) === Math.sign(xm) ? veff : 0) * G[(r0 + i) * cols + c0 + j]! * hin[m]!;
+        acc[transposed ? i : j]! += I;
+      }
+    }
+  }
+
+  /**
+   * FIRE (threshold-switch devices): biases every device of the block at `v` for `t` seconds and
+   * returns each one's number of firing events.
+   */
+  private fire(a: Args, lim: Limits): ArgInput {
+    const [r0, c0, nr, nc] = this.block(a);
+    const v = argNumber(a, "v");
+    const t = argNumber(a, "t");
+    checkAmplitude(lim, v);
+    if (!(t > 0 && t <= 1)) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `t=${t} s outside (0, 1] s`);
+    const dev = this.devices;
+    if (!(dev instanceof TsPcmArray))
+      throw new ProtocolError(
+        ErrorCode.BAD_ARGUMENT,
+        `FIRE needs a threshold-switch device (tech=ts-pcm); this board's devices are ${this.preset.name}`,
+      );
+    this.checkReplySize(nr * nc * 4);
+    const perFiring = v * dev.ts.capacitance * (dev.ts.vth - dev.ts.vhold);
+    checkEnergy(lim, dev.maxFirings(v, t) * perFiring * nr * nc);
+    const spikes = new Uint32Array(nr * nc);
+    const start = this.clock;
+    let total = 0;
+    for (let i = 0; i < nr; i++) {
+      for (let j = 0; j < nc; j++) {
+        const n = dev.fire((r0 + i) * this.cols + c0 + j, v, start, t);
+        spikes[i * nc + j] = n;
+        total += n;
+      }
+    }
+    this.counters.energy += total * perFiring;
+    this.clock += t;
+    return { spikes: { type: "u32", data: spikes } };
   }
 }
 

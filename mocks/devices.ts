@@ -1,158 +1,355 @@
 /**
- * Device models of the emulated board. State lives in the array's typed arrays (one conductance per
- * device), never in an object per device; a model is a set of pure functions over that state.
+ * Device presets of the emulated board: each a published device (or our stated choice) with its
+ * parameters, where they come from, and the model that runs it. State lives in the models' typed
+ * arrays (one slot per device), never in an object per device. docs/devices.md shows each preset's
+ * pulse-response curve, measured through the protocol (scripts/make-device-docs.mts).
  *
  * Sources (see also ../shared/RESEARCH.md, "Device models to offer"):
- * - `agsi`: the Ag:a-Si device of MLP_NeuroSim V3.0 (Gmax 38.462 nS, Gmin 3.0769 nS, 97 LTP / 100 LTD
- *   levels, nonlinearity +2.4 / −4.88, cycle-to-cycle noise 3.5 % of the range, write 3.2 V / −2.8 V,
- *   300 µs).
- * - `linear`: an ideal linear, high-dynamic-range device (our choice: 1 µS … 100 µS, 1000 levels,
- *   no noise), the reference against which nonlinear devices are compared.
+ * - MLP_NeuroSim V3.0 (Chen, Peng, Yu; Georgia Tech), its Ag:a-Si device table and nonlinear curve.
+ * - IBM aihwkit (github.com/IBM/aihwkit): `simulator/configs/devices.py` (PulsedDevice, ConstantStep,
+ *   LinearStep, SoftBounds, ExpStep, PowStep defaults), `simulator/presets/devices.py`
+ *   (PCMPresetDevice, after Nandakumar et al., Front. Neurosci. 14:406, 2020) and
+ *   `inference/noise/pcm.py` (PCMLikeNoiseModel: drift, read noise, g_max 25 µS, t0 20 s).
+ * - Sung et al., Nat. Commun. 13 (2022): threshold switch on PCM (behavioural only).
+ * - Everything marked "our choice" is ours, stated where it is used.
  */
-import type { Random } from "./random.ts";
+import {
+  AihwArray,
+  type AihwKind,
+  type AihwParams,
+  EXP_DEFAULTS,
+  PULSED_DEFAULTS,
+} from "./models/aihwkit.ts";
+import { type DeviceArray, type DeviceContext, rectifyingIv } from "./models/common.ts";
+import { FlashArray, type FlashParams } from "./models/flash.ts";
+import { LutArray, type PulseTable } from "./models/lut.ts";
+import { NeuroSimArray, type NeuroSimParams } from "./models/neurosim.ts";
+import { PcmArray, type PcmParams, type ThresholdSwitchParams, TsPcmArray } from "./models/pcm.ts";
 
-export interface DeviceParams {
+export { halfExponent } from "./models/neurosim.ts";
+export type { DeviceArray, DeviceContext };
+
+export interface DevicePreset {
   /** Preset name, as reported by IDN tech=. */
   readonly name: string;
+  /** One line for help texts. */
   readonly description: string;
-  /** Conductance bounds, S. */
-  readonly gmin: number;
-  readonly gmax: number;
-  /** Pulses from gmin to gmax (potentiation) and from gmax to gmin (depression). */
-  readonly levelsLtp: number;
-  readonly levelsLtd: number;
-  /** NeuroSim nonlinearity labels (0 = linear). The sign of the LTD label sets the curvature. */
-  readonly nlLtp: number;
-  readonly nlLtd: number;
-  /** Cycle-to-cycle noise: standard deviation per sqrt(pulse), as a fraction of the range. */
-  readonly c2c: number;
-  /** Pulses with |v| below this do not change the device, V. */
-  readonly vth: number;
-  /** Nominal programming pulses (what the demo and the host defaults use). */
+  /** Where the numbers come from. */
+  readonly source: string;
+  /** Model family. */
+  readonly model: "neurosim" | "aihwkit" | "pcm" | "ts-pcm" | "flash" | "lut";
+  /** Nominal programming pulse: a full step (what the docs and host defaults use). */
   readonly vset: number;
   readonly vreset: number;
   readonly width: number;
+  /** Nominal conductance bounds, S (0 for a table device: taken from its table). */
+  readonly gmin: number;
+  readonly gmax: number;
+  /** The parameters the model runs with (shown in docs/devices.md). */
+  readonly params: object;
+  /** Builds the model for an array. */
+  readonly build: (ctx: DeviceContext, table?: PulseTable) => DeviceArray;
 }
 
-export const DEVICE_PRESETS: Record<string, DeviceParams> = {
-  linear: {
-    name: "linear",
-    description: "ideal linear high-dynamic-range device: 1-100 uS, 1000 levels, no noise (our choice)",
-    gmin: 1e-6,
-    gmax: 1e-4,
-    levelsLtp: 1000,
-    levelsLtd: 1000,
-    nlLtp: 0,
-    nlLtd: 0,
-    c2c: 0,
-    vth: 1.0,
-    vset: 2.0,
-    vreset: -2.0,
-    width: 1e-4,
+const neurosim = (p: NeuroSimParams) => (ctx: DeviceContext) => new NeuroSimArray(p, ctx);
+
+/**
+ * `linear`: an ideal linear, high-dynamic-range device, the reference against which nonlinear devices
+ * are compared (our choice: 1 µS … 100 µS, 1000 levels each way, no noise, threshold 1 V, 2 V pulses).
+ */
+const LINEAR: NeuroSimParams = {
+  gmin: 1e-6,
+  gmax: 1e-4,
+  levelsLtp: 1000,
+  levelsLtd: 1000,
+  nlLtp: 0,
+  nlLtd: 0,
+  c2c: 0,
+  d2dNl: 0,
+  d2dRange: 0,
+  vth: 1.0,
+  vset: 2.0,
+  vreset: -2.0,
+  width: 1e-4,
+};
+
+/**
+ * `agsi`: the Ag:a-Si device of MLP_NeuroSim V3.0 (RESEARCH.md): Gmax 38.462 nS, Gmin 3.0769 nS,
+ * 97 LTP / 100 LTD levels, nonlinearity +2.4 / −4.88, cycle-to-cycle noise 3.5 % of the range,
+ * write 3.2 V / −2.8 V, 300 µs. The 1.5 V threshold is our choice.
+ */
+const AGSI: NeuroSimParams = {
+  gmin: 3.0769e-9,
+  gmax: 38.462e-9,
+  levelsLtp: 97,
+  levelsLtd: 100,
+  nlLtp: 2.4,
+  nlLtd: -4.88,
+  c2c: 0.035,
+  d2dNl: 0,
+  d2dRange: 0,
+  vth: 1.5,
+  vset: 3.2,
+  vreset: -2.8,
+  width: 3e-4,
+};
+
+/**
+ * `agsi-d2d`: `agsi` with device-to-device spread, as NeuroSim models it: σ 0.5 on the NL labels and
+ * 10 % on Gmin and Gmax (the spread values are our choice; NeuroSim leaves them to the user).
+ */
+const AGSI_D2D: NeuroSimParams = { ...AGSI, d2dNl: 0.5, d2dRange: 0.1 };
+
+/**
+ * `srm`: a self-rectifying memristor (our choice of values, typical of published Schottky-barrier
+ * SRMs): 10 nS … 1 µS at the 0.2 V read voltage, 100 levels each way, NL +1 / −1, 1 % C2C,
+ * 1.5 V threshold, 3.2 V / −2.8 V pulses (as agsi);
+ * forward I ∝ sinh(V/25 mV) below 0.2 V (I(0.2 V)/I(0.1 V) ≈ 55) and ohmic above; reverse current
+ * 10⁵ times smaller. Rectification removes sneak paths in a passive array; the forward nonlinearity
+ * reduces half-select leakage.
+ */
+const SRM: NeuroSimParams = {
+  gmin: 1e-8,
+  gmax: 1e-6,
+  levelsLtp: 100,
+  levelsLtd: 100,
+  nlLtp: 1,
+  nlLtd: -1,
+  c2c: 0.01,
+  d2dNl: 0,
+  d2dRange: 0,
+  vth: 1.5,
+  vset: 3.2,
+  vreset: -2.8,
+  width: 1e-4,
+  iv: rectifyingIv(0.2, 0.025, 1e5),
+};
+
+/** aihwkit pulsed devices: aihwkit's defaults, our weight → conductance map and pulse amplitudes. */
+const aihw = (kind: AihwKind, extra: Partial<AihwParams> = {}): AihwParams => ({
+  ...PULSED_DEFAULTS,
+  kind,
+  gmid: 50e-6,
+  gscale: 40e-6,
+  vth: 1.0,
+  vset: 2.0,
+  vreset: -2.0,
+  width: 1e-6,
+  ...extra,
+});
+
+const AIHW: Record<string, { params: AihwParams; what: string }> = {
+  "aihw-constant": { params: aihw("constant"), what: "ConstantStepDevice" },
+  // LinearStepDevice: gamma_up = gamma_down = 0, gamma_*_dtod = 0.05, mult_noise (its defaults).
+  "aihw-linear": {
+    params: aihw("linear", { gammaUp: 0, gammaDown: 0, gammaUpDtod: 0.05, gammaDownDtod: 0.05 }),
+    what: "LinearStepDevice",
   },
-  agsi: {
-    name: "agsi",
-    description: "Ag:a-Si, MLP_NeuroSim V3.0: 3.08-38.5 nS, 97/100 levels, NL +2.4/-4.88, 3.5% C2C",
-    gmin: 3.0769e-9,
-    gmax: 38.462e-9,
-    levelsLtp: 97,
-    levelsLtd: 100,
-    nlLtp: 2.4,
-    nlLtd: -4.88,
-    c2c: 0.035,
-    vth: 1.5,
-    vset: 3.2,
-    vreset: -2.8,
-    width: 3e-4,
+  "aihw-softbounds": { params: aihw("softbounds"), what: "SoftBoundsDevice" },
+  "aihw-exp": { params: aihw("exp", { exp: EXP_DEFAULTS }), what: "ExpStepDevice" },
+  // PowStepDevice: pow_gamma 1, pow_gamma_dtod 0.1, pow_up_down 0, pow_up_down_dtod 0.
+  "aihw-pow": {
+    params: aihw("pow", { powGamma: 1, powGammaDtod: 0.1, powUpDown: 0, powUpDownDtod: 0 }),
+    what: "PowStepDevice",
   },
 };
 
 /**
- * Our calibration of the NeuroSim nonlinearity label: the exponent Pmax/(2A) at which the normalised
- * conductance after half the pulses, 1/(1+e^(−Pmax/2A)), is 0.5 (NL 0), 0.73 (NL 2.4) and 0.92
- * (NL 4.88), the reference points of the NeuroSim device table; linear in between, extrapolated beyond.
+ * `pcm`: aihwkit's PCM statistics (models/pcm.ts): SET steps of PCMPresetDevice (Nandakumar et al.
+ * 2020: dw_min 0.01, w_max 2 ± 10 %, ExpStep a −1, b 0, γ 2.5, A_up −27.235, A_down −2.235,
+ * dw_min_dtod 0.2, up_down_dtod 0.05, dw_min_std 0.6, std_add 0.042, std_slope 0.108; reset 0.01 ± 0.02
+ * d2d, reset_std 0.01); drift and read noise of PCMLikeNoiseModel (g_max 25 µS, t0 20 s, t_read 250 ns).
+ * Pulse amplitudes are our choice: threshold 1 V, full SET at 2 V, full RESET at −2.5 V (partial in
+ * between), 1 µs.
  */
-const NL_ANCHORS: Array<[nl: number, halfExponent: number]> = [
-  [0, 0],
-  [2.4, Math.log(0.73 / 0.27)],
-  [4.88, Math.log(0.92 / 0.08)],
+const PCM: PcmParams = {
+  gmax: 25e-6,
+  pulsed: {
+    dwMin: 0.01,
+    dwMinDtod: 0.2,
+    dwMinStd: 0.6,
+    upDown: 0,
+    upDownDtod: 0.05,
+    wMax: 2,
+    wMaxDtod: 0.1,
+    wMin: 0,
+    wMinDtod: 0,
+  },
+  exp: {
+    aUp: -27.235,
+    aDown: -2.235,
+    gammaUp: 2.5,
+    gammaDown: 2.5,
+    a: -1,
+    b: 0,
+    dwMinStdAdd: 0.042,
+    dwMinStdSlope: 0.108,
+  },
+  reset: 0.01,
+  resetDtod: 0.02,
+  resetStd: 0.01,
+  t0: 20,
+  nuMu: [-0.0155, 0.0244, 0.049, 0.1],
+  nuSigma: [-0.0125, -0.0059, 0.008, 0.045],
+  q: 0.0088,
+  qExp: 0.65,
+  qMax: 0.2,
+  tRead: 250e-9,
+  vth: 1.0,
+  vset: 2.0,
+  vresetFull: 2.5,
+  width: 1e-6,
+};
+
+/**
+ * `ts-pcm`: threshold switch on the `pcm` device (our behavioural choice after Sung et al. 2022):
+ * switch threshold 1.2 V, hold 0.6 V, relaxation capacitance 1 nF, 1 µs on-time per firing, each
+ * firing a SET of 0.1 of a nominal pulse.
+ */
+const TS: ThresholdSwitchParams = { vth: 1.2, vhold: 0.6, capacitance: 1e-9, tOn: 1e-6, setPerFiring: 0.1 };
+
+/**
+ * `ctf`: charge-trap / TFT analog flash (our choice of values): 0.1 µS … 10 µS, τ 10 µs (log-normal
+ * 20 % device to device), Gmax after 10 ms of effective programming, programming threshold 2 V,
+ * nominal 3.2 V, ×e per 0.3 V, 10 % log-normal C2C; a negative pulse of 2 V or more erases the
+ * 8-row block.
+ */
+const CTF: FlashParams = {
+  gmin: 1e-7,
+  gmax: 1e-5,
+  tau: 1e-5,
+  tfull: 1e-2,
+  vth: 2.0,
+  vprog: 3.2,
+  vslope: 0.3,
+  verase: 2.0,
+  blockRows: 8,
+  c2c: 0.1,
+  d2dTau: 0.2,
+  width: 1e-4,
+};
+
+const ns = (name: string, description: string, source: string, p: NeuroSimParams): DevicePreset => ({
+  name,
+  description,
+  source,
+  model: "neurosim",
+  vset: p.vset,
+  vreset: p.vreset,
+  width: p.width,
+  gmin: p.gmin,
+  gmax: p.gmax,
+  params: {
+    ...p,
+    iv: p.iv ? "self-rectifying: sinh(V/0.025 V) forward below 0.2 V, reverse / 1e5" : "ohmic",
+  },
+  build: neurosim(p),
+});
+
+const presets: DevicePreset[] = [
+  ns(
+    "linear",
+    "ideal linear high-dynamic-range device: 1-100 uS, 1000 levels, no noise (our choice)",
+    "our choice: the ideal reference device",
+    LINEAR,
+  ),
+  ns(
+    "agsi",
+    "Ag:a-Si, MLP_NeuroSim V3.0: 3.08-38.5 nS, 97/100 levels, NL +2.4/-4.88, 3.5% C2C",
+    "MLP_NeuroSim V3.0 Ag:a-Si device (RESEARCH.md)",
+    AGSI,
+  ),
+  ns(
+    "agsi-d2d",
+    "agsi with device-to-device spread: NL sigma 0.5, Gmin/Gmax sigma 10% (spread: our choice)",
+    "MLP_NeuroSim V3.0 Ag:a-Si device; spread values our choice",
+    AGSI_D2D,
+  ),
+  ...Object.entries(AIHW).map(
+    ([name, { params, what }]): DevicePreset => ({
+      name,
+      description: `IBM aihwkit ${what} with its default parameters; G = 50 uS + 40 uS * w`,
+      source: `IBM aihwkit ${what} defaults (simulator/configs/devices.py); conductance map our choice`,
+      model: "aihwkit",
+      vset: params.vset,
+      vreset: params.vreset,
+      width: params.width,
+      gmin: params.gmid + params.gscale * params.wMin,
+      gmax: params.gmid + params.gscale * params.wMax,
+      params,
+      build: (ctx) => new AihwArray(params, ctx),
+    }),
+  ),
+  {
+    name: "pcm",
+    description:
+      "phase-change memory, aihwkit statistics: 0-25 uS, gradual SET, abrupt RESET, drift, 1/f read noise",
+    source:
+      "IBM aihwkit PCMPresetDevice (Nandakumar et al. 2020) and PCMLikeNoiseModel; amplitudes our choice",
+    model: "pcm",
+    vset: PCM.vset,
+    vreset: -PCM.vresetFull,
+    width: PCM.width,
+    gmin: 0,
+    gmax: PCM.gmax,
+    params: PCM,
+    build: (ctx) => new PcmArray(PCM, ctx),
+  },
+  {
+    name: "ts-pcm",
+    description: "threshold switch on pcm (neuron + synapse): fires above 1.2 V at a rate set by G (FIRE)",
+    source:
+      "behavioural, after Sung et al., Nat. Commun. 13 (2022); PCM part as pcm; switch values our choice",
+    model: "ts-pcm",
+    vset: PCM.vset,
+    vreset: -PCM.vresetFull,
+    width: PCM.width,
+    gmin: 0,
+    gmax: PCM.gmax,
+    params: { ...PCM, thresholdSwitch: TS },
+    build: (ctx) => new TsPcmArray(PCM, TS, ctx),
+  },
+  ns(
+    "srm",
+    "self-rectifying memristor: 10 nS-1 uS at 0.2 V, rectification 1e5, I(V)/I(V/2) 55 (our choice)",
+    "our choice of values, typical of published self-rectifying memristors",
+    SRM,
+  ),
+  {
+    name: "ctf",
+    description: "charge-trap/TFT analog flash: 0.1-10 uS, log-time program (one way), 8-row block erase",
+    source:
+      "our choice of form (logarithmic charge trapping, Fowler-Nordheim amplitude dependence) and values",
+    model: "flash",
+    vset: CTF.vprog,
+    vreset: -CTF.verase,
+    width: CTF.width,
+    gmin: CTF.gmin,
+    gmax: CTF.gmax,
+    params: CTF,
+    build: (ctx) => new FlashArray(CTF, ctx),
+  },
+  {
+    name: "lut",
+    description: "lookup table from a measured pulse-response CSV (xbar characterize --out): needs lut=FILE",
+    source: "your own measurements",
+    model: "lut",
+    vset: 3.2,
+    vreset: -2.8,
+    width: 3e-4,
+    gmin: 0,
+    gmax: 0,
+    params: {},
+    build: (ctx, table) => {
+      if (!table) throw new RangeError('device "lut" needs a pulse-response table (lut=FILE)');
+      return new LutArray(table, ctx);
+    },
+  },
 ];
 
-export function halfExponent(nl: number): number {
-  const a = Math.abs(nl);
-  for (let i = 1; i < NL_ANCHORS.length; i++) {
-    const [n0, e0] = NL_ANCHORS[i - 1]!;
-    const [n1, e1] = NL_ANCHORS[i]!;
-    if (a <= n1 || i === NL_ANCHORS.length - 1) return e0 + ((a - n0) * (e1 - e0)) / (n1 - n0);
-  }
-  return 0;
-}
-
-/** One branch (LTP or LTD) of the NeuroSim curve G(x) = B(1 − e^(−x/A)) + Gmin, x in [0, P]. */
-export interface Branch {
-  readonly linear: boolean;
-  readonly a: number;
-  readonly b: number;
-  readonly p: number;
-}
-
-export function branch(p: DeviceParams, which: "ltp" | "ltd"): Branch {
-  const levels = which === "ltp" ? p.levelsLtp : p.levelsLtd;
-  const nl = which === "ltp" ? p.nlLtp : p.nlLtd;
-  const range = p.gmax - p.gmin;
-  const e = halfExponent(nl);
-  if (e < 1e-9) return { linear: true, a: 0, b: range / levels, p: levels };
-  // A > 0: concave in x (fast first); a negative label flips the curvature (A < 0).
-  const a = (Math.sign(nl) || 1) * (levels / (2 * e));
-  const b = range / (1 - Math.exp(-levels / a));
-  return { linear: false, a, b, p: levels };
-}
-
-function toX(br: Branch, g: number, gmin: number): number {
-  if (br.linear) return (g - gmin) / br.b;
-  const ratio = 1 - (g - gmin) / br.b;
-  return -br.a * Math.log(Math.max(ratio, 1e-12));
-}
-
-function fromX(br: Branch, x: number, gmin: number): number {
-  if (br.linear) return gmin + br.b * x;
-  return br.b * (1 - Math.exp(-x / br.a)) + gmin;
-}
-
-/** A compiled device model: pure function of (conductance, pulse) → new conductance. */
-export class DeviceModel {
-  readonly ltp: Branch;
-  readonly ltd: Branch;
-  constructor(readonly params: DeviceParams) {
-    this.ltp = branch(params, "ltp");
-    this.ltd = branch(params, "ltd");
-  }
-
-  /** Conductance of a fresh device. */
-  initial(): number {
-    return this.params.gmin;
-  }
-
-  /**
-   * Applies `n` pulses of amplitude `v` (V) to a device of conductance `g`; returns the new conductance.
-   * Positive v potentiates along the LTP branch, negative depresses along the LTD branch.
-   */
-  pulse(g: number, v: number, n: number, rng: Random): number {
-    const p = this.params;
-    if (Math.abs(v) < p.vth || n <= 0) return g;
-    const br = v > 0 ? this.ltp : this.ltd;
-    const x = toX(br, g, p.gmin);
-    const x2 = Math.min(Math.max(v > 0 ? x + n : x - n, 0), br.p);
-    let g2 = fromX(br, x2, p.gmin);
-    // Cycle-to-cycle noise grows with the pulse count (σ·√n, as NeuroSim), except that a train which
-    // drives the device into its bound leaves it at the bound (our choice: NeuroSim adds the noise
-    // after clamping the state, so a long depression train would end far above Gmin).
-    const target = v > 0 ? x + n : x - n;
-    const saturated = target <= 0 || target >= br.p;
-    if (p.c2c > 0 && !saturated) g2 += rng.normal() * p.c2c * Math.sqrt(n) * (p.gmax - p.gmin);
-    return Math.min(Math.max(g2, p.gmin), p.gmax);
-  }
-}
+export const DEVICE_PRESETS: Record<string, DevicePreset> = Object.fromEntries(
+  presets.map((p) => [p.name, p]),
+);
 
 export function deviceNames(): string[] {
   return Object.keys(DEVICE_PRESETS);

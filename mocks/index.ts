@@ -1,4 +1,6 @@
 /** Emulated instruments. Imports only firmware-protocol/ (and npm packages). */
 export * from "./board.ts";
 export * from "./devices.ts";
+export * from "./effects.ts";
+export { type PulseTable, parsePulseTable } from "./models/lut.ts";
 export * from "./serve.ts";

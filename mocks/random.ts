@@ -30,3 +30,14 @@ export class Random {
     return r * Math.cos(2 * Math.PI * v);
   }
 }
+
+/**
+ * Seed of an independent random stream `stream` (1, 2, …) of a board seeded with `seed`
+ * (a splitmix32-style mix), so that switching one effect on does not shift another's numbers.
+ */
+export function streamSeed(seed: number, stream: number): number {
+  let z = (seed ^ Math.imul(stream, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) | 0;
+}

@@ -5,6 +5,8 @@
  *   /dev/ttyUSB0 | serial:///dev/ttyACM0?baud=921600   real board (or an emulator on a pty)
  *   socket://127.0.0.1:5025                            board behind TCP (ser2net, `xbar emulate --listen`)
  *   emu://?rows=64&cols=64&device=agsi&seed=1          emulated board in this process
+ *   emu://?device=pcm&sneak=1&stucklow=0.01            … with array effects (EMU_KEYS)
+ *   emu://?device=lut&lut=/path/curve.csv              … of a device measured with `xbar characterize`
  */
 import { Duplex, PassThrough } from "node:stream";
 import {
@@ -20,6 +22,7 @@ import {
   type BoardOptions,
   DEVICE_PRESETS,
   EmulatedBoard,
+  effectsToken,
   serveSerial,
   serveStream,
   serveTcp,
@@ -29,25 +32,71 @@ import { CrossbarBoard } from "./crossbar-board.ts";
 
 export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
 
-const EMU_KEYS = ["rows", "cols", "device", "seed", "window", "maxline"] as const;
+/**
+ * emu:// query keys. Board: rows, cols, device, seed, window, maxline, noise (scale of the device's
+ * randomness, 0 = its mean device), lut (pulse-response CSV for device=lut). Array effects (off unless
+ * given): sneak=1, disturb=1 (passive array), stucklow / stuckhigh (rates), readnoise (relative σ),
+ * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges.
+ */
+const EMU_KEYS = [
+  "rows",
+  "cols",
+  "device",
+  "seed",
+  "window",
+  "maxline",
+  "noise",
+  "lut",
+  "sneak",
+  "disturb",
+  "stucklow",
+  "stuckhigh",
+  "readnoise",
+  "adcbits",
+  "adcrange",
+  "wire",
+] as const;
+
+/** Effect keys of emu:// and the ArrayEffects field each sets (numbers; sneak and disturb are 0/1). */
+const EFFECT_KEYS = {
+  stucklow: "stuckLow",
+  stuckhigh: "stuckHigh",
+  readnoise: "readNoise",
+  adcbits: "adcBits",
+  adcrange: "adcRange",
+  wire: "wire",
+} as const;
 
 /** Reads emulator options from an emu:// query string, refusing unknown keys and bad numbers. */
 export function emulatorOptions(params: URLSearchParams): BoardOptions {
   const opts: BoardOptions = {};
+  const effects: NonNullable<BoardOptions["effects"]> = {};
+  const bad = (k: string, v: string, what: string) =>
+    new XbarError(ErrorCode.BAD_URL, `emu:// option ${k}=${v} is not ${what}`);
   for (const [k, v] of params) {
     if (!(EMU_KEYS as readonly string[]).includes(k)) {
       throw new XbarError(ErrorCode.BAD_URL, `unknown emu:// option "${k}" (known: ${EMU_KEYS.join(", ")})`);
     }
-    if (k === "device") {
-      opts.device = v;
+    if (k === "device" || k === "lut") {
+      if (v === "") throw bad(k, v, k === "lut" ? "a file path" : "a device name");
+      opts[k] = v;
       continue;
     }
     const n = Number(v);
-    if (v === "" || !Number.isInteger(n))
-      throw new XbarError(ErrorCode.BAD_URL, `emu:// option ${k}=${v} is not an integer`);
-    if (k === "maxline") opts.maxLine = n;
-    else opts[k as "rows" | "cols" | "seed" | "window"] = n;
+    if (k === "sneak" || k === "disturb") {
+      if (v !== "0" && v !== "1") throw bad(k, v, "0 or 1");
+      effects[k] = v === "1";
+    } else if (k in EFFECT_KEYS || k === "noise") {
+      if (v === "" || !Number.isFinite(n)) throw bad(k, v, "a number");
+      if (k === "noise") opts.noise = n;
+      else effects[EFFECT_KEYS[k as keyof typeof EFFECT_KEYS]] = n;
+    } else {
+      if (v === "" || !Number.isInteger(n)) throw bad(k, v, "an integer");
+      if (k === "maxline") opts.maxLine = n;
+      else opts[k as "rows" | "cols" | "seed" | "window"] = n;
+    }
   }
+  if (Object.keys(effects).length) opts.effects = effects;
   return opts;
 }
 
@@ -114,7 +163,8 @@ export async function startEmulatorServer(
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
   const { listen, serial, ...boardOpts } = opts;
   const board = new EmulatedBoard(boardOpts);
-  const describe = `${board.model.params.name} ${board.rows}x${board.cols} seed ${board.seed}`;
+  const fx = effectsToken(board.effects, board.noise);
+  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}`;
   if (listen) {
     const server = await serveTcp(board, listen).catch((e: NodeJS.ErrnoException) => {
       throw new XbarError(
