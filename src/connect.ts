@@ -162,7 +162,12 @@ export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
   const { listen, serial, ...boardOpts } = opts;
-  const board = new EmulatedBoard(boardOpts);
+  let board: EmulatedBoard;
+  try {
+    board = new EmulatedBoard(boardOpts);
+  } catch (e) {
+    throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${(e as Error).message}`);
+  }
   const fx = effectsToken(board.effects, board.noise);
   const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}`;
   if (listen) {

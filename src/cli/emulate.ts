@@ -10,6 +10,16 @@ export interface EmulateOptions {
   cols: number;
   device: string;
   seed: number;
+  noise?: number;
+  lut?: string;
+  sneak?: boolean;
+  disturb?: boolean;
+  stuckLow?: number;
+  stuckHigh?: number;
+  readNoise?: number;
+  adcBits?: number;
+  adcRange?: number;
+  wire?: number;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -42,6 +52,18 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     cols: o.cols,
     device: o.device,
     seed: o.seed,
+    noise: o.noise,
+    lut: o.lut,
+    effects: {
+      sneak: o.sneak ?? false,
+      disturb: o.disturb ?? false,
+      stuckLow: o.stuckLow ?? 0,
+      stuckHigh: o.stuckHigh ?? 0,
+      readNoise: o.readNoise ?? 0,
+      adcBits: o.adcBits ?? 0,
+      adcRange: o.adcRange ?? 0,
+      wire: o.wire ?? 0,
+    },
   });
   out(`xbar emulate: ${server.describe} serving on ${server.url} (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {

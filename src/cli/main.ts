@@ -20,6 +20,9 @@ import { progressBar } from "./progress.ts";
 import { readTargets } from "./targets-file.ts";
 import { addTrainCommand } from "./train.ts";
 
+/** A fraction in [0, 1]. */
+const rate = (v: number) => v >= 0 && v <= 1;
+
 /** Exit codes. */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, NOT_CONVERGED: 3 } as const;
 
@@ -91,19 +94,57 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
         .default("agsi"),
     )
     .option("--seed <n>", "seed of all randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
-    .addHelpText(
-      "after",
-      `
+    .option(
+      "--noise <scale>",
+      "scale of the device's randomness (C2C, programming and read noise, D2D spread); 0 = its mean device",
+      numArg("--noise", (v) => v >= 0 && v <= 10, "a scale in [0, 10]"),
+      1,
+    )
+    .option("--lut <file.csv>", "pulse-response table for --device lut (the CSV of xbar characterize --out)")
+    .option("--sneak", "passive array: sneak currents in reads under the biasing scheme")
+    .option("--disturb", "passive array: half-select disturb of programming pulses")
+    .option(
+      "--stuck-low <rate>",
+      "fraction of devices stuck at low conductance",
+      numArg("--stuck-low", rate, "in [0, 1]"),
+    )
+    .option(
+      "--stuck-high <rate>",
+      "fraction of devices stuck at high conductance",
+      numArg("--stuck-high", rate, "in [0, 1]"),
+    )
+    .option(
+      "--read-noise <sigma>",
+      "relative read noise of each device current",
+      numArg("--read-noise", rate, "in [0, 1]"),
+    )
+    .option("--adc-bits <n>", "ADC resolution of every sensed current, bits", intArg("--adc-bits", 2, 24))
+    .option(
+      "--adc-range <amps>",
+      "ADC full scale, A (default: one device at 1 V and the preset's Gmax)",
+      numArg("--adc-range", (v) => v > 0 && v <= 1, "a current in (0, 1] A"),
+    )
+    .option(
+      "--wire <ohms>",
+      "line resistance per cell segment, ohm",
+      numArg("--wire", (v) => v >= 0 && v <= 1e4, "in [0, 10000]"),
+    )
+    .addHelpText("after", () => {
+      const presets = emulatorPresets();
+      const width = Math.max(...presets.map((d) => d.name.length));
+      return `
 Device presets:
-${emulatorPresets()
-  .map((d) => `  ${d.name.padEnd(8)} ${d.description}`)
-  .join("\n")}
+${presets.map((d) => `  ${d.name.padEnd(width)}  ${d.description}`).join("\n")}
+
+Array effects are off unless given; the board reports them in IDN effects= (docs/devices.md).
 
 Examples:
   xbar emulate --listen 5025 --device linear --rows 128 --cols 128
+  xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
+  xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
-  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`,
-    )
+  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
+    })
     .action(async (o) => runEmulate(o, out));
 
   program
