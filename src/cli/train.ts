@@ -11,33 +11,93 @@ import { progressBar } from "./progress.ts";
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-const count = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n));
+const count = (n: number) =>
+  n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
 
 function lrArg(raw: string): number | number[] {
-  const parts = raw.split(",").map((s) => numArg("--lr", (v) => v > 0, "a positive number or a list like 0.2,0.1")(s));
+  const parts = raw
+    .split(",")
+    .map((s) => numArg("--lr", (v) => v > 0, "a positive number or a list like 0.2,0.1")(s));
   return parts.length === 1 ? parts[0]! : parts;
 }
 
 export function addTrainCommand(program: Command, out: (s: string) => void): void {
   program
     .command("train")
-    .description("train a 3-layer perceptron on MNIST with the array in the loop (or in software as the reference)")
-    .option("-p, --port <url...>", `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`)
+    .description(
+      "train a 3-layer perceptron on MNIST with the array in the loop (or in software as the reference)",
+    )
+    .option(
+      "-p, --port <url...>",
+      `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`,
+    )
     .addOption(new Option("--rule <name>", "training rule").choices([...RULES]).makeOptionMandatory())
-    .addOption(new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only").choices(["bidirectional", "unidirectional"]).default("unidirectional"))
-    .addOption(new Option("--pulse-mode <mode>", "pulses per device: rounded count, or one pulse by sign (Manhattan)").choices(["count", "sign"]).default("count"))
-    .option("--threshold <x>", "smallest |ΔW|/ΔWstep that gives a pulse (0.5 = rounding)", numArg("--threshold", (v) => v > 0, "positive"), 0.5)
-    .option("--epochs <n>", "epochs (for hybrid: software pretraining epochs, then one hybrid epoch)", intArg("--epochs", 1, 1000), 10)
-    .option("--images-per-epoch <n>", "training images per epoch", intArg("--images-per-epoch", 1, 60000), 8000)
+    .addOption(
+      new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only")
+        .choices(["bidirectional", "unidirectional"])
+        .default("unidirectional"),
+    )
+    .addOption(
+      new Option("--pulse-mode <mode>", "pulses per device: rounded count, or one pulse by sign (Manhattan)")
+        .choices(["count", "sign"])
+        .default("count"),
+    )
+    .option(
+      "--threshold <x>",
+      "smallest |ΔW|/ΔWstep that gives a pulse (0.5 = rounding)",
+      numArg("--threshold", (v) => v > 0, "positive"),
+      0.5,
+    )
+    .option(
+      "--epochs <n>",
+      "epochs (for hybrid: software pretraining epochs, then one hybrid epoch)",
+      intArg("--epochs", 1, 1000),
+      10,
+    )
+    .option(
+      "--images-per-epoch <n>",
+      "training images per epoch",
+      intArg("--images-per-epoch", 1, 60000),
+      8000,
+    )
     .option("--hidden <n>", "hidden units", intArg("--hidden", 1, 4096), 100)
-    .addOption(new Option("--crop <px>", "20: centre 20x20 crop (400 inputs); 28: whole image").choices(["20", "28"]).default("20"))
+    .addOption(
+      new Option("--crop <px>", "20: centre 20x20 crop (400 inputs); 28: whole image")
+        .choices(["20", "28"])
+        .default("20"),
+    )
     .option("--seed <n>", "seed of initialisation and image order", intArg("--seed", 0, 2 ** 31 - 1), 1)
     .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", lrArg, 0.1)
+    .option(
+      "--hybrid-lr <x>",
+      "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
+      numArg("--hybrid-lr", (v) => v > 0, "positive"),
+    )
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
-    .option("--refresh-every <n>", "refresh saturated pairs every N images (unidirectional; 0 = never)", intArg("--refresh-every", 0), 500)
-    .option("--vp <volts>", "potentiating pulse amplitude", numArg("--vp", (v) => v > 0, "positive"), 3.2)
-    .option("--vn <volts>", "depressing pulse amplitude", numArg("--vn", (v) => v < 0, "negative"), -2.8)
-    .option("--width <seconds>", "pulse width", numArg("--width", (v) => v > 0, "positive"), 300e-6)
+    .option(
+      "--refresh-fraction <x>",
+      "unidirectional: look for saturated pairs after pulses worth this fraction of the levels per device (0 = never)",
+      numArg("--refresh-fraction", (v) => v >= 0, "a non-negative number"),
+      0.05,
+    )
+    .option(
+      "--vp <volts>",
+      "potentiating pulse amplitude",
+      numArg("--vp", (v) => v > 0, "positive"),
+      3.2,
+    )
+    .option(
+      "--vn <volts>",
+      "depressing pulse amplitude",
+      numArg("--vn", (v) => v < 0, "negative"),
+      -2.8,
+    )
+    .option(
+      "--width <seconds>",
+      "pulse width",
+      numArg("--width", (v) => v > 0, "positive"),
+      300e-6,
+    )
     .option("--json", "print the final figures and the confusion matrix as JSON")
     .addHelpText(
       "after",
@@ -74,7 +134,8 @@ Examples:
             seed: o.seed,
             lr: o.lr,
             testImages: o.testImages,
-            refreshEvery: o.refreshEvery,
+            refreshFraction: o.refreshFraction,
+            hybridLr: o.hybridLr,
             pulse: { vp: o.vp, vn: o.vn, width: o.width },
           }).pipe(
             tap((e) => {
@@ -106,12 +167,32 @@ Examples:
 
 function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
   if (json) {
-    out(JSON.stringify({ rule: r.rule, options: r.options, range: r.range && { gmin: r.range.gmin, gmax: r.range.gmax, levels: r.range.levels }, accuracy: r.final.accuracy, loss: r.final.loss, perClass: r.final.perClass, confusion: r.final.confusion, epochs: r.epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })), transfers: r.transfers, totals: r.totals, refreshedPairs: r.refreshes }));
+    out(
+      JSON.stringify({
+        rule: r.rule,
+        options: r.options,
+        range: r.range && { gmin: r.range.gmin, gmax: r.range.gmax, levels: r.range.levels },
+        accuracy: r.final.accuracy,
+        loss: r.final.loss,
+        perClass: r.final.perClass,
+        confusion: r.final.confusion,
+        epochs: r.epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
+        transfers: r.transfers,
+        totals: r.totals,
+        refreshedPairs: r.refreshes,
+      }),
+    );
     return;
   }
   for (const t of r.transfers ?? []) {
-    out(`transfer of layer 1, ${t.method}: ${count(t.pulses)} pulses, ${count(t.reads)} reads, energy ${eng(t.energy, "J")}, accuracy right after ${pct(t.accuracy)}${t.devices ? `, ${t.converged}/${t.devices} devices within tolerance` : ""}`);
+    out(
+      `transfer of layer 1, ${t.method}: ${count(t.pulses)} pulses, ${count(t.reads)} reads, energy ${eng(t.energy, "J")}, accuracy right after ${pct(t.accuracy)}${t.devices ? `, ${t.converged}/${t.devices} devices within tolerance` : ""}`,
+    );
   }
-  out(`final test accuracy ${pct(r.final.accuracy)} on ${r.final.count} images; per digit: ${r.final.perClass.map((a, d) => `${d}:${(a * 100).toFixed(0)}`).join(" ")}`);
-  out(`totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`);
+  out(
+    `final test accuracy ${pct(r.final.accuracy)} on ${r.final.count} images; per digit: ${r.final.perClass.map((a, d) => `${d}:${(a * 100).toFixed(0)}`).join(" ")}`,
+  );
+  out(
+    `totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`,
+  );
 }

@@ -12,7 +12,7 @@
  *
  * W = (G+ − G−)/ΔG with ΔG = Gmax − Gmin; vin is the input voltage for x = 1.
  */
-import { forkJoin, from, lastValueFrom, map, type Observable, of } from "rxjs";
+import { concatMap, forkJoin, from, lastValueFrom, map, type Observable, of } from "rxjs";
 import type { Board } from "../board.ts";
 import { programVerify, type Target } from "../operators/program-verify.ts";
 import type { Placement, Tile } from "./allocate.ts";
@@ -31,8 +31,12 @@ export interface ArrayLayerOptions {
   threshold?: number;
   /** Input voltage for x = 1, V; default 0.2. */
   vin?: number;
-  /** Refresh saturated pairs every this many updates (unidirectional only); default 500; 0 = never. */
-  refreshEvery?: number;
+  /**
+   * Unidirectional rule: look for saturated pairs (and refresh them) once the layer has received, since
+   * the last look, pulses worth this fraction of its devices' level count (on average per device);
+   * default 0.05; 0 = never. Small layers with busy devices are looked at more often than large ones.
+   */
+  refreshFraction?: number;
 }
 
 export interface LayerStats {
@@ -47,6 +51,7 @@ export class ArrayLayer implements Layer {
   private readonly dG: number;
   private readonly vin: number;
   private readonly xPhys: Float32Array;
+  private pulsesSinceRefresh = 0;
 
   constructor(
     readonly nIn: number,
@@ -165,11 +170,17 @@ export class ArrayLayer implements Layer {
       });
     });
     this.stats.updates++;
-    const every = opts.refreshEvery ?? 500;
-    const refresh = opts.rule === "unidirectional" && every > 0 && this.stats.updates % every === 0;
-    const done = forkJoin(calls);
-    if (!refresh) return done;
-    return from(lastValueFrom(done).then(() => this.refresh()));
+    const fraction = opts.rule === "unidirectional" ? (opts.refreshFraction ?? 0.05) : 0;
+    if (fraction <= 0) return forkJoin(calls);
+    const budget = fraction * levels * (nIn + 1) * 2 * this.nOut;
+    return forkJoin(calls).pipe(
+      concatMap((pulses) => {
+        this.pulsesSinceRefresh += pulses.reduce((a, b) => a + b, 0);
+        if (this.pulsesSinceRefresh < budget) return of(0);
+        this.pulsesSinceRefresh = 0;
+        return from(this.refresh());
+      }),
+    );
   }
 
   /** Reads the physical conductances of the whole layer, `(nIn + 1) x 2·nOut`. */
@@ -370,7 +381,10 @@ export class ArrayLayer implements Layer {
   }
 
   /** Writes weights with program-and-verify (the costly baseline of hybrid training). */
-  async writeVerified(w: Float32Array, { tolerance = 0.05, reset = true } = {}): Promise<{ converged: number; devices: number }> {
+  async writeVerified(
+    w: Float32Array,
+    { tolerance = 0.05, reset = true } = {},
+  ): Promise<{ converged: number; devices: number }> {
     const { gmin } = this.opts.range;
     if (reset) await this.depressAll();
     let converged = 0;

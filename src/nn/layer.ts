@@ -44,7 +44,10 @@ export class SoftwareLayer implements Layer {
       this.w = init.slice();
     } else {
       this.w = new Float32Array((nIn + 1) * nOut);
-      for (let i = 0; i < this.w.length; i++) this.w[i] = (init.rng.uniform() * 2 - 1) * init.scale;
+      // The difference of two uniforms, as an array initialised with a random number of pulses on each
+      // device of a pair (ArrayLayer.initRandom): the reference starts from the same distribution.
+      for (let i = 0; i < this.w.length; i++)
+        this.w[i] = (init.rng.uniform() - init.rng.uniform()) * init.scale;
     }
   }
 

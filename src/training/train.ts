@@ -47,7 +47,12 @@ export interface TrainOptions {
   pulse?: PulseShape;
   /** Software epochs before the hybrid transfer; default `epochs`. */
   pretrainEpochs?: number;
-  refreshEvery?: number;
+  /**
+   * Learning rate of the array layer during the hybrid epoch (its open-loop pulses); default a tenth
+   * of layer 1's rate, so that the software layers above do most of the adapting (our choice).
+   */
+  hybridLr?: number;
+  refreshFraction?: number;
   /** Data, when the caller loaded it already. */
   train?: Dataset;
   test?: Dataset;
@@ -65,7 +70,10 @@ export interface EpochReport {
   reads: number;
   vmms: number;
   energy: number;
+  /** Wall time of the epoch, evaluation included, s. */
   seconds: number;
+  /** Wall time of the training images alone, s. */
+  trainSeconds: number;
 }
 
 export interface TransferCost {
@@ -161,7 +169,7 @@ async function run(
     lr = 0.1,
     testImages = 10000,
     pulse = DEFAULT_PULSE,
-    refreshEvery = 500,
+    refreshFraction = 0.05,
   } = o;
   if (!(RULES as readonly string[]).includes(rule))
     throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
@@ -209,7 +217,7 @@ async function run(
       rule: layerUpdate,
       mode,
       threshold: th,
-      refreshEvery,
+      refreshFraction,
     });
   };
   const software = (i: number) => new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 });
@@ -235,7 +243,7 @@ async function run(
       rule: update,
       mode: pulseMode,
       threshold,
-      refreshEvery,
+      refreshFraction,
     });
     arrayLayers.push(l1);
     if (rule === "onchip") {
@@ -273,6 +281,7 @@ async function run(
       if (k % 100 === 99 || k === order.length - 1)
         emit({ type: "progress", phase, epoch, image: k + 1, images: order.length, loss: loss / (k + 1) });
     }
+    const trainSeconds = (performance.now() - te) / 1000;
     const test = await evaluate(net, testSet, testImages);
     const after = await totals(boards);
     const report: EpochReport = {
@@ -284,6 +293,7 @@ async function run(
       test,
       ...diff(before, after),
       seconds: (performance.now() - te) / 1000,
+      trainSeconds,
     };
     reports.push(report);
     emit({ type: "epoch", report });
@@ -305,10 +315,19 @@ async function run(
       await l1.depressAll();
       const b = await totals(boards);
       const ts = performance.now();
-      const wv = method === "write-verify" ? await l1.writeVerified(w1, { reset: false }) : (await l1.writeOpenLoop(w1, { reset: false }), undefined);
+      const wv =
+        method === "write-verify"
+          ? await l1.writeVerified(w1, { reset: false })
+          : (await l1.writeOpenLoop(w1, { reset: false }), undefined);
       const a = await totals(boards);
       const acc = (await evaluate(new Mlp([l1, layers[1]!]), testSet, testImages)).accuracy;
-      transfers.push({ method, ...diff(b, a), seconds: (performance.now() - ts) / 1000, accuracy: acc, ...(wv ?? {}) });
+      transfers.push({
+        method,
+        ...diff(b, a),
+        seconds: (performance.now() - ts) / 1000,
+        accuracy: acc,
+        ...(wv ?? {}),
+      });
     }
     // One epoch with layer 1 on the array, open-loop updates n = sign·floor(|ΔW|/ΔWstep).
     const onArray = new ArrayLayer(sizes[0]!, sizes[1]!, l1.placement, {
@@ -317,10 +336,11 @@ async function run(
       rule: "bidirectional",
       mode: "count",
       threshold: 1,
-      refreshEvery: 0,
+      refreshFraction: 0,
     });
     net = new Mlp([onArray, layers[1]!]);
-    await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", lr);
+    const lrs = typeof lr === "number" ? [lr, lr] : lr;
+    await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", [o.hybridLr ?? lrs[0]! / 10, lrs[1]!]);
   } else {
     for (let e = 1; e <= epochs; e++) await runEpoch(net, e, rule, lr);
   }
@@ -339,7 +359,7 @@ async function run(
       seed,
       lr,
       testImages,
-      refreshEvery,
+      refreshFraction,
       boards: boards.map((b) => b.url),
     },
     range,

@@ -1,0 +1,215 @@
+/**
+ * Networks on arrays and the training rules, at a reduced size fast enough for CI. The full-size runs
+ * are in docs/experiments.md. Every run is seeded, so each figure here is reproducible.
+ */
+import { lastValueFrom, toArray } from "rxjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Board } from "../src/board.ts";
+import { connect } from "../src/connect.ts";
+import { parseIdx } from "../src/datasets/idx.ts";
+import { type Dataset, loadMnist } from "../src/datasets/mnist.ts";
+import { Allocator } from "../src/nn/allocate.ts";
+import { ArrayLayer } from "../src/nn/array-layer.ts";
+import { calibrateRange } from "../src/nn/calibrate.ts";
+import { SoftwareLayer } from "../src/nn/layer.ts";
+import { Random } from "../src/nn/random.ts";
+import { type TrainOptions, type TrainResult, train } from "../src/training/train.ts";
+
+let trainSet: Dataset;
+let testSet: Dataset;
+const boards: Board[] = [];
+beforeAll(() => {
+  trainSet = loadMnist("train", { crop: 20, limit: 6000 });
+  testSet = loadMnist("test", { crop: 20, limit: 1000 });
+});
+afterAll(async () => {
+  await Promise.all(boards.map((b) => b.close()));
+});
+
+async function board(url: string): Promise<Board> {
+  const b = await connect(url);
+  boards.push(b);
+  return b;
+}
+
+async function run(o: Partial<TrainOptions> & Pick<TrainOptions, "rule">): Promise<TrainResult> {
+  const events = await lastValueFrom(
+    train({
+      boards: [],
+      epochs: 2,
+      imagesPerEpoch: 1500,
+      hidden: 32,
+      testImages: 1000,
+      seed: 3,
+      train: trainSet,
+      test: testSet,
+      ...o,
+    }).pipe(toArray()),
+  );
+  const done = events.find((e) => e.type === "done");
+  if (!done || done.type !== "done") throw new Error("no result");
+  return done.result;
+}
+
+describe("IDX loader", () => {
+  it("reads the original MNIST files: 60 000 + 10 000 images, labels 5 0 4 1 9 first", () => {
+    const all = loadMnist("train", { crop: 28, limit: 5 });
+    expect(all.inputs).toBe(784);
+    expect(Array.from(all.labels)).toEqual([5, 0, 4, 1, 9]);
+    expect(trainSet.inputs).toBe(400);
+    expect(loadMnist("test", { crop: 20 }).count).toBe(10000);
+    const max = all.images.reduce((a, v) => Math.max(a, v), 0);
+    expect(max).toBe(1);
+    // The 20 x 20 crop is the centre of the 28 x 28 image.
+    const crop = loadMnist("train", { crop: 20, limit: 1 });
+    expect(crop.images[0]).toBe(all.images[4 * 28 + 4]);
+    expect(crop.images[399]).toBe(all.images[23 * 28 + 23]);
+  });
+
+  it("refuses files that are not IDX, with the reason", () => {
+    expect(() => parseIdx(new Uint8Array([1, 2, 3]), "x")).toThrow(/too short/);
+    expect(() => parseIdx(new Uint8Array([0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0]), "x")).toThrow(
+      /unsigned byte/,
+    );
+    expect(() => parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]), "x")).toThrow(/expected 13 bytes/);
+    expect(parseIdx(new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 7, 9]), "x")).toEqual({
+      dims: [2],
+      data: new Uint8Array([7, 9]),
+    });
+  });
+});
+
+describe("layers on arrays", () => {
+  it("tiles a layer over two small boards: forward and backward match the weights it holds", async () => {
+    const a = await board("emu://?rows=12&cols=16&device=linear&seed=1");
+    const b = await board("emu://?rows=12&cols=16&device=linear&seed=2");
+    const pulse = { vp: 2, vn: -2, width: 1e-4 };
+    const range = await calibrateRange(a, 11, 15, pulse);
+    const placement = new Allocator([a, b]).place(21, 16, "test layer");
+    expect(placement.tiles.length).toBeGreaterThan(2); // rows cut into bands, columns across boards
+    expect(new Set(placement.tiles.map((t) => t.board)).size).toBe(2);
+    const layer = new ArrayLayer(20, 8, placement, { range, pulse, rule: "bidirectional" });
+    const rng = new Random(1);
+    await layer.initRandom(rng, 0.3);
+    const w = await lastValueFrom(layer.weights());
+    const sw = new SoftwareLayer(20, 8, w);
+    const x = Float32Array.from({ length: 20 }, () => rng.uniform());
+    const y = await lastValueFrom(layer.forward(x));
+    const ys = sw.forwardSync(x);
+    for (let j = 0; j < 8; j++) expect(y[j]).toBeCloseTo(ys[j]!, 4);
+    const d = Float32Array.from({ length: 8 }, () => rng.uniform() - 0.5);
+    const e = await lastValueFrom(layer.backward(d));
+    const es = sw.backwardSync(d);
+    for (let i = 0; i < 20; i++) expect(e[i]).toBeCloseTo(es[i]!, 4);
+  });
+
+  it("refuses a layer that does not fit the boards, naming it", async () => {
+    const a = await board("emu://?rows=8&cols=8&device=linear&seed=1");
+    expect(() => new Allocator([a]).place(9, 20, "layer 1")).toThrow(/layer 1 needs 9x20 devices/);
+  });
+
+  it("the unidirectional update only potentiates, and the refresh rewrites saturated pairs", async () => {
+    const a = await board("emu://?rows=8&cols=8&device=linear&seed=1");
+    const pulse = { vp: 2, vn: -2, width: 1e-4 };
+    const range = await calibrateRange(a, 7, 7, pulse);
+    const layer = new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), {
+      range,
+      pulse,
+      rule: "unidirectional",
+      refreshFraction: 0,
+    });
+    await layer.depressAll();
+    const before = await lastValueFrom(a.counters());
+    await lastValueFrom(layer.update(Float32Array.of(1, 0.5, 0), Float32Array.of(0.2, -0.2), { lr: 0.5 }));
+    const after = await lastValueFrom(a.counters());
+    expect(after.pulses).toBeGreaterThan(before.pulses);
+    const w = await lastValueFrom(layer.weights());
+    // ΔW = −lr·x·δ: negative for output 0, positive for output 1, none for the zero input.
+    expect(w[0]).toBeLessThan(0);
+    expect(w[1]).toBeGreaterThan(0);
+    expect(w[4]).toBe(0);
+    const g = await lastValueFrom(a.readBlock({ r0: 0, c0: 0, rows: 4, cols: 4 }));
+    // Nothing was depressed: every device is at or above Gmin.
+    for (const v of g.data) expect(v).toBeGreaterThanOrEqual(range.gmin * 0.999);
+    // Raise every pair high, then refresh: the pairs come down and keep their weights.
+    await lastValueFrom(
+      a.pulseBlock({
+        r0: 0,
+        c0: 0,
+        rows: 4,
+        cols: 4,
+        counts: new Int16Array(16).fill(800),
+        vp: 2,
+        vn: -2,
+        width: 1e-4,
+      }),
+    );
+    const high = await lastValueFrom(layer.weights());
+    expect(await layer.refresh()).toBeGreaterThan(0);
+    const low = await lastValueFrom(a.readBlock({ r0: 0, c0: 0, rows: 4, cols: 4 }));
+    expect(Math.max(...low.data)).toBeLessThan(range.gmin + 0.6 * (range.gmax - range.gmin));
+    const kept = await lastValueFrom(layer.weights());
+    for (let i = 0; i < kept.length; i++) expect(kept[i]!).toBeCloseTo(high[i]!, 1);
+  });
+});
+
+describe("training rules (reduced size: 400-32-10, 2 epochs of 1500 images, 1000 test images)", () => {
+  it("claim 1: a linear high-dynamic-range device trained on chip comes within 2 points of software (mean of 3 seeds)", {
+    timeout: 300_000,
+  }, async () => {
+    // 400-100-10, 3 epochs of 2000 images: at this size one seed's gap moves by a point or two with the
+    // 1000 test images, so the claim is checked on the mean over three seeds.
+    const gaps: number[] = [];
+    for (const seed of [3, 4, 5]) {
+      const o = { hidden: 100, imagesPerEpoch: 2000, epochs: 3, seed };
+      const sw = await run({ rule: "software", ...o });
+      const hw = await run({
+        rule: "onchip",
+        ...o,
+        boards: [await board(`emu://?rows=512&cols=256&device=linear&seed=${seed}`)],
+        update: "bidirectional",
+        pulse: { vp: 2, vn: -2, width: 1e-4 },
+      });
+      expect(sw.final.accuracy).toBeGreaterThan(0.8);
+      expect(hw.totals.pulses).toBeGreaterThan(0);
+      expect(hw.totals.vmms).toBeGreaterThan(3 * 2000 * 3); // two forward and one backward VMM per image
+      gaps.push(sw.final.accuracy - hw.final.accuracy);
+    }
+    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    expect(Math.abs(mean)).toBeLessThan(0.02);
+  });
+
+  it("claim 2: on the Ag:a-Si device the unidirectional update beats the bidirectional one", {
+    timeout: 300_000,
+  }, async () => {
+    const url = "emu://?rows=512&cols=128&device=agsi&seed=1";
+    const bi = await run({ rule: "onchip", boards: [await board(url)], update: "bidirectional", epochs: 3 });
+    const uni = await run({
+      rule: "onchip",
+      boards: [await board(url)],
+      update: "unidirectional",
+      epochs: 3,
+    });
+    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy);
+    expect(uni.refreshes).toBeGreaterThan(0);
+  });
+
+  it("claim 3: hybrid training comes within 1.5 points of software with no reads and fewer pulses than write-verify", {
+    timeout: 300_000,
+  }, async () => {
+    const sw = await run({ rule: "software", epochs: 3 });
+    const hy = await run({
+      rule: "hybrid",
+      boards: [await board("emu://?rows=512&cols=128&device=agsi&seed=1")],
+      epochs: 2,
+      pretrainEpochs: 2,
+    });
+    const [wv, ol] = hy.transfers!;
+    expect(wv!.method).toBe("write-verify");
+    expect(ol!.method).toBe("open-loop");
+    expect(ol!.reads).toBe(0);
+    expect(wv!.reads).toBeGreaterThan(0);
+    expect(ol!.pulses).toBeLessThan(wv!.pulses);
+    expect(sw.final.accuracy - hy.final.accuracy).toBeLessThan(0.015);
+  });
+});
