@@ -4,6 +4,8 @@
  * Works unchanged on any board URL.
  */
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
+import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/index.ts";
 import type { Board } from "../board.ts";
 import { connect } from "../connect.ts";
 import { characterize, programVerify, type Target } from "../operators/index.ts";
@@ -29,7 +31,12 @@ export async function runDemo(url: string, out: (s: string) => void): Promise<vo
     out(
       `1. identify: ${i.vendor} ${i.model} (${i.serial}), firmware ${i.firmware}, protocol ${i.protocol}, ${i.rows}x${i.cols} ${i.technology} array`,
     );
-    if (i.rows < 10 || i.cols < 10) throw new Error("the demo needs an array of at least 10 x 10");
+    if (i.rows < 10 || i.cols < 10) {
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `the demo needs an array of at least 10 x 10, this one is ${i.rows} x ${i.cols}`,
+      );
+    }
     await firstValueFrom(board.counters(true));
 
     out("2. characterise 3 devices (30 potentiating then 30 depressing pulses each):");

@@ -4,7 +4,7 @@
  * Errors print one line `xbar: E<code> <NAME>: <what> (<context>)` and exit non-zero; never a stack
  * trace unless XBAR_DEBUG=1.
  */
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
 import { firstValueFrom, lastValueFrom, tap, toArray } from "rxjs";
@@ -46,6 +46,25 @@ async function withBoard<T>(url: string, fn: (b: Board) => Promise<T>): Promise<
   }
 }
 
+/** Refuses an output path that cannot be written (missing folder, a folder, no permission). */
+function checkWritable(path: string): void {
+  try {
+    const fd = openSync(path, "a");
+    closeSync(fd);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === "ENOENT"
+        ? "its folder does not exist"
+        : err.code === "EISDIR"
+          ? "it is a folder"
+          : err.code === "EACCES"
+            ? "permission denied"
+            : err.message;
+    throw new XbarError(608, `cannot write ${path}: ${why}`);
+  }
+}
+
 function mapCsv(m: ConductanceMap): string {
   const rows: Array<[number, number, number]> = [];
   for (let r = 0; r < m.rows; r++)
@@ -79,6 +98,7 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
       "identify the board, characterise a few devices, program a pattern with verify, read it back",
     )
     .addOption(portOption())
+    .addHelpText("after", "\nExamples:\n  xbar demo\n  xbar demo --port socket://127.0.0.1:5025")
     .action(async (o) => runDemo(o.port, out));
 
   program
@@ -152,6 +172,10 @@ Examples:
     .description("identify the board: vendor, model, firmware, protocol, array size, technology, limits")
     .addOption(portOption())
     .option("--json", "print JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  xbar idn --port /dev/ttyUSB0\n  xbar idn --port socket://127.0.0.1:5025 --json",
+    )
     .action(async (o) =>
       withBoard(o.port, async (b) => {
         if (o.json)
@@ -174,6 +198,10 @@ Examples:
     .addOption(portOption())
     .option("--json", "print JSON")
     .option("--clear", "clear the counters after reporting them")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  xbar stat --port socket://127.0.0.1:5025\n  xbar stat --port /dev/ttyUSB0 --json --clear",
+    )
     .action(async (o) =>
       withBoard(o.port, async (b) => {
         const c = await firstValueFrom(b.counters(Boolean(o.clear)));
@@ -301,7 +329,7 @@ Examples:
     .option("--json", "print JSON with every device's outcome")
     .addHelpText(
       "after",
-      "\nThe targets file:\n  row,col,target\n  0,0,2.5e-8\n  0,1,1e-8\n\nExit status 3 when some devices did not converge (they are listed: stuck, or out of pulse budget).",
+      "\nThe targets file:\n  row,col,target\n  0,0,2.5e-8\n  0,1,1e-8\n\nExamples:\n  xbar program --targets pattern.csv\n  xbar program --port /dev/ttyUSB0 --targets pattern.csv --tolerance 0.02 --json\n\nExit status 3 when some devices did not converge (they are listed: stuck, or out of pulse budget).",
     )
     .action(async (o) => {
       const targets = readTargets(o.targets);
@@ -371,8 +399,10 @@ Examples:
       "after",
       "\nCSV columns: phase,index,pulse,amplitude_V,width_s,conductance_S\n\nExample:\n  xbar characterize --row 0 --col 0 --pulses 100 --out curve.csv",
     )
-    .action(async (o) =>
-      withBoard(o.port, async (b) => {
+    .action(async (o) => {
+      // Refuse an unwritable --out before a single pulse is applied.
+      if (o.out) checkWritable(o.out);
+      await withBoard(o.port, async (b) => {
         const bar = progressBar(2 * o.pulses + 1, "characterize");
         const pts = await lastValueFrom(
           characterize(b, {
@@ -398,8 +428,8 @@ Examples:
         out(
           `wrote ${pts.length} points to ${o.out}: G from ${eng(s.min, "S")} to ${eng(s.max, "S")} over ${2 * o.pulses} pulses`,
         );
-      }),
-    );
+      });
+    });
 
   addTrainCommand(program, out);
 
@@ -407,6 +437,7 @@ Examples:
     .command("ports")
     .description("list serial ports")
     .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  xbar ports\n  xbar ports --json")
     .action(async (o) => {
       const { SerialPort } = await import("serialport");
       let ports: Awaited<ReturnType<typeof SerialPort.list>>;
@@ -430,6 +461,11 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // A reader that goes away (`xbar read --all --csv | head -1`) is not an error of ours: stop quietly.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+    throw e;
+  });
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -439,12 +475,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (
-        e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-      )
-        return EXIT.OK;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.OK;
+      // "commander.help" with exit code 1: the help was shown because no command was given.
+      if (e.code === "commander.help") return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       return EXIT.USAGE;
     }
     const msg = e instanceof Error ? e.message : String(e);

@@ -26,22 +26,22 @@ export function readTargets(path: string): Target[] {
   } catch (e) {
     throw bad((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message);
   }
-  let records: Record<string, string>[];
+  let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#" });
+    records = parse(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#", info: true });
   } catch (e) {
     throw bad(`not valid CSV: ${(e as Error).message}`);
   }
   if (records.length === 0)
     throw bad("no targets (expected a header row,col,target and one line per device)");
-  const header = Object.keys(records[0]!);
+  const header = Object.keys(records[0]!.record);
   for (const k of ["row", "col", "target"]) {
     if (!header.includes(k))
       throw bad(`missing column "${k}" (header is "${header.join(",")}", expected row,col,target)`);
   }
   const seen = new Set<string>();
-  return records.map((rec, i) => {
-    const line = i + 2; // header is line 1
+  return records.map(({ record: rec, info }) => {
+    const line = info.lines; // the file's own line number, comments and blank lines counted
     const r = Row.safeParse(rec);
     if (!r.success) {
       const issue = r.error.issues[0]!;
