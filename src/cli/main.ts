@@ -72,6 +72,22 @@ function mapCsv(m: ConductanceMap): string {
   return stringify(rows, { header: true, columns: ["row", "col", "conductance_S"] });
 }
 
+/** The programming pulse of `program` and `characterize`: amplitudes and width, with the defaults. */
+const pulseOptions = {
+  set: () =>
+    new Option("--set-amplitude <volts>", "potentiating amplitude, V")
+      .argParser(numArg("--set-amplitude", (v) => v > 0, "positive"))
+      .default(DEFAULT_PULSE.setAmplitude),
+  reset: () =>
+    new Option("--reset-amplitude <volts>", "depressing amplitude, V")
+      .argParser(numArg("--reset-amplitude", (v) => v < 0, "negative"))
+      .default(DEFAULT_PULSE.resetAmplitude),
+  width: () =>
+    new Option("--width <seconds>", "pulse width, s")
+      .argParser(numArg("--width", (v) => v > 0, "positive"))
+      .default(DEFAULT_PULSE.width),
+};
+
 const portOption = () =>
   new Option("-p, --port <url>", PORT_HELP).default(defaultPort(), "$XBAR_PORT or the emulator");
 
@@ -308,24 +324,9 @@ Examples:
       0.05,
     )
     .option("--max-pulses <n>", "pulse budget per device", intArg("--max-pulses", 1), 1000)
-    .option(
-      "--set-amplitude <volts>",
-      "potentiating amplitude, V",
-      numArg("--set-amplitude", (v) => v > 0, "positive"),
-      DEFAULT_PULSE.setAmplitude,
-    )
-    .option(
-      "--reset-amplitude <volts>",
-      "depressing amplitude, V",
-      numArg("--reset-amplitude", (v) => v < 0, "negative"),
-      DEFAULT_PULSE.resetAmplitude,
-    )
-    .option(
-      "--width <seconds>",
-      "pulse width, s",
-      numArg("--width", (v) => v > 0, "positive"),
-      DEFAULT_PULSE.width,
-    )
+    .addOption(pulseOptions.set())
+    .addOption(pulseOptions.reset())
+    .addOption(pulseOptions.width())
     .option("--json", "print JSON with every device's outcome")
     .addHelpText(
       "after",
@@ -376,24 +377,9 @@ Examples:
     .requiredOption("--row <r>", "row", intArg("--row"))
     .requiredOption("--col <c>", "column", intArg("--col"))
     .requiredOption("--pulses <n>", "pulses per phase", intArg("--pulses", 1, 100000))
-    .option(
-      "--set-amplitude <volts>",
-      "potentiating amplitude, V",
-      numArg("--set-amplitude", (v) => v > 0, "positive"),
-      DEFAULT_PULSE.setAmplitude,
-    )
-    .option(
-      "--reset-amplitude <volts>",
-      "depressing amplitude, V",
-      numArg("--reset-amplitude", (v) => v < 0, "negative"),
-      DEFAULT_PULSE.resetAmplitude,
-    )
-    .option(
-      "--width <seconds>",
-      "pulse width, s",
-      numArg("--width", (v) => v > 0, "positive"),
-      DEFAULT_PULSE.width,
-    )
+    .addOption(pulseOptions.set())
+    .addOption(pulseOptions.reset())
+    .addOption(pulseOptions.width())
     .option("--out <file.csv>", "write the curve to a CSV file (else to stdout)")
     .addHelpText(
       "after",
