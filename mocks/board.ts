@@ -497,7 +497,8 @@ export class EmulatedBoard {
         power += v * I;
         if (e.wire > 0) I /= 1 + g * hv * e.wire * (c + 1 + this.rows - r);
         const s2 = (sig ? sig[idx]! * sig[idx]! : 0) + rn2;
-        if (s2 > 0) I *= 1 + Math.sqrt(s2) * this.readRng.normal();
+        // Noise never turns a device's current around (aihwkit clamps noisy conductances at 0 too).
+        if (s2 > 0) I *= Math.max(0, 1 + Math.sqrt(s2) * this.readRng.normal());
         if (s) {
           const row = s.row[r]! - g;
           const col = s.col[c]! - g;

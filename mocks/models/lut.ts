@@ -2,14 +2,15 @@
  * A device built from measured pulse-response data: the CSV that `xbar characterize --out` writes
  * (columns phase,index,pulse,amplitude_V,width_s,conductance_S; phases initial, potentiation,
  * depression), one or more repeats of the same experiment in one file. A new repeat starts at every
- * `initial` row, or where the potentiation index starts again; an optional `repeat` column overrides
- * both.
+ * `initial` row, at a repeated header line (files joined with `cat`), or where the potentiation index
+ * starts again; an optional `repeat` column overrides these.
  *
- * The device follows the mean curve of the repeats (made monotone), one step per pulse: a device of
+ * The device follows the mean curve of the repeats (smoothed, isotonic fit), one step per pulse: a device of
  * conductance G sits at the fractional pulse number where the mean potentiation (or depression) curve
  * passes through G, and a pulse moves it one step along that curve. The cycle-to-cycle statistics are
  * drawn from the table: each pulse adds the deviation of a randomly chosen repeat's step from the mean
- * step at that point (with a single repeat there is nothing to draw and the device is deterministic).
+ * step at that point (with a single repeat there is nothing to draw, the curve is not smoothed and the
+ * device is deterministic: it reproduces the table).
  * Fresh devices start at the initial read of a randomly chosen repeat. Amplitudes: a pulse at or above
  * the measured amplitude is one step, below half of it nothing, linear in between (our choice; the
  * table says nothing about other amplitudes).
@@ -57,6 +58,11 @@ export function parsePulseTable(text: string, source = "table"): PulseTable {
   records.forEach((rec, k) => {
     const line = k + 2;
     const phase = rec.phase;
+    // A repeated header line: files concatenated with `cat` (one repeat each).
+    if (phase === "phase") {
+      cur = undefined;
+      return;
+    }
     const g = Number(rec.conductance_S);
     if (!Number.isFinite(g) || g < 0)
       throw new Error(`${source} line ${line}: conductance_S "${rec.conductance_S}" is not a conductance`);
@@ -115,35 +121,93 @@ export function loadPulseTable(path: string): PulseTable {
   return parsePulseTable(text, path);
 }
 
-/** Mean over repeats of equal length (the shortest), made monotone in `direction`. */
+/**
+ * Mean over repeats of equal length (the shortest), made monotone in `direction` by isotonic
+ * regression (pool adjacent violators: the monotone least-squares fit), then strictly monotone by a
+ * negligible slope (10⁻⁹ of the range per pulse) so that every pulse moves a device along it.
+ */
 function meanCurve(curves: number[][], direction: 1 | -1): Float64Array {
   const len = Math.min(...curves.map((c) => c.length));
-  const m = new Float64Array(len);
+  const raw: number[] = [];
   for (let k = 0; k < len; k++) {
     let s = 0;
     for (const c of curves) s += c[k]!;
-    m[k] = s / curves.length;
+    raw.push(s / curves.length);
   }
-  for (let k = 1; k < len; k++)
-    m[k] = direction > 0 ? Math.max(m[k]!, m[k - 1]!) : Math.min(m[k]!, m[k - 1]!);
+  const y = smooth(raw, curves.length > 1 ? Math.max(2, Math.round(len / 10)) : 0).map((v) => direction * v);
+  // Pool adjacent violators on direction·y (non-decreasing).
+  const val: number[] = [];
+  const cnt: number[] = [];
+  for (const v of y) {
+    val.push(v);
+    cnt.push(1);
+    while (val.length > 1 && val[val.length - 2]! > val[val.length - 1]!) {
+      const n = cnt.pop()! + cnt[cnt.length - 1]!;
+      const m = (val.pop()! * (n - cnt[cnt.length - 1]!) + val[val.length - 1]! * cnt[cnt.length - 1]!) / n;
+      val[val.length - 1] = m;
+      cnt[cnt.length - 1] = n;
+    }
+  }
+  const m = new Float64Array(len);
+  let k = 0;
+  for (let b = 0; b < val.length; b++) for (let j = 0; j < cnt[b]!; j++) m[k++] = direction * val[b]!;
+  const eps = (1e-9 * Math.abs(m[len - 1]! - m[0]!) || 1e-18) * direction;
+  for (let j = 0; j < len; j++) m[j]! += eps * j;
   return m;
 }
 
-/** Fractional position of g on a monotone curve (clamped to its ends). */
+/**
+ * Local linear regression over ±`half` points (0 = none): takes the wiggles out of the mean of a few
+ * noisy repeats, whose flat spots would otherwise be crossed in a jump by a noisy device (a device's
+ * position on the curve moves by its noise over the local slope).
+ */
+function smooth(y: number[], half: number): number[] {
+  if (half === 0) return y.slice();
+  return y.map((_, k) => {
+    const a = Math.max(0, k - half);
+    const b = Math.min(y.length - 1, k + half);
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let sxy = 0;
+    const n = b - a + 1;
+    for (let j = a; j <= b; j++) {
+      sx += j;
+      sy += y[j]!;
+      sxx += j * j;
+      sxy += j * y[j]!;
+    }
+    const den = n * sxx - sx * sx;
+    const slope = den === 0 ? 0 : (n * sxy - sx * sy) / den;
+    return (sy - slope * sx) / n + slope * k;
+  });
+}
+
+/** Mean over the repeats of the step after each pulse number. */
+function meanSteps(curves: number[][], len: number): Float64Array {
+  const d = new Float64Array(Math.max(len - 1, 0));
+  for (let k = 0; k < d.length; k++) {
+    let s = 0;
+    for (const c of curves) s += c[k + 1]! - c[k]!;
+    d[k] = s / curves.length;
+  }
+  return d;
+}
+
+/** Fractional position of g on a strictly monotone curve (clamped to its ends). */
 function position(m: Float64Array, g: number, direction: 1 | -1): number {
   const last = m.length - 1;
-  const before = (k: number) => (direction > 0 ? m[k]! <= g : m[k]! >= g);
-  if (!before(0)) return 0;
-  if (before(last)) return last;
+  const below = (k: number) => (direction > 0 ? m[k]! < g : m[k]! > g);
+  if (!below(0)) return 0;
+  if (below(last)) return last;
   let lo = 0;
-  let hi = last; // before(lo) && !before(hi)
+  let hi = last; // below(lo) && !below(hi)
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;
-    if (before(mid)) lo = mid;
+    if (below(mid)) lo = mid;
     else hi = mid;
   }
-  const d = m[hi]! - m[lo]!;
-  return d === 0 ? lo : lo + (g - m[lo]!) / d;
+  return lo + (g - m[lo]!) / (m[hi]! - m[lo]!);
 }
 
 function interp(m: Float64Array, x: number): number {
@@ -162,6 +226,9 @@ export class LutArray extends DeviceArray {
   readonly vthReset: number;
   private readonly up: Float64Array;
   private readonly down: Float64Array;
+  /** Mean step of the repeats after each pulse number (the reference of the drawn deviations). */
+  private readonly upStep: Float64Array;
+  private readonly downStep: Float64Array;
 
   constructor(
     readonly table: PulseTable,
@@ -170,6 +237,8 @@ export class LutArray extends DeviceArray {
     super(ctx);
     this.up = meanCurve(table.ltp, 1);
     this.down = meanCurve(table.ltd, -1);
+    this.upStep = meanSteps(table.ltp, this.up.length);
+    this.downStep = meanSteps(table.ltd, this.down.length);
     const all = [...table.ltp.flat(), ...table.ltd.flat()];
     this.gmin = Math.min(...all);
     this.gmax = Math.max(...all);
@@ -193,6 +262,7 @@ export class LutArray extends DeviceArray {
     const s = upward ? strength(v, t.vset / 2, t.vset) : strength(v, t.vreset / 2, t.vreset);
     if (s === 0) return 0;
     const m = upward ? this.up : this.down;
+    const steps = upward ? this.upStep : this.downStep;
     const curves = upward ? t.ltp : t.ltd;
     const dir = upward ? 1 : -1;
     const noise = this.ctx.noise;
@@ -202,8 +272,8 @@ export class LutArray extends DeviceArray {
       let next = interp(m, x + s);
       if (noise > 0 && curves.length > 1) {
         const c = curves[Math.floor(this.ctx.rng.uniform() * curves.length)]!;
-        const j = Math.min(Math.floor(x), Math.min(c.length, m.length) - 2);
-        if (j >= 0) next += noise * s * (c[j + 1]! - c[j]! - (m[j + 1]! - m[j]!));
+        const j = Math.min(Math.floor(x), m.length - 2);
+        if (j >= 0) next += noise * s * (c[j + 1]! - c[j]! - steps[j]!);
       }
       g = Math.min(Math.max(next, this.gmin), this.gmax);
     }
