@@ -17,12 +17,7 @@
  * The pty link needs socat: when process.env.CI === "true" it is required (its tests fail when
  * socat is missing); elsewhere it is skipped with a message on the console.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo, Server, Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
 import { Duplex, PassThrough } from "node:stream";
 import {
   openSerial,
@@ -33,6 +28,7 @@ import {
   type Transport,
 } from "../../drivers/index.ts";
 import { type BoardOptions, EmulatedBoard, serveSerial, serveStream, serveTcp } from "../../mocks/index.ts";
+import { Cleanup, startPtyPair, which } from "../support/pty.ts";
 
 /** The one configuration of every emulated link, so results are comparable across links. */
 export const EMU_OPTIONS = { rows: 16, cols: 16, device: "linear", seed: 7 } as const satisfies BoardOptions;
@@ -62,38 +58,13 @@ export interface LinkFactory {
   open(mode: LinkMode): Promise<Link>;
 }
 
-/** Cleanup steps run in reverse order of registration; every step runs even if an earlier one fails. */
-class Cleanup {
-  private readonly steps: Array<() => Promise<void> | void> = [];
-  private done?: Promise<void>;
-
-  add(step: () => Promise<void> | void): void {
-    this.steps.push(step);
-  }
-
-  run(): Promise<void> {
-    this.done ??= (async () => {
-      const errors: unknown[] = [];
-      for (const step of this.steps.reverse()) {
-        try {
-          await step();
-        } catch (e) {
-          errors.push(e);
-        }
-      }
-      if (errors.length > 0) throw new AggregateError(errors, "link teardown failed");
-    })();
-    return this.done;
-  }
-}
-
 /** Builds a Link; when `build` throws, what it already started is cleaned up before rethrowing. */
 async function makeLink(
   name: string,
   mode: LinkMode,
   build: (cleanup: Cleanup) => Promise<{ url: string; transport?: Transport }>,
 ): Promise<Link> {
-  const cleanup = new Cleanup();
+  const cleanup = new Cleanup("link teardown failed");
   let built: { url: string; transport?: Transport };
   try {
     built = await build(cleanup);
@@ -113,9 +84,6 @@ async function makeLink(
     teardown: () => cleanup.run(),
   };
 }
-
-/** Resolves after `ms`, without keeping the process alive if the test run is over. */
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 // ---- (1) in-process ----
 
@@ -177,65 +145,7 @@ const tcp: LinkFactory = {
 // ---- (3) pty pair made by socat ----
 
 /** The absolute path of an executable on PATH, or undefined. */
-export function onPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
-}
-
-/** Stops a child process: SIGTERM, then SIGKILL if it has not exited within a second. */
-async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 1000);
-    await exited;
-    clearTimeout(timer);
-  }
-  child.stderr?.destroy();
-}
-
-/** Starts `socat` linking two ptys at DIR/board and DIR/host; resolves once both links exist. */
-async function startSocat(socat: string, cleanup: Cleanup): Promise<{ boardPath: string; hostPath: string }> {
-  const dir = await mkdtemp(join(tmpdir(), "xbar-pty-"));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const boardPath = join(dir, "board");
-  const hostPath = join(dir, "host");
-  const child = spawn(
-    socat,
-    ["-d", "-d", `pty,raw,echo=0,link=${boardPath}`, `pty,raw,echo=0,link=${hostPath}`],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let log = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    if (log.length < 8192) log += d.toString();
-  });
-  let exitedEarly = false;
-  const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => {
-      exitedEarly = true;
-      resolve();
-    });
-    child.once("error", (err) => {
-      log += `\n${err.message}`;
-      exitedEarly = true;
-      resolve();
-    });
-  });
-  cleanup.add(() => stopProcess(child, exited));
-  const deadline = Date.now() + 5000;
-  while (!(existsSync(boardPath) && existsSync(hostPath))) {
-    if (exitedEarly) throw new Error(`socat exited before making the pty pair:\n${log}`);
-    if (Date.now() > deadline) throw new Error(`socat made no pty pair within 5 s:\n${log}`);
-    await sleep(5);
-  }
-  return { boardPath, hostPath };
-}
+export const onPath = which;
 
 function ptyFactory(socat: string | undefined): LinkFactory {
   return {
@@ -247,8 +157,9 @@ function ptyFactory(socat: string | undefined): LinkFactory {
         if (!socat) {
           throw new Error("socat is not on PATH, but the pty link is required when CI=true: install socat");
         }
-        const { boardPath, hostPath } = await startSocat(socat, cleanup);
-        const port = await serveSerial(new EmulatedBoard(EMU_OPTIONS), boardPath);
+        const pty = await startPtyPair({ socat });
+        cleanup.add(() => pty.stop());
+        const port = await serveSerial(new EmulatedBoard(EMU_OPTIONS), pty.boardPath);
         cleanup.add(
           () =>
             new Promise<void>((resolve, reject) => {
@@ -256,7 +167,7 @@ function ptyFactory(socat: string | undefined): LinkFactory {
               port.close((err) => (err ? reject(err) : resolve()));
             }),
         );
-        return { url: hostPath, transport: mode === "raw" ? await openSerial(hostPath) : undefined };
+        return { url: pty.hostPath, transport: mode === "raw" ? await openSerial(pty.hostPath) : undefined };
       }),
   };
 }
@@ -287,7 +198,7 @@ function realBoard(url: string): LinkFactory {
 /** Every link available here: in-process, TCP, pty (see above), and a real board when XBAR_PORT is set. */
 export function links(env: NodeJS.ProcessEnv = process.env): LinkFactory[] {
   const out: LinkFactory[] = [inProcess, tcp];
-  const socat = onPath("socat");
+  const socat = which("socat");
   if (socat || env.CI === "true") out.push(ptyFactory(socat));
   else console.warn("conformance: socat is not on PATH, skipping the pty link (install socat to run it)");
   if (env.XBAR_PORT) out.push(realBoard(env.XBAR_PORT));
