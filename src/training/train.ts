@@ -196,39 +196,21 @@ async function run(
   const sizes = [nIn, hidden, 10];
   const start = await totals(boards);
 
-  // --- Layers.
+  // --- Layers. Every array layer is placed before anything is sent (placement checks the boards are
+  // big enough), then the device range is measured on the first device of layer 1.
   let range = o.range;
   const arrayLayers: ArrayLayer[] = [];
-  const makeArrayLayer = (
-    allocator: Allocator,
-    i: number,
-    layerUpdate: UpdateRule,
-    mode: "count" | "sign",
-    th: number,
-  ) => {
-    const placement = allocator.place(
-      sizes[i]! + 1,
-      2 * sizes[i + 1]!,
-      `layer ${i + 1} (${sizes[i]}+1 x 2*${sizes[i + 1]})`,
-    );
-    return new ArrayLayer(sizes[i]!, sizes[i + 1]!, placement, {
-      range: range!,
-      pulse,
-      rule: layerUpdate,
-      mode,
-      threshold: th,
-      refreshFraction,
-    });
-  };
   const software = (i: number) => new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 });
   let layers: Layer[];
   if (rule === "software") {
     layers = [software(0), software(1)];
   } else {
     const allocator = new Allocator(boards);
-    // Placement first (it checks the boards are big enough), calibration on the first device of layer 1.
-    const probe = allocator.place(sizes[0]! + 1, 2 * sizes[1]!, `layer 1 (${sizes[0]}+1 x 2*${sizes[1]})`);
-    const t = probe.tiles[0]!;
+    const onArrays = rule === "onchip" ? [0, 1] : [0];
+    const placements = onArrays.map((i) =>
+      allocator.place(sizes[i]! + 1, 2 * sizes[i + 1]!, `layer ${i + 1} (${sizes[i]}+1 x 2*${sizes[i + 1]})`),
+    );
+    const t = placements[0]!.tiles[0]!;
     if (!range) {
       emit({ type: "info", message: `calibrating device r=${t.r0} c=${t.c0} on ${t.board.url}` });
       range = await calibrateRange(t.board, t.r0, t.c0, pulse);
@@ -237,22 +219,23 @@ async function run(
         message: `device range ${range.gmin.toExponential(3)} .. ${range.gmax.toExponential(3)} S, ${range.levels} levels`,
       });
     }
-    const l1 = new ArrayLayer(sizes[0]!, sizes[1]!, probe, {
-      range,
-      pulse,
-      rule: update,
-      mode: pulseMode,
-      threshold,
-      refreshFraction,
-    });
-    arrayLayers.push(l1);
+    for (const [k, placement] of placements.entries()) {
+      const i = onArrays[k]!;
+      arrayLayers.push(
+        new ArrayLayer(sizes[i]!, sizes[i + 1]!, placement, {
+          range,
+          pulse,
+          rule: update,
+          mode: pulseMode,
+          threshold,
+          refreshFraction,
+        }),
+      );
+    }
     if (rule === "onchip") {
-      const l2 = makeArrayLayer(allocator, 1, update, pulseMode, threshold);
-      arrayLayers.push(l2);
       emit({ type: "info", message: "initialising the arrays with small random weights" });
-      await l1.initRandom(rng);
-      await l2.initRandom(rng);
-      layers = [l1, l2];
+      for (const l of arrayLayers) await l.initRandom(rng);
+      layers = [...arrayLayers];
     } else {
       layers = [software(0), software(1)];
     }

@@ -1,0 +1,110 @@
+/**
+ * `xbar train` end to end over every link a lab would use: an emulated board on a TCP port and one on
+ * a serial device (a socat pty pair), plus argument errors. Tiny runs: the figures are checked in
+ * test/training.test.ts and docs/experiments.md; here what matters is that the command works unchanged.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
+import { type PtyPair, startPtyPair } from "./support/pty.ts";
+
+const TINY = ["--epochs", "1", "--images-per-epoch", "40", "--hidden", "4", "--test-images", "50", "--json"];
+
+interface TrainJson {
+  rule: string;
+  accuracy: number;
+  confusion: number[][];
+  totals: { pulses: number; reads: number; vmms: number };
+  epochs: Array<{ images: number }>;
+}
+
+function parse(stdout: string): TrainJson {
+  return JSON.parse(stdout.trim().split("\n").pop()!) as TrainJson;
+}
+
+function expectTrained(j: TrainJson): void {
+  expect(j.rule).toBe("onchip");
+  expect(j.epochs[0]!.images).toBe(40);
+  expect(j.confusion.flat().reduce((a, b) => a + b, 0)).toBe(50);
+  expect(j.totals.pulses).toBeGreaterThan(0);
+  // Two forward VMMs and one backward per training image, plus the evaluation's VMM vectors.
+  expect(j.totals.vmms).toBeGreaterThanOrEqual(3 * 40 + 2 * 50);
+}
+
+afterAll(() => stopAll());
+
+describe("xbar train over a TCP socket", () => {
+  let url = "";
+  beforeAll(async () => {
+    const emu = startXbar([
+      "emulate",
+      "--listen",
+      "127.0.0.1:0",
+      "--rows",
+      "512",
+      "--cols",
+      "64",
+      "--device",
+      "agsi",
+    ]);
+    url = (await emu.waitFor(/serving on (socket:\/\/\S+)/))[1]!;
+  });
+
+  it("trains on chip through socket://", { timeout: 120_000 }, async () => {
+    const r = await runXbar(["train", "--rule", "onchip", "--port", url, ...TINY], { timeoutMs: 100_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expectTrained(parse(r.stdout));
+  });
+});
+
+const SOCAT = which("socat");
+const CI = process.env.CI === "true";
+if (!SOCAT && !CI) console.warn("train-cli.test: socat is not on PATH, skipping the pty test");
+
+describe.skipIf(!SOCAT && !CI)("xbar train over a pty (serial device path)", () => {
+  let pty: PtyPair | undefined;
+  beforeAll(async () => {
+    if (!SOCAT)
+      throw new Error("socat is not on PATH, but the pty tests are required when CI=true: install socat");
+    pty = await startPtyPair({ socat: SOCAT });
+    const emu = startXbar([
+      "emulate",
+      "--serial",
+      pty.boardPath,
+      "--rows",
+      "512",
+      "--cols",
+      "64",
+      "--device",
+      "agsi",
+    ]);
+    await emu.waitFor(/serving on/);
+  });
+  afterAll(async () => {
+    await stopAll();
+    await pty?.stop();
+  });
+
+  it("trains on chip through the serial path", { timeout: 120_000 }, async () => {
+    const r = await runXbar(["train", "--rule", "onchip", "--port", pty!.hostPath, ...TINY], {
+      timeoutMs: 100_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expectTrained(parse(r.stdout));
+  });
+});
+
+describe("xbar train refuses bad input before touching a board", () => {
+  it("a network that does not fit the board, named with its size", async () => {
+    const r = await runXbar(["train", "--rule", "onchip", "--port", "emu://?rows=64&cols=64", ...TINY]);
+    expect(r.code).toBe(1);
+    // Layer 1 is cut into row bands over the 64 rows; layer 2 then finds no columns left.
+    expect(r.stderr).toMatch(
+      /^xbar: .*layer 2 \(4\+1 x 2\*10\) needs 5x20 devices; the boards have no room left/,
+    );
+  });
+
+  it("an unknown rule and a missing rule are usage errors", async () => {
+    expect((await runXbar(["train", "--rule", "magic"])).code).toBe(2);
+    expect((await runXbar(["train"])).code).toBe(2);
+  });
+});
