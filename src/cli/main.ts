@@ -17,6 +17,7 @@ import { runEmulate } from "./emulate.ts";
 import { eng, shadeMap, stats } from "./format.ts";
 import { defaultPort, intArg, numArg, PORT_HELP } from "./options.ts";
 import { progressBar } from "./progress.ts";
+import { addRetrainCommand } from "./retrain.ts";
 import { readTargets } from "./targets-file.ts";
 import { addTrainCommand } from "./train.ts";
 
@@ -418,6 +419,7 @@ Examples:
     });
 
   addTrainCommand(program, out);
+  addRetrainCommand(program, out);
 
   program
     .command("ports")

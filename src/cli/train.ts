@@ -7,6 +7,7 @@ import { RULES, type TrainResult, train } from "../training/train.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
+import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
 
@@ -31,7 +32,7 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "-p, --port <url...>",
       `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`,
     )
-    .addOption(new Option("--rule <name>", "training rule").choices([...RULES]).makeOptionMandatory())
+    .addOption(new Option("--rule <name>", "training rule").choices([...RULES, SNN_RULE]).makeOptionMandatory())
     .addOption(
       new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only")
         .choices(["bidirectional", "unidirectional"])
@@ -98,6 +99,8 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       numArg("--width", (v) => v > 0, "positive"),
       300e-6,
     )
+    .option("--stash", "snn: stash well-trained neurons (no pulses, no reads) until the end")
+    .option("--steps <n>", "snn: time steps per image (default 16)", intArg("--steps", 1, 1000))
     .option("--json", "print the final figures and the confusion matrix as JSON")
     .addHelpText(
       "after",
@@ -106,6 +109,7 @@ Rules:
   software  backpropagation in floating point (the reference; no board)
   onchip    forward = VMM, backward = transposed VMM, update = pulses (OPU), on differential pairs
   hybrid    software pretraining, open-loop transfer of layer 1, one epoch with layer 1 on the array
+${SNN_HELP}
 
 Examples:
   xbar train --rule software --epochs 10
@@ -113,7 +117,8 @@ Examples:
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json`,
     )
-    .action(async (o) => {
+    .action(async (o, cmd: Command) => {
+      if (o.rule === SNN_RULE) return runSnnCommand(o, cmd, out);
       const urls: string[] = o.rule === "software" ? (o.port ?? []) : (o.port ?? [TRAIN_DEFAULT_PORT]);
       const boards: Board[] = [];
       try {

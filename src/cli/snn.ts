@@ -1,0 +1,100 @@
+/**
+ * `xbar train --rule snn [--stash]`: the spiking network with the stashing system (src/snn/snn.ts),
+ * dispatched from `xbar train` (src/cli/train.ts), whose general options it shares.
+ */
+import type { Command } from "commander";
+import { lastValueFrom, tap } from "rxjs";
+import { connect } from "../connect.ts";
+import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../snn/snn.ts";
+import { eng } from "./format.ts";
+import { progressBar } from "./progress.ts";
+
+export const SNN_RULE = "snn";
+
+export const SNN_HELP = `  snn       spiking network: LIF neurons on the host, synapses on a self-rectifying array, input spikes
+            as VMM read pulses, a delta rule on spike counts as pulses (OPU); --stash sets aside
+            neurons whose spike counts are right (no pulses, left out of the VMMs); default board
+            ${SNN_DEFAULT_PORT}`;
+
+/** Options of `xbar train` as parsed by commander (those the snn rule uses). */
+interface TrainCliOptions {
+  port?: string[];
+  stash?: boolean;
+  steps?: number;
+  epochs: number;
+  imagesPerEpoch: number;
+  testImages: number;
+  seed: number;
+  lr: number | number[];
+  json?: boolean;
+}
+
+export async function runSnnCommand(
+  o: TrainCliOptions,
+  cmd: Command,
+  out: (s: string) => void,
+): Promise<void> {
+  // Where the user left a general option at its MLP default, the spiking network's own default applies.
+  const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
+  if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
+  if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");
+  const board = await connect(o.port?.[0] ?? SNN_DEFAULT_PORT);
+  try {
+    const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
+    const bar = progressBar(images, "snn");
+    const done = await lastValueFrom(
+      trainSnn({
+        board,
+        stash: Boolean(o.stash),
+        steps: o.steps,
+        epochs: given("epochs") ? o.epochs : 1,
+        imagesPerEpoch: images,
+        testImages: given("testImages") ? o.testImages : 1000,
+        seed: o.seed,
+        lr: given("lr") ? o.lr : undefined,
+      }).pipe(
+        tap((e) => {
+          if (e.type === "progress")
+            bar.update(e.image, {
+              status: `epoch ${e.epoch}, train ${pct(e.accuracy)}, stashed ${e.stashed}`,
+            });
+          else if (e.type === "info" && !o.json) process.stderr.write(`xbar train: ${e.message}\n`);
+          else if (e.type === "epoch") {
+            bar.update(0);
+            const r = e.report;
+            if (!o.json)
+              out(
+                `epoch ${r.epoch}: test ${pct(r.testAccuracy)}, train ${pct(r.trainAccuracy)}, ${r.stashed} neurons stashed, training: ${r.train.pulses} pulses, ${r.train.vmms} VMM vectors, ${r.cellReads} device-vector reads, energy ${eng(r.train.energy, "J")}`,
+              );
+          }
+        }),
+      ),
+    );
+    bar.stop();
+    if (done.type === "done") report(done.result, Boolean(o.json), out);
+  } finally {
+    await board.close();
+  }
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+function report(r: SnnResult, json: boolean, out: (s: string) => void): void {
+  if (json) {
+    out(
+      JSON.stringify({
+        rule: SNN_RULE,
+        ...r,
+        range: { gmin: r.range.gmin, gmax: r.range.gmax, levels: r.range.levels },
+      }),
+    );
+    return;
+  }
+  out(
+    `final test accuracy ${pct(r.accuracy)} (all neurons restored); per digit: ${r.perClass.map((a, d) => `${d}:${(a * 100).toFixed(0)}`).join(" ")}`,
+  );
+  if (r.stash) out(`stashed: ${r.stashedAt.map((s, j) => `${j}@${s ?? "-"}`).join(" ")} (neuron@image)`);
+  out(
+    `training (board counters): ${r.train.pulses} pulses, ${r.train.vmms} VMM vectors, ${r.cellReads} device-vector reads, energy ${eng(r.train.energy, "J")}, board time ${eng(r.train.clock, "s")}; evaluation energy ${eng(r.test.energy, "J")}; ${r.seconds.toFixed(1)} s`,
+  );
+}
