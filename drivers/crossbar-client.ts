@@ -5,7 +5,16 @@
  *
  *   request() ─▶ queue ─▶ (window free?) ─▶ write line ─▶ timer ─┬─ reply with tag ─▶ resolve / reject
  *                                                                ├─ timeout ─▶ resend same line (≤ retries)
- *                                                                └─ REJECT event ─▶ resend everything in flight
+ *                                                                ├─ REJECT event ─▶ resend everything in flight
+ *                                                                └─ BOOT event ─▶ re-handshake (below)
+ *
+ * Exactly once, also across a reboot (PROTOCOL.md §3):
+ * - the replay window of the board holds 64 replies, so a request is never sent while one sent 64 or
+ *   more requests earlier is still unanswered (a retransmission must still find its stored reply);
+ * - an unexpected BOOT (the board restarted, its replay window is gone) settles every request in
+ *   flight: programming ones are rejected with 610 UNKNOWN_OUTCOME (never re-sent blindly), read and
+ *   control ones are sent again; before them the client opens a new session (HELLO, with the token)
+ *   and restores the configuration the host had set (the last CFG arguments since RESET).
  */
 import { Subject, type Subscription } from "rxjs";
 import {
@@ -20,6 +29,7 @@ import {
   isVerb,
   MAX_TAG,
   ProtocolError,
+  REPLAY_WINDOW,
 } from "../firmware-protocol/index.ts";
 import { type ErrorContext, XbarError } from "./errors.ts";
 import type { Transport } from "./transport.ts";
@@ -33,6 +43,8 @@ export interface ClientOptions {
   retries?: number;
   /** First tag used; default 1. */
   firstTag?: number;
+  /** Access token presented in every HELLO (PROTOCOL.md §3, Sessions); default none. */
+  token?: string;
 }
 
 export interface RequestOptions {
@@ -44,8 +56,14 @@ export interface RequestOptions {
 
 interface Pending {
   tag: number;
+  /** Order of first sending (the replay-window bound counts in it). */
+  seq: number;
   verb: string;
   line: string;
+  /** Arguments, kept for CFG only (restored after a reboot). */
+  args?: ArgInput;
+  /** Sent ahead of the queue and the window (the re-handshake after a reboot). */
+  priority?: boolean;
   timeoutMs: number;
   attempts: number;
   timer?: NodeJS.Timeout;
@@ -59,6 +77,10 @@ export interface ClientStats {
   retransmissions: number;
   discarded: number;
   strayReplies: number;
+  /** Unexpected BOOT events (board reboots) survived. */
+  reboots: number;
+  /** Programming requests settled with 610 UNKNOWN_OUTCOME by a reboot. */
+  unknownOutcomes: number;
 }
 
 export class CrossbarClient {
@@ -66,7 +88,14 @@ export class CrossbarClient {
   readonly events = new Subject<BoardEvent>();
   /** Lines the client could not accept (bad checksum, garbage): diagnosable, never silently dropped. */
   readonly discarded = new Subject<Discarded>();
-  readonly stats: ClientStats = { requests: 0, retransmissions: 0, discarded: 0, strayReplies: 0 };
+  readonly stats: ClientStats = {
+    requests: 0,
+    retransmissions: 0,
+    discarded: 0,
+    strayReplies: 0,
+    reboots: 0,
+    unknownOutcomes: 0,
+  };
   window: number;
   private readonly baseTimeoutMs: number;
   private readonly retries: number;
@@ -78,12 +107,21 @@ export class CrossbarClient {
   private readonly usedTags = new Set<number>();
   private readonly sub: Subscription;
   private failure?: XbarError;
+  private readonly token: string | undefined;
+  private nextSeq = 0;
+  /** Seq of a RESET whose BOOT event has not arrived yet (that BOOT is expected). */
+  private resetSeq: number | undefined;
+  /** True while the re-handshake after a reboot runs: the queue waits. */
+  private recovering = false;
+  /** CFG arguments the host set since the last RESET (restored after a reboot). */
+  private sessionConfig: Record<string, unknown> = {};
 
   constructor(
     readonly transport: Transport,
     opts: ClientOptions = {},
   ) {
-    const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1 } = opts;
+    const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1, token } = opts;
+    this.token = token;
     if (!(Number.isInteger(window) && window >= 1))
       throw new RangeError(`window must be a positive integer, not ${window}`);
     if (!(baseTimeoutMs > 0)) throw new RangeError(`baseTimeoutMs must be positive, not ${baseTimeoutMs}`);
@@ -116,7 +154,12 @@ export class CrossbarClient {
    * board's code (ERR reply), 601 after the last retransmission timed out, 602/609 when the link is gone.
    */
   request(verb: string, args?: ArgInput, opts: RequestOptions = {}): Promise<Args> {
+    return this.enqueue(verb, args, opts, false);
+  }
+
+  private enqueue(verb: string, args: ArgInput | undefined, opts: RequestOptions, priority: boolean) {
     const context: ErrorContext = { command: verb, port: this.transport.name, ...opts.context };
+    if (verb === "HELLO" && this.token !== undefined) args = { ...args, token: this.token };
     if (this.failure) return Promise.reject(new XbarError(this.failure.code, this.failure.detail, context));
     let line: string;
     const tag = this.takeTag();
@@ -130,11 +173,31 @@ export class CrossbarClient {
     context.tag = tag;
     const timeoutMs = this.baseTimeoutMs + Math.ceil((opts.durationS ?? 0) * 2000);
     return new Promise<Args>((resolve, reject) => {
-      const p: Pending = { tag, verb, line, timeoutMs, attempts: 0, context, resolve, reject };
+      const p: Pending = { tag, seq: -1, verb, line, timeoutMs, attempts: 0, context, resolve, reject };
+      if (verb === "CFG") p.args = args;
       this.stats.requests++;
-      if (this.inFlight.size < this.window) this.send(p);
-      else this.queue.push(p);
+      if (priority) {
+        p.priority = true;
+        this.send(p);
+      } else {
+        this.queue.push(p);
+        this.pump();
+      }
     });
+  }
+
+  /** Sends queued requests while the window and the replay-window bound allow. */
+  private pump(): void {
+    while (!this.recovering && this.queueHead < this.queue.length && this.inFlight.size < this.window) {
+      const oldest = this.inFlight.values().next().value as Pending | undefined;
+      // A retransmission of `oldest` must still find its reply among the board's last 64.
+      if (oldest && this.nextSeq - oldest.seq >= REPLAY_WINDOW) break;
+      this.send(this.queue[this.queueHead++]!);
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
   }
 
   /** Rejects everything outstanding and releases the link. Idempotent. */
@@ -158,6 +221,10 @@ export class CrossbarClient {
   }
 
   private send(p: Pending): void {
+    if (p.seq < 0) {
+      p.seq = this.nextSeq++;
+      if (p.verb === "RESET") this.resetSeq = p.seq;
+    }
     p.attempts++;
     this.inFlight.set(p.tag, p);
     clearTimeout(p.timer);
@@ -184,13 +251,7 @@ export class CrossbarClient {
     clearTimeout(p.timer);
     this.inFlight.delete(p.tag);
     this.usedTags.delete(p.tag);
-    while (this.inFlight.size < this.window && this.queueHead < this.queue.length) {
-      this.send(this.queue[this.queueHead++]!);
-    }
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue.splice(0, this.queueHead);
-      this.queueHead = 0;
-    }
+    this.pump();
   }
 
   private onLine(line: string): void {
@@ -204,6 +265,7 @@ export class CrossbarClient {
     const m = d.message;
     if (m.kind === "event") {
       if (m.name === "REJECT") this.resendAll();
+      if (m.name === "BOOT") this.onBoot();
       this.events.next(m);
       return;
     }
@@ -224,8 +286,93 @@ export class CrossbarClient {
       return;
     }
     this.settle(p);
-    if (m.kind === "ok") p.resolve(m.args);
-    else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+    if (m.kind === "ok") {
+      if (p.verb === "CFG" && p.args) {
+        for (const [k, v] of Object.entries(p.args)) if (v !== undefined) this.sessionConfig[k] = v;
+      }
+      p.resolve(m.args);
+    } else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+  }
+
+  /**
+   * The board (re)started. After a RESET of ours that is expected: only requests sent before the
+   * RESET lost their replay protection. Otherwise every request in flight did: programming ones are
+   * settled with 610 UNKNOWN_OUTCOME (the board may or may not have applied them), the others are
+   * sent again after a new HELLO (and the host's CFG) — the re-handshake.
+   */
+  private onBoot(): void {
+    const expected = this.resetSeq;
+    this.resetSeq = undefined;
+    const lost: Pending[] = [];
+    for (const p of this.inFlight.values()) {
+      if (expected === undefined || p.seq < expected) lost.push(p);
+      else if (p.verb === "RESET" && p.seq === expected) {
+        // Its OK was lost on the way, but the BOOT that follows a RESET is here: it was executed.
+        this.sessionConfig = {};
+        this.settle(p);
+        p.resolve(new Map());
+      }
+    }
+    if (expected !== undefined) {
+      this.sessionConfig = {};
+      for (const p of lost) this.loseOutcome(p, "a RESET");
+      return;
+    }
+    this.stats.reboots++;
+    this.recovering = true;
+    const again: Pending[] = [];
+    for (const p of lost) {
+      if (isProgramming(p.verb)) this.loseOutcome(p, "a reboot of the board");
+      else {
+        clearTimeout(p.timer);
+        this.inFlight.delete(p.tag);
+        p.attempts = 0;
+        p.seq = -1;
+        if (p.priority) {
+          // A re-handshake in progress: it is started again below.
+          this.usedTags.delete(p.tag);
+          p.reject(new XbarError(ErrorCode.UNKNOWN_OUTCOME, "superseded by another reboot", p.context));
+          continue;
+        }
+        again.push(p);
+      }
+    }
+    this.queue.splice(this.queueHead, 0, ...again);
+    this.rehandshake();
+  }
+
+  private loseOutcome(p: Pending, why: string): void {
+    this.stats.unknownOutcomes++;
+    this.settle(p);
+    p.reject(
+      new XbarError(
+        ErrorCode.UNKNOWN_OUTCOME,
+        `${why} cleared the board's replay window while ${p.verb} was in flight: it may or may not have been applied (read the devices before trying again)`,
+        { ...p.context, outcome: "unknown" },
+      ),
+    );
+  }
+
+  private rehandshake(): void {
+    this.recovering = true;
+    const cfg = Object.keys(this.sessionConfig).length ? (this.sessionConfig as ArgInput) : undefined;
+    void (async () => {
+      try {
+        await this.enqueue("HELLO", undefined, {}, true);
+        if (cfg) await this.enqueue("CFG", cfg, {}, true);
+      } catch (e) {
+        if (this.recovering && (e as XbarError).code !== ErrorCode.UNKNOWN_OUTCOME) {
+          this.recovering = false;
+          const err = e as XbarError;
+          this.fail(
+            new XbarError(err.code, `re-handshake after a reboot failed: ${err.detail}`, err.context),
+          );
+        }
+        return;
+      }
+      this.recovering = false;
+      this.pump();
+    })();
   }
 
   /** The board discarded a line it could not trust: retransmit what is in flight (replay makes it safe). */
@@ -247,7 +394,10 @@ export class CrossbarClient {
     this.queueHead = 0;
     for (const p of all) {
       clearTimeout(p.timer);
-      p.reject(new XbarError(err.code, err.detail, { ...p.context }));
+      // A programming request on the wire when the link went: the board may have applied it.
+      const sent = p.seq >= 0;
+      const outcome = sent ? (isProgramming(p.verb) ? "unknown" : "lost") : "not sent";
+      p.reject(new XbarError(err.code, err.detail, { ...p.context, outcome }));
     }
   }
 }

@@ -23,7 +23,7 @@ const c = (
 
 export const COMMANDS = {
   NOP: c("control", [], [], []),
-  HELLO: c("control", [], [], ["proto", "fw"]),
+  HELLO: c("control", [], ["token"], ["proto", "fw"]),
   IDN: c(
     "control",
     [],

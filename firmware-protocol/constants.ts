@@ -39,6 +39,7 @@ export const ErrorCode = {
   QUEUE_OVERFLOW: 350,
   ABORTED: 401,
   BUSY: 402,
+  UNAUTHORIZED: 403,
   INTERNAL: 500,
   // Host side only, never on the wire.
   TIMEOUT: 601,
@@ -50,6 +51,7 @@ export const ErrorCode = {
   BAD_URL: 607,
   BAD_INPUT: 608,
   CLOSED: 609,
+  UNKNOWN_OUTCOME: 610,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -5,6 +5,7 @@
  *
  *   line ─▶ decodeLine ─▶ replay window? ─▶ validate (table, envelope) ─▶ execute on ArrayState ─▶ reply
  */
+import { timingSafeEqual } from "node:crypto";
 import {
   type ArgInput,
   type Args,
@@ -71,6 +72,11 @@ export interface BoardOptions {
   lut?: string;
   /** Array effects (all off by default); see effects.ts. */
   effects?: Partial<ArrayEffects>;
+  /**
+   * Access token (PROTOCOL.md §3, Sessions): when set, a session must open with `HELLO token=…`
+   * before anything else is executed (403 otherwise). Default: none (loopback, in-process, serial).
+   */
+  token?: string;
 }
 
 /** The board's hard limits: what LIM reports before any CFG narrowing. */
@@ -123,6 +129,10 @@ export class EmulatedBoard {
   readonly seed: number;
   readonly maxLine: number;
   readonly window: number;
+  /** Token a session must present in HELLO, or undefined. */
+  readonly token: string | undefined;
+  /** Reboots so far (RESET or a power cycle). */
+  boots = 0;
   /** Noise of reads (sense path), independent of the pulse stream. */
   private readonly readRng: Random;
   /** True when nothing but the ideal device is in play: the fast paths of the foundation apply. */
@@ -176,6 +186,9 @@ export class EmulatedBoard {
     this.window = window;
     this.noise = noise;
     this.preset = preset;
+    if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
+      throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
+    this.token = opts.token;
     let table: PulseTable | undefined;
     if (opts.lut) table = loadPulseTable(opts.lut);
     // The pulse stream is Random(seed), as in the foundation, so a board without the new options
@@ -267,7 +280,7 @@ export class EmulatedBoard {
       case "NOP":
         return {};
       case "HELLO":
-        // Handled by the session (it empties the replay window); the reply is the same everywhere.
+        // Handled by the session (replay window, token); the reply is the same everywhere.
         return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION };
       case "IDN":
         return {
@@ -365,16 +378,32 @@ export class EmulatedBoard {
         // array is idle (all lines grounded) by construction.
         return { idle: 1 };
       case "RESET":
-        this.config = defaultConfig();
-        this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
-        this.errorQueue.length = 0;
-        this.clock = 0;
+        this.restart();
         for (const s of this.sessions) s.clearReplay();
         queueMicrotask(() =>
           this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })),
         );
         return {};
     }
+  }
+
+  /** What a restart clears: configuration, counters, error queue, clock. Device states are kept. */
+  private restart(): void {
+    this.config = defaultConfig();
+    this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
+    this.errorQueue.length = 0;
+    this.clock = 0;
+    this.boots++;
+  }
+
+  /**
+   * A power cycle or watchdog reset (a fault behaviour, mocks/faults.ts): as RESET, and every
+   * session also loses its replay window and its authentication; BOOT goes out at once.
+   */
+  reboot(): void {
+    this.restart();
+    for (const s of this.sessions) s.lose();
+    this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION }));
   }
 
   private checkReplySize(bytes: number): void {
@@ -1009,14 +1038,29 @@ export class EmulatedBoard {
  */
 export class Session {
   private readonly replay = new Map<number, { crc: string; reply: string }>();
+  /** True once the session presented the board's token (always true on a board without one). */
+  private authorized: boolean;
 
   constructor(
     readonly board: EmulatedBoard,
     readonly send: (line: string) => void,
-  ) {}
+  ) {
+    this.authorized = board.token === undefined;
+  }
 
   clearReplay(): void {
     this.replay.clear();
+  }
+
+  /** A reboot: the replay window and the authentication are gone. */
+  lose(): void {
+    this.replay.clear();
+    this.authorized = this.board.token === undefined;
+  }
+
+  /** Size of the replay window now (bounded by REPLAY_WINDOW; for tests). */
+  get replaySize(): number {
+    return this.replay.size;
   }
 
   close(): void {
@@ -1035,7 +1079,19 @@ export class Session {
       this.reject(ErrorCode.MALFORMED, "a board accepts requests only");
       return;
     }
-    if (m.verb === "HELLO") this.replay.clear();
+    if (m.verb === "HELLO") {
+      this.replay.clear();
+      if (this.board.token !== undefined) this.authorized = this.checkToken(m.args);
+    }
+    if (!this.authorized) {
+      const msg =
+        m.verb === "HELLO"
+          ? "wrong or missing token: open the session with HELLO token=..."
+          : "no session: open it with HELLO token=... first";
+      this.board.pushError(ErrorCode.UNAUTHORIZED, msg);
+      this.send(encodeErr(m.tag, ErrorCode.UNAUTHORIZED, msg));
+      return;
+    }
     const seen = this.replay.get(m.tag);
     if (seen && seen.crc === d.crc) {
       this.send(seen.reply);
@@ -1056,6 +1112,20 @@ export class Session {
       if (this.replay.size > REPLAY_WINDOW) this.replay.delete(this.replay.keys().next().value!);
     }
     this.send(reply);
+  }
+
+  private checkToken(args: Args): boolean {
+    const want = this.board.token;
+    if (want === undefined) return true;
+    let given: string;
+    try {
+      given = argToken(args, "token");
+    } catch {
+      return false;
+    }
+    const a = Buffer.from(given, "latin1");
+    const b = Buffer.from(want, "latin1");
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   private reject(code: number, msg: string): void {

@@ -2,5 +2,6 @@
 export * from "./board.ts";
 export * from "./devices.ts";
 export * from "./effects.ts";
+export * from "./faults.ts";
 export { type PulseTable, parsePulseTable } from "./models/lut.ts";
 export * from "./serve.ts";

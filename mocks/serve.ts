@@ -7,9 +7,16 @@ import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
 import { createLineReader } from "../firmware-protocol/index.ts";
 import type { EmulatedBoard } from "./board.ts";
+import { type FaultSpec, withFaults } from "./faults.ts";
+
+export interface ServeOptions {
+  /** Fault behaviours of the link (mocks/faults.ts); default none. */
+  faults?: FaultSpec;
+}
 
 /** Serves the board on a stream until the stream ends; returns a function that detaches it. */
-export function serveStream(board: EmulatedBoard, stream: Duplex): () => void {
+export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOptions = {}): () => void {
+  const stream = opts.faults ? withFaults(raw, opts.faults, board) : raw;
   const session = board.openSession((line) => {
     if (stream.destroyed || !stream.writable) return;
     // Replies produced in the same tick leave in one system call.
@@ -31,7 +38,7 @@ export function serveStream(board: EmulatedBoard, stream: Duplex): () => void {
   return detach;
 }
 
-export interface ListenOptions {
+export interface ListenOptions extends ServeOptions {
   host?: string;
   port?: number;
 }
@@ -39,7 +46,7 @@ export interface ListenOptions {
 /** Serves the board on a TCP port (loopback unless told otherwise); each connection is a session. */
 export async function serveTcp(
   board: EmulatedBoard,
-  { host = "127.0.0.1", port = 0 }: ListenOptions = {},
+  { host = "127.0.0.1", port = 0, faults }: ListenOptions = {},
 ): Promise<Server> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -47,7 +54,7 @@ export async function serveTcp(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    serveStream(board, socket);
+    serveStream(board, socket, { faults });
   });
   // Closing the server also drops its connections (net.Server.close alone waits for them to end).
   const closeServer = server.close.bind(server);
@@ -70,9 +77,10 @@ export async function serveSerial(
   board: EmulatedBoard,
   path: string,
   baudRate = 115200,
+  opts: ServeOptions = {},
 ): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-  serveStream(board, port);
+  serveStream(board, port, opts);
   return port;
 }

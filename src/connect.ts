@@ -7,6 +7,8 @@
  *   emu://?rows=64&cols=64&device=agsi&seed=1          emulated board in this process
  *   emu://?device=pcm&sneak=1&stucklow=0.01            … with array effects (EMU_KEYS)
  *   emu://?device=lut&lut=/path/curve.csv              … of a device measured with `xbar characterize`
+ *   emu://?device=linear&fault=drop:0.02,corrupt:0.02  … behind a faulty link (mocks/faults.ts)
+ *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=)
  */
 import { Duplex, PassThrough } from "node:stream";
 import {
@@ -23,6 +25,9 @@ import {
   DEVICE_PRESETS,
   EmulatedBoard,
   effectsToken,
+  type FaultSpec,
+  faultsToken,
+  parseFaults,
   serveSerial,
   serveStream,
   serveTcp,
@@ -36,7 +41,8 @@ export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
  * emu:// query keys. Board: rows, cols, device, seed, window, maxline, noise (scale of the device's
  * randomness, 0 = its mean device), lut (pulse-response CSV for device=lut). Array effects (off unless
  * given): sneak=1, disturb=1 (passive array), stucklow / stuckhigh (rates), readnoise (relative σ),
- * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges.
+ * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges. Link faults:
+ * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3).
  */
 const EMU_KEYS = [
   "rows",
@@ -55,6 +61,7 @@ const EMU_KEYS = [
   "adcbits",
   "adcrange",
   "wire",
+  "fault",
 ] as const;
 
 /** Effect keys of emu:// and the ArrayEffects field each sets (numbers; sneak and disturb are 0/1). */
@@ -77,6 +84,7 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
     if (!(EMU_KEYS as readonly string[]).includes(k)) {
       throw new XbarError(ErrorCode.BAD_URL, `unknown emu:// option "${k}" (known: ${EMU_KEYS.join(", ")})`);
     }
+    if (k === "fault") continue; // read by emulatorFaults()
     if (k === "device" || k === "lut") {
       if (v === "") throw bad(k, v, k === "lut" ? "a file path" : "a device name");
       opts[k] = v;
@@ -100,6 +108,17 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
   return opts;
 }
 
+/** Reads the fault spec of an emu:// query (key `fault`), or undefined. */
+export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
+  const text = params.get("fault");
+  if (text === null) return undefined;
+  try {
+    return parseFaults(text);
+  } catch (e) {
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${(e as Error).message}`);
+  }
+}
+
 /** Two connected in-process Duplex ends: what one writes, the other reads. */
 function duplexPair(): [Duplex, Duplex] {
   const a = new PassThrough();
@@ -107,6 +126,7 @@ function duplexPair(): [Duplex, Duplex] {
   return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
 }
 
+/** Client options; `token` defaults to the `token=` query key of a socket:// URL. */
 export interface ConnectOptions extends ClientOptions {}
 
 /** Opens a board by URL, performs the handshake, and returns the Board. */
@@ -116,6 +136,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   let stop = async () => {};
   if (link.kind === "emu") {
     let board: EmulatedBoard;
+    const faults = emulatorFaults(link.params);
     try {
       board = new EmulatedBoard(emulatorOptions(link.params));
     } catch (e) {
@@ -123,7 +144,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
-    const detach = serveStream(board, boardEnd);
+    const detach = serveStream(board, boardEnd, { faults });
     transport = new StreamTransport(hostEnd, "emu://", board.maxLine);
     stop = async () => {
       detach();
@@ -132,7 +153,8 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   } else {
     transport = await openTransport(link);
   }
-  const client = new CrossbarClient(transport, opts);
+  const token = opts.token ?? (link.kind === "socket" ? (link.params.get("token") ?? undefined) : undefined);
+  const client = new CrossbarClient(transport, { ...opts, token });
   try {
     return await CrossbarBoard.open(url, client, stop);
   } catch (e) {
@@ -152,6 +174,8 @@ export interface EmulatorServerOptions extends BoardOptions {
   listen?: { host: string; port: number };
   /** Serve on this serial device path. */
   serial?: string;
+  /** Fault behaviours of every link served (mocks/faults.ts); default none. */
+  faults?: FaultSpec;
 }
 
 /**
@@ -161,7 +185,7 @@ export interface EmulatorServerOptions extends BoardOptions {
 export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
-  const { listen, serial, ...boardOpts } = opts;
+  const { listen, serial, faults, ...boardOpts } = opts;
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);
@@ -169,9 +193,9 @@ export async function startEmulatorServer(
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${(e as Error).message}`);
   }
   const fx = effectsToken(board.effects, board.noise);
-  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}`;
+  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${board.token ? " token required" : ""}`;
   if (listen) {
-    const server = await serveTcp(board, listen).catch((e: NodeJS.ErrnoException) => {
+    const server = await serveTcp(board, { ...listen, faults }).catch((e: NodeJS.ErrnoException) => {
       throw new XbarError(
         ErrorCode.PORT_BUSY,
         `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
@@ -187,7 +211,7 @@ export async function startEmulatorServer(
     };
   }
   if (serial) {
-    const port = await serveSerial(board, serial).catch((e: Error) => {
+    const port = await serveSerial(board, serial, undefined, { faults }).catch((e: Error) => {
       throw new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot serve on serial port ${serial}: ${e.message}`);
     });
     return { url: serial, describe, stop: () => new Promise<void>((r) => port.close(() => r())) };

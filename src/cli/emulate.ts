@@ -1,6 +1,7 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
+import { parseFaults } from "../../mocks/faults.ts";
 import { startEmulatorServer } from "../connect.ts";
 
 export interface EmulateOptions {
@@ -20,6 +21,12 @@ export interface EmulateOptions {
   adcBits?: number;
   adcRange?: number;
   wire?: number;
+  /** Link faults, the grammar of mocks/faults.ts (drop:0.02,corrupt:0.02,delay:5ms,split,...). */
+  fault?: string;
+  /** Needed to listen on an address other than loopback (with --token). */
+  allowRemote?: boolean;
+  /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
+  token?: string;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -41,9 +48,26 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --listen [HOST:]PORT and --serial PATH");
   const listen = o.listen ? parseListen(o.listen) : undefined;
   if (listen && !LOOPBACK.has(listen.host)) {
-    process.stderr.write(
-      `xbar emulate: warning: listening on ${listen.host}, reachable from other machines; the protocol has no authentication\n`,
-    );
+    if (!o.allowRemote)
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `--listen ${listen.host} is reachable from other machines: add --allow-remote and --token SECRET (or listen on 127.0.0.1)`,
+      );
+    if (!o.token)
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `--allow-remote needs --token SECRET: clients then connect with socket://HOST:PORT?token=SECRET`,
+      );
+  }
+  if (o.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(o.token))
+    throw new XbarError(ErrorCode.BAD_INPUT, "--token must be 8..256 printable characters without spaces");
+  let faults: ReturnType<typeof parseFaults> | undefined;
+  if (o.fault !== undefined) {
+    try {
+      faults = parseFaults(o.fault);
+    } catch (e) {
+      throw new XbarError(ErrorCode.BAD_INPUT, `--fault: ${(e as Error).message}`);
+    }
   }
   const server = await startEmulatorServer({
     listen,
@@ -54,6 +78,8 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     seed: o.seed,
     noise: o.noise,
     lut: o.lut,
+    token: o.token,
+    faults,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,

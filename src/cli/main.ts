@@ -166,6 +166,12 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
       "line resistance per cell segment, ohm",
       numArg("--wire", (v) => v >= 0 && v <= 1e4, "in [0, 10000]"),
     )
+    .option(
+      "--fault <spec>",
+      "misbehave on the link, seeded: drop:P (lines), dropbyte:P, corrupt:P, delay:Dms, split, reset-after:N, disconnect-after:N, stall-after:N, seed:S (comma-separated)",
+    )
+    .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
+    .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
     .addHelpText("after", () => {
       const presets = emulatorPresets();
       const width = Math.max(...presets.map((d) => d.name.length));
@@ -179,6 +185,8 @@ Examples:
   xbar emulate --listen 5025 --device linear --rows 128 --cols 128
   xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
   xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
+  xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
+  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
   xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
     })

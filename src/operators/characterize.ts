@@ -4,9 +4,10 @@
  *
  *   read ─▶ [+V pulse, read] × N ─▶ [−V pulse, read] × N        emits one point per read
  */
-import { concat, concatMap, map, type Observable, range } from "rxjs";
+import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
 import type { Board } from "../board.ts";
 import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
+import { withProgress } from "./with-progress.ts";
 
 export interface CharacterizeOptions {
   row: number;
@@ -61,18 +62,29 @@ export function characterize(board: Board, opts: CharacterizeOptions): Observabl
         ),
       ),
     );
-  return concat(
-    board.read(row, col).pipe(
-      map((g) => ({
-        phase: "initial" as const,
-        index: 0,
-        pulse: 0,
-        amplitude: 0,
-        width: 0,
-        conductance: g,
-      })),
-    ),
-    phase("potentiation", setAmplitude, 0),
-    phase("depression", resetAmplitude, pulses),
-  ).pipe(abortOnUnsubscribe(board));
+  return defer(() => {
+    // Pulses confirmed by the board and points emitted, for the error of a run that fails midway.
+    let applied = 0;
+    let points = 0;
+    return concat(
+      board.read(row, col).pipe(
+        map((g) => ({
+          phase: "initial" as const,
+          index: 0,
+          pulse: 0,
+          amplitude: 0,
+          width: 0,
+          conductance: g,
+        })),
+      ),
+      phase("potentiation", setAmplitude, 0),
+      phase("depression", resetAmplitude, pulses),
+    ).pipe(
+      tap((p) => {
+        applied = p.pulse;
+        points++;
+      }),
+      withProgress(() => ({ pulses: applied, of: 2 * pulses, points })),
+    );
+  }).pipe(abortOnUnsubscribe(board));
 }

@@ -3,3 +3,4 @@ export * from "./characterize.ts";
 export * from "./program-verify.ts";
 export * from "./pulses.ts";
 export * from "./retention.ts";
+export * from "./with-progress.ts";

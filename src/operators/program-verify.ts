@@ -16,6 +16,7 @@ import { concatMap, EMPTY, expand, from, map, mergeMap, type Observable, reduce,
 import type { Board, ConductanceMap } from "../board.ts";
 import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
 import { DEFAULT_PULSE } from "./characterize.ts";
+import { withProgress } from "./with-progress.ts";
 
 export interface Target {
   row: number;
@@ -105,6 +106,9 @@ export function programVerify(
   const stall = new Uint8Array(n);
   let round = 0;
   let total = 0;
+  /** Pulses the board confirmed (total minus the pulse list of a round still in flight). */
+  let confirmed = 0;
+  let inRound = 0;
 
   const progress = (done: boolean): ProgramProgress => {
     const count = (s: DeviceStatus) => status.filter((x) => x === s).length;
@@ -208,6 +212,7 @@ export function programVerify(
       if (step.progress.done) return EMPTY;
       round++;
       const { rows, cols, counts, amps } = step.plan;
+      inRound = counts.reduce((a, b) => a + b, 0);
       return board
         .pulseList({
           rows: Uint16Array.from(rows),
@@ -216,10 +221,24 @@ export function programVerify(
           amplitude: Float32Array.from(amps),
           width,
         })
-        .pipe(concatMap(() => readAndAssess()));
+        .pipe(
+          concatMap(() => {
+            confirmed += inRound;
+            inRound = 0;
+            return readAndAssess();
+          }),
+        );
     }),
     map((s) => s.progress),
     takeWhile((p) => !p.done, true),
+    // On failure: rounds started, pulses confirmed, and those of a pulse list whose reply was lost.
+    withProgress(() => ({
+      round,
+      pulses: confirmed,
+      pulsesInFlight: inRound,
+      converged: status.filter((x) => x === "converged").length,
+      devices: n,
+    })),
     abortOnUnsubscribe(board),
   );
 }
