@@ -10,6 +10,7 @@ import { stringify } from "csv-stringify/sync";
 import { firstValueFrom, lastValueFrom, tap, toArray } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
 import type { Board, ConductanceMap } from "../board.ts";
+import { addRunCommands } from "../campaigns/cli.ts";
 import { connect, emulatorPresets } from "../connect.ts";
 import { characterize, DEFAULT_PULSE, programVerify } from "../operators/index.ts";
 import { runDemo } from "./demo.ts";
@@ -427,6 +428,7 @@ Examples:
     });
 
   addTrainCommand(program, out);
+  addRunCommands(program, out);
   addRetrainCommand(program, out);
 
   program

@@ -1,0 +1,242 @@
+/**
+ * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
+ * `xbar runs list|show` (export and plot are registered by src/store and src/plots).
+ */
+import { readFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Command, Option } from "commander";
+import { XbarError } from "../../drivers/index.ts";
+import { type Progress, progressBar } from "../cli/progress.ts";
+import { type RunRow, RunStore } from "../store/run-store.ts";
+import { type Campaign, loadCampaignFile, parseCampaign } from "./load.ts";
+import { describePlan, estimateStep, fmtDuration } from "./plan.ts";
+import { runCampaign } from "./runner.ts";
+
+export const DEFAULT_DB = "xbar-runs.sqlite";
+export const dbOption = () =>
+  new Option("--db <file>", "run database (SQLite)").default(
+    process.env.XBAR_DB ?? DEFAULT_DB,
+    "$XBAR_DB or ./xbar-runs.sqlite",
+  );
+
+/** Exit status of an interrupted run (as for SIGINT). */
+export const EXIT_ABORTED = 130;
+
+export function softwareVersion(): string {
+  const pkg = JSON.parse(
+    readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8"),
+  ) as { name: string; version: string };
+  return `${pkg.name} ${pkg.version} (node ${process.version})`;
+}
+
+const fmtParams = (p: Record<string, unknown>) =>
+  Object.entries(p)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+
+export function addRunCommands(program: Command, out: (s: string) => void): void {
+  program
+    .command("run")
+    .description(
+      "run a campaign file (YAML): its plan first, then every run and step, recorded in the run database",
+    )
+    .argument("[campaign.yaml]", "the campaign file")
+    .option("--dry-run", "validate the file and show the plan and the estimated time; send nothing")
+    .option("--resume <run-id>", "continue the campaign of this run after its last completed step")
+    .addOption(dbOption())
+    .addHelpText(
+      "after",
+      `
+Examples:
+  xbar run examples/three-presets.yaml --dry-run
+  xbar run examples/three-presets.yaml --db lab.sqlite
+  xbar run --resume 4 --db lab.sqlite          (after Ctrl-C or a crash)
+
+Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or campaign file,
+130 interrupted (Ctrl-C; the run is kept as aborted and can be resumed).`,
+    )
+    .action(async (file: string | undefined, o: { dryRun?: boolean; resume?: string; db: string }) => {
+      if (Boolean(file) === Boolean(o.resume))
+        throw new XbarError(608, "give a campaign file, or --resume RUN_ID (not both)");
+      let campaign: Campaign;
+      let store: RunStore | undefined;
+      let runs: RunRow[];
+      if (file) {
+        try {
+          campaign = loadCampaignFile(file);
+        } catch (e) {
+          // A bad campaign file is bad usage (exit 2), refused before anything is sent.
+          process.stderr.write(`xbar: ${(e as Error).message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        for (const l of describePlan(campaign).lines) out(l);
+        if (o.dryRun) return;
+        store = RunStore.open(o.db);
+        const created = store.createCampaign({
+          name: campaign.name,
+          file: basename(file),
+          text: campaign.text,
+          software: softwareVersion(),
+          runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
+        });
+        runs = created.runs;
+        out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${o.db}`);
+      } else {
+        const id = Number(o.resume);
+        if (!Number.isInteger(id) || id < 1)
+          throw new XbarError(608, `--resume takes a run id, not "${o.resume}"`);
+        store = RunStore.open(o.db);
+        const run = store.run(id);
+        if (!run) {
+          store.close();
+          throw new XbarError(608, `no run ${id} in ${o.db}`);
+        }
+        const c = store.campaign(run.campaignId)!;
+        campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
+        runs = store.runsOf(run.campaignId);
+        const left = runs.filter((r) => r.status !== "completed");
+        if (left.length === 0) {
+          store.close();
+          out(`campaign ${c.id} (run ${id}) is already completed`);
+          return;
+        }
+        out(
+          `resuming campaign ${c.id} "${c.name}": runs ${left.map((r) => `${r.id} (${r.status})`).join(", ")}`,
+        );
+        if (o.dryRun) {
+          for (const l of describePlan(campaign).lines) out(l);
+          store.close();
+          return;
+        }
+      }
+      const ctl = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (ctl.signal.aborted) return;
+        process.stderr.write(`xbar: ${sig}: aborting the campaign (array left idle, data kept)\n`);
+        ctl.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let bar: Progress | undefined;
+      const nSteps = campaign.runs[0]!.steps.length;
+      try {
+        const res = await runCampaign(store, campaign, runs, {
+          signal: ctl.signal,
+          software: softwareVersion(),
+          events: {
+            runStart: (r, i, n) =>
+              out(
+                `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
+              ),
+            stepSkipped: (r, idx, s) =>
+              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
+            stepStart: (r, idx, s) => {
+              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: ${estimateStep(s, r.url).what}`);
+              bar = undefined;
+            },
+            stepProgress: (d, t, s) => {
+              bar ??= progressBar(t, "    ");
+              bar.update(d, s ? { status: s } : undefined);
+            },
+            stepEnd: (r, idx, s, result, ms) => {
+              bar?.stop();
+              bar = undefined;
+              out(
+                `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${summary(result)}`,
+              );
+            },
+            runEnd: (r, status) => {
+              bar?.stop();
+              out(`run ${r.id}: ${status}`);
+            },
+          },
+        });
+        if (res.status === "aborted") {
+          const r = store.runsOf(runs[0]!.campaignId).find((x) => x.status === "aborted");
+          out(`aborted; resume with: xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`);
+          process.exitCode = EXIT_ABORTED;
+        } else if (res.status === "failed") throw res.error;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        store.close();
+      }
+    });
+
+  const runsCmd = program
+    .command("runs")
+    .description("the run database: list, show, export (CSV, Parquet), plot (SVG, PNG)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  xbar runs list\n  xbar runs show 3\n  xbar runs export 3 --csv out.csv\n  xbar runs plot 3 --out plots/",
+    );
+  runsCmd
+    .command("list")
+    .description("every run: id, campaign, sweep values, status, start and end, measurements")
+    .addOption(dbOption())
+    .option("--json", "print JSON")
+    .action((o: { db: string; json?: boolean }) => {
+      const store = RunStore.open(o.db);
+      try {
+        const runs = store.runs();
+        if (o.json)
+          return out(JSON.stringify(runs.map((r) => ({ ...r, measurements: store.measurementCount(r.id) }))));
+        if (runs.length === 0) return out(`no runs in ${o.db}`);
+        out(
+          "id  campaign            status     started                   ended                     measurements  params",
+        );
+        for (const r of runs) {
+          const c = store.campaign(r.campaignId)!;
+          out(
+            `${String(r.id).padEnd(3)} ${`${c.id}:${c.name}`.slice(0, 19).padEnd(19)} ${r.status.padEnd(10)} ${(r.started ?? "-").padEnd(25)} ${(r.ended ?? "-").padEnd(25)} ${String(store.measurementCount(r.id)).padStart(12)}  ${fmtParams(r.params)}`,
+          );
+        }
+      } finally {
+        store.close();
+      }
+    });
+  runsCmd
+    .command("show")
+    .description("one run: identity, configuration, software, steps and their results")
+    .argument("<run-id>", "run id")
+    .addOption(dbOption())
+    .option("--json", "print JSON")
+    .option("--campaign", "print the campaign file as it was run")
+    .action((id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
+      const store = RunStore.open(o.db);
+      try {
+        const run = store.run(Number(id));
+        if (!run) throw new XbarError(608, `no run ${id} in ${o.db}`);
+        const c = store.campaign(run.campaignId)!;
+        if (o.campaign) return out(c.text);
+        const steps = store.steps(run.id);
+        if (o.json) return out(JSON.stringify({ run, campaign: c, steps }));
+        out(`run ${run.id} ${run.uuid}: ${run.status}${run.error ? ` (${run.error})` : ""}`);
+        out(`campaign ${c.id} "${c.name}" (${c.file ?? "-"}), params ${fmtParams(run.params) || "-"}`);
+        out(
+          `board ${run.url}${run.identity ? `: ${(run.identity as { vendor: string }).vendor} ${(run.identity as { model: string }).model} ${(run.identity as { rows: number }).rows} x ${(run.identity as { cols: number }).cols} ${(run.identity as { technology: string }).technology}` : ""}`,
+        );
+        out(`config ${JSON.stringify(run.config)}`);
+        out(
+          `software ${run.software} on ${run.host ?? "-"}; started ${run.started ?? "-"}, ended ${run.ended ?? "-"}`,
+        );
+        for (const s of steps)
+          out(
+            `  step ${s.idx + 1} ${s.kind} attempt ${s.attempt}: ${s.status}${s.error ? ` (${s.error})` : ""} ${s.result ? summary(s.result) : ""}`,
+          );
+      } finally {
+        store.close();
+      }
+    });
+}
+
+function summary(r: Record<string, unknown>): string {
+  const parts = Object.entries(r)
+    .filter(([, v]) => typeof v === "number" || typeof v === "string")
+    .map(
+      ([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? (v as number).toPrecision(4) : v}`,
+    );
+  return parts.length ? `(${parts.join(", ")})` : "";
+}

@@ -1,0 +1,119 @@
+/**
+ * The plan of a campaign before anything is sent: runs, steps, commands and an estimate of the time
+ * each takes. Estimates are rough on purpose: commands × link latency (by URL kind) + pulse time +
+ * waits on the board clock (zero wall time on an emulated board, whose clock is virtual).
+ */
+import { DEFAULT_PULSE } from "../operators/index.ts";
+import type { Campaign } from "./load.ts";
+import type { Step } from "./schema.ts";
+
+export interface StepEstimate {
+  commands: number;
+  /** Board-clock time of pulses and waits, s. */
+  boardSeconds: number;
+  /** Estimated wall time, s. */
+  seconds: number;
+  what: string;
+}
+
+/** Seconds per command by link kind (measured orders of magnitude, see `npm run bench`). */
+function latency(url: string): number {
+  if (url.startsWith("emu://")) return 1e-4;
+  if (url.startsWith("socket://")) return 3e-4;
+  return 2e-3;
+}
+
+/** Seconds to commit one measurement to the run store (WASM SQLite, one transaction each). */
+const STORE_SECONDS = 3e-3;
+
+const virtualClock = (url: string) => url.startsWith("emu://");
+
+export function estimateStep(step: Step, url: string): StepEstimate {
+  const lat = latency(url);
+  let commands = 1;
+  let board = 0;
+  let extra = 0;
+  let what = "";
+  switch (step.kind) {
+    case "identify":
+      commands = 2;
+      what = "identity, limits and counters";
+      break;
+    case "characterize": {
+      const b = step.body;
+      commands = 2 * b.pulses + 1;
+      board = 2 * b.pulses * (b.width ?? DEFAULT_PULSE.width);
+      extra = commands * STORE_SECONDS;
+      what = `pulse response of r=${b.row} c=${b.col}: ${b.pulses} up, ${b.pulses} down`;
+      break;
+    }
+    case "program": {
+      const b = step.body;
+      const n = b.block.rows * b.block.cols;
+      // Program-and-verify typically settles in some tens of rounds of one PLIST and one read.
+      commands = 2 * 30 + 1;
+      board = n * 20 * (b.width ?? DEFAULT_PULSE.width);
+      extra = (n + 1) * STORE_SECONDS;
+      what = `program ${b.pattern} over ${b.block.rows} x ${b.block.cols} at r0=${b.block.r0} c0=${b.block.c0} (${b.low}..${b.high} S)`;
+      break;
+    }
+    case "read":
+      what = step.body.block
+        ? `read ${step.body.block.rows} x ${step.body.block.cols} block`
+        : "read the whole array";
+      break;
+    case "retention": {
+      const b = step.body;
+      commands = 2 * b.count + 1;
+      board = b.count * b.interval;
+      extra = (b.count + 1) * STORE_SECONDS;
+      what = `retention: ${b.count + 1} reads, every ${b.interval} s`;
+      break;
+    }
+    case "wait":
+      board = step.body.seconds;
+      what = `wait ${step.body.seconds} s on the board clock`;
+      break;
+    case "train": {
+      const b = step.body;
+      const images = (b.epochs ?? 1) * (b.imagesPerEpoch ?? 1000);
+      const tests = (b.epochs ?? 1) * (b.testImages ?? 1000);
+      commands = b.rule === "software" ? 0 : images * 6 + tests;
+      extra = images * 3e-4 + tests * 5e-5;
+      what = `train ${b.rule}: ${b.epochs ?? 1} epoch(s) of ${b.imagesPerEpoch ?? 1000} images`;
+      break;
+    }
+  }
+  const seconds = commands * lat + extra + (virtualClock(url) ? 0 : board);
+  return { commands, boardSeconds: board, seconds, what };
+}
+
+export function fmtDuration(s: number): string {
+  if (s < 1) return `${Math.max(1, Math.round(s * 1000))} ms`;
+  if (s < 120) return `${s.toFixed(1)} s`;
+  if (s < 7200) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+/** The plan as text lines, and the total estimate. */
+export function describePlan(c: Campaign): { lines: string[]; seconds: number } {
+  const lines: string[] = [];
+  let total = 0;
+  const nSteps = c.runs[0]?.steps.length ?? 0;
+  lines.push(`campaign "${c.name}": ${c.runs.length} run(s) of ${nSteps} step(s)`);
+  c.runs.forEach((r, i) => {
+    const params = Object.entries(r.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(" ");
+    lines.push(`run ${i + 1}/${c.runs.length}${params ? ` (${params})` : ""} on ${r.url}`);
+    r.steps.forEach((s, j) => {
+      const e = estimateStep(s, r.url);
+      total += e.seconds;
+      lines.push(
+        `  ${String(j + 1).padStart(2)}. ${s.kind.padEnd(12)} ${e.what}; ~${e.commands} commands, ~${fmtDuration(e.seconds)}${e.boardSeconds > 0 && virtualClock(r.url) ? ` (${fmtDuration(e.boardSeconds)} on the virtual clock)` : ""}`,
+      );
+    });
+  });
+  lines.push(`estimated time: ${fmtDuration(total)}`);
+  return { lines, seconds: total };
+}

@@ -1,0 +1,146 @@
+/**
+ * Runs a campaign's runs against boards, recording into the run store step by step.
+ *
+ *   for each run not completed:  connect(url) ─▶ configure ─▶ preflight (limits, array size)
+ *     for each step not completed:  begin step ─▶ execute (record every measurement) ─▶ end step
+ *   ─▶ run completed | aborted (signal: array idle, data kept) | failed (error kept)
+ *
+ * Resume: a run's completed steps are skipped; a step that was interrupted (Ctrl-C or the process
+ * killed outright) is started again as a new attempt. A run left "running" by a dead process is first
+ * marked aborted.
+ */
+import { hostname } from "node:os";
+import { firstValueFrom } from "rxjs";
+import { XbarError } from "../../drivers/index.ts";
+import type { Board } from "../board.ts";
+import { connect } from "../connect.ts";
+import { DEFAULT_PULSE } from "../operators/index.ts";
+import type { RunRow, RunStore } from "../store/run-store.ts";
+import type { Campaign, CampaignRun } from "./load.ts";
+import type { Step } from "./schema.ts";
+import { executeStep, StepAborted } from "./steps.ts";
+
+export interface RunnerEvents {
+  runStart?(run: RunRow, index: number, total: number): void;
+  stepStart?(run: RunRow, idx: number, step: Step): void;
+  stepProgress?(done: number, total: number, status?: string): void;
+  stepEnd?(run: RunRow, idx: number, step: Step, result: Record<string, unknown>, ms: number): void;
+  stepSkipped?(run: RunRow, idx: number, step: Step): void;
+  runEnd?(run: RunRow, status: string): void;
+}
+
+export interface RunnerResult {
+  status: "completed" | "aborted" | "failed";
+  error?: unknown;
+}
+
+/** Refuses steps the board cannot do, before any of them is sent. */
+export function preflight(board: Board, steps: Step[]): void {
+  const { rows, cols } = board.identity;
+  const l = board.limits;
+  steps.forEach((s, i) => {
+    const where = `steps[${i}].${s.kind}`;
+    const device = (r: number, c: number) => {
+      if (r >= rows || c >= cols)
+        throw new XbarError(
+          608,
+          `${where}: device r=${r} c=${c} is outside the ${rows} x ${cols} array of ${board.url}`,
+        );
+    };
+    const block = (b?: { r0: number; c0: number; rows: number; cols: number }) => {
+      if (b) device(b.r0 + b.rows - 1, b.c0 + b.cols - 1);
+    };
+    const pulse = (b: { setAmplitude?: number; resetAmplitude?: number; width?: number }) => {
+      const set = b.setAmplitude ?? DEFAULT_PULSE.setAmplitude;
+      const reset = b.resetAmplitude ?? DEFAULT_PULSE.resetAmplitude;
+      const w = b.width ?? DEFAULT_PULSE.width;
+      for (const v of [set, reset])
+        if (Math.abs(v) > l.vmax)
+          throw new XbarError(
+            301,
+            `${where}: amplitude ${v} V outside the envelope (|v| <= ${l.vmax} V) of ${board.url}`,
+          );
+      if (w < l.wmin || w > l.wmax)
+        throw new XbarError(
+          302,
+          `${where}: width ${w} s outside the envelope (${l.wmin} .. ${l.wmax} s) of ${board.url}`,
+        );
+    };
+    if (s.kind === "characterize") {
+      device(s.body.row, s.body.col);
+      pulse(s.body);
+    }
+    if (s.kind === "program") {
+      block(s.body.block);
+      pulse(s.body);
+    }
+    if (s.kind === "read" || s.kind === "retention") block(s.body.block);
+  });
+}
+
+export async function runCampaign(
+  store: RunStore,
+  campaign: Campaign,
+  runs: RunRow[],
+  opts: { signal: AbortSignal; software: string; events?: RunnerEvents },
+): Promise<RunnerResult> {
+  const ev = opts.events ?? {};
+  for (const [i, run] of runs.entries()) {
+    if (run.status === "completed") continue;
+    const spec: CampaignRun = campaign.runs[run.idx]!;
+    store.recoverRun(run.id);
+    if (opts.signal.aborted) return { status: "aborted" };
+    let board: Board | undefined;
+    let stepId: number | undefined;
+    try {
+      board = await connect(spec.url);
+      const config = await firstValueFrom(board.configure());
+      preflight(board, spec.steps);
+      store.startRun(run.id, { identity: board.identity, config, limits: board.limits, host: hostname() });
+      ev.runStart?.(run, i, runs.length);
+      const done = store.completedSteps(run.id);
+      // The range of the last characterize step completed before (for relative program levels).
+      let range: { gmin: number; gmax: number } | undefined;
+      for (const s of store.steps(run.id))
+        if (s.kind === "characterize" && s.status === "completed" && s.result)
+          range = s.result as typeof range;
+      for (const [idx, step] of spec.steps.entries()) {
+        if (done.has(idx)) {
+          ev.stepSkipped?.(run, idx, step);
+          continue;
+        }
+        if (opts.signal.aborted) throw new StepAborted();
+        const sid = store.beginStep(run.id, idx, step.kind, step.body);
+        stepId = sid;
+        ev.stepStart?.(run, idx, step);
+        const t0 = Date.now();
+        const result = await executeStep(step, {
+          board,
+          range,
+          signal: opts.signal,
+          record: (m) => store.record(sid, m),
+          progress: (d, t, s) => ev.stepProgress?.(d, t, s),
+        });
+        store.endStep(sid, "completed", result);
+        if (step.kind === "characterize") range = result as typeof range;
+        stepId = undefined;
+        ev.stepEnd?.(run, idx, step, result, Date.now() - t0);
+      }
+      store.endRun(run.id, "completed");
+      ev.runEnd?.(run, "completed");
+    } catch (e) {
+      const aborted = e instanceof StepAborted || opts.signal.aborted;
+      // Leave the array idle whatever happened.
+      if (board) await firstValueFrom(board.abort()).catch(() => {});
+      const msg = e instanceof Error ? e.message : String(e);
+      if (stepId !== undefined)
+        store.endStep(stepId, aborted ? "interrupted" : "failed", undefined, aborted ? "aborted" : msg);
+      store.endRun(run.id, aborted ? "aborted" : "failed", aborted ? "interrupted" : msg);
+      ev.runEnd?.(run, aborted ? "aborted" : "failed");
+      return aborted ? { status: "aborted" } : { status: "failed", error: e };
+    } finally {
+      await board?.close().catch(() => {});
+    }
+  }
+  return { status: "completed" };
+}

@@ -1,0 +1,259 @@
+/**
+ * What each campaign step does on the board, and what it records. Steps see only the Board
+ * interface; every measurement is handed to `record` (committed to the run store at once) as it is
+ * taken. Cancellation: `signal` unsubscribes the running operator, which stops issuing commands and
+ * aborts the board (array idle).
+ */
+import { firstValueFrom, type Observable } from "rxjs";
+import type { Block, Board } from "../board.ts";
+import {
+  characterize,
+  type ProgramProgress,
+  programVerify,
+  readMap,
+  retention,
+  type Target,
+} from "../operators/index.ts";
+import type { Measurement } from "../store/run-store.ts";
+import { train } from "../training/train.ts";
+import type { Step, StepBody } from "./schema.ts";
+
+export interface StepContext {
+  board: Board;
+  record(m: Measurement): void;
+  signal: AbortSignal;
+  /** Progress of the step: `done` of `total` units, with a short status. */
+  progress(done: number, total: number, status?: string): void;
+  /** The conductance range measured by the run's last characterize step, S. */
+  range?: { gmin: number; gmax: number };
+}
+
+export class StepAborted extends Error {
+  constructor() {
+    super("aborted");
+    this.name = "StepAborted";
+  }
+}
+
+/** Subscribes to `obs`, feeding `onNext`; unsubscribes (aborting the operator) when `signal` fires. */
+export function consume<T>(obs: Observable<T>, signal: AbortSignal, onNext: (v: T) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(new StepAborted());
+    const onAbort = () => {
+      sub.unsubscribe();
+      reject(new StepAborted());
+    };
+    const sub = obs.subscribe({
+      next: (v) => {
+        try {
+          onNext(v);
+        } catch (e) {
+          sub?.unsubscribe();
+          signal.removeEventListener("abort", onAbort);
+          reject(e);
+        }
+      },
+      error: (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+      complete: () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+    });
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Target conductances of a pattern over a block. */
+export function patternTargets(p: StepBody<"program">): Target[] {
+  const { r0, c0, rows, cols } = p.block;
+  const out: Target[] = [];
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) {
+      const on =
+        p.pattern === "uniform"
+          ? true
+          : p.pattern === "checkerboard"
+            ? (r + c) % 2 === 0
+            : p.pattern === "diagonal"
+              ? r === c
+              : r === c || r + c === Math.min(rows, cols) - 1;
+      out.push({ row: r0 + r, col: c0 + c, target: on ? p.high : p.low });
+    }
+  return out;
+}
+
+const mapMeasurement = (
+  kind: string,
+  m: { r0: number; c0: number; rows: number; cols: number; data: Float32Array },
+  t?: number,
+): Measurement => {
+  let sum = 0;
+  for (const v of m.data) sum += v;
+  return {
+    kind,
+    boardClock: t,
+    row: m.r0,
+    col: m.c0,
+    x: t,
+    y: sum / m.data.length,
+    array: { data: m.data, shape: [m.rows, m.cols] },
+    meta: { r0: m.r0, c0: m.c0, rows: m.rows, cols: m.cols },
+  };
+};
+
+/** Runs one step; resolves with a small JSON summary stored with the step. */
+export async function executeStep(step: Step, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record, signal, progress } = ctx;
+  switch (step.kind) {
+    case "identify": {
+      const c = await firstValueFrom(board.counters());
+      record({
+        kind: "identity",
+        boardClock: c.clock,
+        meta: { identity: board.identity, limits: board.limits, counters: c },
+      });
+      return { identity: board.identity };
+    }
+    case "characterize": {
+      const b = step.body;
+      const total = 2 * b.pulses + 1;
+      let n = 0;
+      let min = Number.POSITIVE_INFINITY;
+      let max = 0;
+      await consume(characterize(board, b), signal, (p) => {
+        record({
+          kind: "pulse_response",
+          row: b.row,
+          col: b.col,
+          x: p.pulse,
+          y: p.conductance,
+          label: p.phase,
+          meta: { amplitude: p.amplitude, width: p.width },
+        });
+        min = Math.min(min, p.conductance);
+        max = Math.max(max, p.conductance);
+        progress(++n, total, p.phase);
+      });
+      return { points: n, gmin: min, gmax: max };
+    }
+    case "program": {
+      let b = step.body;
+      if (b.relative) {
+        if (!ctx.range) throw new Error("program: relative levels need a characterize step before");
+        const { gmin, gmax } = ctx.range;
+        b = { ...b, low: gmin + b.low * (gmax - gmin), high: gmin + b.high * (gmax - gmin) };
+      }
+      const targets = patternTargets(b);
+      let last: ProgramProgress | undefined;
+      await consume(programVerify(board, targets, b), signal, (p) => {
+        last = p;
+        progress(p.converged + p.stuck + p.capped, targets.length, `round ${p.round}, ${p.pulses} pulses`);
+      });
+      for (const d of last!.devices ?? [])
+        record({
+          kind: "program",
+          row: d.row,
+          col: d.col,
+          x: d.target,
+          y: d.conductance,
+          label: d.status,
+          meta: { pulses: d.pulses },
+        });
+      await consume(readMap(board, b.block), signal, (m) => record(mapMeasurement("map", m)));
+      return {
+        low: b.low,
+        high: b.high,
+        devices: targets.length,
+        converged: last!.converged,
+        stuck: last!.stuck,
+        capped: last!.capped,
+        rounds: last!.round,
+        pulses: last!.pulses,
+      };
+    }
+    case "read": {
+      let mean = 0;
+      await consume(readMap(board, step.body.block as Block | undefined), signal, (m) => {
+        const meas = mapMeasurement("map", m);
+        mean = meas.y!;
+        record(meas);
+      });
+      return { mean };
+    }
+    case "retention": {
+      const b = step.body;
+      let n = 0;
+      await consume(retention(board, b), signal, (p) => {
+        record(mapMeasurement("retention", p.map, p.t));
+        progress(++n, b.count + 1, `t = ${p.t.toPrecision(4)} s`);
+      });
+      return { reads: n };
+    }
+    case "wait": {
+      let clock = 0;
+      await consume(board.wait(step.body.seconds), signal, (t) => {
+        clock = t;
+      });
+      return { clock };
+    }
+    case "train": {
+      const b = step.body;
+      const opts = {
+        rule: b.rule,
+        boards: b.rule === "software" ? [] : [board],
+        update: b.update,
+        epochs: b.epochs ?? 1,
+        imagesPerEpoch: b.imagesPerEpoch ?? 1000,
+        testImages: b.testImages ?? 1000,
+        hidden: b.hidden,
+        crop: b.crop,
+        seed: b.seed,
+        lr: b.lr,
+      };
+      let final: Record<string, unknown> = {};
+      const images = opts.epochs * opts.imagesPerEpoch;
+      await consume(train(opts as Parameters<typeof train>[0]), signal, (e) => {
+        if (e.type === "progress")
+          progress(
+            Math.min(images, (e.epoch - 1) * opts.imagesPerEpoch + e.image),
+            images,
+            `${e.phase} loss ${e.loss.toFixed(3)}`,
+          );
+        if (e.type === "epoch") {
+          const r = e.report;
+          record({
+            kind: "epoch",
+            x: r.epoch,
+            y: r.test.accuracy,
+            label: r.phase,
+            meta: {
+              trainLoss: r.trainLoss,
+              trainAccuracy: r.trainAccuracy,
+              testLoss: r.test.loss,
+              pulses: r.pulses,
+              energy: r.energy,
+              seconds: r.seconds,
+            },
+          });
+        }
+        if (e.type === "done") {
+          const f = e.result.final;
+          record({
+            kind: "confusion",
+            y: f.accuracy,
+            label: b.rule,
+            array: {
+              data: Int32Array.from(f.confusion.flat()),
+              shape: [f.confusion.length, f.confusion.length],
+            },
+          });
+          final = { accuracy: f.accuracy, loss: f.loss, totals: e.result.totals };
+        }
+      });
+      return final;
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The SQLite engine of the run store: node-sqlite3-wasm (SQLite compiled to WebAssembly, with a VFS
+ * on node:fs), chosen because it installs without native builds or downloaded binaries.
+ *
+ * Journal mode: WAL, in exclusive locking mode. The WASM VFS has no shared memory (no `-shm` file),
+ * and SQLite can run WAL without it only when one connection holds the database exclusively
+ * (https://sqlite.org/wal.html#noshm). So a running campaign owns the file; `xbar runs ...` from a
+ * second process while it runs is refused with "busy" rather than reading a half-written run.
+ *
+ * Stale locks: the VFS locks with a `FILE.lock` directory, which a process killed outright (SIGKILL,
+ * power loss) leaves behind. We write our pid to `FILE.owner` next to it; an opener that finds the
+ * lock held by a pid that no longer runs removes it, and SQLite then recovers the WAL.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { XbarError } from "../../drivers/index.ts";
+
+const require = createRequire(import.meta.url);
+const sqlite = require("node-sqlite3-wasm") as typeof import("node-sqlite3-wasm");
+
+export type SqlValue = number | string | null | Uint8Array | bigint;
+export type Row = Record<string, SqlValue>;
+export type Database = InstanceType<typeof sqlite.Database>;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Opens (creating) `path` in WAL mode with an exclusive lock; clears a lock left by a dead process. */
+export function openDatabase(path: string): Database {
+  const lock = `${path}.lock`;
+  const owner = `${path}.owner`;
+  if (existsSync(lock)) {
+    const pid = existsSync(owner) ? Number(readFileSync(owner, "utf8").trim()) : Number.NaN;
+    if (Number.isInteger(pid) && pid !== process.pid && alive(pid))
+      throw new XbarError(605, `run database ${path} is in use by process ${pid} (a campaign running?)`);
+    // No owner file, or its process is gone: the lock is stale.
+    rmSync(lock, { recursive: true, force: true });
+  }
+  let db: Database;
+  try {
+    db = new sqlite.Database(path);
+    db.exec("PRAGMA locking_mode=EXCLUSIVE");
+    const mode = db.get("PRAGMA journal_mode=WAL") as Row;
+    // NORMAL in WAL: every commit survives the process being killed; only a power cut may lose the
+    // last commits (https://sqlite.org/pragma.html#pragma_synchronous). FULL costs an fsync per measurement.
+    db.exec("PRAGMA synchronous=NORMAL");
+    db.exec("PRAGMA foreign_keys=ON");
+    if (mode.journal_mode !== "wal") throw new Error(`journal mode is ${mode.journal_mode}, not wal`);
+    // Take the exclusive lock now, so that a second process is refused at open, not halfway.
+    db.exec("BEGIN IMMEDIATE; COMMIT");
+  } catch (e) {
+    throw new XbarError(608, `cannot open run database ${path}: ${(e as Error).message}`);
+  }
+  writeFileSync(owner, `${process.pid}\n`);
+  return db;
+}
+
+export function closeDatabase(db: Database, path: string): void {
+  if (db.isOpen) db.close();
+  rmSync(`${path}.owner`, { force: true });
+}
