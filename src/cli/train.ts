@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
 import type { Board } from "../board.ts";
 import { connect } from "../connect.ts";
+import { DEFAULT_STEP_TIME, SSL_PULSE } from "../training/ssl.ts";
 import { RULES, type TrainResult, train } from "../training/train.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
@@ -10,6 +11,8 @@ import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
+/** Default board of `--rule ssl`: the drifting PCM preset. */
+export const SSL_DEFAULT_PORT = "emu://?rows=512&cols=256&device=pcm&seed=1";
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const count = (n: number) =>
@@ -99,6 +102,25 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       numArg("--width", (v) => v > 0, "positive"),
       300e-6,
     )
+    .option(
+      "--step-time <seconds>",
+      `ssl: duration of one training step on the board clock; the rule waits what the step has not taken (default ${DEFAULT_STEP_TIME})`,
+      numArg("--step-time", (v) => v >= 0 && v <= 86400, "in [0, 86400]"),
+    )
+    .addOption(
+      new Option(
+        "--drift <mode>",
+        "ssl: on = drift acts between updates (SSL); off = no waiting (the baseline)",
+      )
+        .choices(["on", "off"])
+        .default("on"),
+    )
+    .option(
+      "--sparsity-threshold <x>",
+      "ssl: |W| below this (fraction of the full range) counts as zero",
+      numArg("--sparsity-threshold", (v) => v > 0 && v < 1, "in (0, 1)"),
+      0.01,
+    )
     .option("--stash", "snn: stash well-trained neurons (no pulses, no reads) until the end")
     .option("--steps <n>", "snn: time steps per image (default 16)", intArg("--steps", 1, 1000))
     .option("--json", "print the final figures and the confusion matrix as JSON")
@@ -110,16 +132,26 @@ Rules:
   onchip    forward = VMM, backward = transposed VMM, update = pulses (OPU), on differential pairs
   hybrid    software pretraining, open-loop transfer of layer 1, one epoch with layer 1 on the array
 ${SNN_HELP}
+  ssl       spontaneous sparse learning on PCM: on chip, SET-only updates with refresh, drift acting for
+            --step-time s of board clock after every image (--drift off: the baseline); default board
+            ${SSL_DEFAULT_PORT}, pulses ${SSL_PULSE.vp} V / ${SSL_PULSE.vn} V, ${SSL_PULSE.width * 1e6} µs
 
 Examples:
   xbar train --rule software --epochs 10
   xbar train --rule onchip --update unidirectional --epochs 10 --images-per-epoch 8000
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
-  xbar train --rule hybrid --epochs 5 --json`,
+  xbar train --rule hybrid --epochs 5 --json
+  xbar train --rule ssl --step-time 0.05 --epochs 3 --json`,
     )
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE) return runSnnCommand(o, cmd, out);
-      const urls: string[] = o.rule === "software" ? (o.port ?? []) : (o.port ?? [TRAIN_DEFAULT_PORT]);
+      const urls: string[] =
+        o.rule === "software"
+          ? (o.port ?? [])
+          : (o.port ?? [o.rule === "ssl" ? SSL_DEFAULT_PORT : TRAIN_DEFAULT_PORT]);
+      // ssl: the PCM pulses of SSL_PULSE unless given.
+      const pick = (k: "vp" | "vn" | "width") =>
+        o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
       try {
         for (const u of urls) boards.push(await connect(u));
@@ -141,7 +173,8 @@ Examples:
             testImages: o.testImages,
             refreshFraction: o.refreshFraction,
             hybridLr: o.hybridLr,
-            pulse: { vp: o.vp, vn: o.vn, width: o.width },
+            pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
+            ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(
             tap((e) => {
               if (e.type === "progress") {
@@ -185,6 +218,7 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
         transfers: r.transfers,
         totals: r.totals,
         refreshedPairs: r.refreshes,
+        ssl: r.ssl,
       }),
     );
     return;
@@ -197,6 +231,12 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
   out(
     `final test accuracy ${pct(r.final.accuracy)} on ${r.final.count} images; per digit: ${r.final.perClass.map((a, d) => `${d}:${(a * 100).toFixed(0)}`).join(" ")}`,
   );
+  if (r.ssl) {
+    const s = r.ssl.sparsity[r.ssl.sparsity.length - 1];
+    out(
+      `ssl: drift ${r.ssl.drift}, step time ${r.ssl.stepTime} s, board clock during training ${r.ssl.trainClock.toFixed(1)} s${s ? `, sparsity (|W| < ${s.threshold}) ${pct(s.fraction)}, mean |W| ${s.meanAbs.toFixed(4)}` : ""}`,
+    );
+  }
   out(
     `totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`,
   );

@@ -21,8 +21,9 @@ import { type Layer, SoftwareLayer } from "../nn/layer.ts";
 import { Random } from "../nn/random.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
+import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
 
-export const RULES = ["software", "onchip", "hybrid"] as const;
+export const RULES = ["software", "onchip", "hybrid", "ssl"] as const;
 export type RuleName = (typeof RULES)[number];
 
 export interface TrainOptions {
@@ -53,6 +54,8 @@ export interface TrainOptions {
    */
   hybridLr?: number;
   refreshFraction?: number;
+  /** "ssl" (src/training/ssl.ts): step time on the board clock, drift on or off, sparsity threshold. */
+  ssl?: SslOptions;
   /** Data, when the caller loaded it already. */
   train?: Dataset;
   test?: Dataset;
@@ -97,6 +100,8 @@ export interface TrainResult {
   transfers?: TransferCost[];
   totals: { pulses: number; reads: number; vmms: number; energy: number; seconds: number };
   refreshes?: number;
+  /** "ssl": board time, waits and weight sparsity after each epoch. */
+  ssl?: SslReport;
 }
 
 export type TrainEvent =
@@ -168,7 +173,7 @@ async function run(
     seed = 1,
     lr = 0.1,
     testImages = 10000,
-    pulse = DEFAULT_PULSE,
+    pulse = rule === "ssl" ? SSL_PULSE : DEFAULT_PULSE,
     refreshFraction = 0.05,
   } = o;
   if (!(RULES as readonly string[]).includes(rule))
@@ -183,6 +188,7 @@ async function run(
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`${k} must be an integer >= ${min}, not ${v}`);
   }
+  const sslOpts = rule === "ssl" ? sslOptions(o.ssl) : undefined;
   const t0 = performance.now();
   const trainSet = o.train ?? loadMnist("train", { crop });
   const testSet = o.test ?? loadMnist("test", { crop, limit: testImages });
@@ -206,7 +212,7 @@ async function run(
     layers = [software(0), software(1)];
   } else {
     const allocator = new Allocator(boards);
-    const onArrays = rule === "onchip" ? [0, 1] : [0];
+    const onArrays = rule === "onchip" || rule === "ssl" ? [0, 1] : [0];
     const placements = onArrays.map((i) =>
       allocator.place(sizes[i]! + 1, 2 * sizes[i + 1]!, `layer ${i + 1} (${sizes[i]}+1 x 2*${sizes[i + 1]})`),
     );
@@ -232,7 +238,7 @@ async function run(
         }),
       );
     }
-    if (rule === "onchip") {
+    if (rule === "onchip" || rule === "ssl") {
       emit({ type: "info", message: "initialising the arrays with small random weights" });
       for (const l of arrayLayers) await l.initRandom(rng);
       layers = [...arrayLayers];
@@ -254,11 +260,13 @@ async function run(
     let loss = 0;
     let correct = 0;
     const x = new Float32Array(nIn);
+    await drift?.resume();
     for (let k = 0; k < order.length; k++) {
       if (cancelled()) throw new Error("training cancelled");
       const idx = subset[order[k]!]!;
       x.set(trainSet.images.subarray(idx * nIn, (idx + 1) * nIn));
       const r = await lastValueFrom(net.trainStep(x, trainSet.labels[idx]!, rates));
+      await drift?.step();
       loss += r.loss;
       if (r.correct) correct++;
       if (k % 100 === 99 || k === order.length - 1)
@@ -284,6 +292,8 @@ async function run(
   };
 
   let transfers: TransferCost[] | undefined;
+  const drift = sslOpts && new DriftClock(boards, sslOpts.stepTime, sslOpts.drift === "on");
+  const sparsities: SslReport["sparsity"] = [];
   let net = new Mlp(layers);
   if (rule === "hybrid") {
     const pretrain = o.pretrainEpochs ?? epochs;
@@ -325,7 +335,10 @@ async function run(
     const lrs = typeof lr === "number" ? [lr, lr] : lr;
     await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", [o.hybridLr ?? lrs[0]! / 10, lrs[1]!]);
   } else {
-    for (let e = 1; e <= epochs; e++) await runEpoch(net, e, rule, lr);
+    for (let e = 1; e <= epochs; e++) {
+      await runEpoch(net, e, rule, lr);
+      if (sslOpts) sparsities.push(await sparsity(arrayLayers, sslOpts.sparsityThreshold));
+    }
   }
   const end = await totals(boards);
   const final = reports[reports.length - 1]!.test;
@@ -351,5 +364,12 @@ async function run(
     transfers,
     totals: { ...diff(start, end), seconds: (performance.now() - t0) / 1000 },
     refreshes: arrayLayers.reduce((a, l) => a + l.stats.refreshedPairs, 0) || undefined,
+    ssl: drift && {
+      stepTime: drift.stepTime,
+      drift: sslOpts!.drift,
+      trainClock: drift.trainClock,
+      waited: drift.waited,
+      sparsity: sparsities,
+    },
   };
 }
