@@ -16,15 +16,15 @@ export interface StepEstimate {
   what: string;
 }
 
-/** Seconds per command by link kind (measured orders of magnitude, see `npm run bench`). */
+/** Seconds per command by link kind (one request in flight at a time, as the step operators issue them; measured here). */
 function latency(url: string): number {
-  if (url.startsWith("emu://")) return 1e-4;
-  if (url.startsWith("socket://")) return 3e-4;
-  return 2e-3;
+  if (url.startsWith("emu://")) return 3e-3;
+  if (url.startsWith("socket://")) return 4e-3;
+  return 6e-3;
 }
 
 /** Seconds to commit one measurement to the run store (WASM SQLite, one transaction each). */
-const STORE_SECONDS = 3e-3;
+const STORE_SECONDS = 1e-4;
 
 const virtualClock = (url: string) => url.startsWith("emu://");
 

@@ -1,0 +1,118 @@
+/**
+ * Interruption and resume, end to end: `xbar run` against an emulated board on TCP (its state
+ * outlives each connection, as a real board's would), killed outright (SIGKILL) or interrupted
+ * (SIGINT) mid-step, then `xbar run --resume RUN_ID`. The run store must show every step completed
+ * exactly once, steps completed before the kill not repeated, and the killed step's partial data kept
+ * as an interrupted attempt.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RunStore } from "../src/store/run-store.ts";
+import { type Background, describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
+
+const STEPS = 6;
+const PULSES = 120;
+
+function campaign(port: string): string {
+  const steps = Array.from(
+    { length: STEPS },
+    (_, i) => `  - characterize: { row: ${i}, col: ${i}, pulses: ${PULSES} }`,
+  ).join("\n");
+  return `name: resume-test\nboard: ${port}\nsteps:\n${steps}\n`;
+}
+
+let emu: Background;
+let port: string;
+const dir = mkdtempSync(join(tmpdir(), "xbar-campaign-"));
+
+beforeAll(async () => {
+  emu = startXbar([
+    "emulate",
+    "--listen",
+    "127.0.0.1:0",
+    "--rows",
+    "16",
+    "--cols",
+    "16",
+    "--device",
+    "linear",
+  ]);
+  port = (await emu.waitFor(/serving on (socket:\/\/127\.0\.0\.1:\d+) /))[1]!;
+});
+afterAll(() => stopAll());
+
+/** Starts `xbar run`, waits until step `k` (1-based) has begun and recorded a few points, sends `signal`. */
+async function interrupt(file: string, db: string, k: number, signal: NodeJS.Signals) {
+  const run = startXbar(["run", file, "--db", db]);
+  const id = Number((await run.waitFor(/^run (\d+) \(1\/1/m, 20_000))[1]);
+  await run.waitFor(new RegExp(`step ${k}/${STEPS} characterize: pulse`), 30_000);
+  await new Promise((r) => setTimeout(r, 150));
+  const status = await run.stop(signal, 5000);
+  return { id, status, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+function checkExactlyOnce(db: string, id: number, killedAt: number) {
+  const store = RunStore.open(db);
+  try {
+    const run = store.run(id)!;
+    expect(run.status).toBe("completed");
+    const steps = store.steps(id);
+    for (let idx = 0; idx < STEPS; idx++) {
+      const attempts = steps.filter((s) => s.idx === idx);
+      const done = attempts.filter((s) => s.status === "completed");
+      expect(done, `step ${idx + 1} completed exactly once`).toHaveLength(1);
+      // Steps completed before the interruption were not run again; the interrupted one was, once.
+      expect(attempts, `attempts of step ${idx + 1}`).toHaveLength(idx === killedAt - 1 ? 2 : 1);
+      if (idx === killedAt - 1) expect(attempts[0]!.status).toBe("interrupted");
+    }
+    const curves = store.measurements(id, "pulse_response");
+    expect(curves).toHaveLength(STEPS * (2 * PULSES + 1));
+    for (let idx = 0; idx < STEPS; idx++)
+      expect(curves.filter((m) => m.stepIdx === idx).map((m) => m.x)).toEqual(
+        Array.from({ length: 2 * PULSES + 1 }, (_, i) => i),
+      );
+    return store.measurementCount(id);
+  } finally {
+    store.close();
+  }
+}
+
+describe("xbar run: interruption and resume", () => {
+  it("SIGKILL mid-step, then --resume: no step lost, none repeated", async () => {
+    const file = join(dir, "kill.yaml");
+    const db = join(dir, "kill.sqlite");
+    writeFileSync(file, campaign(port));
+    const k = await interrupt(file, db, 3, "SIGKILL");
+    expect(k.status.signal).toBe("SIGKILL");
+    const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/step 1\/6 characterize: already completed, skipped/);
+    expect(r.stdout).toMatch(/step 2\/6 characterize: already completed, skipped/);
+    expect(r.stdout).toMatch(/step 3\/6 characterize: done/);
+    const all = checkExactlyOnce(db, k.id, 3);
+    // The killed attempt's partial curve is kept (measurements beyond the completed ones).
+    expect(all).toBeGreaterThan(STEPS * (2 * PULSES + 1));
+  }, 90_000);
+
+  it("Ctrl-C (SIGINT) aborts cleanly: run marked aborted, data kept, exit 130; resume completes it", async () => {
+    const file = join(dir, "int.yaml");
+    const db = join(dir, "int.sqlite");
+    writeFileSync(file, campaign(port));
+    const k = await interrupt(file, db, 2, "SIGINT");
+    expect(k.status.code, k.stderr).toBe(130);
+    expect(k.stderr).toMatch(/SIGINT: aborting the campaign/);
+    expect(k.stdout).toMatch(new RegExp(`resume with: xbar run --resume ${k.id}`));
+    const shown = await runXbar(["runs", "show", String(k.id), "--db", db, "--json"]);
+    const info = JSON.parse(shown.stdout) as {
+      run: { status: string };
+      steps: Array<{ idx: number; status: string }>;
+    };
+    expect(info.run.status).toBe("aborted");
+    expect(info.steps.map((s) => s.status)).toEqual(["completed", "interrupted"]);
+    const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
+    expect(r.code, describeRun(r)).toBe(0);
+    checkExactlyOnce(db, k.id, 2);
+  }, 90_000);
+});
