@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { type Progress, progressBar } from "../cli/progress.ts";
+import { exportRows, writeCsv, writeParquet } from "../store/export.ts";
 import { type RunRow, RunStore } from "../store/run-store.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "./load.ts";
 import { describePlan, estimateStep, fmtDuration } from "./plan.ts";
@@ -198,6 +199,37 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       }
     });
   runsCmd
+    .command("export")
+    .description(
+      "export measurements, one row per measurement with the run's metadata, as CSV and/or Parquet",
+    )
+    .argument("[run-ids...]", "runs to export (default: all)")
+    .option("--campaign <id>", "every run of this campaign")
+    .option("--csv <file>", "write CSV")
+    .option("--parquet <file>", "write Parquet")
+    .addOption(dbOption())
+    .addHelpText(
+      "after",
+      "\nColumns: run_id, run_uuid, campaign_id, campaign, params (sweep values, JSON), url, technology, serial,\nsoftware, run_status, run_started, step, step_kind, kind, seq, taken, board_clock_s, row, col, x, x_unit,\ny, y_unit, label, meta. A conductance map gives one row per device.\n\nExamples:\n  xbar runs export --campaign 1 --csv lab.csv --parquet lab.parquet\n  xbar runs export 4 5 --csv two-runs.csv",
+    )
+    .action((ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
+      if (!o.csv && !o.parquet) throw new XbarError(608, "give --csv FILE and/or --parquet FILE");
+      const store = RunStore.open(o.db);
+      try {
+        const rows = exportRows(store, selectRuns(store, ids, o.campaign));
+        if (o.csv) {
+          writeCsv(o.csv, rows);
+          out(`wrote ${rows.length} rows to ${o.csv}`);
+        }
+        if (o.parquet) {
+          writeParquet(o.parquet, rows);
+          out(`wrote ${rows.length} rows to ${o.parquet}`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+  runsCmd
     .command("show")
     .description("one run: identity, configuration, software, steps and their results")
     .argument("<run-id>", "run id")
@@ -230,6 +262,21 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         store.close();
       }
     });
+}
+
+/** Runs named by ids, or by --campaign, or all runs. */
+export function selectRuns(store: RunStore, ids: string[], campaign?: string): RunRow[] {
+  if (campaign !== undefined) {
+    const runs = store.runsOf(Number(campaign));
+    if (runs.length === 0) throw new XbarError(608, `no campaign ${campaign} in ${store.path}`);
+    return runs;
+  }
+  if (ids.length === 0) return store.runs();
+  return ids.map((id) => {
+    const r = store.run(Number(id));
+    if (!r) throw new XbarError(608, `no run ${id} in ${store.path}`);
+    return r;
+  });
 }
 
 function summary(r: Record<string, unknown>): string {
