@@ -9,8 +9,10 @@
  *                                                                └─ BOOT event ─▶ re-handshake (below)
  *
  * Exactly once, also across a reboot (PROTOCOL.md §3):
- * - the replay window of the board holds 64 replies, so a request is never sent while one sent 64 or
- *   more requests earlier is still unanswered (a retransmission must still find its stored reply);
+ * - the replay window of the board holds 64 replies, so a request is never sent 64 or more requests
+ *   after the oldest one that was unanswered when some still-unanswered request was first sent (a
+ *   retransmission must still find its stored reply, also when older requests whose first
+ *   transmission was lost are executed in between);
  * - an unexpected BOOT (the board restarted, its replay window is gone) settles every request in
  *   flight: programming ones are rejected with 610 UNKNOWN_OUTCOME (never re-sent blindly), read and
  *   control ones are sent again; before them the client opens a new session (HELLO, with the token)
@@ -58,6 +60,8 @@ interface Pending {
   tag: number;
   /** Order of first sending (the replay-window bound counts in it). */
   seq: number;
+  /** Seq of the oldest request unanswered when this one was first sent (itself if none). */
+  base: number;
   verb: string;
   line: string;
   /** Arguments, kept for CFG only (restored after a reboot). */
@@ -173,7 +177,18 @@ export class CrossbarClient {
     context.tag = tag;
     const timeoutMs = this.baseTimeoutMs + Math.ceil((opts.durationS ?? 0) * 2000);
     return new Promise<Args>((resolve, reject) => {
-      const p: Pending = { tag, seq: -1, verb, line, timeoutMs, attempts: 0, context, resolve, reject };
+      const p: Pending = {
+        tag,
+        seq: -1,
+        base: -1,
+        verb,
+        line,
+        timeoutMs,
+        attempts: 0,
+        context,
+        resolve,
+        reject,
+      };
       if (verb === "CFG") p.args = args;
       this.stats.requests++;
       if (priority) {
@@ -190,8 +205,10 @@ export class CrossbarClient {
   private pump(): void {
     while (!this.recovering && this.queueHead < this.queue.length && this.inFlight.size < this.window) {
       const oldest = this.inFlight.values().next().value as Pending | undefined;
-      // A retransmission of `oldest` must still find its reply among the board's last 64.
-      if (oldest && this.nextSeq - oldest.seq >= REPLAY_WINDOW) break;
+      // A retransmission of `oldest` must still find its reply among the board's last 64: the board
+      // may execute between its two arrivals every request sent since `oldest.base`, older ones
+      // whose first transmission was lost included.
+      if (oldest && this.nextSeq - oldest.base >= REPLAY_WINDOW) break;
       this.send(this.queue[this.queueHead++]!);
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
@@ -222,7 +239,9 @@ export class CrossbarClient {
 
   private send(p: Pending): void {
     if (p.seq < 0) {
+      const oldest = this.inFlight.values().next().value as Pending | undefined;
       p.seq = this.nextSeq++;
+      p.base = oldest ? Math.min(oldest.seq, p.seq) : p.seq;
       if (p.verb === "RESET") this.resetSeq = p.seq;
     }
     p.attempts++;

@@ -36,7 +36,7 @@ function faultyClient(faults: FaultSpec, opts: ConstructorParameters<typeof Cros
   serveStream(board, faulty);
   const client = new CrossbarClient(new StreamTransport(hostEnd, "faulty", board.maxLine), {
     baseTimeoutMs: 40,
-    retries: 8,
+    retries: 50,
     ...opts,
   });
   return { board, client, stats: faulty.faultStats };
@@ -86,10 +86,13 @@ describe("recovery from link faults", () => {
   });
 
   it("emu://?fault=… puts the same faults behind connect(), and the Board works through them", async () => {
-    const board = await connect("emu://?rows=8&cols=8&device=linear&fault=drop:0.05,corrupt:0.05,split,seed:4", {
-      baseTimeoutMs: 40,
-      retries: 8,
-    });
+    const board = await connect(
+      "emu://?rows=8&cols=8&device=linear&fault=drop:0.05,corrupt:0.05,split,seed:4",
+      {
+        baseTimeoutMs: 40,
+        retries: 50,
+      },
+    );
     for (let i = 0; i < 20; i++)
       await firstValueFrom(board.pulse({ row: 1, col: 2, amplitude: 2, width: 1e-4, count: 5 }));
     const c = await firstValueFrom(board.counters());
@@ -135,7 +138,11 @@ describe("recovery from link faults", () => {
     const { client } = faultyClient({}, { window: 4 });
     await client.request("HELLO");
     await client.request("CFG", { vmax: 3 });
-    await Promise.all([client.request("RESET"), client.request("NOP"), client.request("READ", { r: 0, c: 0 })]);
+    await Promise.all([
+      client.request("RESET"),
+      client.request("NOP"),
+      client.request("READ", { r: 0, c: 0 }),
+    ]);
     await new Promise((r) => setTimeout(r, 20));
     expect(client.stats.reboots).toBe(0);
     expect(argNumber(await client.request("LIM"), "vmax")).toBe(5);
@@ -175,9 +182,9 @@ describe("how far an operation got", () => {
       baseTimeoutMs: 200,
     });
     // Handshake: HELLO IDN LIM CFG (4 requests); then READ and PULSEs: request 15 is the 10th pulse.
-    const err = await lastValueFrom(characterize(board, { row: 0, col: 0, pulses: 20 }).pipe(toArray())).catch(
-      (e) => e,
-    );
+    const err = await lastValueFrom(
+      characterize(board, { row: 0, col: 0, pulses: 20 }).pipe(toArray()),
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(XbarError);
     expect(err.code).toBe(ErrorCode.DISCONNECTED);
     expect(err.context.progress).toEqual({ pulses: 9, of: 40, points: 10 });
