@@ -2,7 +2,7 @@
  * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
  * `xbar runs list|show` (export and plot are registered by src/store and src/plots).
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
@@ -228,6 +228,49 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       } finally {
         store.close();
       }
+    });
+  runsCmd
+    .command("plot")
+    .description(
+      "plots from the database as SVG and PNG: pulse response, conductance maps, retention, learning curves, confusion matrices",
+    )
+    .argument("[run-ids...]", "runs to plot (default: all)")
+    .option("--campaign <id>", "every run of this campaign, plus a side-by-side pulse-response plot")
+    .requiredOption("--out <dir>", "folder to write the plots to (created if missing)")
+    .addOption(new Option("--format <formats>", "svg, png or svg,png").default("svg,png"))
+    .addOption(dbOption())
+    .addHelpText(
+      "after",
+      "\nExamples:\n  xbar runs plot --campaign 1 --out plots/\n  xbar runs plot 3 --out plots/ --format svg",
+    )
+    .action(async (ids: string[], o: { db: string; campaign?: string; out: string; format: string }) => {
+      const formats = o.format.split(",").map((f) => f.trim());
+      for (const f of formats)
+        if (f !== "svg" && f !== "png")
+          throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
+      const { runPlots, comparePlot } = await import("../plots/plots.ts");
+      const { toSvg, svgToPng } = await import("../plots/render.ts");
+      const store = RunStore.open(o.db);
+      const plots = [];
+      try {
+        const runs = selectRuns(store, ids, o.campaign);
+        for (const r of runs) plots.push(...runPlots(store, r));
+        if (o.campaign !== undefined) {
+          const cmp = comparePlot(store, runs, `campaign-${o.campaign}-pulse-response`);
+          if (cmp) plots.push(cmp);
+        }
+      } finally {
+        store.close();
+      }
+      mkdirSync(o.out, { recursive: true });
+      for (const p of plots) {
+        const svg = await toSvg(p.spec);
+        if (formats.includes("svg")) writeFileSync(join(o.out, `${p.name}.svg`), svg);
+        if (formats.includes("png")) writeFileSync(join(o.out, `${p.name}.png`), await svgToPng(svg));
+      }
+      out(
+        `wrote ${plots.length} plot(s) as ${formats.join(" and ")} to ${o.out}: ${plots.map((p) => p.name).join(", ")}`,
+      );
     });
   runsCmd
     .command("show")
