@@ -47,7 +47,7 @@ import { type ArrayEffects, effectsToken, isIdeal, resolveEffects } from "./effe
 import type { DeviceArray } from "./models/common.ts";
 import { loadPulseTable, type PulseTable } from "./models/lut.ts";
 import { TsPcmArray } from "./models/pcm.ts";
-import { Random, streamSeed } from "./random.ts";
+import { FastRandom, Random, streamSeed } from "./random.ts";
 
 export const FIRMWARE_VERSION = "0.1.0";
 
@@ -134,7 +134,7 @@ export class EmulatedBoard {
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
   /** Noise of reads (sense path), independent of the pulse stream. */
-  private readonly readRng: Random;
+  private readonly readRng: FastRandom;
   /** True when nothing but the ideal device is in play: the fast paths of the foundation apply. */
   private readonly plain: boolean;
   /** Devices stuck at a value (with the stuck effect), else null. */
@@ -194,13 +194,13 @@ export class EmulatedBoard {
     // The pulse stream is Random(seed), as in the foundation, so a board without the new options
     // draws exactly the numbers it always drew; every other purpose has a stream of its own.
     this.devices = preset.build(
-      { rows, cols, noise, rng: new Random(seed), boot: new Random(streamSeed(seed, STREAM.boot)) },
+      { rows, cols, noise, rng: new Random(seed), boot: new FastRandom(streamSeed(seed, STREAM.boot)) },
       table,
     );
-    this.readRng = new Random(streamSeed(seed, STREAM.read));
+    this.readRng = new FastRandom(streamSeed(seed, STREAM.read));
     const e = this.effects;
     if (e.stuckLow > 0 || e.stuckHigh > 0) {
-      const r = new Random(streamSeed(seed, STREAM.stuck));
+      const r = new FastRandom(streamSeed(seed, STREAM.stuck));
       const mask = new Uint8Array(rows * cols);
       const dev = this.devices;
       for (let i = 0; i < mask.length; i++) {

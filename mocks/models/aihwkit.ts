@@ -16,7 +16,7 @@
  * (default 50 µS + 40 µS·w, so aihwkit's default range ±0.6 is 26–74 µS), clipped at 0 S for the rare
  * device whose spread bound goes below w = −gmid/gscale.
  */
-import type { Random } from "../random.ts";
+import type { Rng } from "../random.ts";
 import { bytesOf, DeviceArray, type DeviceContext, strength } from "./common.ts";
 
 export type AihwKind = "constant" | "linear" | "softbounds" | "exp" | "pow";
@@ -98,7 +98,7 @@ export const EXP_DEFAULTS: ExpStepParams = {
 export function populatePulsed(
   p: PulsedParams,
   noise: number,
-  r: Random,
+  r: Rng,
 ): { bmax: number; bmin: number; up: number; down: number } {
   const upBias = Math.min(0, p.upDown);
   const downBias = p.upDown > 0 ? -p.upDown : 0;
@@ -127,7 +127,7 @@ export function expStep(
   bmax: number,
   e: ExpStepParams,
   std: number,
-  r: Random,
+  r: Rng,
 ): number {
   const bDiff = bmax - bmin;
   if (!(bDiff > 0)) return w;

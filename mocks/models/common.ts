@@ -6,7 +6,7 @@
  * A model sees device indices (row-major, `r * cols + c`), amplitudes, widths, counts and the board's
  * virtual clock. It never sees protocol frames and never reads the clock itself.
  */
-import type { Random } from "../random.ts";
+import type { Rng } from "../random.ts";
 
 /** What a model is built with. */
 export interface DeviceContext {
@@ -18,9 +18,9 @@ export interface DeviceContext {
    */
   readonly noise: number;
   /** Randomness drawn once at boot (device-to-device spread). */
-  readonly boot: Random;
+  readonly boot: Rng;
   /** Randomness drawn by pulses (cycle-to-cycle, programming noise). */
-  readonly rng: Random;
+  readonly rng: Rng;
 }
 
 /**
@@ -120,6 +120,6 @@ export function bytesOf(...arrays: Array<ArrayBufferView | null | undefined>): n
 }
 
 /** A Gaussian spread factor 1 + sigma·ξ drawn from `rng`, or exactly 1 when sigma is 0 (no draw). */
-export function spread(rng: Random, sigma: number): number {
+export function spread(rng: Rng, sigma: number): number {
   return sigma > 0 ? 1 + sigma * rng.normal() : 1;
 }

@@ -80,6 +80,8 @@ export class PcmArray extends DeviceArray {
   private readonly bmax: Float32Array;
   private readonly up: Float32Array;
   private readonly resetLevel: Float32Array;
+  /** Read-noise amplitude Q of each device (depends on its programmed state only). */
+  private readonly q: Float32Array;
   /** Present conductances and read-noise σ, evaluated at `evalT`. */
   private readonly now: Float64Array;
   private readonly sigma: Float32Array;
@@ -105,6 +107,7 @@ export class PcmArray extends DeviceArray {
     this.bmax = new Float32Array(n);
     this.up = new Float32Array(n);
     this.resetLevel = new Float32Array(n);
+    this.q = new Float32Array(n);
     this.now = new Float64Array(n);
     this.sigma = new Float32Array(n);
     const r = ctx.boot;
@@ -118,6 +121,7 @@ export class PcmArray extends DeviceArray {
       // A fresh device is in its RESET state, programmed at t = 0.
       this.g[i] = this.resetLevel[i]! * this.k;
       this.nu[i] = this.drawNu(this.g[i]!, r.normal());
+      this.q[i] = this.amplitude(this.g[i]!);
     }
   }
 
@@ -157,11 +161,27 @@ export class PcmArray extends DeviceArray {
     return this.sigma;
   }
 
+  /** Read-noise amplitude Q for a device programmed to `g` (S). */
+  private amplitude(g: number): number {
+    const p = this.p;
+    return Math.min(p.q / Math.max((Math.abs(g) / p.gmax) ** p.qExp, 1e-3), p.qMax);
+  }
+
+  /**
+   * Present conductances and read-noise σ of every device. One logarithm serves both:
+   * L = ln((Δt + t0)/t0), G = Gprog·e^(−νL), σ = Q·√(L + ln(t0/(2 tr))) (aihwkit's
+   * ln((Δt + t0 + tr)/(2 tr)) with tr ≪ t0 dropped from the numerator: a relative change below 10⁻⁸).
+   */
   private evaluate(t: number): void {
+    const p = this.p;
     const noise = this.ctx.noise;
+    const t0 = p.t0;
+    const c = Math.log(t0 / (2 * p.tRead));
     for (let i = 0; i < this.n; i++) {
-      this.now[i] = this.valueAt(i, t);
-      if (noise > 0) this.sigma[i] = this.noiseSigma(i, t) * noise;
+      const dt = t - this.tprog[i]!;
+      const L = dt > 0 ? Math.log((dt + t0) / t0) : 0;
+      this.now[i] = L > 0 ? this.g[i]! * Math.exp(-this.nu[i]! * L) : this.g[i]!;
+      if (noise > 0) this.sigma[i] = this.q[i]! * Math.sqrt(L + c) * noise;
     }
     this.evalT = t;
     this.version++;
@@ -169,10 +189,8 @@ export class PcmArray extends DeviceArray {
 
   private noiseSigma(i: number, t: number): number {
     const p = this.p;
-    const gh = Math.abs(this.g[i]!) / p.gmax;
-    const q = Math.min(p.q / Math.max(gh ** p.qExp, 1e-3), p.qMax);
     const dt = Math.max(t - this.tprog[i]!, 0);
-    return q * Math.sqrt(Math.log((dt + p.t0 + p.tRead) / (2 * p.tRead)));
+    return this.q[i]! * Math.sqrt(Math.log((dt + p.t0) / p.t0) + Math.log(p.t0 / (2 * p.tRead)));
   }
 
   /** Records that device `i` was programmed to `g` (S) at time `t`. */
@@ -180,6 +198,7 @@ export class PcmArray extends DeviceArray {
     this.g[i] = g;
     this.tprog[i] = t;
     this.nu[i] = this.drawNu(g, this.ctx.noise > 0 ? this.ctx.rng.normal() : 0);
+    this.q[i] = this.amplitude(g);
     if (!Number.isNaN(this.evalT)) {
       this.now[i] = this.valueAt(i, this.evalT);
       if (this.ctx.noise > 0) this.sigma[i] = this.noiseSigma(i, this.evalT) * this.ctx.noise;
@@ -228,6 +247,7 @@ export class PcmArray extends DeviceArray {
     this.g[i] = g;
     this.tprog[i] = 0;
     this.nu[i] = 0;
+    this.q[i] = 0;
     if (!Number.isNaN(this.evalT)) {
       this.now[i] = g;
       this.sigma[i] = 0;
@@ -236,7 +256,17 @@ export class PcmArray extends DeviceArray {
   }
 
   stateBytes(): number {
-    return bytesOf(this.g, this.tprog, this.nu, this.bmax, this.up, this.resetLevel, this.now, this.sigma);
+    return bytesOf(
+      this.g,
+      this.tprog,
+      this.nu,
+      this.bmax,
+      this.up,
+      this.resetLevel,
+      this.q,
+      this.now,
+      this.sigma,
+    );
   }
 }
 
