@@ -469,7 +469,8 @@ export class EmulatedBoard {
     const out = new Float32Array(nr * nc);
     const { vread, tread } = this.config;
     const G = this.devices.at(this.clock);
-    if (this.plain) {
+    // At vread = 0 there is no current to sense: report the state, as the ideal path does.
+    if (this.plain || vread === 0) {
       let gsum = 0;
       for (let i = 0; i < nr; i++) {
         const base = (r0 + i) * this.cols + c0;

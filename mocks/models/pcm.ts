@@ -16,6 +16,11 @@
  * - Read noise (aihwkit PCMLikeNoiseModel, accumulated 1/f): relative σ = Q · √ln((Δt + t0 + tr)/(2 tr)),
  *   Q = min(0.0088/max(ĝ^0.65, 10⁻³), 0.2), tr = 250 ns, drawn afresh for each read.
  *
+ * Programming noise is the per-pulse SET/RESET noise above. aihwkit's inference-time programming
+ * noise (PCMLikeNoiseModel prog_coeff, σ = 0.26348 + 1.9650 ĝ − 1.1731 ĝ² µS) describes the result of
+ * a program-and-verify sequence, not of one pulse, so it is not applied here: a host that programs
+ * with verify (programVerify) gets its own residual error.
+ *
  * Conductances are evaluated against the board's virtual clock when read. To keep large arrays fast,
  * the array of present conductances is re-evaluated only once the clock has moved by more than
  * t0 · 10⁻⁴ (2 ms) since the last evaluation; the error this allows is below ν · 10⁻⁴ < 10⁻⁵ relative.
