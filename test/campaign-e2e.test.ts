@@ -1,0 +1,214 @@
+/**
+ * Campaigns end to end: the campaign file's validation (errors name the line and the field, and
+ * nothing is touched), the example campaign (a sweep over three device presets) on emu:// and a
+ * smaller one over socat ptys (three emulated boards on serial device paths), the run database,
+ * CSV and Parquet exports read back, and the plots (SVG and PNG).
+ */
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "csv-parse/sync";
+import { parquetReadObjects } from "hyparquet";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseCampaign } from "../src/campaigns/load.ts";
+import { RunStore } from "../src/store/run-store.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
+import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "xbar-campaign-e2e-"));
+const pairs: PtyPair[] = [];
+afterAll(async () => {
+  await stopAll();
+  for (const p of pairs) await p.stop();
+});
+
+const code = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error("no error");
+};
+
+describe("campaign files", () => {
+  const ok =
+    'name: t\nboard: emu://?device={device}&seed={seed}\nsweep:\n  device: [linear, agsi]\n  seed: [1, 2, 3]\nsteps:\n  - identify: {}\n  - characterize: { row: 0, col: 0, pulses: 5, width: "{w}" }\n';
+
+  it("expands a sweep into one run per combination, substituting values (numbers stay numbers)", () => {
+    const c = parseCampaign(
+      'name: t\nboard: emu://?device={device}&seed={seed}\nsweep:\n  device: [linear, agsi]\n  seed: [1, 2, 3]\n  w: [1.0e-4]\nsteps:\n  - characterize: { row: 0, col: 0, pulses: 5, width: "{w}" }\n',
+    );
+    expect(c.runs.map((r) => r.url)).toEqual([
+      "emu://?device=linear&seed=1",
+      "emu://?device=linear&seed=2",
+      "emu://?device=linear&seed=3",
+      "emu://?device=agsi&seed=1",
+      "emu://?device=agsi&seed=2",
+      "emu://?device=agsi&seed=3",
+    ]);
+    expect(c.runs[0]!.steps[0]).toEqual({
+      kind: "characterize",
+      body: { row: 0, col: 0, pulses: 5, width: 1e-4 },
+    });
+  });
+
+  it("names the file, line and field of every mistake", () => {
+    expect(code(() => parseCampaign(ok, "c.yaml"))).toBe(
+      'E608 BAD_INPUT: c.yaml:8: steps[1].characterize.width: "{w}" is not a sweep parameter (sweep has device, seed)',
+    );
+    expect(
+      code(() =>
+        parseCampaign(
+          "name: t\nboard: emu://\nsteps:\n  - identify: {}\n  - characterize:\n      row: 0\n      col: -1\n      pulses: 3\n",
+          "c.yaml",
+        ),
+      ),
+    ).toMatch(/^E608 BAD_INPUT: c\.yaml:7: steps\[1\]\.characterize\.col: /);
+    expect(
+      code(() =>
+        parseCampaign("name: t\nboard: emu://\nsteps:\n  - identify: {}\n  - frobnicate: {}\n", "c.yaml"),
+      ),
+    ).toBe(
+      'E608 BAD_INPUT: c.yaml:5: steps[1].frobnicate: unknown step "frobnicate" (steps: identify, characterize, program, read, retention, wait, train)',
+    );
+    expect(
+      code(() =>
+        parseCampaign("name: t\nboard: emu://\nsteps:\n  - wait: { seconds: 1, second: 2 }\n", "c.yaml"),
+      ),
+    ).toBe('E608 BAD_INPUT: c.yaml:4: steps[0].wait: unknown field "second"');
+    expect(code(() => parseCampaign("name: t\nsteps:\n  - wait: { seconds: 1 }\n", "c.yaml"))).toMatch(
+      /^E608 BAD_INPUT: c\.yaml:1: board: missing/,
+    );
+    expect(code(() => parseCampaign("name: t\nboard: [emu\nsteps:\n", "c.yaml"))).toMatch(
+      /^E608 BAD_INPUT: c\.yaml:\d+: not valid YAML/,
+    );
+    expect(
+      code(() =>
+        parseCampaign(
+          "name: t\nboard: emu://\nsteps:\n  - program: { pattern: x, block: { r0: 0, c0: 0, rows: 2, cols: 2 }, low: 3e-8, high: 1e-8 }\n",
+          "c.yaml",
+        ),
+      ),
+    ).toBe("E608 BAD_INPUT: c.yaml:4: steps[0].program.low: must be below high (3e-8 >= 1e-8)");
+  });
+
+  it("xbar run refuses a bad file with exit 2 before opening the database or any board", async () => {
+    const file = join(dir, "bad.yaml");
+    const db = join(dir, "bad.sqlite");
+    writeFileSync(
+      file,
+      "name: t\nboard: emu://\nsteps:\n  - characterize: { row: 0, col: 0, pulses: ten }\n",
+    );
+    const r = await runXbar(["run", file, "--db", db]);
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toBe(
+      `xbar: E608 BAD_INPUT: ${file}:4: steps[0].characterize.pulses: expected number (got "ten")\n`,
+    );
+    expect(existsSync(db)).toBe(false);
+  });
+});
+
+interface ExportedRow {
+  run_id: number;
+  kind: string;
+  technology: string;
+  params: string;
+  row: number | null;
+  y: number | null;
+}
+
+describe("a sweep over three device presets", () => {
+  it("runs the example on emu://, fills the database, exports CSV and Parquet, plots SVG and PNG", async () => {
+    const db = join(dir, "emu.sqlite");
+    const r = await runXbar(["run", "examples/three-presets.yaml", "--db", db], { timeoutMs: 60_000 });
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/estimated time: /);
+    const store = RunStore.open(db);
+    const runs = store.runs();
+    const curves = runs.map((run) => store.measurements(run.id, "pulse_response").length);
+    const techs = runs.map((run) => (run.identity as { technology: string }).technology);
+    const statuses = runs.map((run) => run.status);
+    store.close();
+    expect(techs).toEqual(["linear", "agsi", "pcm"]);
+    expect(statuses).toEqual(["completed", "completed", "completed"]);
+    expect(curves).toEqual([121, 121, 121]);
+
+    const csv = join(dir, "emu.csv");
+    const pq = join(dir, "emu.parquet");
+    const e = await runXbar(["runs", "export", "--campaign", "1", "--csv", csv, "--parquet", pq, "--db", db]);
+    expect(e.code, describeRun(e)).toBe(0);
+    const rows = parse(readFileSync(csv, "utf8"), { columns: true, cast: true }) as ExportedRow[];
+    const buf = readFileSync(pq);
+    const pqRows = (await parquetReadObjects({
+      file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength),
+    })) as ExportedRow[];
+    expect(pqRows.length).toBe(rows.length);
+    // Per run: identity 1, curve 121, program 64 devices, maps 64 + 144 + 256, retention 13 x 64.
+    const perRun = 1 + 121 + 64 + 64 + 144 + 13 * 64 + 256;
+    expect(rows.length).toBe(3 * perRun);
+    expect(new Set(pqRows.map((x) => x.technology))).toEqual(new Set(["linear", "agsi", "pcm"]));
+    const pr = rows.filter((x) => x.kind === "pulse_response" && x.run_id === 2);
+    expect(pr.map((x) => x.y)).toEqual(
+      pqRows.filter((x) => x.kind === "pulse_response" && x.run_id === 2).map((x) => x.y),
+    );
+
+    const out = join(dir, "plots");
+    const p = await runXbar(["runs", "plot", "2", "--out", out, "--db", db], { timeoutMs: 60_000 });
+    expect(p.code, describeRun(p)).toBe(0);
+    for (const name of ["run-2-pulse-response", "run-2-step-3-map", "run-2-retention"]) {
+      const svg = readFileSync(join(out, `${name}.svg`), "utf8");
+      expect(svg.startsWith("<svg"), name).toBe(true);
+      expect(/conductance/i.test(svg) && /run 2 of &quot;three-presets&quot;/.test(svg), name).toBe(true);
+      const png = readFileSync(join(out, `${name}.png`));
+      expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    }
+  }, 90_000);
+
+  it.skipIf(!which("socat") && !process.env.CI)(
+    "runs over ptys: three emulated boards on serial device paths",
+    async () => {
+      const presets = ["linear", "agsi", "pcm"];
+      const links = join(dir, "links");
+      const { mkdirSync } = await import("node:fs");
+      mkdirSync(links);
+      await Promise.all(
+        presets.map(async (device) => {
+          const pair = await startPtyPair();
+          pairs.push(pair);
+          symlinkSync(pair.hostPath, join(links, device));
+          const emu = startXbar([
+            "emulate",
+            "--serial",
+            pair.boardPath,
+            "--device",
+            device,
+            "--rows",
+            "16",
+            "--cols",
+            "16",
+          ]);
+          await emu.waitFor(/serving on/, 20_000);
+        }),
+      );
+      const file = join(dir, "pty.yaml");
+      writeFileSync(
+        file,
+        `name: pty\nboard: ${links}/{device}\nsweep:\n  device: [${presets.join(", ")}]\nsteps:\n  - identify: {}\n  - characterize: { row: 1, col: 1, pulses: 20 }\n  - program: { pattern: x, block: { r0: 4, c0: 4, rows: 4, cols: 4 }, relative: true, low: 0.3, high: 0.7 }\n  - retention: { block: { r0: 4, c0: 4, rows: 4, cols: 4 }, interval: 60, count: 3 }\n`,
+      );
+      const db = join(dir, "pty.sqlite");
+      const r = await runXbar(["run", file, "--db", db], { timeoutMs: 60_000 });
+      expect(r.code, describeRun(r)).toBe(0);
+      const store = RunStore.open(db);
+      const runs = store.runs();
+      expect(runs.map((x) => (x.identity as { technology: string }).technology)).toEqual(presets);
+      expect(runs.map((x) => x.status)).toEqual(["completed", "completed", "completed"]);
+      for (const run of runs) {
+        expect(store.measurements(run.id, "pulse_response")).toHaveLength(41);
+        expect(store.measurements(run.id, "retention")).toHaveLength(4);
+      }
+      store.close();
+    },
+    60_000,
+  );
+});
