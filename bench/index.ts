@@ -280,6 +280,11 @@ async function main(): Promise<void> {
   // JSON summary, one line
   const rate = (x?: ReadRate) => (x ? round(x.perSecond) : null);
   const spreadPct = (x: ReadRate) => Math.round((50 * (x.fastest - x.slowest)) / x.perSecond);
+  // 4. The device physics: memory per device, full-array READALL and VMM, plain vs richest model.
+  const { benchPhysics } = await import("./physics.ts");
+  const ph = await benchPhysics(log);
+  out.push("", ph.text);
+
   const json = {
     machine: {
       cpu,
@@ -327,6 +332,7 @@ async function main(): Promise<void> {
     ),
     payload: { read: PAYLOAD_READ, device: PAYLOAD_DEVICE },
     anomalies,
+    physics: (ph.json as { physics?: unknown }).physics,
     seconds: round(seconds, 3),
   };
   out.push(`BENCH_JSON ${JSON.stringify(json)}`);

@@ -48,6 +48,8 @@ export interface Identity {
   window: number;
   /** Longest line the board accepts and sends, bytes. */
   maxLine: number;
+  /** Array effects the board reports (IDN effects=): "none", or e.g. "sneak,disturb,stuck:0.01:0". */
+  effects: string;
 }
 
 /** Board configuration (CFG). Limits here can only narrow the board's hard limits. */
@@ -200,6 +202,13 @@ export interface Board {
   vmm(block: Block, x: Float32Array, k?: number): Observable<Float32Array>;
   /** Transposed multiply: `k x block.cols` voltages on the columns, emits `k x block.rows` currents. */
   vmmT(block: Block, x: Float32Array, k?: number): Observable<Float32Array>;
+
+  /**
+   * Threshold-switch cells (neuron and synapse in one cell, IDN ops includes FIRE): biases every device
+   * of the block at `volts` for `seconds` and emits each one's number of firing events, row-major.
+   * Firing also partially SETs the cells' synaptic layer, so this changes device states.
+   */
+  fire(block: Block, volts: number, seconds: number): Observable<Uint32Array>;
 
   /** Waits `seconds` on the board's clock (virtual on an emulated board); emits the clock after. */
   wait(seconds: number): Observable<number>;

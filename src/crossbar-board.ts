@@ -130,6 +130,7 @@ export class CrossbarBoard implements Board {
       operations: argToken(a, "ops").split(","),
       window: argInt(a, "window"),
       maxLine: argInt(a, "maxline"),
+      effects: argToken(a, "effects", "none"),
     }));
     b.limits = parseReply("LIM", port, await client.request("LIM"), toLimits);
     b.config = parseReply("CFG", port, await client.request("CFG"), toConfig);
@@ -456,6 +457,31 @@ export class CrossbarBoard implements Board {
 
   vmmT(block: Block, x: Float32Array, k = 1): Observable<Float32Array> {
     return this.vmmCall("VMMT", block, x, k);
+  }
+
+  fire(block: Block, volts: number, seconds: number): Observable<Uint32Array> {
+    return this.checked(
+      { command: "FIRE" },
+      () => {
+        if (!this.identity.operations.includes("FIRE")) {
+          throw new ProtocolError(
+            ErrorCode.BAD_ARGUMENT,
+            `this board does not offer FIRE (its devices are ${this.identity.technology}; threshold-switch cells such as tech=ts-pcm are needed)`,
+          );
+        }
+        this.checkBlock(block);
+        checkAmplitude(this.limits, volts);
+        if (!(seconds > 0 && seconds <= 1))
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `FIRE t=${seconds} s outside (0, 1] s`);
+      },
+      () =>
+        this.call(
+          "FIRE",
+          { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, v: volts, t: seconds },
+          (a) => argPacked(a, "spikes", "u32", block.rows * block.cols) as Uint32Array,
+          { durationS: seconds },
+        ),
+    );
   }
 
   wait(seconds: number): Observable<number> {

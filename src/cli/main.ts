@@ -209,7 +209,7 @@ Examples:
         const i = b.identity;
         out(`${i.vendor} ${i.model} serial ${i.serial}, firmware ${i.firmware}, protocol ${i.protocol}`);
         out(
-          `array ${i.rows} x ${i.cols} of ${i.technology} devices; window ${i.window}; line limit ${i.maxLine} bytes`,
+          `array ${i.rows} x ${i.cols} of ${i.technology} devices; array effects: ${i.effects}; window ${i.window}; line limit ${i.maxLine} bytes`,
         );
         const l = b.limits;
         out(
