@@ -5,7 +5,7 @@
  *
  *   reset ─▶ naive training ─▶ forgetting ─▶ retraining        (a read of the array after each)
  *
- *   training = one weak SET pulse on the pattern's cells, then training windows until the trained
+ *   training = SET pulses on the pattern's cells that do not conduct yet, then training windows until the trained
  *              state: each window biases the pattern's cells at `v` for `t` (FIRE); a cell fires at a
  *              rate set by its PCM conductance and every firing partially SETs the PCM (positive
  *              feedback between neuron and synapse). Trained: at least `need` of the pattern's cells
@@ -14,8 +14,9 @@
  *              (`drift`).
  *
  * The figures of each phase come from the board's own counters (pulses, energy, clock) and from FIRE
- * (windows, firings). Our choices where the work is silent: the pattern "F", the one SET pulse that
- * starts each training phase (a fully RESET cell may have G = 0 and then never fires), the windows.
+ * (windows, firings). Our choices where the work is silent: the pattern "F", the SET pulses that
+ * start each training phase on cells that do not conduct (a fully RESET cell of the emulator may read
+ * G = 0 and then never fires), the windows.
  */
 import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
 import type { Block, Board, ConductanceMap, Counters } from "../board.ts";
@@ -88,9 +89,14 @@ export interface RetrainOptions {
   need?: number;
   /** Give up a training phase after this many windows; default 200. */
   maxSteps?: number;
-  /** The SET pulse that starts each training phase: amplitude (V) and width (s); default 2 V, 1 µs. */
+  /**
+   * Each training phase starts with SET pulses (amplitude V, width s; default 2 V, 1 µs) on the pattern's
+   * cells that read below `primeFloor` (default 1 µS), repeated up to `primeMax` times (default 10).
+   */
   primeAmplitude?: number;
   primeWidth?: number;
+  primeFloor?: number;
+  primeMax?: number;
   /** Full RESET before the naive training: amplitude, V; default −2.5. */
   resetAmplitude?: number;
   /** Forgetting: partial RESET pulses on every cell, or drift (WAIT); default "reset". */
@@ -182,6 +188,8 @@ async function run(
     maxSteps = 200,
     primeAmplitude = 2,
     primeWidth = 1e-6,
+    primeFloor = 1e-6,
+    primeMax = 10,
     resetAmplitude = -2.5,
     forget = "reset",
     forgetAmplitude = -1.8,
@@ -203,10 +211,16 @@ async function run(
     throw new RangeError(
       `a ${size}x${size} pattern needs ${size}x${size} cells; ${board.url} has ${rows}x${cols}`,
     );
-  if (!canFire(board))
-    throw new RangeError(
-      `${board.url} has ${board.identity.technology} devices without FIRE: the retraining experiment needs threshold-switch cells (e.g. emu://?device=ts-pcm)`,
-    );
+  // Probe FIRE harmlessly (0 V: below any threshold, no firing, no change): a board whose devices
+  // have no threshold switch refuses it (PROTOCOL.md, FIRE).
+  const noFire = `${board.url} has ${board.identity.technology} devices without FIRE: the retraining experiment needs threshold-switch cells (e.g. emu://?device=ts-pcm)`;
+  if (!canFire(board)) throw new RangeError(noFire);
+  try {
+    await lastValueFrom(fire(board, { r0: 0, c0: 0, rows: 1, cols: 1 }, 0, 1e-9));
+  } catch (e) {
+    if ((e as { code?: number }).code === 203) throw new RangeError(noFire);
+    throw e;
+  }
   const grid: Block = { r0: 0, c0: 0, rows: size, cols: size };
   const blocks = patternBlocks(pattern, size);
   const cells = pattern.reduce((a, b) => a + b, 0);
@@ -254,16 +268,15 @@ async function run(
 
   const train = async (name: "naive" | "retrain"): Promise<PhaseResult> => {
     const a = await counters();
-    await lastValueFrom(
-      board.pulseBlock({
-        ...grid,
-        counts: Int16Array.from(pattern),
-        vp: primeAmplitude,
-        vn: -1,
-        width: primeWidth,
-      }),
-    );
+    // Start: SET pulses on the pattern's cells that do not conduct yet (below primeFloor), until every
+    // one does (at most primeMax rounds): a cell at G = 0 never fires.
     let m = await readGrid();
+    for (let round = 0; round < primeMax; round++) {
+      const counts = Int16Array.from(pattern, (on, i) => (on && m.data[i]! < primeFloor ? 1 : 0));
+      if (!counts.some((n) => n > 0)) break;
+      await lastValueFrom(board.pulseBlock({ ...grid, counts, vp: primeAmplitude, vn: -1, width: primeWidth }));
+      m = await readGrid();
+    }
     const curve = [mean(m)];
     let steps = 0;
     let firings = 0;
@@ -315,6 +328,8 @@ async function run(
       maxSteps,
       primeAmplitude,
       primeWidth,
+      primeFloor,
+      primeMax,
       resetAmplitude,
       forget,
       forgetAmplitude,

@@ -108,7 +108,16 @@ export interface SnnResult {
 
 export type SnnEvent =
   | { type: "info"; message: string }
-  | { type: "progress"; epoch: number; image: number; images: number; accuracy: number; stashed: number }
+  | {
+      type: "progress";
+      epoch: number;
+      image: number;
+      images: number;
+      accuracy: number;
+      stashed: number;
+      /** Training activity of this epoch so far (board counters, audit reads excluded). */
+      train: Activity;
+    }
   | { type: "stash"; neuron: number; image: number }
   | { type: "epoch"; report: SnnEpoch }
   | { type: "done"; result: SnnResult };
@@ -435,6 +444,7 @@ async function runSnn(
           images: order.length,
           accuracy: right / (k + 1),
           stashed: active.filter((a) => !a).length,
+          train: sub(activity(c0, await counters()), sub(auditCost, audit0)),
         });
     }
     const trainAct = sub(activity(c0, await counters()), sub(auditCost, audit0));

@@ -1,0 +1,175 @@
+/**
+ * The spiking network and the stashing system (src/snn/snn.ts) at a reduced size, through emu://, and
+ * `xbar train --rule snn` over a TCP socket and a pty. The full-size figures are in docs/experiments-snn.md.
+ */
+import { lastValueFrom, toArray } from "rxjs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "../src/connect.ts";
+import { loadMnist } from "../src/datasets/mnist.ts";
+import { activeRuns, type SnnEvent, type SnnOptions, type SnnResult, trainSnn } from "../src/snn/snn.ts";
+import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
+import { type PtyPair, startPtyPair } from "./support/pty.ts";
+
+const PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
+const SMALL: Partial<SnnOptions> = {
+  imagesPerEpoch: 800,
+  testImages: 200,
+  window: 10,
+  stashAt: 0.8,
+  steps: 8,
+};
+
+async function run(stash: boolean): Promise<{ result: SnnResult; events: SnnEvent[] }> {
+  const board = await connect(PORT);
+  try {
+    const events = await lastValueFrom(
+      trainSnn({
+        board,
+        stash,
+        audit: stash,
+        train: loadMnist("train", { crop: 20, limit: 2000 }),
+        test: loadMnist("test", { crop: 20, limit: 200 }),
+        ...SMALL,
+      }).pipe(toArray()),
+    );
+    const done = events[events.length - 1]!;
+    if (done.type !== "done") throw new Error("no result");
+    return { result: done.result, events };
+  } finally {
+    await board.close();
+  }
+}
+
+describe("activeRuns", () => {
+  it("groups the pairs of consecutive active neurons into column runs", () => {
+    expect(activeRuns([true, true, false, true, false, false, true, true, true, true])).toEqual([
+      [0, 4],
+      [6, 2],
+      [12, 8],
+    ]);
+    expect(activeRuns(new Array(10).fill(false))).toEqual([]);
+  });
+});
+
+describe("stashing on a self-rectifying array (reduced size)", () => {
+  let base: SnnResult;
+  let stash: SnnResult;
+  let stashEvents: SnnEvent[];
+  beforeAll(async () => {
+    const [a, b] = await Promise.all([run(false), run(true)]);
+    base = a.result;
+    stash = b.result;
+    stashEvents = b.events;
+  }, 60_000);
+
+  it("the baseline learns and stashes nothing", () => {
+    expect(base.accuracy).toBeGreaterThan(0.5);
+    expect(base.stashedAt.every((s) => s === null)).toBe(true);
+    expect(base.train.pulses).toBeGreaterThan(0);
+  });
+
+  it("stashes neurons judged from their spike counts, and restores them all for the test", () => {
+    const stashed = stash.stashedAt.filter((s) => s !== null);
+    expect(stashed.length).toBeGreaterThanOrEqual(3);
+    expect(stashEvents.filter((e) => e.type === "stash")).toHaveLength(stashed.length);
+    // The test sees every neuron: every digit can be the answer.
+    expect(stash.confusion.flat().reduce((a, b) => a + b, 0)).toBe(200);
+    expect(stash.perClass.filter((a) => a > 0).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it("stashed columns receive no pulses: read back bit-identical at the end", () => {
+    expect(stash.audit!.length).toBe(stash.stashedAt.filter((s) => s !== null).length);
+    for (const a of stash.audit!) expect(a.maxChange, `neuron ${a.neuron}`).toBe(0);
+  });
+
+  it("fewer reads, fewer pulses and less energy, by the board's own counters", () => {
+    expect(stash.cellReads).toBeLessThan(0.9 * base.cellReads);
+    expect(stash.train.pulses).toBeLessThan(base.train.pulses);
+    expect(stash.train.energy).toBeLessThan(0.9 * base.train.energy);
+  });
+
+  it("at comparable accuracy", () => {
+    expect(Math.abs(stash.accuracy - base.accuracy)).toBeLessThan(0.08);
+  });
+});
+
+interface SnnJson {
+  rule: string;
+  stash: boolean;
+  accuracy: number;
+  confusion: number[][];
+  train: { pulses: number; energy: number; vmms: number };
+  stashedAt: Array<number | null>;
+}
+
+const TINY = ["--images-per-epoch", "60", "--test-images", "40", "--steps", "4", "--json"];
+const parse = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!) as SnnJson;
+
+function expectTrained(j: SnnJson, stash: boolean): void {
+  expect(j.rule).toBe("snn");
+  expect(j.stash).toBe(stash);
+  expect(j.confusion.flat().reduce((a, b) => a + b, 0)).toBe(40);
+  expect(j.train.pulses).toBeGreaterThan(0);
+  expect(j.train.energy).toBeGreaterThan(0);
+  // One VMM of 4 vectors per training image at least.
+  expect(j.train.vmms).toBeGreaterThanOrEqual(4 * 60);
+}
+
+afterAll(() => stopAll());
+
+const EMU = ["--rows", "400", "--cols", "20", "--device", "srm"];
+
+describe("xbar train --rule snn over a TCP socket", () => {
+  let url = "";
+  beforeAll(async () => {
+    const emu = startXbar(["emulate", "--listen", "127.0.0.1:0", ...EMU]);
+    url = (await emu.waitFor(/serving on (socket:\/\/\S+)/))[1]!;
+  });
+
+  it("trains with and without stashing through socket://", { timeout: 60_000 }, async () => {
+    const a = await runXbar(["train", "--rule", "snn", "--port", url, ...TINY], { timeoutMs: 50_000 });
+    expect(a.code, a.stderr).toBe(0);
+    expectTrained(parse(a.stdout), false);
+    const b = await runXbar(["train", "--rule", "snn", "--stash", "--port", url, ...TINY], {
+      timeoutMs: 50_000,
+    });
+    expect(b.code, b.stderr).toBe(0);
+    expectTrained(parse(b.stdout), true);
+  });
+
+  it("refuses a board that is too small, naming the size", async () => {
+    const r = await runXbar([
+      "train",
+      "--rule",
+      "snn",
+      "--port",
+      "emu://?rows=64&cols=64&device=srm",
+      ...TINY,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/needs 400x20 devices .* has 64x64/);
+  });
+});
+
+const SOCAT = which("socat");
+const CI = process.env.CI === "true";
+describe.skipIf(!SOCAT && !CI)("xbar train --rule snn over a pty (serial device path)", () => {
+  let pty: PtyPair | undefined;
+  beforeAll(async () => {
+    if (!SOCAT) throw new Error("socat is not on PATH, but the pty tests are required when CI=true");
+    pty = await startPtyPair({ socat: SOCAT });
+    await startXbar(["emulate", "--serial", pty.boardPath, ...EMU]).waitFor(/serving on/);
+  });
+  afterAll(async () => {
+    await stopAll();
+    await pty?.stop();
+  });
+
+  it("trains with stashing through the serial path", { timeout: 60_000 }, async () => {
+    const r = await runXbar(["train", "--rule", "snn", "--stash", "--port", pty!.hostPath, ...TINY], {
+      timeoutMs: 50_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expectTrained(parse(r.stdout), true);
+  });
+});
