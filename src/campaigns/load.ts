@@ -13,6 +13,8 @@ export interface CampaignRun {
   /** Sweep values of this run ({} without a sweep). */
   params: Record<string, string | number>;
   url: string;
+  /** The SMU of `iv` steps, if any. */
+  instrument?: string;
   steps: Step[];
 }
 
@@ -186,7 +188,19 @@ export function parseCampaign(text: string, file = "campaign.yaml"): Campaign {
         );
       return step;
     });
-    return { params, url, steps };
+    const instrument =
+      head.data.instrument === undefined
+        ? undefined
+        : substitute(head.data.instrument, params, ["instrument"], unknownKey);
+    if (instrument !== undefined && typeof instrument !== "string")
+      throw at.error(["instrument"], "must be a URL string");
+    const iv = steps.findIndex((s) => s.kind === "iv");
+    if (iv >= 0 && !instrument)
+      throw at.error(
+        ["steps", iv, "iv"],
+        'needs an instrument: add e.g. "instrument: smu-emu://" or "instrument: socket://HOST:PORT"',
+      );
+    return { params, url, instrument, steps };
   });
   return { name: head.data.name, description: head.data.description, file, text, sweep, runs };
 }

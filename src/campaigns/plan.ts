@@ -74,6 +74,14 @@ export function estimateStep(step: Step, url: string): StepEstimate {
       board = step.body.seconds;
       what = `wait ${step.body.seconds} s on the board clock`;
       break;
+    case "iv": {
+      const b = step.body;
+      const sweeps = (b.cycles ?? 1) * (b.back ? 2 : 1);
+      commands = sweeps * 12;
+      extra = sweeps * b.points * 0.01;
+      what = `I-V: ${sweeps} sweep(s) ${b.start} V to ${b.stop} V${b.back ? " and back" : ""}, ${b.points} points`;
+      break;
+    }
     case "train": {
       const b = step.body;
       const images = (b.epochs ?? 1) * (b.imagesPerEpoch ?? 1000);

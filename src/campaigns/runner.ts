@@ -14,6 +14,7 @@ import { firstValueFrom } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
 import type { Board } from "../board.ts";
 import { connect } from "../connect.ts";
+import { connectSmu, type Smu } from "../instrument.ts";
 import { DEFAULT_PULSE } from "../operators/index.ts";
 import type { RunRow, RunStore } from "../store/run-store.ts";
 import type { Campaign, CampaignRun } from "./load.ts";
@@ -91,12 +92,21 @@ export async function runCampaign(
     store.recoverRun(run.id);
     if (opts.signal.aborted) return { status: "aborted" };
     let board: Board | undefined;
+    let smu: Smu | undefined;
     let stepId: number | undefined;
     try {
       board = await connect(spec.url);
       const config = await firstValueFrom(board.configure());
+      if (spec.instrument) smu = await connectSmu(spec.instrument);
       preflight(board, spec.steps);
-      store.startRun(run.id, { identity: board.identity, config, limits: board.limits, host: hostname() });
+      store.startRun(run.id, {
+        identity: smu
+          ? { ...board.identity, instrument: { url: spec.instrument, ...smu.identity } }
+          : board.identity,
+        config,
+        limits: board.limits,
+        host: hostname(),
+      });
       ev.runStart?.(run, i, runs.length);
       const done = store.completedSteps(run.id);
       // The range of the last characterize step completed before (for relative program levels).
@@ -116,6 +126,7 @@ export async function runCampaign(
         const t0 = Date.now();
         const result = await executeStep(step, {
           board,
+          smu,
           range,
           signal: opts.signal,
           record: (m) => store.record(sid, m),
@@ -140,6 +151,10 @@ export async function runCampaign(
       return aborted ? { status: "aborted" } : { status: "failed", error: e };
     } finally {
       await board?.close().catch(() => {});
+      if (smu) {
+        await smu.output(false).catch(() => {});
+        await smu.close().catch(() => {});
+      }
     }
   }
   return { status: "completed" };

@@ -52,6 +52,18 @@ export const STEP_BODIES = {
   read: z.strictObject({ block: BlockSchema.optional() }),
   retention: z.strictObject({ block: BlockSchema.optional(), interval: positive, count: int(0).max(100000) }),
   wait: z.strictObject({ seconds: z.number().nonnegative() }),
+  /** An I-V sweep on the campaign's `instrument` (a source-measure unit). */
+  iv: z.strictObject({
+    start: z.number(),
+    stop: z.number(),
+    points: int(2).max(2500),
+    /** Current compliance, A; default 1e-4. */
+    compliance: positive.optional(),
+    /** Sweep back from stop to start as well (a hysteresis loop); default false. */
+    back: z.boolean().optional(),
+    /** Times to repeat the sweep; default 1. */
+    cycles: int(1).max(100).optional(),
+  }),
   train: z.strictObject({
     rule: z.enum(RULES),
     update: z.enum(["bidirectional", "unidirectional"]).optional(),
@@ -76,6 +88,8 @@ export const CampaignSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().optional(),
   board: z.string().min(1),
+  /** A bench instrument (SMU) for `iv` steps: serial path, socket://host:port or smu-emu://. */
+  instrument: z.string().min(1).optional(),
   sweep: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.array(SweepValue).min(1)).optional(),
   steps: z.array(z.unknown()).min(1),
 });

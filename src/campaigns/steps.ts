@@ -6,6 +6,7 @@
  */
 import { firstValueFrom, type Observable } from "rxjs";
 import type { Block, Board } from "../board.ts";
+import type { Smu } from "../instrument.ts";
 import {
   characterize,
   type ProgramProgress,
@@ -20,6 +21,8 @@ import type { Step, StepBody } from "./schema.ts";
 
 export interface StepContext {
   board: Board;
+  /** The campaign's instrument, when it has one. */
+  smu?: Smu;
   record(m: Measurement): void;
   signal: AbortSignal;
   /** Progress of the step: `done` of `total` units, with a short status. */
@@ -198,6 +201,35 @@ export async function executeStep(step: Step, ctx: StepContext): Promise<Record<
         clock = t;
       });
       return { clock };
+    }
+    case "iv": {
+      const b = step.body;
+      if (!ctx.smu) throw new Error("iv: no instrument");
+      const cycles = b.cycles ?? 1;
+      const sweeps: Array<[number, number]> = [];
+      for (let k = 0; k < cycles; k++) {
+        sweeps.push([b.start, b.stop]);
+        if (b.back) sweeps.push([b.stop, b.start]);
+      }
+      let n = 0;
+      let compliance = 0;
+      for (const [k, [start, stop]] of sweeps.entries()) {
+        if (signal.aborted) throw new StepAborted();
+        const pts = await ctx.smu.sweepVoltage({ start, stop, points: b.points, compliance: b.compliance });
+        for (const p of pts) {
+          record({
+            kind: "iv",
+            x: p.v,
+            y: p.i,
+            label: `sweep ${k + 1}`,
+            meta: { t: p.t, compliance: p.compliance },
+          });
+          if (p.compliance) compliance++;
+          n++;
+        }
+        progress(k + 1, sweeps.length, `sweep ${k + 1}: ${start} V to ${stop} V`);
+      }
+      return { points: n, sweeps: sweeps.length, inCompliance: compliance };
     }
     case "train": {
       const b = step.body;

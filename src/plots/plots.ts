@@ -154,6 +154,35 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
+  const iv = store.measurements(run.id, "iv");
+  if (iv.length > 0) {
+    const imax = Math.max(...iv.map((m) => Math.abs(m.y ?? 0)));
+    const u =
+      imax < 1e-6 ? { name: "nA", k: 1e9 } : imax < 1e-3 ? { name: "µA", k: 1e6 } : { name: "mA", k: 1e3 };
+    const smu = (run.identity as { instrument?: { model?: string } } | null)?.instrument?.model ?? "SMU";
+    plots.push({
+      name: `run-${run.id}-iv`,
+      spec: {
+        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+        title: {
+          text: `I-V sweep, ${title}`,
+          subtitle: `measured with ${smu}; points joined in the order measured`,
+        },
+        width: 420,
+        height: 300,
+        config,
+        data: { values: iv.map((m, k) => ({ v: m.x, i: (m.y ?? 0) * u.k, sweep: m.label, order: k })) },
+        mark: { type: "line", point: { size: 14 } },
+        encoding: {
+          x: { field: "v", type: "quantitative", title: "voltage (V)" },
+          y: { field: "i", type: "quantitative", title: `current (${u.name})` },
+          color: { field: "sweep", type: "nominal", title: "sweep" },
+          order: { field: "order", type: "quantitative" },
+        },
+      },
+    });
+  }
+
   const epochs = store.measurements(run.id, "epoch");
   if (epochs.length > 0) {
     const values = epochs.flatMap((m) => [

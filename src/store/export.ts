@@ -45,6 +45,7 @@ export const UNITS: Record<string, { x: string; y: string }> = {
   map: { x: "", y: "conductance S" },
   retention: { x: "board time s", y: "conductance S" },
   epoch: { x: "epoch", y: "test accuracy" },
+  iv: { x: "voltage V", y: "current A" },
   confusion: { x: "", y: "count (row: true class, col: predicted)" },
 };
 

@@ -1,0 +1,177 @@
+/**
+ * A Keithley 2400-class source-measure unit over SCPI, on any line Transport (serial path or
+ * socket://, as for boards). One request at a time: SCPI instruments answer in order and have no
+ * tags, so a query waits for its reply line before the next is sent. Every command is followed by
+ * nothing; errors are read from the instrument's error queue (`errors()`), and `checked()` turns a
+ * non-empty queue into an XbarError naming the command.
+ */
+import { firstValueFrom, timeout } from "rxjs";
+import { XbarError } from "../errors.ts";
+import type { Transport } from "../transport.ts";
+
+export interface SmuIdentity {
+  vendor: string;
+  model: string;
+  serial: string;
+  firmware: string;
+}
+
+export interface SmuReading {
+  /** Voltage, V. */
+  v: number;
+  /** Current, A. */
+  i: number;
+  /** Instrument timestamp, s. */
+  t: number;
+  /** True when the point hit the compliance limit. */
+  compliance: boolean;
+}
+
+export interface SweepOptions {
+  /** Start and stop voltage, V. */
+  start: number;
+  stop: number;
+  /** Points, 1..2500. */
+  points: number;
+  /** Current compliance, A; default 1e-4. */
+  compliance?: number;
+}
+
+export class Smu {
+  private chain: Promise<unknown> = Promise.resolve();
+  identity?: SmuIdentity;
+
+  constructor(
+    private readonly link: Transport,
+    /** Reply time-out, ms; default 5000. */
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  get name(): string {
+    return this.link.name;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => {});
+    return p;
+  }
+
+  /** Sends a command (no reply expected). */
+  write(cmd: string): Promise<void> {
+    return this.serial(async () => {
+      this.link.write(`${cmd}\n`);
+    });
+  }
+
+  /** Sends a query and waits for its reply line. */
+  query(cmd: string): Promise<string> {
+    return this.serial(async () => {
+      const reply = firstValueFrom(this.link.lines.pipe(timeout(this.timeoutMs))).catch((e: Error) => {
+        throw new XbarError(601, `no reply to "${cmd}" within ${this.timeoutMs} ms (${e.name})`, {
+          command: cmd,
+          port: this.link.name,
+        });
+      });
+      this.link.write(`${cmd}\n`);
+      return (await reply).trim();
+    });
+  }
+
+  async identify(): Promise<SmuIdentity> {
+    const [vendor = "", model = "", serial = "", firmware = ""] = (await this.query("*IDN?")).split(",");
+    this.identity = { vendor, model, serial, firmware };
+    return this.identity;
+  }
+
+  /** Drains the error queue. */
+  async errors(): Promise<Array<{ code: number; message: string }>> {
+    const out: Array<{ code: number; message: string }> = [];
+    for (let k = 0; k < 32; k++) {
+      const r = await this.query(":SYST:ERR?");
+      const m = /^([+-]?\d+),"?(.*?)"?$/.exec(r);
+      const code = m ? Number(m[1]) : Number.NaN;
+      if (code === 0) break;
+      out.push({ code, message: m ? m[2]! : r });
+    }
+    return out;
+  }
+
+  /** Runs `cmds`, then refuses with the instrument's own errors if any were queued. */
+  async checked(...cmds: string[]): Promise<void> {
+    for (const c of cmds) await this.write(c);
+    const errs = await this.errors();
+    if (errs.length)
+      throw new XbarError(
+        608,
+        `SMU refused ${cmds.join("; ")}: ${errs.map((e) => `${e.code} ${e.message}`).join(", ")}`,
+        {
+          port: this.link.name,
+        },
+      );
+  }
+
+  reset(): Promise<void> {
+    return this.checked("*RST", "*CLS");
+  }
+
+  sourceVoltage(v: number, compliance = 1e-4): Promise<void> {
+    return this.checked(
+      ":SOUR:FUNC VOLT",
+      ":SOUR:VOLT:MODE FIX",
+      `:SOUR:VOLT ${v}`,
+      `:SENS:CURR:PROT ${compliance}`,
+    );
+  }
+
+  sourceCurrent(i: number, voltageCompliance = 21): Promise<void> {
+    return this.checked(":SOUR:FUNC CURR", `:SOUR:CURR ${i}`, `:SENS:VOLT:PROT ${voltageCompliance}`);
+  }
+
+  output(on: boolean): Promise<void> {
+    return this.checked(`:OUTP ${on ? "ON" : "OFF"}`);
+  }
+
+  private parse(reply: string): SmuReading[] {
+    const x = reply.split(",").map(Number);
+    if (x.length % 5 !== 0 || x.some((v) => !Number.isFinite(v)))
+      throw new XbarError(608, `SMU reading not understood: "${reply.slice(0, 80)}"`, {
+        port: this.link.name,
+      });
+    const out: SmuReading[] = [];
+    for (let k = 0; k < x.length; k += 5)
+      out.push({ v: x[k]!, i: x[k + 1]!, t: x[k + 3]!, compliance: (x[k + 4]! & 8) !== 0 });
+    return out;
+  }
+
+  /** One reading at the present source level (output must be on). */
+  async measure(): Promise<SmuReading> {
+    const r = await this.query(":READ?");
+    if (!r) throw new XbarError(608, `SMU gave no reading: ${JSON.stringify(await this.errors())}`);
+    return this.parse(r)[0]!;
+  }
+
+  /** A linear voltage sweep; output on for the sweep and off after it, whatever happens. */
+  async sweepVoltage(o: SweepOptions): Promise<SmuReading[]> {
+    await this.checked(
+      ":SOUR:FUNC VOLT",
+      ":SOUR:VOLT:MODE SWE",
+      `:SOUR:VOLT:STAR ${o.start}`,
+      `:SOUR:VOLT:STOP ${o.stop}`,
+      `:SOUR:SWE:POIN ${o.points}`,
+      `:TRIG:COUN ${o.points}`,
+      `:SENS:CURR:PROT ${o.compliance ?? 1e-4}`,
+      ":OUTP ON",
+    );
+    try {
+      return this.parse(await this.query(":READ?"));
+    } finally {
+      await this.write(":OUTP OFF");
+      await this.write(":SOUR:VOLT:MODE FIX");
+    }
+  }
+
+  close(): Promise<void> {
+    return this.link.close();
+  }
+}
