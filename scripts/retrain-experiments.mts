@@ -132,8 +132,8 @@ and shows that forgotten information is relearned faster.
 
 ## What runs
 
-\`xbar retrain\` (src/cli/retrain.ts, campaign src/retrain/retrain.ts), over the Board interface plus the
-protocol's \`FIRE\` (src/retrain/fire.ts: the Board interface has no \`fire()\` yet, see below):
+\`xbar retrain\` (src/cli/retrain.ts, campaign src/retrain/retrain.ts), over the Board interface (\`Board.fire()\` is the
+protocol's \`FIRE\`):
 
 1. **RESET**: one full RESET pulse (−2.5 V, 1 µs) on every cell.
 2. **Naive training**: SET pulses (2 V, 1 µs) on the pattern's cells that read below 1 µS (a fully RESET cell
@@ -199,9 +199,6 @@ ${art(main5)}
   cell's switch never charges to threshold (FIRE gives 0 firings whatever the window), and a nominal SET
   pulse may leave it at 0 too. A real amorphous cell still conducts a little. The campaign works around it
   with the starting SET pulses (repeated on cells still below 1 µS, at most 10 times).
-- The Board interface (src/board.ts) lacks \`fire()\` for the protocol's \`FIRE\` verb; the campaign sends it
-  through the CrossbarBoard's line client (src/retrain/fire.ts). Adding \`fire(block, v, t)\` to Board and
-  CrossbarBoard would remove that.
 - \`FIRE\` does not count in the board's \`pulses\` counter (only its energy does), so the training windows are
   counted on the host from the commands sent.
 `;

@@ -1,6 +1,6 @@
 /**
  * The retraining experiment on neuron–synapse cells (RESEARCH.md section 5, Sung et al. 2022): a
- * campaign over the Board interface (plus FIRE, see fire.ts) on an array of threshold-switch-on-PCM
+ * campaign over the Board interface (its `fire()` is the protocol's FIRE) on an array of threshold-switch-on-PCM
  * cells (`tech=ts-pcm`).
  *
  *   reset ─▶ naive training ─▶ forgetting ─▶ retraining        (a read of the array after each)
@@ -20,7 +20,6 @@
  */
 import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
 import type { Block, Board, ConductanceMap, Counters } from "../board.ts";
-import { canFire, fire } from "./fire.ts";
 
 /** The letter "F" on a size x size grid (size >= 5): a stem, a top bar and a shorter middle bar. */
 export function letterF(size: number): Uint8Array {
@@ -214,9 +213,9 @@ async function run(
   // Probe FIRE harmlessly (0 V: below any threshold, no firing, no change): a board whose devices
   // have no threshold switch refuses it (PROTOCOL.md, FIRE).
   const noFire = `${board.url} has ${board.identity.technology} devices without FIRE: the retraining experiment needs threshold-switch cells (e.g. emu://?device=ts-pcm)`;
-  if (!canFire(board)) throw new RangeError(noFire);
+  if (!board.identity.operations.includes("FIRE")) throw new RangeError(noFire);
   try {
-    await lastValueFrom(fire(board, { r0: 0, c0: 0, rows: 1, cols: 1 }, 0, 1e-9));
+    await lastValueFrom(board.fire({ r0: 0, c0: 0, rows: 1, cols: 1 }, 0, 1e-9));
   } catch (e) {
     if ((e as { code?: number }).code === 203) throw new RangeError(noFire);
     throw e;
@@ -274,7 +273,9 @@ async function run(
     for (let round = 0; round < primeMax; round++) {
       const counts = Int16Array.from(pattern, (on, i) => (on && m.data[i]! < primeFloor ? 1 : 0));
       if (!counts.some((n) => n > 0)) break;
-      await lastValueFrom(board.pulseBlock({ ...grid, counts, vp: primeAmplitude, vn: -1, width: primeWidth }));
+      await lastValueFrom(
+        board.pulseBlock({ ...grid, counts, vp: primeAmplitude, vn: -1, width: primeWidth }),
+      );
       m = await readGrid();
     }
     const curve = [mean(m)];
@@ -284,7 +285,7 @@ async function run(
     while (onCells(m) < needCells && steps < maxSteps) {
       if (cancelled()) throw new Error("retraining cancelled");
       for (const b of blocks) {
-        const s = await lastValueFrom(fire(board, b, v, window));
+        const s = await lastValueFrom(board.fire(b, v, window));
         for (const n of s) firings += n;
         fires++;
       }
