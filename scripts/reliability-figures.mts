@@ -3,7 +3,7 @@
  * lost, doubled), the reboot / disconnect / stall outcomes, the fuzzing counts and the envelope
  * verdicts checked. Everything is seeded: a rerun prints the same counts (times differ).
  *
- *   npx tsx scripts/reliability-figures.mts            (about 20 s)
+ *   npx tsx scripts/reliability-figures.mts            (about a minute)
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -16,6 +16,7 @@ import { fuzzBoard } from "../test/helpers/fuzz.ts";
 import { runSoak } from "../test/helpers/soak.ts";
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
+// The fuzzer's assertions run inside fast-check; the soak's inside the helper: both throw on failure.
 
 out(
   `# xbar reliability figures (${new Date().toISOString()}, ${cpus()[0]?.model ?? "?"}, node ${process.version})`,
@@ -112,16 +113,35 @@ out();
 out("## Safety envelope (test/reliability-envelope.test.ts)");
 out();
 const dir = mkdtempSync(join(tmpdir(), "xbar-figures-"));
-const v = spawnSync("npx", ["vitest", "run", "test/reliability-envelope.test.ts"], {
-  env: { ...process.env, XBAR_FIGURES_DIR: dir },
-  encoding: "utf8",
-});
-try {
-  const e = JSON.parse(readFileSync(join(dir, "envelope.json"), "utf8")) as { host: number; board: number };
+const v = spawnSync(
+  "npx",
+  ["vitest", "run", "test/reliability-envelope.test.ts", "test/reliability-kill.test.ts"],
+  {
+    env: { ...process.env, XBAR_FIGURES_DIR: dir },
+    encoding: "utf8",
+  },
+);
+const read = <T,>(name: string): T | undefined => {
+  try {
+    return JSON.parse(readFileSync(join(dir, name), "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+};
+const e = read<{ host: number; board: number }>("envelope.json");
+if (e)
   out(
-    `${e.host} verdicts checked on the host and ${e.board} on the board (boundaries, just inside, just outside, and 300 random pulses each way); vitest exit status ${v.status}.`,
+    `${e.host} verdicts checked on the host and ${e.board} on the board (boundaries, just inside, just outside, and 300 random pulses each way).`,
   );
-} catch {
-  out(`envelope figures not written (vitest exit status ${v.status}):\n${v.stdout}\n${v.stderr}`);
-}
+out();
+out("## SIGKILL at random points (test/reliability-kill.test.ts)");
+out();
+const k = read<{ kills: number; killedIn: number[]; kept: number[]; final: number; attempts: number }>(
+  "kill.json",
+);
+if (k)
+  out(
+    `${k.kills} kills survived (in steps ${k.killedIn.join(", ")} of 6); measurements in the store after each kill: ${k.kept.join(", ")}; after the last resume: ${k.final} (${k.attempts} step attempts for 6 steps); every step completed once, every curve point once.`,
+  );
+if (!e || !k || v.status !== 0) out(`vitest exit status ${v.status}:\n${v.stdout}\n${v.stderr}`);
 rmSync(dir, { recursive: true, force: true });
