@@ -169,8 +169,11 @@ export function emulatorPresets(): Array<{ name: string; description: string }> 
   return Object.values(DEVICE_PRESETS).map((d) => ({ name: d.name, description: d.description }));
 }
 
+/** Addresses that only this machine can reach. */
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "::1"]);
+
 export interface EmulatorServerOptions extends BoardOptions {
-  /** Serve on TCP at this host and port (port 0 picks a free one). */
+  /** Serve on TCP at this host and port (port 0 picks a free one); not loopback only with a `token`. */
   listen?: { host: string; port: number };
   /** Serve on this serial device path. */
   serial?: string;
@@ -194,6 +197,13 @@ export async function startEmulatorServer(
   }
   const fx = effectsToken(board.effects, board.noise);
   const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${board.token ? " token required" : ""}`;
+  if (listen && !LOOPBACK_HOSTS.has(listen.host) && board.token === undefined) {
+    // Also enforced here, not only by `xbar emulate`: a board reachable from other machines asks for a token.
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `listening on ${listen.host} (not loopback) needs a token: clients then use socket://HOST:PORT?token=...`,
+    );
+  }
   if (listen) {
     const server = await serveTcp(board, { ...listen, faults }).catch((e: NodeJS.ErrnoException) => {
       throw new XbarError(

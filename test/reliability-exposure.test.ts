@@ -85,6 +85,14 @@ describe("listening elsewhere than loopback", () => {
     }
   });
 
+  it("startEmulatorServer itself refuses a non-loopback address without a token (E608)", async () => {
+    const err = await startEmulatorServer({ listen: { host: "0.0.0.0", port: 0 }, rows: 4, cols: 4 }).catch(
+      (e) => e,
+    );
+    expect(err).toMatchObject({ code: ErrorCode.BAD_INPUT });
+    expect(err.message).toMatch(/token/);
+  });
+
   it("clients present the token in the URL (socket://HOST:PORT?token=); without it connect fails with 403", async () => {
     const server = await startEmulatorServer({
       listen: { host: "0.0.0.0", port: 0 },

@@ -18,7 +18,7 @@ import {
   withFaults,
 } from "../mocks/index.ts";
 import { connect } from "../src/connect.ts";
-import { characterize, programVerify } from "../src/operators/index.ts";
+import { characterize, programVerify, retention } from "../src/operators/index.ts";
 
 const BOARD: BoardOptions = { rows: 8, cols: 8, device: "linear", seed: 1 };
 
@@ -207,6 +207,20 @@ describe("how far an operation got", () => {
     expect(p.round).toBeGreaterThan(0);
     expect(p.pulses).toBeGreaterThan(0);
     expect(p.pulsesInFlight).toBeGreaterThanOrEqual(0);
+    await board.close();
+  });
+
+  it("retention reports the reads taken before the link went", async () => {
+    // Handshake (4), then CLK, READBLK, and per interval WAIT + READBLK: request 12 is the 4th READBLK.
+    const board = await connect("emu://?rows=8&cols=8&device=linear&fault=disconnect-after:12", {
+      baseTimeoutMs: 200,
+    });
+    const block = { r0: 0, c0: 0, rows: 2, cols: 2 };
+    const err = await lastValueFrom(
+      retention(board, { block, interval: 10, count: 8 }).pipe(toArray()),
+    ).catch((e) => e);
+    expect(err.code).toBe(ErrorCode.DISCONNECTED);
+    expect(err.context.progress).toEqual({ reads: 3, of: 9 });
     await board.close();
   });
 });

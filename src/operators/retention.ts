@@ -2,10 +2,11 @@
  * Retention: reads a block (or the whole array) now and after each interval on the board's clock
  * (virtual on an emulated board, so hours take milliseconds).
  */
-import { concat, concatMap, map, type Observable, range } from "rxjs";
+import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
 import type { Block, Board, ConductanceMap } from "../board.ts";
 import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
 import { readMap } from "./pulses.ts";
+import { withProgress } from "./with-progress.ts";
 
 export interface RetentionOptions {
   block?: Block;
@@ -30,8 +31,14 @@ export function retention(
     throw new RangeError(`count must be a non-negative integer, not ${count}`);
   const sample = (t$: Observable<number>) =>
     t$.pipe(concatMap((t) => readMap(board, block).pipe(map((m) => ({ t, map: m })))));
-  return concat(
-    sample(board.clock()),
-    range(0, count).pipe(concatMap(() => sample(board.wait(interval)))),
-  ).pipe(abortOnUnsubscribe(board));
+  return defer(() => {
+    let reads = 0;
+    return concat(
+      sample(board.clock()),
+      range(0, count).pipe(concatMap(() => sample(board.wait(interval)))),
+    ).pipe(
+      tap(() => reads++),
+      withProgress(() => ({ reads, of: count + 1 })),
+    );
+  }).pipe(abortOnUnsubscribe(board));
 }
