@@ -305,6 +305,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         store.close();
       }
     });
+  // Bad usage of a `runs` subcommand is exit 2, as for every other command (src/cli/main.ts).
+  for (const c of runsCmd.commands) c.exitOverride();
 }
 
 /** Runs named by ids, or by --campaign, or all runs. */
