@@ -109,6 +109,28 @@ describe("campaign files", () => {
   });
 });
 
+describe("checks against the board, before the first pulse", () => {
+  it("refuses a step outside the board's envelope, naming the line; the run is failed with no step begun", async () => {
+    const file = join(dir, "envelope.yaml");
+    const db = join(dir, "envelope.sqlite");
+    writeFileSync(
+      file,
+      "name: t\nboard: emu://?rows=8&cols=8\nsteps:\n  - identify: {}\n  - characterize: { row: 0, col: 0, pulses: 3, setAmplitude: 9 }\n",
+    );
+    const r = await runXbar(["run", file, "--db", db]);
+    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.stderr).toBe(
+      `xbar: E301 AMPLITUDE_LIMIT: ${file}:5: steps[1].characterize: amplitude 9 V outside the envelope (|v| <= 5 V) of emu://?rows=8&cols=8\n`,
+    );
+    const store = RunStore.open(db);
+    const run = store.runs()[0]!;
+    const steps = store.steps(run.id);
+    store.close();
+    expect(run.status).toBe("failed");
+    expect(steps).toEqual([]);
+  });
+});
+
 interface ExportedRow {
   run_id: number;
   kind: string;

@@ -25,9 +25,11 @@ export interface Campaign {
   text: string;
   sweep: Record<string, Array<string | number>>;
   runs: CampaignRun[];
+  /** "FILE:LINE" of a path in the file (for errors found later, e.g. against the board's limits). */
+  where(path: Path): string;
 }
 
-type Path = Array<string | number>;
+export type Path = Array<string | number>;
 
 /** Formats a path as steps[2].characterize.pulses. */
 const fmtPath = (path: Path) =>
@@ -202,7 +204,11 @@ export function parseCampaign(text: string, file = "campaign.yaml"): Campaign {
       );
     return { params, url, instrument, steps };
   });
-  return { name: head.data.name, description: head.data.description, file, text, sweep, runs };
+  const where = (path: Path) => {
+    const line = at.line(path);
+    return line ? `${file}:${line}` : file;
+  };
+  return { name: head.data.name, description: head.data.description, file, text, sweep, runs, where };
 }
 
 /** Cross-field checks the schema cannot express. */

@@ -17,7 +17,7 @@ import { connect } from "../connect.ts";
 import { connectSmu, type Smu } from "../instrument.ts";
 import { DEFAULT_PULSE } from "../operators/index.ts";
 import type { RunRow, RunStore } from "../store/run-store.ts";
-import type { Campaign, CampaignRun } from "./load.ts";
+import type { Campaign, CampaignRun, Path } from "./load.ts";
 import type { Step } from "./schema.ts";
 import { executeStep, StepAborted } from "./steps.ts";
 
@@ -36,16 +36,20 @@ export interface RunnerResult {
 }
 
 /** Refuses steps the board cannot do, before any of them is sent. */
-export function preflight(board: Board, steps: Step[]): void {
+export function preflight(
+  board: Board,
+  steps: Step[],
+  where: (path: Path) => string = () => "campaign",
+): void {
   const { rows, cols } = board.identity;
   const l = board.limits;
   steps.forEach((s, i) => {
-    const where = `steps[${i}].${s.kind}`;
+    const at = `${where(["steps", i, s.kind])}: steps[${i}].${s.kind}`;
     const device = (r: number, c: number) => {
       if (r >= rows || c >= cols)
         throw new XbarError(
           608,
-          `${where}: device r=${r} c=${c} is outside the ${rows} x ${cols} array of ${board.url}`,
+          `${at}: device r=${r} c=${c} is outside the ${rows} x ${cols} array of ${board.url}`,
         );
     };
     const block = (b?: { r0: number; c0: number; rows: number; cols: number }) => {
@@ -59,12 +63,12 @@ export function preflight(board: Board, steps: Step[]): void {
         if (Math.abs(v) > l.vmax)
           throw new XbarError(
             301,
-            `${where}: amplitude ${v} V outside the envelope (|v| <= ${l.vmax} V) of ${board.url}`,
+            `${at}: amplitude ${v} V outside the envelope (|v| <= ${l.vmax} V) of ${board.url}`,
           );
       if (w < l.wmin || w > l.wmax)
         throw new XbarError(
           302,
-          `${where}: width ${w} s outside the envelope (${l.wmin} .. ${l.wmax} s) of ${board.url}`,
+          `${at}: width ${w} s outside the envelope (${l.wmin} .. ${l.wmax} s) of ${board.url}`,
         );
     };
     if (s.kind === "characterize") {
@@ -98,7 +102,7 @@ export async function runCampaign(
       board = await connect(spec.url);
       const config = await firstValueFrom(board.configure());
       if (spec.instrument) smu = await connectSmu(spec.instrument);
-      preflight(board, spec.steps);
+      preflight(board, spec.steps, campaign.where);
       store.startRun(run.id, {
         identity: smu
           ? { ...board.identity, instrument: { url: spec.instrument, ...smu.identity } }
