@@ -11,6 +11,8 @@ import { parse } from "csv-parse/sync";
 import { parquetReadObjects } from "hyparquet";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseCampaign } from "../src/campaigns/load.ts";
+import { runCampaign } from "../src/campaigns/runner.ts";
+import { STEP_KINDS } from "../src/campaigns/schema.ts";
 import { RunStore } from "../src/store/run-store.ts";
 import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
@@ -70,7 +72,7 @@ describe("campaign files", () => {
         parseCampaign("name: t\nboard: emu://\nsteps:\n  - identify: {}\n  - frobnicate: {}\n", "c.yaml"),
       ),
     ).toBe(
-      'E608 BAD_INPUT: c.yaml:5: steps[1].frobnicate: unknown step "frobnicate" (steps: identify, characterize, program, read, retention, wait, train)',
+      `E608 BAD_INPUT: c.yaml:5: steps[1].frobnicate: unknown step "frobnicate" (steps: ${STEP_KINDS.join(", ")})`,
     );
     expect(
       code(() =>
@@ -106,6 +108,29 @@ describe("campaign files", () => {
       `xbar: E608 BAD_INPUT: ${file}:4: steps[0].characterize.pulses: expected number (got "ten")\n`,
     );
     expect(existsSync(db)).toBe(false);
+  });
+});
+
+describe("steps in-process (runner and store without the CLI)", () => {
+  it("form: rising pulses until the device reaches the target, every point recorded", async () => {
+    const c = parseCampaign(
+      "name: f\nboard: emu://?rows=8&cols=8&device=linear\nsteps:\n  - form: { row: 1, col: 1, start: 1.0, stop: 3.0, step: 0.5, target: 1.2e-6 }\n",
+    );
+    const store = RunStore.open(join(dir, "form.sqlite"));
+    try {
+      const { runs } = store.createCampaign({ name: c.name, text: c.text, software: "test", runs: c.runs });
+      const res = await runCampaign(store, c, runs, {
+        signal: new AbortController().signal,
+        software: "test",
+      });
+      expect(res.status).toBe("completed");
+      const pts = store.measurements(runs[0]!.id, "form");
+      expect(pts.map((p) => p.x)).toEqual(pts.map((_, k) => 1 + 0.5 * k));
+      expect(pts.at(-1)!.y!).toBeGreaterThanOrEqual(1.2e-6);
+      expect(pts.slice(0, -1).every((p) => p.y! < 1.2e-6)).toBe(true);
+    } finally {
+      store.close();
+    }
   });
 });
 

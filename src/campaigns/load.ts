@@ -215,6 +215,8 @@ export function parseCampaign(text: string, file = "campaign.yaml"): Campaign {
 function checkStep(step: Step, fail: (path: Path, msg: string) => XbarError): void {
   if (step.kind === "program" && !(step.body.low < step.body.high))
     throw fail(["low"], `must be below high (${step.body.low} >= ${step.body.high})`);
+  if (step.kind === "form" && !(step.body.start <= step.body.stop))
+    throw fail(["start"], `must not exceed stop (${step.body.start} > ${step.body.stop})`);
   if (step.kind === "program" && step.body.relative && step.body.high > 1)
     throw fail(
       ["high"],

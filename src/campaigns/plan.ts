@@ -57,6 +57,13 @@ export function estimateStep(step: Step, url: string): StepEstimate {
       what = `program ${b.pattern} over ${b.block.rows} x ${b.block.cols} at r0=${b.block.r0} c0=${b.block.c0} (${b.low}..${b.high} S)`;
       break;
     }
+    case "form": {
+      const b = step.body;
+      commands = Math.floor((b.stop - b.start) / b.step + 1e-9) + 1;
+      board = commands * (b.width ?? DEFAULT_PULSE.width);
+      what = `forming r=${b.row} c=${b.col}: ${b.start} V to at most ${b.stop} V in ${b.step} V steps, until G >= ${b.target} S`;
+      break;
+    }
     case "read":
       what = step.body.block
         ? `read ${step.body.block.rows} x ${step.body.block.cols} block`

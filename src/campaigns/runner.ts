@@ -75,6 +75,10 @@ export function preflight(
       device(s.body.row, s.body.col);
       pulse(s.body);
     }
+    if (s.kind === "form") {
+      device(s.body.row, s.body.col);
+      pulse({ setAmplitude: s.body.stop, width: s.body.width });
+    }
     if (s.kind === "program") {
       block(s.body.block);
       pulse(s.body);

@@ -49,6 +49,18 @@ export const STEP_BODIES = {
     maxPulses: int(1).optional(),
     ...pulseShape,
   }),
+  /** Forming: pulses of rising amplitude on one device, a read after each, until G >= target. */
+  form: z.strictObject({
+    row: int(),
+    col: int(),
+    /** First and largest amplitude, V, and the increment. */
+    start: positive,
+    stop: positive,
+    step: positive,
+    /** Conductance that counts as formed, S. */
+    target: positive,
+    width: positive.optional(),
+  }),
   read: z.strictObject({ block: BlockSchema.optional() }),
   retention: z.strictObject({ block: BlockSchema.optional(), interval: positive, count: int(0).max(100000) }),
   wait: z.strictObject({ seconds: z.number().nonnegative() }),

@@ -9,6 +9,7 @@ import type { Block, Board } from "../board.ts";
 import type { Smu } from "../instrument.ts";
 import {
   characterize,
+  DEFAULT_PULSE,
   type ProgramProgress,
   programVerify,
   readMap,
@@ -176,6 +177,28 @@ export async function executeStep(step: Step, ctx: StepContext): Promise<Record<
         rounds: last!.round,
         pulses: last!.pulses,
       };
+    }
+    case "form": {
+      const b = step.body;
+      const width = b.width ?? DEFAULT_PULSE.width;
+      const n = Math.floor((b.stop - b.start) / b.step + 1e-9) + 1;
+      let g = Number.NaN;
+      let k = 0;
+      for (; k < n; k++) {
+        if (signal.aborted) throw new StepAborted();
+        const amplitude = b.start + k * b.step;
+        await consume(
+          board.pulse({ row: b.row, col: b.col, amplitude, width, readAfter: true }),
+          signal,
+          (r) => {
+            g = r.conductance!;
+          },
+        );
+        record({ kind: "form", row: b.row, col: b.col, x: amplitude, y: g, meta: { width } });
+        progress(k + 1, n, `${amplitude.toFixed(2)} V`);
+        if (g >= b.target) break;
+      }
+      return { formed: g >= b.target ? 1 : 0, pulses: Math.min(k + 1, n), conductance: g };
     }
     case "read": {
       let mean = 0;

@@ -46,6 +46,7 @@ export const UNITS: Record<string, { x: string; y: string }> = {
   retention: { x: "board time s", y: "conductance S" },
   epoch: { x: "epoch", y: "test accuracy" },
   iv: { x: "voltage V", y: "current A" },
+  form: { x: "pulse amplitude V", y: "conductance S" },
   confusion: { x: "", y: "count (row: true class, col: predicted)" },
 };
 
