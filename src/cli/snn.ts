@@ -18,6 +18,7 @@ export const SNN_HELP = `  snn       spiking network: LIF neurons on the host, s
 
 /** Options of `xbar train` as parsed by commander (those the snn rule uses). */
 interface TrainCliOptions {
+  rule: string;
   port?: string[];
   stash?: boolean;
   steps?: number;
@@ -35,6 +36,8 @@ export async function runSnnCommand(
   out: (s: string) => void,
 ): Promise<void> {
   // Where the user left a general option at its MLP default, the spiking network's own default applies.
+  if (o.rule !== SNN_RULE)
+    throw new RangeError(`--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`);
   const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
   if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
   if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");

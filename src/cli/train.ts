@@ -35,7 +35,9 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "-p, --port <url...>",
       `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`,
     )
-    .addOption(new Option("--rule <name>", "training rule").choices([...RULES, SNN_RULE]).makeOptionMandatory())
+    .addOption(
+      new Option("--rule <name>", "training rule").choices([...RULES, SNN_RULE]).makeOptionMandatory(),
+    )
     .addOption(
       new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only")
         .choices(["bidirectional", "unidirectional"])
@@ -144,7 +146,7 @@ Examples:
   xbar train --rule ssl --step-time 0.05 --epochs 3 --json`,
     )
     .action(async (o, cmd: Command) => {
-      if (o.rule === SNN_RULE) return runSnnCommand(o, cmd, out);
+      if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
       const urls: string[] =
         o.rule === "software"
           ? (o.port ?? [])
