@@ -102,7 +102,7 @@ interface SnnJson {
   stashedAt: Array<number | null>;
 }
 
-const TINY = ["--images-per-epoch", "60", "--test-images", "40", "--steps", "4", "--json"];
+const TINY = ["--images-per-epoch", "120", "--test-images", "40", "--steps", "8", "--json"];
 const parse = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!) as SnnJson;
 
 function expectTrained(j: SnnJson, stash: boolean): void {
@@ -111,8 +111,9 @@ function expectTrained(j: SnnJson, stash: boolean): void {
   expect(j.confusion.flat().reduce((a, b) => a + b, 0)).toBe(40);
   expect(j.train.pulses).toBeGreaterThan(0);
   expect(j.train.energy).toBeGreaterThan(0);
-  // One VMM of 4 vectors per training image at least.
-  expect(j.train.vmms).toBeGreaterThanOrEqual(4 * 60);
+  // One VMM of 8 vectors per training image at least (while any neuron is active).
+  if (!stash) expect(j.train.vmms).toBeGreaterThanOrEqual(8 * 120);
+  else expect(j.train.vmms).toBeGreaterThan(0);
 }
 
 afterAll(() => stopAll());
@@ -130,11 +131,12 @@ describe("xbar train --rule snn over a TCP socket", () => {
     const a = await runXbar(["train", "--rule", "snn", "--port", url, ...TINY], { timeoutMs: 50_000 });
     expect(a.code, a.stderr).toBe(0);
     expectTrained(parse(a.stdout), false);
-    const b = await runXbar(["train", "--rule", "snn", "--stash", "--port", url, ...TINY], {
+    const b = await runXbar(["train", "--rule", "snn", "--stash", "3:0.6", "--port", url, ...TINY], {
       timeoutMs: 50_000,
     });
     expect(b.code, b.stderr).toBe(0);
     expectTrained(parse(b.stdout), true);
+    expect(parse(b.stdout).stashedAt.some((s) => s !== null)).toBe(true);
   });
 
   it("refuses a board that is too small, naming the size", async () => {
@@ -148,6 +150,19 @@ describe("xbar train --rule snn over a TCP socket", () => {
     ]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/needs 400x20 devices .* has 64x64/);
+  });
+});
+
+describe("xbar train --rule snn refuses bad input before touching a board", () => {
+  it("--stash with another rule, and a malformed stash criterion", async () => {
+    const [a, b] = await Promise.all([
+      runXbar(["train", "--rule", "onchip", "--stash", ...TINY]),
+      runXbar(["train", "--rule", "snn", "--stash", "20:x", ...TINY]),
+    ]);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toMatch(/^xbar: --stash and --steps apply to --rule snn only/);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toMatch(/^xbar: --stash takes WINDOW:FRACTION/);
   });
 });
 

@@ -20,7 +20,8 @@ export const SNN_HELP = `  snn       spiking network: LIF neurons on the host, s
 interface TrainCliOptions {
   rule: string;
   port?: string[];
-  stash?: boolean;
+  /** `--stash` alone, or `--stash W:P` (window and fraction of the stash criterion). */
+  stash?: boolean | string;
   steps?: number;
   epochs: number;
   imagesPerEpoch: number;
@@ -41,6 +42,13 @@ export async function runSnnCommand(
   const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
   if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
   if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");
+  let criterion: { window?: number; stashAt?: number } = {};
+  if (typeof o.stash === "string") {
+    const m = /^(\d+):(0?\.\d+|1(?:\.0*)?)$/.exec(o.stash);
+    if (!m || Number(m[1]) < 1)
+      throw new RangeError(`--stash takes WINDOW:FRACTION, e.g. 20:0.85, not "${o.stash}"`);
+    criterion = { window: Number(m[1]), stashAt: Number(m[2]) };
+  }
   const board = await connect(o.port?.[0] ?? SNN_DEFAULT_PORT);
   try {
     const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
@@ -55,6 +63,7 @@ export async function runSnnCommand(
         testImages: given("testImages") ? o.testImages : 1000,
         seed: o.seed,
         lr: given("lr") ? o.lr : undefined,
+        ...criterion,
       }).pipe(
         tap((e) => {
           if (e.type === "progress")

@@ -123,7 +123,10 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       numArg("--sparsity-threshold", (v) => v > 0 && v < 1, "in (0, 1)"),
       0.01,
     )
-    .option("--stash", "snn: stash well-trained neurons (no pulses, no reads) until the end")
+    .option(
+      "--stash [window:fraction]",
+      "snn: stash neurons right on that fraction of their last window presentations (default 30:0.9): no pulses, no reads, until the end",
+    )
     .option("--steps <n>", "snn: time steps per image (default 16)", intArg("--steps", 1, 1000))
     .option("--json", "print the final figures and the confusion matrix as JSON")
     .addHelpText(
