@@ -1,8 +1,7 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { parseFaults } from "../../mocks/faults.ts";
-import { startEmulatorServer } from "../connect.ts";
+import { emulatorFaults, startEmulatorServer } from "../connect.ts";
 
 export interface EmulateOptions {
   listen?: string;
@@ -61,12 +60,12 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
   }
   if (o.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(o.token))
     throw new XbarError(ErrorCode.BAD_INPUT, "--token must be 8..256 printable characters without spaces");
-  let faults: ReturnType<typeof parseFaults> | undefined;
+  let faults: ReturnType<typeof emulatorFaults>;
   if (o.fault !== undefined) {
     try {
-      faults = parseFaults(o.fault);
+      faults = emulatorFaults(new URLSearchParams({ fault: o.fault }));
     } catch (e) {
-      throw new XbarError(ErrorCode.BAD_INPUT, `--fault: ${(e as Error).message}`);
+      throw new XbarError(ErrorCode.BAD_INPUT, `--fault: ${(e as Error).message.replace(/^.*fault=\S*: /, "")}`);
     }
   }
   const server = await startEmulatorServer({
