@@ -13,7 +13,7 @@ import { RunStore } from "../src/store/run-store.ts";
 import { type Background, describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const STEPS = 6;
-const PULSES = 120;
+const PULSES = 400;
 
 function campaign(port: string): string {
   const steps = Array.from(
@@ -48,17 +48,32 @@ async function interrupt(file: string, db: string, k: number, signal: NodeJS.Sig
   const run = startXbar(["run", file, "--db", db]);
   const id = Number((await run.waitFor(/^run (\d+) \(1\/1/m, 20_000))[1]);
   await run.waitFor(new RegExp(`step ${k}/${STEPS} characterize: pulse`), 30_000);
-  await new Promise((r) => setTimeout(r, 150));
+  await new Promise((r) => setTimeout(r, 50));
   const status = await run.stop(signal, 5000);
-  return { id, status, stdout: run.stdout(), stderr: run.stderr() };
+  // Which steps had completed, and which was under way, when the signal landed (from the store).
+  const store = RunStore.open(db);
+  const steps = store.steps(id);
+  store.close();
+  const done = steps.filter((s) => s.status === "completed").map((s) => ({ idx: s.idx, id: s.id }));
+  const cut = steps.filter((s) => s.status !== "completed");
+  expect(cut, "one step was under way when the signal landed").toHaveLength(1);
+  return { id, status, stdout: run.stdout(), stderr: run.stderr(), done, killedAt: cut[0]!.idx + 1 };
 }
 
-function checkExactlyOnce(db: string, id: number, killedAt: number) {
+function checkExactlyOnce(
+  db: string,
+  id: number,
+  killedAt: number,
+  before: Array<{ idx: number; id: number }>,
+) {
   const store = RunStore.open(db);
   try {
     const run = store.run(id)!;
     expect(run.status).toBe("completed");
     const steps = store.steps(id);
+    // Steps completed before the interruption are the very same rows (not run again).
+    for (const b of before)
+      expect(steps.find((s) => s.idx === b.idx && s.status === "completed")!.id).toBe(b.id);
     for (let idx = 0; idx < STEPS; idx++) {
       const attempts = steps.filter((s) => s.idx === idx);
       const done = attempts.filter((s) => s.status === "completed");
@@ -86,12 +101,13 @@ describe("xbar run: interruption and resume", () => {
     writeFileSync(file, campaign(port));
     const k = await interrupt(file, db, 3, "SIGKILL");
     expect(k.status.signal).toBe("SIGKILL");
+    expect(k.killedAt).toBeGreaterThanOrEqual(3);
     const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
-    expect(r.stdout).toMatch(/step 1\/6 characterize: already completed, skipped/);
-    expect(r.stdout).toMatch(/step 2\/6 characterize: already completed, skipped/);
-    expect(r.stdout).toMatch(/step 3\/6 characterize: done/);
-    const all = checkExactlyOnce(db, k.id, 3);
+    for (let i = 1; i < k.killedAt; i++)
+      expect(r.stdout).toMatch(new RegExp(`step ${i}/6 characterize: already completed, skipped`));
+    expect(r.stdout).toMatch(new RegExp(`step ${k.killedAt}/6 characterize: done`));
+    const all = checkExactlyOnce(db, k.id, k.killedAt, k.done);
     // The killed attempt's partial curve is kept (measurements beyond the completed ones).
     expect(all).toBeGreaterThan(STEPS * (2 * PULSES + 1));
   }, 90_000);
@@ -110,9 +126,12 @@ describe("xbar run: interruption and resume", () => {
       steps: Array<{ idx: number; status: string }>;
     };
     expect(info.run.status).toBe("aborted");
-    expect(info.steps.map((s) => s.status)).toEqual(["completed", "interrupted"]);
+    expect(info.steps.map((s) => s.status)).toEqual([
+      ...Array.from({ length: k.killedAt - 1 }, () => "completed"),
+      "interrupted",
+    ]);
     const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
-    checkExactlyOnce(db, k.id, 2);
+    checkExactlyOnce(db, k.id, k.killedAt, k.done);
   }, 90_000);
 });
