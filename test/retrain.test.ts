@@ -146,11 +146,17 @@ describe("xbar retrain over a TCP socket", () => {
     expect(j.ratio.steps).toBeLessThan(1);
   });
 
-  it("names a board without FIRE and one too small", async () => {
-    const a = await runXbar(["retrain", "--port", "emu://?rows=8&cols=8&device=agsi"]);
+  it("names a board without FIRE and one too small; exit 3 when not trained", async () => {
+    const [a, b, c] = await Promise.all([
+      runXbar(["retrain", "--port", "emu://?rows=8&cols=8&device=agsi"]),
+      runXbar(["retrain", "--port", "emu://?rows=4&cols=4&device=ts-pcm"]),
+      runXbar(["retrain", "--max-steps", "3"]),
+    ]);
     expect(a.code).toBe(1);
     expect(a.stderr).toMatch(/^xbar: .*agsi devices without FIRE/);
-    const b = await runXbar(["retrain", "--port", "emu://?rows=4&cols=4&device=ts-pcm"]);
+    // Not trained within --max-steps: the figures are printed, the exit status says so.
+    expect(c.code).toBe(3);
+    expect(c.stdout).toMatch(/NOT reached: 3 windows/);
     expect(b.code).toBe(1);
     expect(b.stderr).toMatch(/5x5 pattern needs 5x5 cells; .* has 4x4/);
   });

@@ -88,7 +88,9 @@ Examples:
   xbar retrain
   xbar retrain --size 8 --svg retrain.svg
   xbar retrain --forget drift --forget-seconds 1e6 --json
-  xbar retrain --port socket://127.0.0.1:5025 --pattern "#####/#..../####./#..../#...."`,
+  xbar retrain --port socket://127.0.0.1:5025 --pattern "#####/#..../####./#..../#...."
+
+Exit status 3 when a training phase did not reach the trained state within --max-steps.`,
     )
     .action(async (o) => {
       const { size, pattern } = o.pattern
