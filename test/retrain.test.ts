@@ -61,7 +61,7 @@ describe("retraining on ts-pcm cells (emu://)", () => {
   beforeAll(async () => {
     for (const noise of [0, 1])
       runs.push(await campaign(`emu://?rows=5&cols=5&device=ts-pcm&seed=1&noise=${noise}`));
-  });
+  }, 60_000);
 
   it("reaches the trained state both times, and retraining takes fewer windows, firings and less time", () => {
     for (const r of runs) {
@@ -90,7 +90,7 @@ describe("retraining on ts-pcm cells (emu://)", () => {
     expect(art[1]).toMatch(/^\|[^ ]{2} {8}\|$/);
   });
 
-  it("forgetting by drift (WAIT on the board clock) works too", async () => {
+  it("forgetting by drift (WAIT on the board clock) works too", { timeout: 60_000 }, async () => {
     const r = await campaign("emu://?rows=5&cols=5&device=ts-pcm&seed=1&noise=0", {
       forget: "drift",
       forgetSeconds: 1e6,
@@ -146,7 +146,9 @@ describe("xbar retrain over a TCP socket", () => {
     expect(j.ratio.steps).toBeLessThan(1);
   });
 
-  it("names a board without FIRE and one too small; exit 3 when not trained", async () => {
+  it("names a board without FIRE and one too small; exit 3 when not trained", {
+    timeout: 60_000,
+  }, async () => {
     const [a, b, c] = await Promise.all([
       runXbar(["retrain", "--port", "emu://?rows=8&cols=8&device=agsi"]),
       runXbar(["retrain", "--port", "emu://?rows=4&cols=4&device=ts-pcm"]),

@@ -139,7 +139,7 @@ describe("xbar train --rule snn over a TCP socket", () => {
     expect(parse(b.stdout).stashedAt.some((s) => s !== null)).toBe(true);
   });
 
-  it("refuses a board that is too small, naming the size", async () => {
+  it("refuses a board that is too small, naming the size", { timeout: 60_000 }, async () => {
     const r = await runXbar([
       "train",
       "--rule",
@@ -154,7 +154,7 @@ describe("xbar train --rule snn over a TCP socket", () => {
 });
 
 describe("xbar train --rule snn refuses bad input before touching a board", () => {
-  it("--stash with another rule, and a malformed stash criterion", async () => {
+  it("--stash with another rule, and a malformed stash criterion", { timeout: 60_000 }, async () => {
     const [a, b] = await Promise.all([
       runXbar(["train", "--rule", "onchip", "--stash", ...TINY]),
       runXbar(["train", "--rule", "snn", "--stash", "20:x", ...TINY]),
