@@ -178,6 +178,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .description("every run: id, campaign, sweep values, status, start and end, measurements")
     .addOption(dbOption())
     .option("--json", "print JSON")
+    .addHelpText("after", "\nExamples:\n  xbar runs list\n  xbar runs list --db lab.sqlite --json")
     .action((o: { db: string; json?: boolean }) => {
       const store = RunStore.open(o.db);
       try {
@@ -279,6 +280,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .addOption(dbOption())
     .option("--json", "print JSON")
     .option("--campaign", "print the campaign file as it was run")
+    .addHelpText("after", "\nExamples:\n  xbar runs show 3\n  xbar runs show 3 --campaign > again.yaml")
     .action((id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
       const store = RunStore.open(o.db);
       try {
