@@ -48,7 +48,7 @@ async function run(o: Partial<TrainOptions> & Pick<TrainOptions, "rule">): Promi
     }).pipe(toArray()),
   );
   const done = events.find((e) => e.type === "done");
-  if (!done || done.type !== "done") throw new Error("no result");
+  if (done?.type !== "done") throw new Error("no result");
   return done.result;
 }
 
