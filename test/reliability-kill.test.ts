@@ -60,6 +60,8 @@ describe("SIGKILL at random points", () => {
     const kept: number[] = [];
     const killedIn: number[] = [];
     for (let k = 0; k < KILLS; k++) {
+      // A fast link may finish the campaign between two kills: then there is nothing left to kill.
+      if (k > 0 && counts(db, id).status === "completed") break;
       const run = startXbar(
         k === 0 ? ["run", file, "--db", db] : ["run", "--resume", String(id), "--db", db],
       );
@@ -73,8 +75,12 @@ describe("SIGKILL at random points", () => {
       kept.push(counts(db, id).all);
       if (k > 0) expect(kept[k]!, "measurements after kill vs before").toBeGreaterThanOrEqual(kept[k - 1]!);
     }
-    const r = await runXbar(["run", "--resume", String(id), "--db", db], { timeoutMs: 90_000 });
-    expect(r.code, describeRun(r)).toBe(0);
+    // The first kill always lands mid-campaign (six steps of 241 points take far longer than 0.8 s).
+    expect(killedIn.length).toBeGreaterThanOrEqual(1);
+    if (counts(db, id).status !== "completed") {
+      const r = await runXbar(["run", "--resume", String(id), "--db", db], { timeoutMs: 90_000 });
+      expect(r.code, describeRun(r)).toBe(0);
+    }
     const store = RunStore.open(db);
     try {
       expect(store.run(id)!.status).toBe("completed");
