@@ -19,6 +19,7 @@ import {
   StreamTransport,
   XbarError,
 } from "../drivers/index.ts";
+import { Smu } from "../drivers/scpi/smu.ts";
 import { ErrorCode } from "../firmware-protocol/index.ts";
 import {
   type BoardOptions,
@@ -32,6 +33,7 @@ import {
   serveStream,
   serveTcp,
 } from "../mocks/index.ts";
+import { EmulatedSmu, smuInProcess } from "../mocks/smu.ts";
 import type { Board } from "./board.ts";
 import { CrossbarBoard } from "./crossbar-board.ts";
 
@@ -117,6 +119,45 @@ export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
   } catch (e) {
     throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${(e as Error).message}`);
   }
+}
+
+const SMU_KEYS = ["g", "gmin", "gmax", "vset", "vreset", "rate"] as const;
+
+/**
+ * `connectSmu(url)`: bench instruments, as `connect(url)` is for boards (src/instrument.ts re-exports it).
+ *
+ *   /dev/ttyUSB1, serial:///dev/ttyUSB1?baud=9600   a 2400-class SMU on RS-232
+ *   socket://192.168.0.20:5025                       an SMU on a LAN socket
+ *   smu-emu://?g=1e-5&vset=1&vreset=1                an emulated SMU on one emulated device, in-process
+ */
+export async function connectSmu(url: string): Promise<Smu> {
+  let smu: Smu;
+  if (url.startsWith("smu-emu://")) {
+    const q = url.indexOf("?");
+    const opts: Record<string, number> = {};
+    for (const [k, v] of new URLSearchParams(q >= 0 ? url.slice(q + 1) : "")) {
+      if (!(SMU_KEYS as readonly string[]).includes(k))
+        throw new XbarError(
+          ErrorCode.BAD_URL,
+          `unknown smu-emu:// option "${k}" (known: ${SMU_KEYS.join(", ")})`,
+        );
+      const x = Number(v);
+      if (!(x > 0))
+        throw new XbarError(ErrorCode.BAD_URL, `smu-emu:// option ${k}=${v} is not a positive number`);
+      opts[k] = x;
+    }
+    smu = new Smu(new StreamTransport(smuInProcess(new EmulatedSmu("EMU0001", opts)), url));
+  } else {
+    smu = new Smu(await openTransport(parseLinkUrl(url)));
+  }
+  try {
+    await smu.identify();
+    await smu.reset();
+  } catch (e) {
+    await smu.close().catch(() => {});
+    throw e;
+  }
+  return smu;
 }
 
 /** Two connected in-process Duplex ends: what one writes, the other reads. */
