@@ -48,7 +48,7 @@ async function epoch(
     ),
   );
   const done = ev.find((e) => e.type === "done");
-  if (!done || done.type !== "done") throw new Error("no result");
+  if (done?.type !== "done") throw new Error("no result");
   return done.result;
 }
 

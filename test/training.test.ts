@@ -47,7 +47,7 @@ async function run(o: Partial<TrainOptions> & Pick<TrainOptions, "rule">): Promi
     }).pipe(toArray()),
   );
   const done = events.find((e) => e.type === "done");
-  if (!done || done.type !== "done") throw new Error("no result");
+  if (done?.type !== "done") throw new Error("no result");
   return done.result;
 }
 
@@ -101,6 +101,23 @@ describe("layers on arrays", () => {
     const e = await lastValueFrom(layer.backward(d));
     const es = sw.backwardSync(d);
     for (let i = 0; i < 20; i++) expect(e[i]).toBeCloseTo(es[i]!, 4);
+  });
+
+  it("a gain scales the weight a pair stands for, in the forward pass and in the weights read back", async () => {
+    const a = await board("emu://?rows=8&cols=8&device=linear&seed=1");
+    const pulse = { vp: 2, vn: -2, width: 1e-4 };
+    const range = await calibrateRange(a, 7, 7, pulse);
+    const placement = new Allocator([a]).place(4, 4);
+    const one = new ArrayLayer(3, 2, placement, { range, pulse, rule: "bidirectional" });
+    const four = new ArrayLayer(3, 2, placement, { range, pulse, rule: "bidirectional", gain: 4 });
+    await one.initRandom(new Random(2), 0.5);
+    const w1 = await lastValueFrom(one.weights());
+    const w4 = await lastValueFrom(four.weights());
+    for (let i = 0; i < w1.length; i++) expect(w4[i]).toBeCloseTo(4 * w1[i]!, 5);
+    const x = Float32Array.of(0.3, 0.9, 0.1);
+    const y = await lastValueFrom(four.forward(x));
+    const ys = new SoftwareLayer(3, 2, w4).forwardSync(x);
+    for (let j = 0; j < 2; j++) expect(y[j]).toBeCloseTo(ys[j]!, 4);
   });
 
   it("refuses a layer that does not fit the boards, naming it", async () => {

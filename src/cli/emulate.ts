@@ -65,7 +65,10 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     try {
       faults = emulatorFaults(new URLSearchParams({ fault: o.fault }));
     } catch (e) {
-      throw new XbarError(ErrorCode.BAD_INPUT, `--fault: ${(e as Error).message.replace(/^.*fault=\S*: /, "")}`);
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `--fault: ${(e as Error).message.replace(/^.*fault=\S*: /, "")}`,
+      );
     }
   }
   const server = await startEmulatorServer({

@@ -18,11 +18,14 @@ const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const count = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
 
-function lrArg(raw: string): number | number[] {
-  const parts = raw
-    .split(",")
-    .map((s) => numArg("--lr", (v) => v > 0, "a positive number or a list like 0.2,0.1")(s));
-  return parts.length === 1 ? parts[0]! : parts;
+/** A positive number, or one per layer: "0.2,0.1". */
+function perLayerArg(name: string) {
+  return (raw: string): number | number[] => {
+    const parts = raw
+      .split(",")
+      .map((s) => numArg(name, (v) => v > 0, "a positive number or a list like 0.2,0.1")(s));
+    return parts.length === 1 ? parts[0]! : parts;
+  };
 }
 
 export function addTrainCommand(program: Command, out: (s: string) => void): void {
@@ -73,11 +76,17 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
         .default("20"),
     )
     .option("--seed <n>", "seed of initialisation and image order", intArg("--seed", 0, 2 ** 31 - 1), 1)
-    .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", lrArg, 0.1)
+    .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", perLayerArg("--lr"), 0.1)
     .option(
       "--hybrid-lr <x>",
       "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
       numArg("--hybrid-lr", (v) => v > 0, "positive"),
+    )
+    .option(
+      "--gain <x>",
+      "weight of a full-range pair, or one per layer: 1,4 (default 1)",
+      perLayerArg("--gain"),
+      1,
     )
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
     .option(
@@ -178,6 +187,7 @@ Examples:
             testImages: o.testImages,
             refreshFraction: o.refreshFraction,
             hybridLr: o.hybridLr,
+            gain: o.gain,
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(

@@ -32,6 +32,11 @@ export interface ArrayLayerOptions {
   /** Input voltage for x = 1, V; default 0.2. */
   vin?: number;
   /**
+   * Weight represented by a pair at full range: W = gain·(G+ − G−)/(Gmax − Gmin); default 1. An
+   * output layer whose weights want to exceed 1 would otherwise be clipped by the devices' range.
+   */
+  gain?: number;
+  /**
    * Unidirectional rule: look for saturated pairs (and refresh them) once the layer has received, since
    * the last look, pulses worth this fraction of its devices' level count (on average per device);
    * default 0.05; 0 = never. Small layers with busy devices are looked at more often than large ones.
@@ -52,6 +57,7 @@ export class ArrayLayer implements Layer {
   private readonly vin: number;
   private readonly xPhys: Float32Array;
   private pulsesSinceRefresh = 0;
+  private readonly gain: number;
 
   constructor(
     readonly nIn: number,
@@ -61,6 +67,8 @@ export class ArrayLayer implements Layer {
   ) {
     this.dG = opts.range.gmax - opts.range.gmin;
     this.vin = opts.vin ?? 0.2;
+    this.gain = opts.gain ?? 1;
+    if (!(this.gain > 0)) throw new RangeError(`gain must be positive, not ${this.gain}`);
     this.xPhys = new Float32Array(nIn + 1);
   }
 
@@ -85,7 +93,7 @@ export class ArrayLayer implements Layer {
     return forkJoin(calls).pipe(
       map((parts) => {
         const out = new Float32Array(k * nOut);
-        const scale = 1 / (vin * this.dG);
+        const scale = this.gain / (vin * this.dG);
         for (const { t, y } of parts) {
           for (let s = 0; s < k; s++) {
             for (let c = 0; c < t.cols; c += 2) {
@@ -117,7 +125,7 @@ export class ArrayLayer implements Layer {
     return forkJoin(calls).pipe(
       map((parts) => {
         const e = new Float32Array(nIn);
-        const scale = 1 / (s * this.dG);
+        const scale = this.gain / (s * this.dG);
         for (const { t, y } of parts) {
           for (let i = 0; i < t.rows; i++) {
             const r = t.rowStart + i;
@@ -135,7 +143,7 @@ export class ArrayLayer implements Layer {
     const xp = this.xPhys;
     xp.set(x.subarray(0, nIn));
     xp[nIn] = 1;
-    const scale = lr * levels;
+    const scale = (lr * levels) / this.gain;
     // Largest pulse count the envelope allows per device per command: cap the error accordingly.
     const calls = this.tiles.map((t) => {
       const nmax = t.board.limits.nmax;
@@ -199,7 +207,7 @@ export class ArrayLayer implements Layer {
     return from(
       this.readPhysical().then((g) => {
         const w = new Float32Array((this.nIn + 1) * this.nOut);
-        for (let i = 0; i < w.length; i++) w[i] = (g[2 * i]! - g[2 * i + 1]!) / this.dG;
+        for (let i = 0; i < w.length; i++) w[i] = (this.gain * (g[2 * i]! - g[2 * i + 1]!)) / this.dG;
         return w;
       }),
     );
@@ -333,7 +341,10 @@ export class ArrayLayer implements Layer {
           const wij = w[(t.rowStart + i) * this.nOut + (t.colStart + c) / 2]!;
           const n = Math.min(
             t.board.limits.nmax,
-            pulsesFor(this.opts.range, this.opts.range.gmin + Math.min(1, Math.abs(wij)) * this.dG),
+            pulsesFor(
+              this.opts.range,
+              this.opts.range.gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG,
+            ),
           );
           counts[i * t.cols + c + (wij >= 0 ? 0 : 1)] = n;
         }
@@ -394,9 +405,9 @@ export class ArrayLayer implements Layer {
       for (let i = 0; i < t.rows; i++) {
         for (let c = 0; c < t.cols; c += 2) {
           const wij = w[(t.rowStart + i) * this.nOut + (t.colStart + c) / 2]!;
-          const target = gmin + Math.min(1, Math.abs(wij)) * this.dG;
+          const target = gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG;
           // Weights within the tolerance of zero stay at Gmin after the depression.
-          if (Math.abs(wij) * this.dG <= tolerance * gmin) continue;
+          if ((Math.abs(wij) / this.gain) * this.dG <= tolerance * gmin) continue;
           targets.push({ row: t.r0 + i, col: t.c0 + c + (wij >= 0 ? 0 : 1), target });
         }
       }

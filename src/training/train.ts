@@ -41,6 +41,11 @@ export interface TrainOptions {
   seed?: number;
   /** Learning rate per layer (or one for all); default 0.1. */
   lr?: number | number[];
+  /**
+   * Weight of a full-range pair per layer (W = gain·(G+ − G−)/ΔG); default 1 for every layer. The
+   * initial weights scale with it, in software as on the array.
+   */
+  gain?: number | number[];
   /** Test images per evaluation; default 10 000. */
   testImages?: number;
   /** Device range; measured on the board when not given. */
@@ -175,6 +180,7 @@ async function run(
     testImages = 10000,
     pulse = rule === "ssl" ? SSL_PULSE : DEFAULT_PULSE,
     refreshFraction = 0.05,
+    gain = 1,
   } = o;
   if (!(RULES as readonly string[]).includes(rule))
     throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
@@ -206,7 +212,10 @@ async function run(
   // big enough), then the device range is measured on the first device of layer 1.
   let range = o.range;
   const arrayLayers: ArrayLayer[] = [];
-  const software = (i: number) => new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 });
+  const gains = typeof gain === "number" ? [gain, gain] : gain;
+  for (const g of gains) if (!(g > 0)) throw new RangeError(`gain must be positive, not ${g}`);
+  const software = (i: number) =>
+    new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 * (gains[i] ?? 1) });
   let layers: Layer[];
   if (rule === "software") {
     layers = [software(0), software(1)];
@@ -235,6 +244,7 @@ async function run(
           mode: pulseMode,
           threshold,
           refreshFraction,
+          gain: gains[i] ?? 1,
         }),
       );
     }
@@ -308,10 +318,9 @@ async function run(
       await l1.depressAll();
       const b = await totals(boards);
       const ts = performance.now();
-      const wv =
-        method === "write-verify"
-          ? await l1.writeVerified(w1, { reset: false })
-          : (await l1.writeOpenLoop(w1, { reset: false }), undefined);
+      let wv: { converged: number; devices: number } | undefined;
+      if (method === "write-verify") wv = await l1.writeVerified(w1, { reset: false });
+      else await l1.writeOpenLoop(w1, { reset: false });
       const a = await totals(boards);
       const acc = (await evaluate(new Mlp([l1, layers[1]!]), testSet, testImages)).accuracy;
       transfers.push({
