@@ -43,7 +43,7 @@ export const COMMANDS = {
       "effects",
     ],
   ),
-  LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax"]),
+  LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax", "gmax"]),
   CFG: c(
     "control",
     [],

@@ -21,6 +21,16 @@ export interface Limits {
   ccmax: number;
   /** Most energy one command may spend, J. */
   emax: number;
+  /**
+   * The conductance the board bounds a pulse's energy with (LIM gmax=), S; absent when the board does
+   * not say. The host then refuses what even the pulsed devices alone would spend above emax.
+   */
+  gmax?: number;
+}
+
+/** Energy of `n` pulses of `v`, `w` on devices at `gmax`: what the host can bound before sending. */
+export function pulseEnergy(lim: Limits, v: number, w: number, n: number): number {
+  return lim.gmax === undefined ? 0 : v * v * lim.gmax * w * n;
 }
 
 const fmt = (x: number) => Number(x.toPrecision(6)).toString();

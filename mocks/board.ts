@@ -298,7 +298,7 @@ export class EmulatedBoard {
           effects: effectsToken(this.effects, this.noise),
         };
       case "LIM":
-        return { ...lim };
+        return { ...lim, gmax: this.devices.gmax };
       case "CFG":
         return this.configure(a);
       case "READ": {

@@ -16,6 +16,7 @@ import {
   checkAmplitude,
   checkCompliance,
   checkCount,
+  checkEnergy,
   checkListLength,
   checkPulse,
   checkReadVoltage,
@@ -24,6 +25,7 @@ import {
   type Limits,
   PROTOCOL_VERSION,
   ProtocolError,
+  pulseEnergy,
   type Scheme,
 } from "../firmware-protocol/index.ts";
 import type {
@@ -77,6 +79,7 @@ function toLimits(a: Args): Limits {
     vrmax: n("vrmax"),
     ccmax: n("ccmax"),
     emax: n("emax"),
+    gmax: a.has("gmax") ? n("gmax") : undefined,
   };
 }
 
@@ -268,6 +271,7 @@ export class CrossbarBoard implements Board {
       () => {
         checkAddress(this.identity.rows, this.identity.cols, row, col);
         checkPulse(this.limits, amplitude, width, count);
+        checkEnergy(this.limits, pulseEnergy(this.limits, amplitude, width, count));
       },
       () =>
         this.call(
@@ -310,11 +314,14 @@ export class CrossbarBoard implements Board {
               `pulse list ${name} has ${x.length} entries, expected ${k}`,
             );
         }
+        let energy = 0;
         for (let i = 0; i < k; i++) {
           checkAddress(this.identity.rows, this.identity.cols, list.rows[i]!, list.cols[i]!);
           checkPulse(this.limits, at(amplitude, i), at(width, i), at(count, i));
           duration += at(width, i) * at(count, i);
+          energy += pulseEnergy(this.limits, at(amplitude, i), at(width, i), at(count, i));
         }
+        checkEnergy(this.limits, energy);
       },
       () =>
         this.call(
@@ -349,10 +356,13 @@ export class CrossbarBoard implements Board {
         checkAmplitude(this.limits, p.vp);
         checkAmplitude(this.limits, p.vn);
         checkWidth(this.limits, p.width);
+        let energy = 0;
         for (const n of p.counts) {
           checkCount(this.limits, Math.abs(n));
           total += Math.abs(n);
+          energy += pulseEnergy(this.limits, n > 0 ? p.vp : p.vn, p.width, Math.abs(n));
         }
+        checkEnergy(this.limits, energy);
       },
       () =>
         this.call(
@@ -396,6 +406,25 @@ export class CrossbarBoard implements Board {
         for (const v of u.d) dmax = Math.max(dmax, Math.abs(v));
         const nmax = mode === "sign" ? 1 : Math.round(Math.abs(scale) * xmax * dmax);
         checkCount(this.limits, nmax);
+        // Energy: a cheap upper bound first; the exact pulse counts only when that bound is too high.
+        const vv = Math.max(u.vp * u.vp, u.vn * u.vn);
+        let sx = 0;
+        let sd = 0;
+        for (const v of u.x) sx += Math.abs(v);
+        for (const v of u.d) sd += Math.abs(v);
+        const bound = (mode === "sign" ? u.rows * u.cols : Math.abs(scale) * sx * sd + u.rows * u.cols) * vv;
+        if (pulseEnergy(this.limits, 1, u.width, bound) > this.limits.emax) {
+          let energy = 0;
+          for (const xi of u.x) {
+            for (let j = 0; j < u.d.length; j++) {
+              const v = Math.abs(scale * xi * u.d[j]!);
+              if (!(v >= threshold)) continue;
+              const n = mode === "sign" ? 1 : Math.round(v);
+              energy += pulseEnergy(this.limits, scale * xi * u.d[j]! > 0 ? u.vp : u.vn, u.width, n);
+            }
+          }
+          checkEnergy(this.limits, energy);
+        }
       },
       () =>
         this.call(

@@ -86,6 +86,7 @@ describe("safety envelope at every boundary, on the host and on the board", () =
       vrmax: 1,
       ccmax: 1e-3,
       emax: 1,
+      gmax: 1e-4,
     });
   });
 
@@ -178,22 +179,41 @@ describe("safety envelope at every boundary, on the host and on the board", () =
     await firstValueFrom(board.configure({ compliance: 1e-4 }));
   });
 
-  it("energy per command <= emax (307): refused by the board before any pulse (the host cannot know G)", async () => {
-    // The board's bound of one train: v² · Gmax · w · n, Gmax = 100 µS for the linear device.
+  it("energy per command <= emax (307): refused on the host (LIM gmax) and by the board, before any pulse", async () => {
+    // The bound of one train: v² · Gmax · w · n, Gmax = 100 µS for the linear device (LIM gmax=).
+    expect(board.limits.gmax).toBe(1e-4);
     const e40 = 5 * 5 * 1e-4 * 1e-2 * 40;
     await firstValueFrom(board.configure({ emax: e40 }));
     const before = (await firstValueFrom(board.counters())).pulses;
     await pulseRaw(5, 1e-2, 40, 0);
     await pulseRaw(5, 1e-2, 39, 0);
     await pulseRaw(5, 1e-2, 41, ErrorCode.ENERGY_LIMIT);
-    // The host passes it on (no host-side energy model), and the board refuses it.
-    const err = await firstValueFrom(
-      board.pulse({ row: 0, col: 0, amplitude: 5, width: 1e-2, count: 41 }),
-    ).catch((e) => e);
-    expect(err).toMatchObject({ code: ErrorCode.ENERGY_LIMIT, context: { side: "board" } });
-    tried.host++;
+    // The host refuses the same train before sending (side "host", nothing on the wire) …
+    await host(pulse(5, 1e-2, 41), ErrorCode.ENERGY_LIMIT);
+    await host(
+      (b) =>
+        firstValueFrom(b.pulseList({ rows: [0, 1], cols: [0, 1], amplitude: 5, width: 1e-2, count: 21 })),
+      ErrorCode.ENERGY_LIMIT,
+    );
+    await host(
+      (b) =>
+        firstValueFrom(
+          b.pulseBlock({
+            r0: 0,
+            c0: 0,
+            rows: 1,
+            cols: 2,
+            counts: Int16Array.of(21, -21),
+            vp: 5,
+            vn: -5,
+            width: 1e-2,
+          }),
+        ),
+      ErrorCode.ENERGY_LIMIT,
+    );
+    await host(pulse(5, 1e-2, 40), 0);
     const after = (await firstValueFrom(board.counters())).pulses;
-    expect(after - before).toBe(79); // … and the board applied none of the refused trains
+    expect(after - before).toBe(119); // … and the board applied none of the refused trains
     await firstValueFrom(board.configure({ emax: 1 }));
   });
 
