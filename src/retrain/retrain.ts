@@ -18,8 +18,10 @@
  * start each training phase on cells that do not conduct (a fully RESET cell of the emulator may read
  * G = 0 and then never fires), the windows.
  */
-import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
+
+import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import type { Block, Board, ConductanceMap, Counters } from "../board.ts";
+import { cancellableRun } from "../operators/campaign-run.ts";
 
 /** The letter "F" on a size x size grid (size >= 5): a stem, a top bar and a shorter middle bar. */
 export function letterF(size: number): Uint8Array {
@@ -152,24 +154,9 @@ export type RetrainEvent =
 export const RETRAIN_DEFAULT_PORT = "emu://?rows=5&cols=5&device=ts-pcm&seed=1";
 
 export function retrain(opts: RetrainOptions): Observable<RetrainEvent> {
-  return new Observable<RetrainEvent>((subscriber) => {
-    let cancelled = false;
-    run(
-      opts,
-      (e) => !cancelled && subscriber.next(e),
-      () => cancelled,
-    )
-      .then((result) => {
-        if (cancelled) return;
-        subscriber.next({ type: "done", result });
-        subscriber.complete();
-      })
-      .catch((e) => subscriber.error(e));
-    return () => {
-      cancelled = true;
-      opts.board.abort().subscribe({ error: () => {} });
-    };
-  });
+  return cancellableRun<RetrainEvent, RetrainResult>([opts.board], (emit, cancelled) =>
+    run(opts, emit, cancelled),
+  );
 }
 
 async function run(

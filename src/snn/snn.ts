@@ -17,11 +17,13 @@
  * (G+ on column 2j, G− on 2j+1), the weight w = (G+ − G−)/(Gmax − Gmin). Energy is the board's own
  * account (STAT), never a host estimate.
  */
-import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
+
+import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import type { Board, Counters } from "../board.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { Random } from "../nn/random.ts";
+import { cancellableRun } from "../operators/campaign-run.ts";
 
 export interface SnnOptions {
   /** The board holding the synapses: at least `inputs` rows and 2 · classes columns. */
@@ -162,26 +164,9 @@ export function activeRuns(active: boolean[]): Array<[number, number]> {
 }
 
 export function trainSnn(opts: SnnOptions): Observable<SnnEvent> {
-  return new Observable<SnnEvent>((subscriber) => {
-    let cancelled = false;
-    runSnn(
-      opts,
-      (e) => {
-        if (!cancelled) subscriber.next(e);
-      },
-      () => cancelled,
-    )
-      .then((result) => {
-        if (cancelled) return;
-        subscriber.next({ type: "done", result });
-        subscriber.complete();
-      })
-      .catch((e) => subscriber.error(e));
-    return () => {
-      cancelled = true;
-      opts.board.abort().subscribe({ error: () => {} });
-    };
-  });
+  return cancellableRun<SnnEvent, SnnResult>([opts.board], (emit, cancelled) =>
+    runSnn(opts, emit, cancelled),
+  );
 }
 
 async function runSnn(

@@ -11,7 +11,8 @@
  *
  * Emits progress events while it runs; unsubscribing stops it and aborts the boards.
  */
-import { firstValueFrom, lastValueFrom, Observable } from "rxjs";
+
+import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import type { Board, Counters } from "../board.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
@@ -19,6 +20,7 @@ import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { type Layer, SoftwareLayer } from "../nn/layer.ts";
 import { Random } from "../nn/random.ts";
+import { cancellableRun } from "../operators/campaign-run.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
 import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
@@ -138,26 +140,9 @@ const diff = (a: Counters, b: Counters) => ({
 });
 
 export function train(opts: TrainOptions): Observable<TrainEvent> {
-  return new Observable<TrainEvent>((sub) => {
-    let cancelled = false;
-    run(
-      opts,
-      (e) => {
-        if (!cancelled) sub.next(e);
-      },
-      () => cancelled,
-    )
-      .then((result) => {
-        if (cancelled) return;
-        sub.next({ type: "done", result });
-        sub.complete();
-      })
-      .catch((e) => sub.error(e));
-    return () => {
-      cancelled = true;
-      for (const b of new Set(opts.boards)) b.abort().subscribe({ error: () => {} });
-    };
-  });
+  return cancellableRun<TrainEvent, TrainResult>(opts.boards, (emit, cancelled) =>
+    run(opts, emit, cancelled),
+  );
 }
 
 async function run(
