@@ -5,12 +5,14 @@
  * exactly once, steps completed before the kill not repeated, and the killed step's partial data kept
  * as an interrupted attempt.
  */
+
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../src/store/run-store.ts";
-import { type Background, describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
+import { emulateOnTcp } from "./helpers/emulator.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const STEPS = 6;
 const PULSES = 400;
@@ -23,23 +25,11 @@ function campaign(port: string): string {
   return `name: resume-test\nboard: ${port}\nsteps:\n${steps}\n`;
 }
 
-let emu: Background;
 let port: string;
 const dir = mkdtempSync(join(tmpdir(), "xbar-campaign-"));
 
 beforeAll(async () => {
-  emu = startXbar([
-    "emulate",
-    "--listen",
-    "127.0.0.1:0",
-    "--rows",
-    "16",
-    "--cols",
-    "16",
-    "--device",
-    "linear",
-  ]);
-  port = (await emu.waitFor(/serving on (socket:\/\/127\.0\.0\.1:\d+) /))[1]!;
+  port = await emulateOnTcp(["--rows", "16", "--cols", "16", "--device", "linear"]);
 });
 afterAll(() => stopAll());
 

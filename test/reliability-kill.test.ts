@@ -5,35 +5,25 @@
  * must still be there afterwards, every step must be completed exactly once, and the completed curves
  * must hold each point once (no duplicates, none missing).
  */
+
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Random } from "../mocks/random.ts";
 import { RunStore } from "../src/store/run-store.ts";
-import { type Background, describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
+import { emulateOnTcp } from "./helpers/emulator.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const STEPS = 6;
 const PULSES = 120;
 const KILLS = 3;
 
-let emu: Background;
 let port: string;
 const dir = mkdtempSync(join(tmpdir(), "xbar-kill-"));
 
 beforeAll(async () => {
-  emu = startXbar([
-    "emulate",
-    "--listen",
-    "127.0.0.1:0",
-    "--rows",
-    "16",
-    "--cols",
-    "16",
-    "--device",
-    "linear",
-  ]);
-  port = (await emu.waitFor(/serving on (socket:\/\/127\.0\.0\.1:\d+) /))[1]!;
+  port = await emulateOnTcp(["--rows", "16", "--cols", "16", "--device", "linear"]);
 });
 afterAll(() => stopAll());
 

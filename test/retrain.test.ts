@@ -2,6 +2,7 @@
  * The retraining experiment on threshold-switch-on-PCM cells (src/retrain/retrain.ts) through emu://,
  * and `xbar retrain` over a TCP socket and a pty. The figures are in docs/experiments-retrain.md.
  */
+
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,8 +17,8 @@ import {
   type RetrainResult,
   retrain,
 } from "../src/retrain/retrain.ts";
-import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair } from "./support/pty.ts";
+import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
+import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const F5 = ["#####", "#....", "####.", "#....", "#...."];
 const show = (p: Uint8Array, n: number) =>
@@ -120,8 +121,7 @@ describe("xbar retrain over a TCP socket", () => {
   let url = "";
   const dir = mkdtempSync(join(tmpdir(), "xbar-retrain-"));
   beforeAll(async () => {
-    const emu = startXbar(["emulate", "--listen", "127.0.0.1:0", ...EMU]);
-    url = (await emu.waitFor(/serving on (socket:\/\/\S+)/))[1]!;
+    url = await emulateOnTcp([...EMU]);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -164,22 +164,9 @@ describe("xbar retrain over a TCP socket", () => {
   });
 });
 
-const SOCAT = which("socat");
-const CI = process.env.CI === "true";
-describe.skipIf(!SOCAT && !CI)("xbar retrain over a pty (serial device path)", () => {
-  let pty: PtyPair | undefined;
-  beforeAll(async () => {
-    if (!SOCAT) throw new Error("socat is not on PATH, but the pty tests are required when CI=true");
-    pty = await startPtyPair({ socat: SOCAT });
-    await startXbar(["emulate", "--serial", pty.boardPath, ...EMU]).waitFor(/serving on/);
-  });
-  afterAll(async () => {
-    await stopAll();
-    await pty?.stop();
-  });
-
+describeOnPty("xbar retrain over a pty (serial device path)", [...EMU], (hostPath) => {
   it("runs the campaign through the serial path", { timeout: 40_000 }, async () => {
-    const r = await runXbar(["retrain", "--port", pty!.hostPath, "--json"], { timeoutMs: 30_000 });
+    const r = await runXbar(["retrain", "--port", hostPath(), "--json"], { timeoutMs: 30_000 });
     expect(r.code, r.stderr).toBe(0);
     const j = parse(r.stdout);
     expect(j.phases.every((p) => p.name === "reset" || p.name === "forget" || p.reached)).toBe(true);

@@ -2,13 +2,14 @@
  * The spiking network and the stashing system (src/snn/snn.ts) at a reduced size, through emu://, and
  * `xbar train --rule snn` over a TCP socket and a pty. The full-size figures are in docs/experiments-snn.md.
  */
+
 import { lastValueFrom, toArray } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "../src/connect.ts";
 import { loadMnist } from "../src/datasets/mnist.ts";
 import { activeRuns, type SnnEvent, type SnnOptions, type SnnResult, trainSnn } from "../src/snn/snn.ts";
-import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair } from "./support/pty.ts";
+import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
+import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
 const SMALL: Partial<SnnOptions> = {
@@ -123,8 +124,7 @@ const EMU = ["--rows", "400", "--cols", "20", "--device", "srm"];
 describe("xbar train --rule snn over a TCP socket", () => {
   let url = "";
   beforeAll(async () => {
-    const emu = startXbar(["emulate", "--listen", "127.0.0.1:0", ...EMU]);
-    url = (await emu.waitFor(/serving on (socket:\/\/\S+)/))[1]!;
+    url = await emulateOnTcp([...EMU]);
   });
 
   it("trains with and without stashing through socket://", { timeout: 60_000 }, async () => {
@@ -166,22 +166,9 @@ describe("xbar train --rule snn refuses bad input before touching a board", () =
   });
 });
 
-const SOCAT = which("socat");
-const CI = process.env.CI === "true";
-describe.skipIf(!SOCAT && !CI)("xbar train --rule snn over a pty (serial device path)", () => {
-  let pty: PtyPair | undefined;
-  beforeAll(async () => {
-    if (!SOCAT) throw new Error("socat is not on PATH, but the pty tests are required when CI=true");
-    pty = await startPtyPair({ socat: SOCAT });
-    await startXbar(["emulate", "--serial", pty.boardPath, ...EMU]).waitFor(/serving on/);
-  });
-  afterAll(async () => {
-    await stopAll();
-    await pty?.stop();
-  });
-
+describeOnPty("xbar train --rule snn over a pty (serial device path)", [...EMU], (hostPath) => {
   it("trains with stashing through the serial path", { timeout: 60_000 }, async () => {
-    const r = await runXbar(["train", "--rule", "snn", "--stash", "--port", pty!.hostPath, ...TINY], {
+    const r = await runXbar(["train", "--rule", "snn", "--stash", "--port", hostPath(), ...TINY], {
       timeoutMs: 50_000,
     });
     expect(r.code, r.stderr).toBe(0);

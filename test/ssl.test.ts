@@ -4,6 +4,7 @@
  * comparison gives per-digit results, and `xbar train --rule ssl` works over emu:// and a pty.
  * The full-size figures are in docs/experiments-ssl.md.
  */
+
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Board } from "../src/board.ts";
@@ -11,8 +12,8 @@ import { connect } from "../src/connect.ts";
 import { type Dataset, loadMnist } from "../src/datasets/mnist.ts";
 import { DriftClock, SSL_PULSE, sslOptions } from "../src/training/ssl.ts";
 import { type TrainOptions, type TrainResult, train } from "../src/training/train.ts";
-import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair } from "./support/pty.ts";
+import { describeOnPty } from "./helpers/emulator.ts";
+import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const PCM = "emu://?rows=512&cols=64&device=pcm&seed=2";
 let trainSet: Dataset;
@@ -151,39 +152,16 @@ describe("xbar train --rule ssl", () => {
   });
 });
 
-const SOCAT = which("socat");
-const CI = process.env.CI === "true";
-describe.skipIf(!SOCAT && !CI)("xbar train --rule ssl over a pty (serial device path)", () => {
-  let pty: PtyPair | undefined;
-  beforeAll(async () => {
-    if (!SOCAT) throw new Error("socat is not on PATH, but the pty tests are required when CI=true");
-    pty = await startPtyPair({ socat: SOCAT });
-    const emu = startXbar([
-      "emulate",
-      "--serial",
-      pty.boardPath,
-      "--rows",
-      "512",
-      "--cols",
-      "64",
-      "--device",
-      "pcm",
-    ]);
-    await emu.waitFor(/serving on/);
-  });
-  afterAll(async () => {
-    await stopAll();
-    await pty?.stop();
-  });
-
-  it("trains through the serial path with the board's clock", { timeout: 60_000 }, async () => {
-    const r = await runXbar(
-      ["train", "--rule", "ssl", "--port", pty!.hostPath, "--step-time", "1", ...TINY],
-      {
+describeOnPty(
+  "xbar train --rule ssl over a pty (serial device path)",
+  ["--rows", "512", "--cols", "64", "--device", "pcm"],
+  (hostPath) => {
+    it("trains through the serial path with the board's clock", { timeout: 60_000 }, async () => {
+      const r = await runXbar(["train", "--rule", "ssl", "--port", hostPath(), "--step-time", "1", ...TINY], {
         timeoutMs: 50_000,
-      },
-    );
-    expect(r.code, r.stderr).toBe(0);
-    expectSsl(r.stdout, 1);
-  });
-});
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expectSsl(r.stdout, 1);
+    });
+  },
+);

@@ -3,9 +3,10 @@
  * a serial device (a socat pty pair), plus argument errors. Tiny runs: the figures are checked in
  * test/training.test.ts and docs/experiments.md; here what matters is that the command works unchanged.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runXbar, startXbar, stopAll, which } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair } from "./support/pty.ts";
+import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
+import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const TINY = ["--epochs", "1", "--images-per-epoch", "40", "--hidden", "4", "--test-images", "50", "--json"];
 
@@ -35,18 +36,7 @@ afterAll(() => stopAll());
 describe("xbar train over a TCP socket", () => {
   let url = "";
   beforeAll(async () => {
-    const emu = startXbar([
-      "emulate",
-      "--listen",
-      "127.0.0.1:0",
-      "--rows",
-      "512",
-      "--cols",
-      "64",
-      "--device",
-      "agsi",
-    ]);
-    url = (await emu.waitFor(/serving on (socket:\/\/\S+)/))[1]!;
+    url = await emulateOnTcp(["--rows", "512", "--cols", "64", "--device", "agsi"]);
   });
 
   it("trains on chip through socket://", { timeout: 120_000 }, async () => {
@@ -56,42 +46,19 @@ describe("xbar train over a TCP socket", () => {
   });
 });
 
-const SOCAT = which("socat");
-const CI = process.env.CI === "true";
-if (!SOCAT && !CI) console.warn("train-cli.test: socat is not on PATH, skipping the pty test");
-
-describe.skipIf(!SOCAT && !CI)("xbar train over a pty (serial device path)", () => {
-  let pty: PtyPair | undefined;
-  beforeAll(async () => {
-    if (!SOCAT)
-      throw new Error("socat is not on PATH, but the pty tests are required when CI=true: install socat");
-    pty = await startPtyPair({ socat: SOCAT });
-    const emu = startXbar([
-      "emulate",
-      "--serial",
-      pty.boardPath,
-      "--rows",
-      "512",
-      "--cols",
-      "64",
-      "--device",
-      "agsi",
-    ]);
-    await emu.waitFor(/serving on/);
-  });
-  afterAll(async () => {
-    await stopAll();
-    await pty?.stop();
-  });
-
-  it("trains on chip through the serial path", { timeout: 120_000 }, async () => {
-    const r = await runXbar(["train", "--rule", "onchip", "--port", pty!.hostPath, ...TINY], {
-      timeoutMs: 100_000,
+describeOnPty(
+  "xbar train over a pty (serial device path)",
+  ["--rows", "512", "--cols", "64", "--device", "agsi"],
+  (hostPath) => {
+    it("trains on chip through the serial path", { timeout: 120_000 }, async () => {
+      const r = await runXbar(["train", "--rule", "onchip", "--port", hostPath(), ...TINY], {
+        timeoutMs: 100_000,
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expectTrained(parse(r.stdout));
     });
-    expect(r.code, r.stderr).toBe(0);
-    expectTrained(parse(r.stdout));
-  });
-});
+  },
+);
 
 describe("xbar train refuses bad input before touching a board", () => {
   it("a network that does not fit the board, named with its size", async () => {
