@@ -66,53 +66,76 @@ interface Row {
   perClass?: number[];
   /** Test accuracy after each epoch. */
   epochs?: number[];
+  /** When and where the row was measured (rows may come from different runs of the script). */
+  measured?: string;
 }
 
 const page = process.argv.includes("--page");
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+/** --only a,b: rerun the experiments whose names contain a or b, keep the other rows as recorded. */
+const only = arg("--only")?.split(",");
+/** --jobs N: experiments run N at a time (each is one process on one core). */
+const jobs = Number(arg("--jobs") ?? 1);
 const jsonPath = quick ? "scratch/experiments-quick.json" : "docs/experiments.json";
 let rows: Row[];
 let meta: { date: string; machine: string; quick: boolean };
+const machine = () => `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`;
 if (page) {
   ({ rows, meta } = JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[]; meta: typeof meta });
 } else {
-  rows = [];
-  meta = {
-    date: new Date().toISOString().slice(0, 10),
-    machine: `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`,
-    quick,
-  };
-  for (const e of EXPERIMENTS) {
+  const today = new Date().toISOString().slice(0, 10);
+  const old: Row[] = only ? (JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[] }).rows : [];
+  meta = { date: today, machine: machine(), quick };
+  const todo = EXPERIMENTS.filter((e) => !only || only.some((o) => e.name.includes(o)));
+  const fresh = new Map<string, Row>();
+  const runOne = async (e: (typeof EXPERIMENTS)[number]): Promise<void> => {
     const command = `xbar train ${e.args} ${size} --seed 1 --json`;
     process.stderr.write(`running: ${command}\n`);
     const t0 = performance.now();
+    let r: Row;
     try {
       const { stdout } = await run("bash", ["-c", `node bin/xbar.mjs ${command.slice(5)}`], {
         maxBuffer: 64 << 20,
       });
-      const r = JSON.parse(stdout.trim().split("\n").pop()!);
-      rows.push({
+      const j = JSON.parse(stdout.trim().split("\n").pop()!);
+      r = {
         name: e.name,
         command,
         seconds: (performance.now() - t0) / 1000,
-        accuracy: r.accuracy,
-        totals: r.totals,
-        transfers: r.transfers,
-        perClass: r.perClass,
-        epochs: r.epochs.map((x: { test: { accuracy: number } }) => x.test.accuracy),
-      });
+        accuracy: j.accuracy,
+        totals: j.totals,
+        transfers: j.transfers,
+        perClass: j.perClass,
+        epochs: j.epochs.map((x: { test: { accuracy: number } }) => x.test.accuracy),
+      };
     } catch (err) {
-      rows.push({
+      r = {
         name: e.name,
         command,
         seconds: (performance.now() - t0) / 1000,
         error: String((err as Error).message).split("\n")[0],
-      });
+      };
     }
-    const r = rows[rows.length - 1]!;
+    r.measured = `${today}, ${machine()}${jobs > 1 ? `, ${jobs} runs at a time` : ""}`;
+    fresh.set(e.name, r);
     process.stderr.write(
-      `  ${r.error ?? `${((r.accuracy ?? 0) * 100).toFixed(2)}%`} in ${r.seconds.toFixed(0)} s\n`,
+      `  ${e.name}: ${r.error ?? `${((r.accuracy ?? 0) * 100).toFixed(2)}%`} in ${r.seconds.toFixed(0)} s\n`,
     );
-  }
+  };
+  const queue = [...todo];
+  await Promise.all(
+    Array.from({ length: Math.max(1, jobs) }, async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) await runOne(e);
+    }),
+  );
+  // Rows in the order of EXPERIMENTS: the fresh ones, else the ones recorded before.
+  rows = EXPERIMENTS.flatMap((e) => {
+    const r = fresh.get(e.name) ?? old.find((o) => o.name === e.name);
+    return r ? [r] : [];
+  });
   writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 1));
 }
 

@@ -170,6 +170,65 @@ describe("layers on arrays", () => {
   });
 });
 
+describe("mini-batch updates", () => {
+  it("an array layer sends nothing until the batch is full, then the net counts; opposite updates cancel", async () => {
+    const a = await board("emu://?rows=8&cols=8&device=linear&seed=1");
+    const pulse = { vp: 2, vn: -2, width: 1e-4 };
+    const range = await calibrateRange(a, 7, 7, pulse);
+    for (const rule of ["unidirectional", "bidirectional"] as const) {
+      const layer = new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), {
+        range,
+        pulse,
+        rule,
+        refreshFraction: 0,
+        batch: 3,
+      });
+      await layer.depressAll();
+      const pulses = async () => (await lastValueFrom(a.counters())).pulses;
+      const x = Float32Array.of(1, 0.5, 0);
+      const p0 = await pulses();
+      await lastValueFrom(layer.update(x, Float32Array.of(0.2, -0.2), { lr: 0.5 }));
+      await lastValueFrom(layer.update(x, Float32Array.of(-0.2, 0.2), { lr: 0.5 }));
+      expect(await pulses()).toBe(p0);
+      // The third image completes the batch: the first two cancelled, so only its own update is sent.
+      await lastValueFrom(layer.update(x, Float32Array.of(0.2, -0.2), { lr: 0.5 }));
+      const sent = (await pulses()) - p0;
+      expect(sent).toBeGreaterThan(0);
+      const w = await lastValueFrom(layer.weights());
+      expect(w[0]).toBeLessThan(0);
+      expect(w[1]).toBeGreaterThan(0);
+      expect(w[4]).toBe(0); // zero input: no pulse
+      // The same single update through a batch-1 layer costs the same pulses as the whole batch did.
+      const one = new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), { range, pulse, rule, refreshFraction: 0 });
+      await one.depressAll();
+      const p1 = await pulses();
+      await lastValueFrom(one.update(x, Float32Array.of(0.2, -0.2), { lr: 0.5 }));
+      expect((await pulses()) - p1).toBe(sent);
+      // A partial batch waits for flush().
+      await lastValueFrom(layer.update(x, Float32Array.of(0.2, -0.2), { lr: 0.5 }));
+      const p2 = await pulses();
+      await lastValueFrom(layer.flush());
+      expect(await pulses()).toBeGreaterThan(p2);
+      await lastValueFrom(layer.flush());
+    }
+    expect(
+      () => new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), { range, pulse, rule: "unidirectional", batch: 0 }),
+    ).toThrow(/batch must be an integer >= 1/);
+  });
+
+  it("a software layer changes its weights once per batch, by the sum of the updates", () => {
+    const w0 = Float32Array.from({ length: 3 * 2 }, (_, i) => i / 10);
+    const l = new SoftwareLayer(2, 2, w0, { batch: 2 });
+    l.updateSync(Float32Array.of(1, 0), Float32Array.of(1, 0), { lr: 0.1 });
+    expect(Array.from(l.w)).toEqual(Array.from(w0));
+    l.updateSync(Float32Array.of(0, 1), Float32Array.of(0, 1), { lr: 0.1 });
+    const ref = new SoftwareLayer(2, 2, w0);
+    ref.updateSync(Float32Array.of(1, 0), Float32Array.of(1, 0), { lr: 0.1 });
+    ref.updateSync(Float32Array.of(0, 1), Float32Array.of(0, 1), { lr: 0.1 });
+    for (let i = 0; i < w0.length; i++) expect(l.w[i]).toBeCloseTo(ref.w[i]!, 6);
+  });
+});
+
 describe("training rules (reduced size: 400-32-10, 2 epochs of 1500 images, 1000 test images)", () => {
   it("claim 1: a linear high-dynamic-range device trained on chip comes within 2 points of software (mean of 3 seeds)", {
     timeout: 300_000,

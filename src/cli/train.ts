@@ -96,6 +96,12 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       0.05,
     )
     .option(
+      "--batch <n>",
+      "images whose updates are summed before pulses are sent (mini-batch; 1 = one OPU per image)",
+      intArg("--batch", 1),
+      1,
+    )
+    .option(
       "--vp <volts>",
       "potentiating pulse amplitude",
       numArg("--vp", (v) => v > 0, "positive"),
@@ -186,6 +192,7 @@ Examples:
             lr: o.lr,
             testImages: o.testImages,
             refreshFraction: o.refreshFraction,
+            batch: o.batch,
             hybridLr: o.hybridLr,
             gain: o.gain,
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },

@@ -42,6 +42,13 @@ export interface ArrayLayerOptions {
    * default 0.05; 0 = never. Small layers with busy devices are looked at more often than large ones.
    */
   refreshFraction?: number;
+  /**
+   * Images whose updates are summed before any pulse is sent (a mini-batch; our choice): the host adds
+   * the outer products x·δᵀ of `batch` images and sends the net pulse counts as pulse blocks, so that
+   * opposite updates of different images cancel before they reach the devices (each pulse carries the
+   * device's cycle-to-cycle noise). Default 1: one OPU per image, the outer product formed on the board.
+   */
+  batch?: number;
 }
 
 export interface LayerStats {
@@ -58,6 +65,10 @@ export class ArrayLayer implements Layer {
   private readonly xPhys: Float32Array;
   private pulsesSinceRefresh = 0;
   private readonly gain: number;
+  private readonly batch: number;
+  /** Sum of −x·δᵀ over the images of the current mini-batch, `(nIn + 1) x nOut` (batch > 1). */
+  private acc?: Float32Array;
+  private pending = 0;
 
   constructor(
     readonly nIn: number,
@@ -69,6 +80,9 @@ export class ArrayLayer implements Layer {
     this.vin = opts.vin ?? 0.2;
     this.gain = opts.gain ?? 1;
     if (!(this.gain > 0)) throw new RangeError(`gain must be positive, not ${this.gain}`);
+    this.batch = opts.batch ?? 1;
+    if (!(Number.isInteger(this.batch) && this.batch >= 1))
+      throw new RangeError(`batch must be an integer >= 1, not ${opts.batch}`);
     this.xPhys = new Float32Array(nIn + 1);
   }
 
@@ -138,6 +152,7 @@ export class ArrayLayer implements Layer {
   }
 
   update(x: Float32Array, delta: Float32Array, { lr }: UpdateOptions): Observable<unknown> {
+    if (this.batch > 1) return this.accumulate(x, delta, lr);
     const { nIn, opts } = this;
     const { levels } = opts.range;
     const xp = this.xPhys;
@@ -178,16 +193,79 @@ export class ArrayLayer implements Layer {
       });
     });
     this.stats.updates++;
-    const fraction = opts.rule === "unidirectional" ? (opts.refreshFraction ?? 0.05) : 0;
-    if (fraction <= 0) return forkJoin(calls);
-    const budget = fraction * levels * (nIn + 1) * 2 * this.nOut;
-    return forkJoin(calls).pipe(
-      concatMap((pulses) => {
-        this.pulsesSinceRefresh += pulses.reduce((a, b) => a + b, 0);
-        if (this.pulsesSinceRefresh < budget) return of(0);
-        this.pulsesSinceRefresh = 0;
-        return from(this.refresh());
-      }),
+    return forkJoin(calls).pipe(concatMap((pulses) => this.afterPulses(pulses.reduce((a, b) => a + b, 0))));
+  }
+
+  /** Unidirectional rule: counts the pulses sent and refreshes saturated pairs when the budget is spent. */
+  private afterPulses(pulses: number): Observable<number> {
+    const fraction = this.opts.rule === "unidirectional" ? (this.opts.refreshFraction ?? 0.05) : 0;
+    if (fraction <= 0) return of(0);
+    const budget = fraction * this.opts.range.levels * (this.nIn + 1) * 2 * this.nOut;
+    this.pulsesSinceRefresh += pulses;
+    if (this.pulsesSinceRefresh < budget) return of(0);
+    this.pulsesSinceRefresh = 0;
+    return from(this.refresh());
+  }
+
+  /** Mini-batch: adds −lr·[x, 1]·δᵀ to the sum; every `batch` images, sends it (see `flush`). */
+  private accumulate(x: Float32Array, delta: Float32Array, lr: number): Observable<unknown> {
+    const { nIn, nOut } = this;
+    this.acc ??= new Float32Array((nIn + 1) * nOut);
+    const acc = this.acc;
+    for (let i = 0; i <= nIn; i++) {
+      const xi = i === nIn ? 1 : x[i]!;
+      if (xi === 0) continue;
+      const row = i * nOut;
+      for (let j = 0; j < nOut; j++) acc[row + j]! -= lr * xi * delta[j]!;
+    }
+    if (++this.pending < this.batch) return of(0);
+    return this.flush();
+  }
+
+  /**
+   * Sends the summed update of the images since the last one as pulse blocks (nothing when there is
+   * none): pair (G+, G−) of a weight that should change by ΔW gets n = q(|ΔW|·levels/gain) pulses,
+   * on both devices in opposite directions (bidirectional) or as potentiation of G+ (ΔW > 0) or of G−
+   * (ΔW < 0) only (unidirectional); q as OPU's (rounding or one pulse, nothing below the threshold).
+   */
+  flush(): Observable<unknown> {
+    const acc = this.acc;
+    if (!acc || this.pending === 0) return of(0);
+    this.pending = 0;
+    const { nOut, opts } = this;
+    const perW = opts.range.levels / this.gain;
+    const th = opts.threshold ?? 0.5;
+    const sign = opts.mode === "sign";
+    return from(
+      (async () => {
+        let sent = 0;
+        for (const t of this.tiles) {
+          const counts = new Int16Array(t.rows * t.cols);
+          const nmax = t.board.limits.nmax;
+          const before = sent;
+          for (let i = 0; i < t.rows; i++) {
+            for (let c = 0; c < t.cols; c += 2) {
+              const dw = acc[(t.rowStart + i) * nOut + (t.colStart + c) / 2]!;
+              const v = Math.abs(dw) * perW;
+              if (v < th || v === 0) continue;
+              const n = sign ? 1 : Math.min(nmax, Math.round(v));
+              const at = i * t.cols + c;
+              if (opts.rule === "bidirectional") {
+                counts[at] = dw > 0 ? n : -n;
+                counts[at + 1] = dw > 0 ? -n : n;
+                sent += 2 * n;
+              } else {
+                counts[at + (dw > 0 ? 0 : 1)] = n;
+                sent += n;
+              }
+            }
+          }
+          if (sent > before) await this.pulseTile(t, counts);
+        }
+        acc.fill(0);
+        this.stats.updates++;
+        return lastValueFrom(this.afterPulses(sent));
+      })(),
     );
   }
 

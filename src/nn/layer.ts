@@ -24,6 +24,8 @@ export interface Layer {
   /** One error vector of nOut → nIn. */
   backward(delta: Float32Array): Observable<Float32Array>;
   update(x: Float32Array, delta: Float32Array, opts: UpdateOptions): Observable<unknown>;
+  /** Applies what a mini-batch has summed so far (layers that batch updates); nothing otherwise. */
+  flush?(): Observable<unknown>;
   /** The weights as the layer holds them, `(nIn + 1) x nOut` (last row: bias). */
   weights(): Observable<Float32Array>;
 }
@@ -33,11 +35,20 @@ export class SoftwareLayer implements Layer {
   /** `(nIn + 1) x nOut`, last row the bias. */
   readonly w: Float32Array;
 
+  /** Mini-batch: updates are summed over this many images before the weights change; default 1. */
+  private readonly batch: number;
+  private acc?: Float32Array;
+  private pending = 0;
+
   constructor(
     readonly nIn: number,
     readonly nOut: number,
     init: Float32Array | { rng: Random; scale: number },
+    { batch = 1 }: { batch?: number } = {},
   ) {
+    if (!(Number.isInteger(batch) && batch >= 1))
+      throw new RangeError(`batch must be an integer >= 1, not ${batch}`);
+    this.batch = batch;
     if (init instanceof Float32Array) {
       if (init.length !== (nIn + 1) * nOut)
         throw new RangeError(`weights have ${init.length} values, expected ${(nIn + 1) * nOut}`);
@@ -89,13 +100,28 @@ export class SoftwareLayer implements Layer {
   }
 
   updateSync(x: Float32Array, delta: Float32Array, { lr }: UpdateOptions): void {
-    const { nIn, nOut, w } = this;
+    const { nIn, nOut } = this;
+    if (this.batch > 1) this.acc ??= new Float32Array(this.w.length);
+    const w = this.batch > 1 ? this.acc! : this.w;
     for (let i = 0; i <= nIn; i++) {
       const xi = i === nIn ? 1 : x[i]!;
       if (xi === 0) continue;
       const row = i * nOut;
       for (let j = 0; j < nOut; j++) w[row + j]! -= lr * xi * delta[j]!;
     }
+    if (this.batch > 1 && ++this.pending >= this.batch) this.flushSync();
+  }
+
+  private flushSync(): void {
+    if (!this.acc || this.pending === 0) return;
+    for (let i = 0; i < this.w.length; i++) this.w[i]! += this.acc[i]!;
+    this.acc.fill(0);
+    this.pending = 0;
+  }
+
+  flush(): Observable<void> {
+    this.flushSync();
+    return of(undefined);
   }
 
   update(x: Float32Array, delta: Float32Array, opts: UpdateOptions): Observable<void> {

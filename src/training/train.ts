@@ -61,6 +61,11 @@ export interface TrainOptions {
    */
   hybridLr?: number;
   refreshFraction?: number;
+  /**
+   * Mini-batch: images whose updates are summed before the weights change (on arrays: one pulse block
+   * of net counts per layer and batch instead of one OPU per image); default 1.
+   */
+  batch?: number;
   /** "ssl" (src/training/ssl.ts): step time on the board clock, drift on or off, sparsity threshold. */
   ssl?: SslOptions;
   /** Data, when the caller loaded it already. */
@@ -166,6 +171,7 @@ async function run(
     pulse = rule === "ssl" ? SSL_PULSE : DEFAULT_PULSE,
     refreshFraction = 0.05,
     gain = 1,
+    batch = 1,
   } = o;
   if (!(RULES as readonly string[]).includes(rule))
     throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
@@ -175,6 +181,7 @@ async function run(
     ["imagesPerEpoch", imagesPerEpoch, 1],
     ["hidden", hidden, 1],
     ["testImages", testImages, 1],
+    ["batch", batch, 1],
   ] as const) {
     if (!(Number.isInteger(v) && v >= min))
       throw new RangeError(`${k} must be an integer >= ${min}, not ${v}`);
@@ -200,7 +207,7 @@ async function run(
   const gains = typeof gain === "number" ? [gain, gain] : gain;
   for (const g of gains) if (!(g > 0)) throw new RangeError(`gain must be positive, not ${g}`);
   const software = (i: number) =>
-    new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 * (gains[i] ?? 1) });
+    new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 * (gains[i] ?? 1) }, { batch });
   let layers: Layer[];
   if (rule === "software") {
     layers = [software(0), software(1)];
@@ -230,6 +237,7 @@ async function run(
           threshold,
           refreshFraction,
           gain: gains[i] ?? 1,
+          batch,
         }),
       );
     }
@@ -267,6 +275,8 @@ async function run(
       if (k % 100 === 99 || k === order.length - 1)
         emit({ type: "progress", phase, epoch, image: k + 1, images: order.length, loss: loss / (k + 1) });
     }
+    // What a last, partial mini-batch has summed reaches the weights before the test.
+    for (const l of net.layers) if (l.flush) await lastValueFrom(l.flush());
     const trainSeconds = (performance.now() - te) / 1000;
     const test = await evaluate(net, testSet, testImages);
     const after = await totals(boards);
@@ -324,6 +334,7 @@ async function run(
       mode: "count",
       threshold: 1,
       refreshFraction: 0,
+      batch,
     });
     net = new Mlp([onArray, layers[1]!]);
     const lrs = typeof lr === "number" ? [lr, lr] : lr;
@@ -350,6 +361,7 @@ async function run(
       lr,
       testImages,
       refreshFraction,
+      batch,
       boards: boards.map((b) => b.url),
     },
     range,
