@@ -199,7 +199,12 @@ describe("mini-batch updates", () => {
       expect(w[1]).toBeGreaterThan(0);
       expect(w[4]).toBe(0); // zero input: no pulse
       // The same single update through a batch-1 layer costs the same pulses as the whole batch did.
-      const one = new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), { range, pulse, rule, refreshFraction: 0 });
+      const one = new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), {
+        range,
+        pulse,
+        rule,
+        refreshFraction: 0,
+      });
       await one.depressAll();
       const p1 = await pulses();
       await lastValueFrom(one.update(x, Float32Array.of(0.2, -0.2), { lr: 0.5 }));
@@ -212,7 +217,13 @@ describe("mini-batch updates", () => {
       await lastValueFrom(layer.flush());
     }
     expect(
-      () => new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), { range, pulse, rule: "unidirectional", batch: 0 }),
+      () =>
+        new ArrayLayer(3, 2, new Allocator([a]).place(4, 4), {
+          range,
+          pulse,
+          rule: "unidirectional",
+          batch: 0,
+        }),
     ).toThrow(/batch must be an integer >= 1/);
   });
 
