@@ -70,6 +70,42 @@ describe("xbar train refuses bad input before touching a board", () => {
     );
   });
 
+  it("a bad mini-batch, learning-rate decay or refresh level is a usage error that names the rule", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["--batch", "0"], /--batch must be an integer in 1\.\./],
+      [["--lr-decay", "1.5"], /--lr-decay must be a number in \(0, 1\]/],
+      [["--refresh-at", "0.2,0.5"], /--refresh-at must be two fractions high,low with 0 <= low < high < 1/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runXbar(["train", "--rule", "onchip", ...args]);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+
+  it("trains with a mini-batch, a decaying learning rate and its own refresh levels", {
+    timeout: 60_000,
+  }, async () => {
+    const r = await runXbar([
+      "train",
+      "--rule",
+      "onchip",
+      "--port",
+      "emu://?rows=512&cols=64&device=agsi&seed=1",
+      "--batch",
+      "8",
+      "--lr-decay",
+      "0.5",
+      "--refresh-at",
+      "0.5,0.1",
+      ...TINY,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = parse(r.stdout) as TrainJson & { options: Record<string, unknown> };
+    expectTrained(j);
+    expect(j.options).toMatchObject({ batch: 8, lrDecay: 0.5, refreshAt: { high: 0.5, low: 0.1 } });
+  });
+
   it("an unknown rule and a missing rule are usage errors", async () => {
     expect((await runXbar(["train", "--rule", "magic"])).code).toBe(2);
     expect((await runXbar(["train"])).code).toBe(2);

@@ -1,5 +1,5 @@
 /** `xbar train`: training rules with the array in the loop (see src/training/train.ts). */
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
 import type { Board } from "../board.ts";
 import { connect } from "../connect.ts";
@@ -78,6 +78,12 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
     .option("--seed <n>", "seed of initialisation and image order", intArg("--seed", 0, 2 ** 31 - 1), 1)
     .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", perLayerArg("--lr"), 0.1)
     .option(
+      "--lr-decay <f>",
+      "factor on the learning rate after each epoch (epoch e trains at lr·f^(e-1))",
+      numArg("--lr-decay", (v) => v > 0 && v <= 1, "a number in (0, 1]"),
+      1,
+    )
+    .option(
       "--hybrid-lr <x>",
       "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
       numArg("--hybrid-lr", (v) => v > 0, "positive"),
@@ -100,6 +106,18 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "images whose updates are summed before pulses are sent (mini-batch; 1 = one OPU per image)",
       intArg("--batch", 1),
       1,
+    )
+    .option(
+      "--refresh-at <high,low>",
+      "unidirectional: refresh a pair when its larger device is above high and its smaller above low (fractions of the range)",
+      (raw: string) => {
+        const v = raw.split(",").map(Number);
+        if (v.length !== 2 || !(v[1]! >= 0 && v[1]! < v[0]! && v[0]! < 1))
+          throw new InvalidArgumentError(
+            `--refresh-at must be two fractions high,low with 0 <= low < high < 1, got "${raw}"`,
+          );
+        return { high: v[0]!, low: v[1]! };
+      },
     )
     .option(
       "--vp <volts>",
@@ -190,9 +208,11 @@ Examples:
             crop: Number(o.crop) as 20 | 28,
             seed: o.seed,
             lr: o.lr,
+            lrDecay: o.lrDecay,
             testImages: o.testImages,
             refreshFraction: o.refreshFraction,
             batch: o.batch,
+            refreshAt: o.refreshAt,
             hybridLr: o.hybridLr,
             gain: o.gain,
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },

@@ -43,6 +43,13 @@ export interface ArrayLayerOptions {
    */
   refreshFraction?: number;
   /**
+   * Unidirectional rule: a pair is refreshed when its larger device is above `high` and its smaller
+   * above `low` (fractions of the range); default 0.75 and 0.25. Lower values keep the devices where
+   * their steps are large (a nonlinear device's step shrinks as it climbs, its noise does not), at the
+   * cost of more refreshes.
+   */
+  refreshAt?: { high: number; low: number };
+  /**
    * Images whose updates are summed before any pulse is sent (a mini-batch; our choice): the host adds
    * the outer products x·δᵀ of `batch` images and sends the net pulse counts as pulse blocks, so that
    * opposite updates of different images cancel before they reach the devices (each pulse carries the
@@ -83,6 +90,9 @@ export class ArrayLayer implements Layer {
     this.batch = opts.batch ?? 1;
     if (!(Number.isInteger(this.batch) && this.batch >= 1))
       throw new RangeError(`batch must be an integer >= 1, not ${opts.batch}`);
+    const at = opts.refreshAt;
+    if (at && !(at.low >= 0 && at.low < at.high && at.high < 1))
+      throw new RangeError(`refresh levels must satisfy 0 <= low < high < 1, not ${at.low} and ${at.high}`);
     this.xPhys = new Float32Array(nIn + 1);
   }
 
@@ -308,6 +318,7 @@ export class ArrayLayer implements Layer {
    */
   async refresh(): Promise<number> {
     const { gmin } = this.opts.range;
+    const { high, low } = this.opts.refreshAt ?? { high: 0.75, low: 0.25 };
     const g = await this.readPhysical();
     const cols = 2 * this.nOut;
     const lists = new Map<Board, { rows: number[]; cols: number[]; counts: number[] }>();
@@ -326,7 +337,7 @@ export class ArrayLayer implements Layer {
       for (let j = 0; j < this.nOut; j++) {
         const gp = g[r * cols + 2 * j]! - gmin;
         const gn = g[r * cols + 2 * j + 1]! - gmin;
-        if (!(Math.max(gp, gn) > 0.75 * this.dG && Math.min(gp, gn) > 0.25 * this.dG)) continue;
+        if (!(Math.max(gp, gn) > high * this.dG && Math.min(gp, gn) > low * this.dG)) continue;
         pairs++;
         add(r, 2 * j, depress);
         add(r, 2 * j + 1, depress);

@@ -43,6 +43,8 @@ export interface TrainOptions {
   seed?: number;
   /** Learning rate per layer (or one for all); default 0.1. */
   lr?: number | number[];
+  /** Factor on the learning rate after each epoch (epoch e trains at lr·decay^(e−1)); default 1. */
+  lrDecay?: number;
   /**
    * Weight of a full-range pair per layer (W = gain·(G+ − G−)/ΔG); default 1 for every layer. The
    * initial weights scale with it, in software as on the array.
@@ -61,6 +63,8 @@ export interface TrainOptions {
    */
   hybridLr?: number;
   refreshFraction?: number;
+  /** Unidirectional: levels (fractions of the range) at which a pair is refreshed; ArrayLayerOptions. */
+  refreshAt?: { high: number; low: number };
   /**
    * Mini-batch: images whose updates are summed before the weights change (on arrays: one pulse block
    * of net counts per layer and batch instead of one OPU per image); default 1.
@@ -172,7 +176,9 @@ async function run(
     refreshFraction = 0.05,
     gain = 1,
     batch = 1,
+    lrDecay = 1,
   } = o;
+  if (!(lrDecay > 0 && lrDecay <= 1)) throw new RangeError(`lrDecay must be in (0, 1], not ${lrDecay}`);
   if (!(RULES as readonly string[]).includes(rule))
     throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
   if (rule !== "software" && boards.length === 0) throw new RangeError(`rule ${rule} needs a board`);
@@ -238,6 +244,7 @@ async function run(
           refreshFraction,
           gain: gains[i] ?? 1,
           batch,
+          refreshAt: o.refreshAt,
         }),
       );
     }
@@ -341,7 +348,8 @@ async function run(
     await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", [o.hybridLr ?? lrs[0]! / 10, lrs[1]!]);
   } else {
     for (let e = 1; e <= epochs; e++) {
-      await runEpoch(net, e, rule, lr);
+      const f = lrDecay ** (e - 1);
+      await runEpoch(net, e, rule, typeof lr === "number" ? lr * f : lr.map((x) => x * f));
       if (sslOpts) sparsities.push(await sparsity(arrayLayers, sslOpts.sparsityThreshold));
     }
   }
@@ -359,9 +367,11 @@ async function run(
       crop,
       seed,
       lr,
+      lrDecay,
       testImages,
       refreshFraction,
       batch,
+      refreshAt: o.refreshAt,
       boards: boards.map((b) => b.url),
     },
     range,
