@@ -281,6 +281,24 @@ describe("training rules (reduced size: 400-32-10, 2 epochs of 1500 images, 1000
     expect(uni.refreshes).toBeGreaterThan(0);
   });
 
+  it("claim 2, schedule of record: with mini-batches and a decaying rate the unidirectional update still wins, and gains", {
+    timeout: 300_000,
+  }, async () => {
+    const url = "emu://?rows=512&cols=128&device=agsi&seed=1";
+    const o = { rule: "onchip" as const, epochs: 4, batch: 10, lrDecay: 0.8 };
+    const bi = await run({ ...o, boards: [await board(url)], update: "bidirectional" });
+    const uni = await run({ ...o, boards: [await board(url)], update: "unidirectional" });
+    const plain = await run({
+      rule: "onchip",
+      epochs: 4,
+      boards: [await board(url)],
+      update: "unidirectional",
+    });
+    // Measured: 80.3 % against 69.9 % (bidirectional) and 71.4 % (one update per image, constant rate).
+    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy + 0.03);
+    expect(uni.final.accuracy).toBeGreaterThan(plain.final.accuracy + 0.03);
+  });
+
   it("claim 3: hybrid training comes within 1.5 points of software with no reads and fewer pulses than write-verify", {
     timeout: 300_000,
   }, async () => {
