@@ -63,6 +63,7 @@ async function onLink(
   name: string,
   open: () => Promise<OpenLink>,
   update: "bidirectional" | "unidirectional",
+  batch = 1,
 ): Promise<Row> {
   const link = await open();
   try {
@@ -71,14 +72,14 @@ async function onLink(
     // calibration and initialisation are left out.
     let first: { image: number; bytes: number } | undefined;
     let last: { image: number; bytes: number } | undefined;
-    const r = await epoch([link.board], { rule: "onchip", update }, (image) => {
+    const r = await epoch([link.board], { rule: "onchip", update, batch }, (image) => {
       const mark = { image, bytes: t.sent + t.received };
       if (!first) first = mark;
       else if (image < IMAGES) last = mark;
     });
     const perImage = first && last ? (last.bytes - first.bytes) / (last.image - first.image) : Number.NaN;
     return {
-      what: `onchip ${update}, ${name}`,
+      what: `onchip ${update}${batch > 1 ? `, batch ${batch}` : ""}, ${name}`,
       seconds: r.epochs[0]!.trainSeconds,
       accuracy: r.final.accuracy,
       bytesPerImage: perImage,
@@ -106,12 +107,17 @@ async function main(): Promise<void> {
     log(`${update} on emu://`);
     rows.push(await onLink("emu://", () => openInProcess(ARRAY), update));
   }
+  // The schedule of record for claim 2 (docs/experiments.md): net pulse blocks every 10 images.
+  log("unidirectional, batch 10, on emu://");
+  rows.push(await onLink("emu://", () => openInProcess(ARRAY), "unidirectional", 10));
   log("bidirectional over TCP");
   rows.push(await onLink("TCP", () => openTcp(ARRAY), "bidirectional"));
   const socat = onPath("socat");
   if (socat) {
     log("bidirectional over a pty");
     rows.push(await onLink("pty", () => openPty(socat, ARRAY), "bidirectional"));
+    log("unidirectional, batch 10, over a pty");
+    rows.push(await onLink("pty", () => openPty(socat, ARRAY), "unidirectional", 10));
   } else out.push("(socat not found: the pty row is skipped)");
   const base = rows[0]!.seconds;
   const emu = rows[1]!.seconds;
