@@ -6,6 +6,8 @@
  *   update    OPU per tile: device (i, c) gets q(lr·levels · x_i · d_c) pulses, where d on the pair
  *             (G+, G−) is (−δ, +δ) for the bidirectional rule and (max(−δ,0), max(δ,0)) for the
  *             unidirectional rule (potentiation only: ΔW > 0 potentiates G+, ΔW < 0 potentiates G−)
+ *             (mini-batch, `batch` > 1: the host sums −lr·x·δᵀ over the batch and sends the net counts
+ *             as pulse blocks, with the same rounding and the same mapping onto the pair)
  *   refresh   (unidirectional) when a pair has climbed too high (larger device above 75 % of the range
  *             and smaller above 25 %), read both, depress both, and write the difference back onto
  *             one device with program-and-verify (Lim et al.; counted in pulses and energy).
