@@ -272,7 +272,7 @@ export class ArrayLayer implements Layer {
               }
             }
           }
-          if (sent > before) await this.pulseTile(t, counts);
+          if (sent > before) await this.sendCounts(t, counts);
         }
         acc.fill(0);
         this.stats.updates++;
@@ -442,6 +442,24 @@ export class ArrayLayer implements Layer {
       }
       await this.pulseTile(t, counts);
     }
+  }
+
+  /**
+   * A signed count map over a tile, sent the cheaper way on the wire: as a pulse list of the devices
+   * that get pulses (10 bytes each) when few do, else as a dense pulse block (2 bytes per device).
+   */
+  private async sendCounts(t: Tile, counts: Int16Array): Promise<void> {
+    const rows: number[] = [];
+    const cols: number[] = [];
+    const n: number[] = [];
+    for (let k = 0; k < counts.length; k++) {
+      if (counts[k] === 0) continue;
+      rows.push(t.r0 + Math.floor(k / t.cols));
+      cols.push(t.c0 + (k % t.cols));
+      n.push(counts[k]!);
+    }
+    if (n.length * 10 < counts.length * 2) await this.pulseListChunked(t.board, rows, cols, n);
+    else await this.pulseTile(t, counts);
   }
 
   /**
