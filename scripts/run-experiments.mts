@@ -275,7 +275,12 @@ function seedSentence(): string {
   const [b, u, bd, ud] = SEEDED.map(seedMean);
   if (b === undefined || u === undefined) return "";
   const min = (name: string) => Math.min(...(bySeed(name) as number[]));
-  return ` Over seeds 1 to 3 (table below): unidirectional ${pct(u)} on average (lowest ${pct(min(SEEDED[1]!))}) against bidirectional ${pct(b)}${bd !== undefined && ud !== undefined ? `; with the spread ${pct(ud)} (lowest ${pct(min(SEEDED[3]!))}) against ${pct(bd)}` : ""}.`;
+  const seedWins = (a: string, b: string) => {
+    const x = bySeed(a) as number[];
+    const y = bySeed(b) as number[];
+    return x.filter((v, i) => v > y[i]!).length;
+  };
+  return ` Over seeds 1 to 3 (table below): unidirectional ${pct(u)} on average (lowest ${pct(min(SEEDED[1]!))}) against bidirectional ${pct(b)}, ahead with ${seedWins(SEEDED[1]!, SEEDED[0]!)} of 3 seeds${bd !== undefined && ud !== undefined ? `; with the spread ${pct(ud)} (lowest ${pct(min(SEEDED[3]!))}) against ${pct(bd)}, ahead with ${seedWins(SEEDED[3]!, SEEDED[2]!)} of 3` : ""}.`;
 }
 if (bi && uni) {
   lines.push(
@@ -332,7 +337,9 @@ if (SEEDED.some((n) => find(`${n} (seed 2)`))) {
   for (const n of SEEDED) {
     const a = bySeed(n);
     const m = seedMean(n);
-    lines.push(`| ${n} | ${a.map((x) => (x === undefined ? "-" : pct(x))).join(" | ")} | ${m === undefined ? "-" : pct(m)} |`);
+    lines.push(
+      `| ${n} | ${a.map((x) => (x === undefined ? "-" : pct(x))).join(" | ")} | ${m === undefined ? "-" : pct(m)} |`,
+    );
   }
 }
 
