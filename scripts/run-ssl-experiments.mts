@@ -154,8 +154,7 @@ for (const r of rows) {
 lines.push("", "### Per-digit test accuracy", "");
 const mains = rows.filter((r) => r.result);
 // Each SSL run against the baseline of the same seed.
-const base = (r: Row) =>
-  get(`${r.key.startsWith("sched-") ? "sched-" : ""}off${r.seed === 2 ? "-s2" : ""}`);
+const base = (r: Row) => get(`${r.key.startsWith("sched-") ? "sched-" : ""}off${r.seed === 2 ? "-s2" : ""}`);
 const cmp = mains.filter((r) => !r.key.includes("off") && base(r));
 const head = [...mains.map((r) => r.key), ...cmp.map((r) => `${r.key} − ${base(r)!.key} (points)`)];
 lines.push(`| digit | ${head.join(" | ")} |`, `|---|${head.map(() => "---|").join("")}`);

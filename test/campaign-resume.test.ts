@@ -17,10 +17,10 @@ import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts"
 const STEPS = 6;
 const PULSES = 400;
 
-function campaign(port: string): string {
+function campaign(port: string, pulses = PULSES): string {
   const steps = Array.from(
     { length: STEPS },
-    (_, i) => `  - characterize: { row: ${i}, col: ${i}, pulses: ${PULSES} }`,
+    (_, i) => `  - characterize: { row: ${i}, col: ${i}, pulses: ${pulses} }`,
   ).join("\n");
   return `name: resume-test\nboard: ${port}\nsteps:\n${steps}\n`;
 }
@@ -123,5 +123,45 @@ describe("xbar run: interruption and resume", () => {
     const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
     checkExactlyOnce(db, k.id, k.killedAt, k.done);
+  }, 90_000);
+});
+
+describe("xbar runs while a campaign holds the database", () => {
+  it("list, show and export read a snapshot of what is committed; the campaign goes on undisturbed", async () => {
+    const file = join(dir, "busy.yaml");
+    const db = join(dir, "busy.sqlite");
+    // Long steps, so that the campaign is still running while the readers look.
+    writeFileSync(file, campaign(port, 20 * PULSES));
+    const run = startXbar(["run", file, "--db", db]);
+    const id = Number((await run.waitFor(/^run (\d+) \(1\/1/m, 20_000))[1]);
+    await run.waitFor(new RegExp(`step 3/${STEPS} characterize: pulse`), 30_000);
+    const listed = await runXbar(["runs", "list", "--db", db, "--json"]);
+    expect(listed.code, describeRun(listed)).toBe(0);
+    expect(listed.stderr).toMatch(/in use by process \d+ \(a campaign running\): reading a snapshot/);
+    const runs = JSON.parse(listed.stdout) as Array<{ id: number; status: string; measurements: number }>;
+    expect(runs.find((r) => r.id === id)).toMatchObject({ status: "running" });
+    // At least the two completed steps' curves are in the snapshot.
+    expect(runs.find((r) => r.id === id)!.measurements).toBeGreaterThanOrEqual(2 * (2 * 20 * PULSES + 1));
+    const shown = await runXbar(["runs", "show", String(id), "--db", db, "--json"]);
+    expect(shown.code, describeRun(shown)).toBe(0);
+    const steps = (JSON.parse(shown.stdout) as { steps: Array<{ status: string }> }).steps;
+    expect(steps.filter((s) => s.status === "completed").length).toBeGreaterThanOrEqual(2);
+    const csv = join(dir, "busy.csv");
+    const exported = await runXbar(["runs", "export", String(id), "--csv", csv, "--db", db]);
+    expect(exported.code, describeRun(exported)).toBe(0);
+    // A command that writes still refuses: only readers get a snapshot.
+    const resumed = await runXbar(["run", "--resume", String(id), "--db", db]);
+    expect(resumed.code).toBe(1);
+    expect(resumed.stderr).toMatch(/E605 .*in use by process/);
+    const status = await run.exited();
+    expect(status.code, run.stderr()).toBe(0);
+    const final = RunStore.open(db);
+    expect(final.steps(id).map((x) => x.status)).toEqual(Array.from({ length: STEPS }, () => "completed"));
+    final.close();
+    const after = await runXbar(["runs", "list", "--db", db, "--json"]);
+    expect(after.stderr).not.toMatch(/snapshot/);
+    expect(
+      (JSON.parse(after.stdout) as Array<{ id: number; status: string }>).find((r) => r.id === id)!.status,
+    ).toBe("completed");
   }, 90_000);
 });

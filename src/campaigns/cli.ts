@@ -180,7 +180,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  xbar runs list\n  xbar runs list --db lab.sqlite --json")
     .action((o: { db: string; json?: boolean }) => {
-      const store = RunStore.open(o.db);
+      const store = readStore(o.db);
       try {
         const runs = store.runs();
         if (o.json)
@@ -215,7 +215,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     )
     .action((ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
       if (!o.csv && !o.parquet) throw new XbarError(608, "give --csv FILE and/or --parquet FILE");
-      const store = RunStore.open(o.db);
+      const store = readStore(o.db);
       try {
         const rows = exportRows(store, selectRuns(store, ids, o.campaign));
         if (o.csv) {
@@ -251,7 +251,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
       const { runPlots, comparePlot } = await import("../plots/plots.ts");
       const { toSvg, svgToPng } = await import("../plots/render.ts");
-      const store = RunStore.open(o.db);
+      const store = readStore(o.db);
       const plots = [];
       try {
         const runs = selectRuns(store, ids, o.campaign);
@@ -282,7 +282,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .option("--campaign", "print the campaign file as it was run")
     .addHelpText("after", "\nExamples:\n  xbar runs show 3\n  xbar runs show 3 --campaign > again.yaml")
     .action((id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
-      const store = RunStore.open(o.db);
+      const store = readStore(o.db);
       try {
         const run = store.run(Number(id));
         if (!run) throw new XbarError(608, `no run ${id} in ${o.db}`);
@@ -333,4 +333,17 @@ function summary(r: Record<string, unknown>): string {
       ([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? (v as number).toPrecision(4) : v}`,
     );
   return parts.length ? `(${parts.join(", ")})` : "";
+}
+
+/**
+ * The run database for a reading command: itself, or while a campaign holds it a snapshot of what is
+ * committed so far (said on stderr, so that JSON on stdout stays clean).
+ */
+function readStore(path: string): RunStore {
+  const store = RunStore.openForReading(path);
+  if (store.snapshotOf !== undefined)
+    process.stderr.write(
+      `xbar: ${path} is in use by process ${store.snapshotOf} (a campaign running): reading a snapshot of what it has committed so far\n`,
+    );
+  return store;
 }

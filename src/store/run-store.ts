@@ -12,7 +12,8 @@
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
  */
 import { randomUUID } from "node:crypto";
-import { closeDatabase, type Database, openDatabase, type Row } from "./sqlite.ts";
+import { XbarError } from "../../drivers/index.ts";
+import { closeDatabase, type Database, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
 export type StepStatus = "running" | "completed" | "interrupted" | "failed";
@@ -136,6 +137,9 @@ export class RunStore {
   private constructor(
     readonly path: string,
     private readonly db: Database,
+    private readonly release: () => void = () => closeDatabase(db, path),
+    /** Set when this is a snapshot of a database another process holds (see `openForReading`). */
+    readonly snapshotOf?: number,
   ) {}
 
   static open(path: string): RunStore {
@@ -144,8 +148,24 @@ export class RunStore {
     return new RunStore(path, db);
   }
 
+  /**
+   * Opens for reading: the database itself when it is free, else (a campaign holds it) a snapshot of
+   * everything committed so far, with `snapshotOf` set to the holder's pid. Writes to a snapshot are
+   * lost when it is closed, so commands that write must use `open`.
+   */
+  static openForReading(path: string): RunStore {
+    try {
+      return RunStore.open(path);
+    } catch (e) {
+      if (!(e instanceof XbarError && e.code === 605)) throw e;
+      const holder = Number(/process (\d+)/.exec(e.message)?.[1] ?? 0);
+      const snap = openSnapshot(path);
+      return new RunStore(path, snap.db, snap.close, holder);
+    }
+  }
+
   close(): void {
-    closeDatabase(this.db, this.path);
+    this.release();
   }
 
   private tx<T>(fn: () => T): T {

@@ -4,15 +4,30 @@
  *
  * Journal mode: WAL, in exclusive locking mode. The WASM VFS has no shared memory (no `-shm` file),
  * and SQLite can run WAL without it only when one connection holds the database exclusively
- * (https://sqlite.org/wal.html#noshm). So a running campaign owns the file; `xbar runs ...` from a
- * second process while it runs is refused with "busy" rather than reading a half-written run.
+ * (https://sqlite.org/wal.html#noshm). So a running campaign owns the file; a second process that
+ * wants to write is refused (E605), one that only reads gets a snapshot (`openSnapshot`, below).
  *
  * Stale locks: the VFS locks with a `FILE.lock` directory, which a process killed outright (SIGKILL,
  * power loss) leaves behind. We write our pid to `FILE.owner` next to it; an opener that finds the
  * lock held by a pid that no longer runs removes it, and SQLite then recovers the WAL.
+ *
+ * Reading while a campaign runs: `openSnapshot` copies the database file and its WAL to a private
+ * directory and opens the copy (SQLite recovers it from the copied WAL: every transaction committed
+ * before the copy, none after, a half-written last frame ignored by its checksum). The main file is
+ * written only by checkpoints; a copy during which it changed is taken again.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { XbarError } from "../../drivers/index.ts";
 
 const require = createRequire(import.meta.url);
@@ -64,4 +79,48 @@ export function openDatabase(path: string): Database {
 export function closeDatabase(db: Database, path: string): void {
   if (db.isOpen) db.close();
   rmSync(`${path}.owner`, { force: true });
+}
+
+/** A private, consistent copy of a database that another process holds; `close` removes it. */
+export function openSnapshot(path: string): { db: Database; close: () => void } {
+  const wal = `${path}-wal`;
+  const stamp = () => {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}`;
+  };
+  let lastError = "";
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = mkdtempSync(join(tmpdir(), "xbar-snapshot-"));
+    const copy = join(dir, "runs.db");
+    const remove = () => rmSync(dir, { recursive: true, force: true });
+    try {
+      const before = stamp();
+      copyFileSync(path, copy);
+      if (existsSync(wal)) copyFileSync(wal, `${copy}-wal`);
+      if (stamp() !== before) {
+        remove();
+        lastError = "the database was checkpointed during the copy";
+        continue;
+      }
+      const db = openDatabase(copy);
+      const check = db.get("PRAGMA quick_check") as Row;
+      if (check.quick_check !== "ok") {
+        closeDatabase(db, copy);
+        remove();
+        lastError = `quick_check: ${String(check.quick_check)}`;
+        continue;
+      }
+      return {
+        db,
+        close: () => {
+          closeDatabase(db, copy);
+          remove();
+        },
+      };
+    } catch (e) {
+      remove();
+      lastError = (e as Error).message;
+    }
+  }
+  throw new XbarError(605, `cannot take a consistent snapshot of ${path} while it is in use: ${lastError}`);
 }
