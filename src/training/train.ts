@@ -43,7 +43,10 @@ export interface TrainOptions {
   seed?: number;
   /** Learning rate per layer (or one for all); default 0.1. */
   lr?: number | number[];
-  /** Factor on the learning rate after each epoch (epoch e trains at lr·decay^(e−1)); default 1. */
+  /**
+   * Factor on the learning rate after each epoch (epoch e trains at lr·decay^(e−1); for hybrid, the
+   * pretraining epochs); default 1.
+   */
   lrDecay?: number;
   /**
    * Weight of a full-range pair per layer (W = gain·(G+ − G−)/ΔG); default 1 for every layer. The
@@ -303,13 +306,18 @@ async function run(
     return report;
   };
 
+  /** The learning rate(s) of epoch `e` (1-based) under the decay. */
+  const rateAt = (e: number): number | number[] => {
+    const f = lrDecay ** (e - 1);
+    return typeof lr === "number" ? lr * f : lr.map((x) => x * f);
+  };
   let transfers: TransferCost[] | undefined;
   const drift = sslOpts && new DriftClock(boards, sslOpts.stepTime, sslOpts.drift === "on");
   const sparsities: SslReport["sparsity"] = [];
   let net = new Mlp(layers);
   if (rule === "hybrid") {
     const pretrain = o.pretrainEpochs ?? epochs;
-    for (let e = 1; e <= pretrain; e++) await runEpoch(net, e, "pretrain (software)", lr);
+    for (let e = 1; e <= pretrain; e++) await runEpoch(net, e, "pretrain (software)", rateAt(e));
     const l1 = arrayLayers[0]!;
     const w1 = (layers[0] as SoftwareLayer).w;
     // Both transfers start from a depressed array (the reset is common to both and not counted):
@@ -348,8 +356,7 @@ async function run(
     await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", [o.hybridLr ?? lrs[0]! / 10, lrs[1]!]);
   } else {
     for (let e = 1; e <= epochs; e++) {
-      const f = lrDecay ** (e - 1);
-      await runEpoch(net, e, rule, typeof lr === "number" ? lr * f : lr.map((x) => x * f));
+      await runEpoch(net, e, rule, rateAt(e));
       if (sslOpts) sparsities.push(await sparsity(arrayLayers, sslOpts.sparsityThreshold));
     }
   }
