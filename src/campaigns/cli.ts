@@ -171,7 +171,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .description("the run database: list, show, export (CSV, Parquet), plot (SVG, PNG)")
     .addHelpText(
       "after",
-      "\nExamples:\n  xbar runs list\n  xbar runs show 3\n  xbar runs export 3 --csv out.csv\n  xbar runs plot 3 --out plots/",
+      "\nWhile a campaign runs, these commands read a snapshot of what it has committed so far.\n\nExamples:\n  xbar runs list\n  xbar runs show 3\n  xbar runs export 3 --csv out.csv\n  xbar runs plot 3 --out plots/",
     );
   runsCmd
     .command("list")
