@@ -7,9 +7,9 @@
  *             (G+, G−) is (−δ, +δ) for the bidirectional rule and (max(−δ,0), max(δ,0)) for the
  *             unidirectional rule (potentiation only: ΔW > 0 potentiates G+, ΔW < 0 potentiates G−)
  *             (mini-batch, `batch` > 1: the host sums −lr·x·δᵀ over the batch and sends the net counts
- *             as pulse blocks, with the same rounding and the same mapping onto the pair)
+ *             as a pulse list or block, with the same rounding and the same mapping onto the pair)
  *   refresh   (unidirectional) when a pair has climbed too high (larger device above 75 % of the range
- *             and smaller above 25 %), read both, depress both, and write the difference back onto
+ *             and smaller above 25 % by default: `refreshAt`), read both, depress both, and write the difference back onto
  *             one device with program-and-verify (Lim et al.; counted in pulses and energy).
  *
  * W = (G+ − G−)/ΔG with ΔG = Gmax − Gmin; vin is the input voltage for x = 1.
@@ -53,7 +53,7 @@ export interface ArrayLayerOptions {
   refreshAt?: { high: number; low: number };
   /**
    * Images whose updates are summed before any pulse is sent (a mini-batch; our choice): the host adds
-   * the outer products x·δᵀ of `batch` images and sends the net pulse counts as pulse blocks, so that
+   * the outer products x·δᵀ of `batch` images and sends the net pulse counts (a pulse list or block), so that
    * opposite updates of different images cancel before they reach the devices (each pulse carries the
    * device's cycle-to-cycle noise). Default 1: one OPU per image, the outer product formed on the board.
    */
@@ -235,8 +235,8 @@ export class ArrayLayer implements Layer {
   }
 
   /**
-   * Sends the summed update of the images since the last one as pulse blocks (nothing when there is
-   * none): pair (G+, G−) of a weight that should change by ΔW gets n = q(|ΔW|·levels/gain) pulses,
+   * Sends the summed update of the images since the last one (nothing when there is none; see
+   * `sendCounts`): pair (G+, G−) of a weight that should change by ΔW gets n = q(|ΔW|·levels/gain) pulses,
    * on both devices in opposite directions (bidirectional) or as potentiation of G+ (ΔW > 0) or of G−
    * (ΔW < 0) only (unidirectional); q as OPU's (rounding or one pulse, nothing below the threshold).
    */
