@@ -12,8 +12,7 @@
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
  */
 import { randomUUID } from "node:crypto";
-import { XbarError } from "../../drivers/index.ts";
-import { closeDatabase, type Database, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
+import { closeDatabase, type Database, lockHolder, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
 export type StepStatus = "running" | "completed" | "interrupted" | "failed";
@@ -154,14 +153,18 @@ export class RunStore {
    * lost when it is closed, so commands that write must use `open`.
    */
   static openForReading(path: string): RunStore {
-    try {
-      return RunStore.open(path);
-    } catch (e) {
-      if (!(e instanceof XbarError && e.code === 605)) throw e;
-      const holder = Number(/process (\d+)/.exec(e.message)?.[1] ?? 0);
-      const snap = openSnapshot(path);
-      return new RunStore(path, snap.db, snap.close, holder);
+    let holder = lockHolder(path);
+    if (holder === undefined) {
+      try {
+        return RunStore.open(path);
+      } catch (e) {
+        // A campaign may have taken the file since we looked.
+        holder = lockHolder(path);
+        if (holder === undefined) throw e;
+      }
     }
+    const snap = openSnapshot(path);
+    return new RunStore(path, snap.db, snap.close, holder);
   }
 
   close(): void {

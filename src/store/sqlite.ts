@@ -46,13 +46,21 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The live process (other than this one) that holds `path`, if any. */
+export function lockHolder(path: string): number | undefined {
+  const owner = `${path}.owner`;
+  if (!existsSync(`${path}.lock`)) return undefined;
+  const pid = existsSync(owner) ? Number(readFileSync(owner, "utf8").trim()) : Number.NaN;
+  return Number.isInteger(pid) && pid !== process.pid && alive(pid) ? pid : undefined;
+}
+
 /** Opens (creating) `path` in WAL mode with an exclusive lock; clears a lock left by a dead process. */
 export function openDatabase(path: string): Database {
   const lock = `${path}.lock`;
   const owner = `${path}.owner`;
   if (existsSync(lock)) {
-    const pid = existsSync(owner) ? Number(readFileSync(owner, "utf8").trim()) : Number.NaN;
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid))
+    const pid = lockHolder(path);
+    if (pid !== undefined)
       throw new XbarError(605, `run database ${path} is in use by process ${pid} (a campaign running?)`);
     // No owner file, or its process is gone: the lock is stale.
     rmSync(lock, { recursive: true, force: true });
