@@ -44,6 +44,14 @@ describe("xbar train over a TCP socket", () => {
     expect(r.code, r.stderr).toBe(0);
     expectTrained(parse(r.stdout));
   });
+
+  it("trains with mini-batches through socket://", { timeout: 120_000 }, async () => {
+    const r = await runXbar(["train", "--rule", "onchip", "--port", url, "--batch", "5", ...TINY], {
+      timeoutMs: 100_000,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expectTrained(parse(r.stdout));
+  });
 });
 
 describeOnPty(

@@ -227,6 +227,32 @@ describe("mini-batch updates", () => {
     ).toThrow(/batch must be an integer >= 1/);
   });
 
+  it("a batched update leaves the same conductances as the OPU would, sparse (pulse list) or dense (block)", async () => {
+    const pulse = { vp: 2, vn: -2, width: 1e-4 };
+    for (const dense of [false, true]) {
+      const a = await board("emu://?rows=32&cols=16&device=linear&seed=1");
+      const b = await board("emu://?rows=32&cols=16&device=linear&seed=1");
+      const range = await calibrateRange(a, 31, 15, pulse);
+      await calibrateRange(b, 31, 15, pulse);
+      const o = { range, pulse, rule: "bidirectional" as const, refreshFraction: 0 };
+      const batched = new ArrayLayer(20, 4, new Allocator([a]).place(21, 8), { ...o, batch: 2 });
+      const single = new ArrayLayer(20, 4, new Allocator([b]).place(21, 8), o);
+      await batched.depressAll();
+      await single.depressAll();
+      // Sparse: one input row active, so few devices get pulses; dense: every input active.
+      const x = Float32Array.from({ length: 20 }, (_, i) => (dense || i === 3 ? 0.5 : 0));
+      const d = Float32Array.of(-0.3, 0.2, -0.1, 0.25);
+      const zero = new Float32Array(4);
+      await lastValueFrom(batched.update(x, d, { lr: 0.2 }));
+      await lastValueFrom(batched.update(x, zero, { lr: 0.2 }));
+      await lastValueFrom(single.update(x, d, { lr: 0.2 }));
+      const ga = await lastValueFrom(a.readBlock({ r0: 0, c0: 0, rows: 21, cols: 8 }));
+      const gb = await lastValueFrom(b.readBlock({ r0: 0, c0: 0, rows: 21, cols: 8 }));
+      expect(Array.from(ga.data)).toEqual(Array.from(gb.data));
+      expect(Math.max(...ga.data)).toBeGreaterThan(range.gmin * 1.5);
+    }
+  });
+
   it("a software layer changes its weights once per batch, by the sum of the updates", () => {
     const w0 = Float32Array.from({ length: 3 * 2 }, (_, i) => i / 10);
     const l = new SoftwareLayer(2, 2, w0, { batch: 2 });
