@@ -172,11 +172,12 @@ Rules:
 ${SNN_HELP}
   ssl       spontaneous sparse learning on PCM: on chip, SET-only updates with refresh, drift acting for
             --step-time s of board clock after every image (--drift off: the baseline); default board
-            ${SSL_DEFAULT_PORT}, pulses ${SSL_PULSE.vp} V / ${SSL_PULSE.vn} V, ${SSL_PULSE.width * 1e6} µs
+            ${SSL_DEFAULT_PORT}, pulses ${SSL_PULSE.vp} V / ${SSL_PULSE.vn} V, ${eng(SSL_PULSE.width, "s")}
 
 Examples:
   xbar train --rule software --epochs 10
   xbar train --rule onchip --update unidirectional --epochs 10 --images-per-epoch 8000
+  xbar train --rule onchip --update unidirectional --batch 10 --lr-decay 0.8  # 90.2 % on Ag:a-Si (docs/experiments.md)
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json
   xbar train --rule ssl --step-time 0.05 --epochs 3 --json`,
