@@ -89,6 +89,18 @@ describe("xbar train refuses bad input before touching a board", () => {
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr).toMatch(message);
     }
+    // Options that would have no effect with the rule are refused, not ignored.
+    const ignored: Array<[string[], RegExp]> = [
+      [["--rule", "snn", "--batch", "4"], /--batch applies to the perceptron rules .* not to --rule snn/],
+      [["--rule", "snn", "--lr-decay", "0.5"], /--lr-decay applies to the perceptron rules/],
+      [["--rule", "hybrid", "--refresh-at", "0.5,0.1"], /--refresh-at applies to refreshed pairs/],
+      [["--rule", "onchip", "--update", "bidirectional", "--refresh-at", "0.5,0.1"], /--refresh-at applies/],
+    ];
+    for (const [args, message] of ignored) {
+      const r = await runXbar(["train", ...args]);
+      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
   });
 
   it("trains with a mini-batch, a decaying learning rate and its own refresh levels", {

@@ -40,6 +40,15 @@ export async function runSnnCommand(
   if (o.rule !== SNN_RULE)
     throw new RangeError(`--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`);
   const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
+  for (const [k, flag] of [
+    ["batch", "--batch"],
+    ["lrDecay", "--lr-decay"],
+    ["refreshAt", "--refresh-at"],
+  ] as const)
+    if (cmd.getOptionValueSource(k) === "cli")
+      throw new RangeError(
+        `${flag} applies to the perceptron rules (software, onchip, hybrid, ssl), not to --rule snn`,
+      );
   if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
   if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");
   let criterion: { window?: number; stashAt?: number } = {};

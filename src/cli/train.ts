@@ -184,6 +184,10 @@ Examples:
     )
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
+      if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
+        throw new RangeError(
+          "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
+        );
       const urls: string[] =
         o.rule === "software"
           ? (o.port ?? [])
