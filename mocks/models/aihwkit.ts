@@ -260,7 +260,7 @@ export class AihwArray extends DeviceArray {
     return 0;
   }
 
-  force(i: number, g: number): void {
+  override force(i: number, g: number): void {
     this.g[i] = g;
     this.w[i] = (g - this.p.gmid) / this.p.gscale;
     this.version++;

@@ -105,8 +105,14 @@ export abstract class DeviceArray {
    */
   abstract pulse(i: number, v: number, w: number, n: number, t: number): number;
 
-  /** Sets device `i` to conductance `g` for good (stuck-at faults), with no drift. */
-  abstract force(i: number, g: number): void;
+  /**
+   * Sets device `i` to conductance `g` for good (stuck-at faults), with no drift. Models with more
+   * state per device than `g` override it.
+   */
+  force(i: number, g: number): void {
+    this.g[i] = g;
+    this.version++;
+  }
 
   /** Bytes of typed-array state this model holds (for the benchmark). */
   abstract stateBytes(): number;

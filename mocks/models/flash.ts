@@ -102,11 +102,6 @@ export class FlashArray extends DeviceArray {
     return 0;
   }
 
-  force(i: number, g: number): void {
-    this.g[i] = g;
-    this.version++;
-  }
-
   stateBytes(): number {
     return bytesOf(this.g, this.tp, this.tau);
   }

@@ -282,11 +282,6 @@ export class LutArray extends DeviceArray {
     return 0;
   }
 
-  force(i: number, g: number): void {
-    this.g[i] = g;
-    this.version++;
-  }
-
   stateBytes(): number {
     return bytesOf(this.g);
   }

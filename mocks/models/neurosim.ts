@@ -168,11 +168,6 @@ export class NeuroSimArray extends DeviceArray {
     return 0;
   }
 
-  force(i: number, g: number): void {
-    this.g[i] = g;
-    this.version++;
-  }
-
   stateBytes(): number {
     return bytesOf(this.g, this.dNlLtp, this.dNlLtd, this.dGmin, this.dGmax);
   }

@@ -248,7 +248,7 @@ export class PcmArray extends DeviceArray {
     return 0;
   }
 
-  force(i: number, g: number): void {
+  override force(i: number, g: number): void {
     this.g[i] = g;
     this.tprog[i] = 0;
     this.nu[i] = 0;
