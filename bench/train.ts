@@ -5,10 +5,9 @@
  * image against the raw payload of the vectors that must cross (inputs, outputs, errors, updates).
  */
 import { availableParallelism, cpus, totalmem } from "node:os";
-import { lastValueFrom, tap, toArray } from "rxjs";
 import type { Board } from "../src/board.ts";
 import { loadMnist } from "../src/datasets/mnist.ts";
-import { type TrainOptions, type TrainResult, train } from "../src/training/train.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
 import { type EmuConfig, type OpenLink, onPath, openInProcess, openPty, openTcp } from "./links.ts";
 import { clientOf } from "./measure.ts";
 import { num, ratio, table } from "./table.ts";
@@ -29,8 +28,8 @@ async function epoch(
   o: Partial<TrainOptions> & Pick<TrainOptions, "rule">,
   onProgress: (image: number) => void = () => {},
 ): Promise<TrainResult> {
-  const ev = await lastValueFrom(
-    train({
+  return trainResult(
+    {
       boards,
       epochs: 1,
       imagesPerEpoch: IMAGES,
@@ -40,16 +39,11 @@ async function epoch(
       test: testSet,
       seed: 1,
       ...o,
-    }).pipe(
-      tap((e) => {
-        if (e.type === "progress") onProgress(e.image);
-      }),
-      toArray(),
-    ),
+    },
+    (e) => {
+      if (e.type === "progress") onProgress(e.image);
+    },
   );
-  const done = ev.find((e) => e.type === "done");
-  if (done?.type !== "done") throw new Error("no result");
-  return done.result;
 }
 
 interface Row {

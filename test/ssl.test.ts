@@ -5,13 +5,13 @@
  * The full-size figures are in docs/experiments-ssl.md.
  */
 
-import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
+import { firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Board } from "../src/board.ts";
 import { connect } from "../src/connect.ts";
 import { type Dataset, loadMnist } from "../src/datasets/mnist.ts";
 import { DriftClock, SSL_PULSE, sslOptions } from "../src/training/ssl.ts";
-import { type TrainOptions, type TrainResult, train } from "../src/training/train.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
 import { describeOnPty } from "./helpers/emulator.ts";
 import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
@@ -35,22 +35,17 @@ async function board(url = PCM): Promise<Board> {
 }
 
 async function run(o: Partial<TrainOptions> & Pick<TrainOptions, "rule">): Promise<TrainResult> {
-  const events = await lastValueFrom(
-    train({
-      boards: [await board()],
-      epochs: 1,
-      imagesPerEpoch: 150,
-      hidden: 8,
-      testImages: 300,
-      seed: 4,
-      train: trainSet,
-      test: testSet,
-      ...o,
-    }).pipe(toArray()),
-  );
-  const done = events.find((e) => e.type === "done");
-  if (done?.type !== "done") throw new Error("no result");
-  return done.result;
+  return trainResult({
+    boards: [await board()],
+    epochs: 1,
+    imagesPerEpoch: 150,
+    hidden: 8,
+    testImages: 300,
+    seed: 4,
+    train: trainSet,
+    test: testSet,
+    ...o,
+  });
 }
 
 describe("the drift clock of SSL", () => {

@@ -2,7 +2,7 @@
  * Networks on arrays and the training rules, at a reduced size fast enough for CI. The full-size runs
  * are in docs/experiments.md. Every run is seeded, so each figure here is reproducible.
  */
-import { lastValueFrom, toArray } from "rxjs";
+import { lastValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Board } from "../src/board.ts";
 import { connect } from "../src/connect.ts";
@@ -13,7 +13,7 @@ import { ArrayLayer } from "../src/nn/array-layer.ts";
 import { calibrateRange } from "../src/nn/calibrate.ts";
 import { SoftwareLayer } from "../src/nn/layer.ts";
 import { Random } from "../src/nn/random.ts";
-import { type TrainOptions, type TrainResult, train } from "../src/training/train.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
 
 let trainSet: Dataset;
 let testSet: Dataset;
@@ -33,22 +33,17 @@ async function board(url: string): Promise<Board> {
 }
 
 async function run(o: Partial<TrainOptions> & Pick<TrainOptions, "rule">): Promise<TrainResult> {
-  const events = await lastValueFrom(
-    train({
-      boards: [],
-      epochs: 2,
-      imagesPerEpoch: 1500,
-      hidden: 32,
-      testImages: 1000,
-      seed: 3,
-      train: trainSet,
-      test: testSet,
-      ...o,
-    }).pipe(toArray()),
-  );
-  const done = events.find((e) => e.type === "done");
-  if (done?.type !== "done") throw new Error("no result");
-  return done.result;
+  return trainResult({
+    boards: [],
+    epochs: 2,
+    imagesPerEpoch: 1500,
+    hidden: 32,
+    testImages: 1000,
+    seed: 3,
+    train: trainSet,
+    test: testSet,
+    ...o,
+  });
 }
 
 describe("IDX loader", () => {

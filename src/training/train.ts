@@ -12,7 +12,7 @@
  * Emits progress events while it runs; unsubscribing stops it and aborts the boards.
  */
 
-import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
+import { firstValueFrom, lastValueFrom, type Observable, tap } from "rxjs";
 import type { Board, Counters } from "../board.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
@@ -150,6 +150,24 @@ const diff = (a: Counters, b: Counters) => ({
   vmms: b.vmms - a.vmms,
   energy: b.energy - a.energy,
 });
+
+/** Runs `train` to its end and gives the result (progress events are passed to `onEvent`). */
+export async function trainResult(
+  opts: TrainOptions,
+  onEvent: (e: TrainEvent) => void = () => {},
+): Promise<TrainResult> {
+  let result: TrainResult | undefined;
+  await lastValueFrom(
+    train(opts).pipe(
+      tap((e) => {
+        onEvent(e);
+        if (e.type === "done") result = e.result;
+      }),
+    ),
+  );
+  if (!result) throw new Error("training ended without a result");
+  return result;
+}
 
 export function train(opts: TrainOptions): Observable<TrainEvent> {
   return cancellableRun<TrainEvent, TrainResult>(opts.boards, (emit, cancelled) =>
