@@ -9,8 +9,8 @@
  * Every opener returns the Board and a `close()` that releases what it started (board, server,
  * socat, temp dir). `close()` is idempotent and runs every step even if one fails.
  */
-import type { Board } from "../src/board.ts";
-import { connect, startEmulatorServer } from "../src/connect.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect, startEmulatorServer } from "../src/board/connect.ts";
 import { Cleanup, startPtyPair, which } from "../test/support/pty.ts";
 
 export interface EmuConfig {

@@ -5,8 +5,8 @@
 import { performance } from "node:perf_hooks";
 import { lastValueFrom } from "rxjs";
 import type { CrossbarClient } from "../drivers/index.ts";
-import type { Board } from "../src/board.ts";
-import { CrossbarBoard } from "../src/crossbar-board.ts";
+import type { Board } from "../src/board/board.ts";
+import { CrossbarBoard } from "../src/board/protocol-board.ts";
 
 /** The wire client behind a Board (every link of the stack is a CrossbarBoard). */
 export function clientOf(board: Board): CrossbarClient {

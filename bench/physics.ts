@@ -17,7 +17,7 @@ import { runInNewContext } from "node:vm";
 import { firstValueFrom } from "rxjs";
 import { encodeRequest } from "../firmware-protocol/index.ts";
 import { type BoardOptions, EmulatedBoard } from "../mocks/index.ts";
-import { connect } from "../src/connect.ts";
+import { connect } from "../src/board/connect.ts";
 import { int, num, ratio, round, table } from "./table.ts";
 
 setFlagsFromString("--expose-gc");

@@ -5,9 +5,9 @@
  * image against the raw payload of the vectors that must cross (inputs, outputs, errors, updates).
  */
 import { availableParallelism, cpus, totalmem } from "node:os";
-import type { Board } from "../src/board.ts";
-import { loadMnist } from "../src/datasets/mnist.ts";
-import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
+import type { Board } from "../src/board/board.ts";
+import { loadMnist } from "../src/learning/datasets/mnist.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/learning/training/train.ts";
 import { type EmuConfig, type OpenLink, onPath, openInProcess, openPty, openTcp } from "./links.ts";
 import { clientOf } from "./measure.ts";
 import { num, ratio, table } from "./table.ts";

@@ -19,6 +19,7 @@
  *   and restores the configuration the host had set (the last CFG arguments since RESET).
  */
 import { Subject, type Subscription } from "rxjs";
+import { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
 import {
   type ArgInput,
   type Args,
@@ -33,7 +34,6 @@ import {
   ProtocolError,
   REPLAY_WINDOW,
 } from "../firmware-protocol/index.ts";
-import { type ErrorContext, XbarError } from "./errors.ts";
 import type { Transport } from "./transport.ts";
 
 export interface ClientOptions {

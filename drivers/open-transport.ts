@@ -4,11 +4,11 @@
  *
  *   /dev/ttyUSB0, COM3, serial:///dev/ttyACM0?baud=921600   → serial device path
  *   socket://127.0.0.1:5025                                 → TCP
- * (`emu://` is composed in src/connect.ts, the one place allowed to start an emulator.)
+ * (`emu://` is composed in src/board/connect.ts, the one place allowed to start an emulator.)
  */
 import { connect as netConnect } from "node:net";
+import { XbarError } from "../firmware-protocol/errors.ts";
 import { ErrorCode } from "../firmware-protocol/index.ts";
-import { XbarError } from "./errors.ts";
 import { StreamTransport } from "./stream-transport.ts";
 import type { Transport } from "./transport.ts";
 
@@ -136,7 +136,7 @@ export async function openSocket(host: string, port: number, timeoutMs = 5000): 
   return new StreamTransport(socket, name);
 }
 
-/** Opens a serial or socket link (emu:// is opened by src/connect.ts). */
+/** Opens a serial or socket link (emu:// is opened by src/board/connect.ts). */
 export async function openTransport(url: LinkUrl): Promise<Transport> {
   switch (url.kind) {
     case "serial": {

@@ -3,6 +3,7 @@ export * from "./checksum.ts";
 export * from "./commands.ts";
 export * from "./constants.ts";
 export * from "./envelope.ts";
+export * from "./errors.ts";
 export * from "./framing.ts";
 export * from "./message.ts";
 export * from "./packed.ts";

@@ -19,10 +19,10 @@ import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { argPacked } from "../firmware-protocol/index.ts";
 import { DEVICE_PRESETS, type DevicePreset } from "../mocks/index.ts";
-import type { Board } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
-import type { CrossbarBoard } from "../src/crossbar-board.ts";
-import { characterize } from "../src/operators/index.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
+import type { CrossbarBoard } from "../src/board/protocol-board.ts";
+import { characterize } from "../src/pipelines/index.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DOCS = join(ROOT, "docs");

@@ -11,9 +11,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { lastValueFrom } from "rxjs";
-import { connect } from "../src/connect.ts";
-import { asciiMap, type RetrainOptions, type RetrainResult, retrain } from "../src/retrain/retrain.ts";
-import { retrainSvg } from "../src/retrain/svg.ts";
+import { connect } from "../src/board/connect.ts";
+import {
+  asciiMap,
+  type RetrainOptions,
+  type RetrainResult,
+  retrain,
+} from "../src/learning/retrain/retrain.ts";
+import { retrainSvg } from "../src/learning/retrain/svg.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const PICS = join(ROOT, "docs", "experiments");
@@ -132,7 +137,7 @@ and shows that forgotten information is relearned faster.
 
 ## What runs
 
-\`xbar retrain\` (src/cli/retrain.ts, campaign src/retrain/retrain.ts), over the Board interface (\`Board.fire()\` is the
+\`xbar retrain\` (src/cli/retrain.ts, campaign src/learning/retrain/retrain.ts), over the Board interface (\`Board.fire()\` is the
 protocol's \`FIRE\`):
 
 1. **RESET**: one full RESET pulse (−2.5 V, 1 µs) on every cell.

@@ -13,9 +13,9 @@ import { join, resolve } from "node:path";
 import { lastValueFrom, tap } from "rxjs";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import { connect } from "../src/connect.ts";
-import { loadMnist } from "../src/datasets/mnist.ts";
-import { SNN_DEFAULT_PORT, type SnnOptions, type SnnResult, trainSnn } from "../src/snn/snn.ts";
+import { connect } from "../src/board/connect.ts";
+import { loadMnist } from "../src/learning/datasets/mnist.ts";
+import { SNN_DEFAULT_PORT, type SnnOptions, type SnnResult, trainSnn } from "../src/learning/snn/snn.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const PICS = join(ROOT, "docs", "experiments");
@@ -215,7 +215,7 @@ the work (Cheong et al., Adv. Funct. Mater. 2022) reports **37 % less energy wit
 
 ## What runs
 
-\`xbar train --rule snn [--stash]\` (src/snn/snn.ts), a pipeline over the Board interface, on
+\`xbar train --rule snn [--stash]\` (src/learning/snn/snn.ts), a pipeline over the Board interface, on
 \`${SNN_DEFAULT_PORT}\` (seeds ${SEEDS.join(", ")} for board and host):
 
 - ${o.steps} time steps per image; the centre 20x20 of each MNIST image is rate-coded

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseCampaign } from "../src/campaigns/load.ts";
 import { runCampaign } from "../src/campaigns/runner.ts";
 import { STEP_KINDS } from "../src/campaigns/schema.ts";
-import { RunStore } from "../src/store/run-store.ts";
+import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
 

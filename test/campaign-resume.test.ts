@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RunStore } from "../src/store/run-store.ts";
+import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { emulateOnTcp } from "./helpers/emulator.ts";
 import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { canonical, EmulatedSmu, serveSmuStream } from "../mocks/smu.ts";
+import { connectSmu } from "../src/board/instrument.ts";
 import { parseCampaign } from "../src/campaigns/load.ts";
-import { connectSmu } from "../src/instrument.ts";
-import { RunStore } from "../src/store/run-store.ts";
+import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { describeRun, runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const servers: Server[] = [];

@@ -26,8 +26,8 @@ import {
   type OkReply,
   PROTOCOL_VERSION,
 } from "../firmware-protocol/index.ts";
-import type { Board, Counters, Limits } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
+import type { Board, Counters, Limits } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
 import { EMU_OPTIONS, type Link, type LinkFactory, links } from "./helpers/links.ts";
 
 /** How long to wait for one line from the board before failing the test. */

@@ -2,10 +2,10 @@
 import { firstValueFrom, lastValueFrom, take, toArray } from "rxjs";
 import { afterEach, describe, expect, it } from "vitest";
 import { CrossbarClient } from "../drivers/index.ts";
-import type { Board } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
-import { CrossbarBoard } from "../src/crossbar-board.ts";
-import { characterize, programVerify, retention, type Target } from "../src/operators/index.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
+import { CrossbarBoard } from "../src/board/protocol-board.ts";
+import { characterize, programVerify, retention, type Target } from "../src/pipelines/index.ts";
 import { FaultyLink } from "./helpers/faulty-link.ts";
 
 const boards: Board[] = [];

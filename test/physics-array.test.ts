@@ -5,7 +5,7 @@
  */
 import { firstValueFrom, lastValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
-import type { Board } from "../src/board.ts";
+import type { Board } from "../src/board/board.ts";
 import {
   emu,
   energy,

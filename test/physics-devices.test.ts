@@ -6,7 +6,7 @@
  */
 import { lastValueFrom, toArray } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { retention } from "../src/operators/index.ts";
+import { retention } from "../src/pipelines/index.ts";
 import {
   curve,
   energy,

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "csv-stringify/sync";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "../src/connect.ts";
+import { connect } from "../src/board/connect.ts";
 import { curve, emu, idnEffects, mean, pulseAll, read, readAll, std, withEmu } from "./helpers/physics.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");

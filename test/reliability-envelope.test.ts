@@ -11,9 +11,9 @@ import { firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { XbarError } from "../drivers/index.ts";
 import { type ArgInput, ErrorCode } from "../firmware-protocol/index.ts";
-import type { Board } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
-import type { CrossbarBoard } from "../src/crossbar-board.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
+import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 
 let board: CrossbarBoard;
 /** Verdicts checked, for docs/reliability.md (scripts/reliability-figures.mts sets XBAR_FIGURES_DIR). */

@@ -8,9 +8,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { XbarError } from "../drivers/index.ts";
 import { argInt, decodeLine, ErrorCode, encodeRequest, type Message } from "../firmware-protocol/index.ts";
 import { EmulatedBoard } from "../mocks/index.ts";
+import { connect, startEmulatorServer } from "../src/board/connect.ts";
+import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 import { parseListen, runEmulate } from "../src/cli/emulate.ts";
-import { connect, startEmulatorServer } from "../src/connect.ts";
-import type { CrossbarBoard } from "../src/crossbar-board.ts";
 import { runXbar } from "./helpers/run-xbar.ts";
 
 const TOKEN = "s3cret-T0ken";

@@ -17,8 +17,8 @@ import {
   serveStream,
   withFaults,
 } from "../mocks/index.ts";
-import { connect } from "../src/connect.ts";
-import { characterize, programVerify, retention } from "../src/operators/index.ts";
+import { connect } from "../src/board/connect.ts";
+import { characterize, programVerify, retention } from "../src/pipelines/index.ts";
 
 const BOARD: BoardOptions = { rows: 8, cols: 8, device: "linear", seed: 1 };
 

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Random } from "../mocks/random.ts";
-import { RunStore } from "../src/store/run-store.ts";
+import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { emulateOnTcp } from "./helpers/emulator.ts";
 import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 

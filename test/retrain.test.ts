@@ -1,5 +1,5 @@
 /**
- * The retraining experiment on threshold-switch-on-PCM cells (src/retrain/retrain.ts) through emu://,
+ * The retraining experiment on threshold-switch-on-PCM cells (src/learning/retrain/retrain.ts) through emu://,
  * and `xbar retrain` over a TCP socket and a pty. The figures are in docs/experiments-retrain.md.
  */
 
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { lastValueFrom, toArray } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "../src/connect.ts";
+import { connect } from "../src/board/connect.ts";
 import {
   asciiMap,
   letterF,
@@ -16,7 +16,7 @@ import {
   patternBlocks,
   type RetrainResult,
   retrain,
-} from "../src/retrain/retrain.ts";
+} from "../src/learning/retrain/retrain.ts";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
 import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 

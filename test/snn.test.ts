@@ -1,13 +1,19 @@
 /**
- * The spiking network and the stashing system (src/snn/snn.ts) at a reduced size, through emu://, and
+ * The spiking network and the stashing system (src/learning/snn/snn.ts) at a reduced size, through emu://, and
  * `xbar train --rule snn` over a TCP socket and a pty. The full-size figures are in docs/experiments-snn.md.
  */
 
 import { lastValueFrom, toArray } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect } from "../src/connect.ts";
-import { loadMnist } from "../src/datasets/mnist.ts";
-import { activeRuns, type SnnEvent, type SnnOptions, type SnnResult, trainSnn } from "../src/snn/snn.ts";
+import { connect } from "../src/board/connect.ts";
+import { loadMnist } from "../src/learning/datasets/mnist.ts";
+import {
+  activeRuns,
+  type SnnEvent,
+  type SnnOptions,
+  type SnnResult,
+  trainSnn,
+} from "../src/learning/snn/snn.ts";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
 import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 

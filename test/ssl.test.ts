@@ -1,5 +1,5 @@
 /**
- * Spontaneous sparse learning on a drifting PCM array (src/training/ssl.ts) at a reduced size: the rule
+ * Spontaneous sparse learning on a drifting PCM array (src/learning/training/ssl.ts) at a reduced size: the rule
  * runs over the Board interface, drift acts between updates on the board's clock, the with/without
  * comparison gives per-digit results, and `xbar train --rule ssl` works over emu:// and a pty.
  * The full-size figures are in docs/experiments-ssl.md.
@@ -7,11 +7,11 @@
 
 import { firstValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Board } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
-import { type Dataset, loadMnist } from "../src/datasets/mnist.ts";
-import { DriftClock, SSL_PULSE, sslOptions } from "../src/training/ssl.ts";
-import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
+import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
+import { DriftClock, SSL_PULSE, sslOptions } from "../src/learning/training/ssl.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/learning/training/train.ts";
 import { describeOnPty } from "./helpers/emulator.ts";
 import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 

@@ -4,16 +4,16 @@
  */
 import { lastValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Board } from "../src/board.ts";
-import { connect } from "../src/connect.ts";
-import { parseIdx } from "../src/datasets/idx.ts";
-import { type Dataset, loadMnist } from "../src/datasets/mnist.ts";
-import { Allocator } from "../src/nn/allocate.ts";
-import { ArrayLayer } from "../src/nn/array-layer.ts";
-import { calibrateRange } from "../src/nn/calibrate.ts";
-import { SoftwareLayer } from "../src/nn/layer.ts";
-import { Random } from "../src/nn/random.ts";
-import { type TrainOptions, type TrainResult, trainResult } from "../src/training/train.ts";
+import type { Board } from "../src/board/board.ts";
+import { connect } from "../src/board/connect.ts";
+import { parseIdx } from "../src/learning/datasets/idx.ts";
+import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
+import { Allocator } from "../src/learning/nn/allocate.ts";
+import { ArrayLayer } from "../src/learning/nn/array-layer.ts";
+import { calibrateRange } from "../src/learning/nn/calibrate.ts";
+import { SoftwareLayer } from "../src/learning/nn/layer.ts";
+import { Random } from "../src/learning/nn/random.ts";
+import { type TrainOptions, type TrainResult, trainResult } from "../src/learning/training/train.ts";
 
 let trainSet: Dataset;
 let testSet: Dataset;

@@ -6,7 +6,7 @@
  * non-empty queue into an XbarError naming the command.
  */
 import { firstValueFrom, timeout } from "rxjs";
-import { XbarError } from "../errors.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Transport } from "../transport.ts";
 
 export interface SmuIdentity {

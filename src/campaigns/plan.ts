@@ -3,7 +3,7 @@
  * each takes. Estimates are rough on purpose: commands × link latency (by URL kind) + pulse time +
  * waits on the board clock (zero wall time on an emulated board, whose clock is virtual).
  */
-import { DEFAULT_PULSE } from "../operators/index.ts";
+import { DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign } from "./load.ts";
 import type { Step } from "./schema.ts";
 

@@ -12,14 +12,14 @@
 import { hostname } from "node:os";
 import { firstValueFrom } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
-import type { Board } from "../board.ts";
-import { connect } from "../connect.ts";
-import { connectSmu, type Smu } from "../instrument.ts";
-import { DEFAULT_PULSE } from "../operators/index.ts";
-import type { RunRow, RunStore } from "../store/run-store.ts";
+import type { Board } from "../board/board.ts";
+import { connect } from "../board/connect.ts";
+import { connectSmu, type Smu } from "../board/instrument.ts";
+import { DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign, CampaignRun, Path } from "./load.ts";
 import type { Step } from "./schema.ts";
 import { executeStep, StepAborted } from "./steps.ts";
+import type { RunRow, RunStore } from "./store/run-store.ts";
 
 export interface RunnerEvents {
   runStart?(run: RunRow, index: number, total: number): void;

@@ -18,7 +18,7 @@
  * value itself (so `amplitude: "{amp}"` becomes a number).
  */
 import { z } from "zod";
-import { RULES } from "../training/train.ts";
+import { RULES } from "../learning/training/train.ts";
 
 const int = (min = 0) => z.number().int().min(min);
 const positive = z.number().positive();

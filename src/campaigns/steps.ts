@@ -5,8 +5,9 @@
  * aborts the board (array idle).
  */
 import { firstValueFrom, type Observable } from "rxjs";
-import type { Block, Board } from "../board.ts";
-import type { Smu } from "../instrument.ts";
+import type { Block, Board } from "../board/board.ts";
+import type { Smu } from "../board/instrument.ts";
+import { train } from "../learning/training/train.ts";
 import {
   characterize,
   DEFAULT_PULSE,
@@ -15,10 +16,9 @@ import {
   readMap,
   retention,
   type Target,
-} from "../operators/index.ts";
-import type { Measurement } from "../store/run-store.ts";
-import { train } from "../training/train.ts";
+} from "../pipelines/index.ts";
 import type { Step, StepBody } from "./schema.ts";
+import type { Measurement } from "./store/run-store.ts";
 
 export interface StepContext {
   board: Board;

@@ -6,9 +6,9 @@
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import type { Board } from "../board.ts";
-import { connect } from "../connect.ts";
-import { characterize, programVerify, type Target } from "../operators/index.ts";
+import type { Board } from "../board/board.ts";
+import { connect } from "../board/connect.ts";
+import { characterize, programVerify, type Target } from "../pipelines/index.ts";
 import { eng, shadeMap, stats } from "./format.ts";
 
 /** The letter X on an 8 x 8 grid: 1 = high conductance. */

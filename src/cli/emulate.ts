@@ -1,7 +1,7 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorFaults, startEmulatorServer } from "../connect.ts";
+import { emulatorFaults, startEmulatorServer } from "../board/connect.ts";
 
 export interface EmulateOptions {
   listen?: string;

@@ -1,5 +1,5 @@
 /** Terminal output helpers: engineering units, tables, a shaded map. */
-import type { ConductanceMap } from "../board.ts";
+import type { ConductanceMap } from "../board/board.ts";
 
 const PREFIXES: Array<[number, string]> = [
   [1, ""],

@@ -1,6 +1,6 @@
 /** Option parsers for the CLI: each refuses bad input with a message that names the option. */
 import { InvalidArgumentError } from "commander";
-import { DEFAULT_URL } from "../connect.ts";
+import { DEFAULT_URL } from "../board/connect.ts";
 
 export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {

@@ -1,8 +1,8 @@
-/** `xbar retrain`: the retraining experiment on threshold-switch-on-PCM cells (src/retrain/retrain.ts). */
+/** `xbar retrain`: the retraining experiment on threshold-switch-on-PCM cells (src/learning/retrain/retrain.ts). */
 import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
-import { connect } from "../connect.ts";
+import { connect } from "../board/connect.ts";
 import {
   asciiMap,
   letterF,
@@ -11,7 +11,7 @@ import {
   RETRAIN_DEFAULT_PORT,
   type RetrainResult,
   retrain,
-} from "../retrain/retrain.ts";
+} from "../learning/retrain/retrain.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 
@@ -121,7 +121,7 @@ Exit status 3 when a training phase did not reach the trained state within --max
         if (done.type !== "done") return;
         const r = done.result;
         if (o.svg) {
-          const { retrainSvg } = await import("../retrain/svg.ts");
+          const { retrainSvg } = await import("../learning/retrain/svg.ts");
           writeFileSync(o.svg, await retrainSvg(r));
         }
         if (o.json) out(JSON.stringify(toJson(r)));

@@ -1,11 +1,11 @@
 /**
- * `xbar train --rule snn [--stash]`: the spiking network with the stashing system (src/snn/snn.ts),
+ * `xbar train --rule snn [--stash]`: the spiking network with the stashing system (src/learning/snn/snn.ts),
  * dispatched from `xbar train` (src/cli/train.ts), whose general options it shares.
  */
 import type { Command } from "commander";
 import { lastValueFrom, tap } from "rxjs";
-import { connect } from "../connect.ts";
-import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../snn/snn.ts";
+import { connect } from "../board/connect.ts";
+import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../learning/snn/snn.ts";
 import { eng } from "./format.ts";
 import { progressBar } from "./progress.ts";
 

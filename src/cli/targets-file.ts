@@ -10,7 +10,7 @@ import { parse } from "csv-parse/sync";
 import { z } from "zod";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import type { Target } from "../operators/index.ts";
+import type { Target } from "../pipelines/index.ts";
 
 const Row = z.object({
   row: z.coerce.number().int().min(0),

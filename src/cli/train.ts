@@ -1,10 +1,10 @@
-/** `xbar train`: training rules with the array in the loop (see src/training/train.ts). */
+/** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
-import type { Board } from "../board.ts";
-import { connect } from "../connect.ts";
-import { DEFAULT_STEP_TIME, SSL_PULSE } from "../training/ssl.ts";
-import { RULES, type TrainResult, train } from "../training/train.ts";
+import type { Board } from "../board/board.ts";
+import { connect } from "../board/connect.ts";
+import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
+import { RULES, type TrainResult, train } from "../learning/training/train.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";

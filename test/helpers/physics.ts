@@ -4,10 +4,10 @@
  */
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
 import { argInt, argNumber, argPacked, argToken } from "../../firmware-protocol/index.ts";
-import type { Board } from "../../src/board.ts";
-import { connect } from "../../src/connect.ts";
-import type { CrossbarBoard } from "../../src/crossbar-board.ts";
-import { type CharacterizePoint, characterize } from "../../src/operators/index.ts";
+import type { Board } from "../../src/board/board.ts";
+import { connect } from "../../src/board/connect.ts";
+import type { CrossbarBoard } from "../../src/board/protocol-board.ts";
+import { type CharacterizePoint, characterize } from "../../src/pipelines/index.ts";
 
 /** Opens an emulated board; `opts` become the emu:// query. */
 export async function emu(opts: Record<string, string | number>): Promise<Board> {

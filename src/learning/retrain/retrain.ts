@@ -20,8 +20,8 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
-import type { Block, Board, ConductanceMap, Counters } from "../board.ts";
-import { cancellableRun } from "../operators/campaign-run.ts";
+import type { Block, Board, ConductanceMap, Counters } from "../../board/board.ts";
+import { cancellableRun } from "../../pipelines/cancellable-run.ts";
 
 /** The letter "F" on a size x size grid (size >= 5): a stem, a top bar and a shorter middle bar. */
 export function letterF(size: number): Uint8Array {

@@ -4,7 +4,7 @@
  * the boards, filling each board's columns left to right; a layer taller than a board is cut into row
  * bands whose currents the host adds up; tiles never split a pair.
  */
-import type { Board } from "../board.ts";
+import type { Board } from "../../board/board.ts";
 
 export interface Tile {
   board: Board;

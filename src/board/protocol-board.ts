@@ -3,8 +3,8 @@
  * since they all speak the same bytes. Checks the safety envelope on the host before sending.
  */
 import { defer, lastValueFrom, map, type Observable, share } from "rxjs";
-import type { CrossbarClient, ErrorContext, RequestOptions } from "../drivers/index.ts";
-import { XbarError } from "../drivers/index.ts";
+import type { CrossbarClient, ErrorContext, RequestOptions } from "../../drivers/index.ts";
+import { XbarError } from "../../drivers/index.ts";
 import {
   type ArgInput,
   type Args,
@@ -27,7 +27,7 @@ import {
   ProtocolError,
   pulseEnergy,
   type Scheme,
-} from "../firmware-protocol/index.ts";
+} from "../../firmware-protocol/index.ts";
 import type {
   Block,
   Board,

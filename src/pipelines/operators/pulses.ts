@@ -1,6 +1,6 @@
 /** Small pipeable operators over the Board: apply pulses, read maps. */
 import { concatMap, type Observable, type OperatorFunction } from "rxjs";
-import type { Block, Board, ConductanceMap, PulseResult, PulseSpec } from "../board.ts";
+import type { Block, Board, ConductanceMap, PulseResult, PulseSpec } from "../../board/board.ts";
 
 /** Applies each pulse train in order, one command each; emits what was applied. */
 export function applyPulses(board: Board): OperatorFunction<PulseSpec, PulseResult> {

@@ -3,10 +3,10 @@
  * (virtual on an emulated board, so hours take milliseconds).
  */
 import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
-import type { Block, Board, ConductanceMap } from "../board.ts";
-import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
-import { readMap } from "./pulses.ts";
-import { withProgress } from "./with-progress.ts";
+import type { Block, Board, ConductanceMap } from "../../board/board.ts";
+import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
+import { readMap } from "../operators/pulses.ts";
+import { withProgress } from "../operators/with-progress.ts";
 
 export interface RetentionOptions {
   block?: Block;

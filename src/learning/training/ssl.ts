@@ -28,7 +28,7 @@
  * that switches drift off on the same device (ν = 0), so "off" means "no time between updates".
  */
 import { firstValueFrom, lastValueFrom } from "rxjs";
-import type { Board } from "../board.ts";
+import type { Board } from "../../board/board.ts";
 import type { ArrayLayer } from "../nn/array-layer.ts";
 import type { PulseShape } from "../nn/calibrate.ts";
 

@@ -5,7 +5,7 @@
  * the arrays are left idle.
  */
 import { Observable } from "rxjs";
-import type { Board } from "../board.ts";
+import type { Board } from "../board/board.ts";
 
 export function cancellableRun<E, R>(
   boards: readonly Board[],

@@ -4,7 +4,7 @@
  * counting the pulses it took to cover 95 % of the range (levels). Leaves the device depressed.
  */
 import { lastValueFrom } from "rxjs";
-import type { Board } from "../board.ts";
+import type { Board } from "../../board/board.ts";
 
 export interface DeviceRange {
   gmin: number;

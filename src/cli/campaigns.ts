@@ -1,18 +1,18 @@
 /**
  * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
- * `xbar runs list|show` (export and plot are registered by src/store and src/plots).
+ * `xbar runs list|show` (export and plot are registered by src/campaigns/store and src/campaigns/plots).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
-import { type Progress, progressBar } from "../cli/progress.ts";
-import { exportRows, writeCsv, writeParquet } from "../store/export.ts";
-import { type RunRow, RunStore } from "../store/run-store.ts";
-import { type Campaign, loadCampaignFile, parseCampaign } from "./load.ts";
-import { describePlan, estimateStep, fmtDuration } from "./plan.ts";
-import { runCampaign } from "./runner.ts";
+import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
+import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
+import { runCampaign } from "../campaigns/runner.ts";
+import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
+import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
+import { type Progress, progressBar } from "./progress.ts";
 
 export const DEFAULT_DB = "xbar-runs.sqlite";
 export const dbOption = () =>
@@ -249,8 +249,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       for (const f of formats)
         if (f !== "svg" && f !== "png")
           throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
-      const { runPlots, comparePlot } = await import("../plots/plots.ts");
-      const { toSvg, svgToPng } = await import("../plots/render.ts");
+      const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
+      const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
       const store = readStore(o.db);
       const plots = [];
       try {

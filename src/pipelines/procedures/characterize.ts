@@ -5,9 +5,9 @@
  *   read ─▶ [+V pulse, read] × N ─▶ [−V pulse, read] × N        emits one point per read
  */
 import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
-import type { Board } from "../board.ts";
-import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
-import { withProgress } from "./with-progress.ts";
+import type { Board } from "../../board/board.ts";
+import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
+import { withProgress } from "../operators/with-progress.ts";
 
 export interface CharacterizeOptions {
   row: number;

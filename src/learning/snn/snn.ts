@@ -19,11 +19,11 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
-import type { Board, Counters } from "../board.ts";
+import type { Board, Counters } from "../../board/board.ts";
+import { cancellableRun } from "../../pipelines/cancellable-run.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { Random } from "../nn/random.ts";
-import { cancellableRun } from "../operators/campaign-run.ts";
 
 export interface SnnOptions {
   /** The board holding the synapses: at least `inputs` rows and 2 · classes columns. */

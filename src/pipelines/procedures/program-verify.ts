@@ -13,10 +13,10 @@
  * - capped when it used `maxPulses` without converging.
  */
 import { concatMap, EMPTY, expand, from, map, mergeMap, type Observable, reduce, takeWhile } from "rxjs";
-import type { Board, ConductanceMap } from "../board.ts";
-import { abortOnUnsubscribe } from "./abort-on-unsubscribe.ts";
+import type { Board, ConductanceMap } from "../../board/board.ts";
+import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
+import { withProgress } from "../operators/with-progress.ts";
 import { DEFAULT_PULSE } from "./characterize.ts";
-import { withProgress } from "./with-progress.ts";
 
 export interface Target {
   row: number;

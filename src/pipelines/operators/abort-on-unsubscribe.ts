@@ -4,7 +4,7 @@
  * since the link may be what went away).
  */
 import { type MonoTypeOperatorFunction, Observable } from "rxjs";
-import type { Board } from "../board.ts";
+import type { Board } from "../../board/board.ts";
 
 export function abortOnUnsubscribe<T>(board: Board): MonoTypeOperatorFunction<T> {
   return (source) =>

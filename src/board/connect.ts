@@ -18,9 +18,9 @@ import {
   parseLinkUrl,
   StreamTransport,
   XbarError,
-} from "../drivers/index.ts";
-import { Smu } from "../drivers/scpi/smu.ts";
-import { ErrorCode } from "../firmware-protocol/index.ts";
+} from "../../drivers/index.ts";
+import { Smu } from "../../drivers/scpi/smu.ts";
+import { ErrorCode } from "../../firmware-protocol/index.ts";
 import {
   type BoardOptions,
   DEVICE_PRESETS,
@@ -32,10 +32,10 @@ import {
   serveSerial,
   serveStream,
   serveTcp,
-} from "../mocks/index.ts";
-import { EmulatedSmu, smuInProcess } from "../mocks/smu.ts";
+} from "../../mocks/index.ts";
+import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
 import type { Board } from "./board.ts";
-import { CrossbarBoard } from "./crossbar-board.ts";
+import { CrossbarBoard } from "./protocol-board.ts";
 
 export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
 
@@ -124,7 +124,7 @@ export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
 const SMU_KEYS = ["g", "gmin", "gmax", "vset", "vreset", "rate"] as const;
 
 /**
- * `connectSmu(url)`: bench instruments, as `connect(url)` is for boards (src/instrument.ts re-exports it).
+ * `connectSmu(url)`: bench instruments, as `connect(url)` is for boards (src/board/instrument.ts re-exports it).
  *
  *   /dev/ttyUSB1, serial:///dev/ttyUSB1?baud=9600   a 2400-class SMU on RS-232
  *   socket://192.168.0.20:5025                       an SMU on a LAN socket

@@ -28,7 +28,7 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { XbarError } from "../../drivers/index.ts";
+import { XbarError } from "../../../drivers/index.ts";
 
 const require = createRequire(import.meta.url);
 const sqlite = require("node-sqlite3-wasm") as typeof import("node-sqlite3-wasm");

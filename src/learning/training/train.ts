@@ -13,14 +13,14 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable, tap } from "rxjs";
-import type { Board, Counters } from "../board.ts";
+import type { Board, Counters } from "../../board/board.ts";
+import { cancellableRun } from "../../pipelines/cancellable-run.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { type Layer, SoftwareLayer } from "../nn/layer.ts";
 import { Random } from "../nn/random.ts";
-import { cancellableRun } from "../operators/campaign-run.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
 import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
@@ -73,7 +73,7 @@ export interface TrainOptions {
    * of net counts per layer and batch instead of one OPU per image); default 1.
    */
   batch?: number;
-  /** "ssl" (src/training/ssl.ts): step time on the board clock, drift on or off, sparsity threshold. */
+  /** "ssl" (src/learning/training/ssl.ts): step time on the board clock, drift on or off, sparsity threshold. */
   ssl?: SslOptions;
   /** Data, when the caller loaded it already. */
   train?: Dataset;

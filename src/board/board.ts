@@ -27,7 +27,7 @@
  * SI throughout: volts, seconds, siemens, amperes, joules. Rows and columns are zero-based.
  */
 import type { Observable } from "rxjs";
-import type { Limits, Scheme } from "../firmware-protocol/index.ts";
+import type { Limits, Scheme } from "../../firmware-protocol/index.ts";
 
 export type { Limits, Scheme };
 

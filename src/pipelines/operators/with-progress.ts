@@ -4,7 +4,7 @@
  * context — command, tag, device — is kept). Other errors pass unchanged.
  */
 import { catchError, type MonoTypeOperatorFunction, throwError } from "rxjs";
-import { XbarError } from "../../drivers/errors.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 
 export function withProgress<T>(report: () => Record<string, number>): MonoTypeOperatorFunction<T> {
   return catchError((e: unknown) =>

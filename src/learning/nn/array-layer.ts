@@ -15,8 +15,8 @@
  * W = (G+ − G−)/ΔG with ΔG = Gmax − Gmin; vin is the input voltage for x = 1.
  */
 import { concatMap, forkJoin, from, lastValueFrom, map, type Observable, of } from "rxjs";
-import type { Board } from "../board.ts";
-import { programVerify, type Target } from "../operators/program-verify.ts";
+import type { Board } from "../../board/board.ts";
+import { programVerify, type Target } from "../../pipelines/procedures/program-verify.ts";
 import type { Placement, Tile } from "./allocate.ts";
 import { type DeviceRange, type PulseShape, pulsesFor } from "./calibrate.ts";
 import type { Layer, UpdateOptions } from "./layer.ts";

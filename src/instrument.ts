@@ -1,7 +1,0 @@
-/**
- * Bench instruments for campaigns: `connectSmu(url)` lives in src/connect.ts, the one composition
- * point that may start an emulator (`smu-emu://`); this module is the instruments' public face.
- */
-export type { SmuReading } from "../drivers/scpi/smu.ts";
-export { Smu } from "../drivers/scpi/smu.ts";
-export { connectSmu } from "./connect.ts";
