@@ -14,6 +14,7 @@ import {
   ErrorCode,
   encodeEvent,
   encodeReply,
+  HELD_BLOCKS,
   isVerb,
   type Limits,
   MAX_LINE,
@@ -44,6 +45,13 @@ export interface BoardOptions extends ArrayOptions {
    * before anything else is executed (403 otherwise). Default: none (loopback, in-process, serial).
    */
   token?: string;
+  /**
+   * Resolution of the board's input DAC and sensing ADC, bits (1..16), reported in IDN (`dac=`,
+   * `adc=`): a board that reports them speaks the 1.1 wire (quantised arrays, `q=1` replies, held
+   * vectors). Default: neither (a board that asks for float32 on the wire, as in protocol 1.0).
+   */
+  dac?: number;
+  adc?: number;
 }
 
 const OPS = Object.keys(COMMANDS).join(",");
@@ -52,6 +60,13 @@ function checkOptions(opts: BoardOptions): BoardOptions {
   const { window = 16 } = opts;
   if (!Number.isInteger(window) || window < 1 || window > 256)
     throw new RangeError(`window must be in 1..256, not ${window}`);
+  for (const k of ["dac", "adc"] as const) {
+    const v = opts[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 16))
+      throw new RangeError(`${k} must be a number of bits in 1..16, not ${v}`);
+  }
+  if ((opts.dac === undefined) !== (opts.adc === undefined))
+    throw new RangeError("give both dac and adc (bits of the converters), or neither");
   if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
     throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
   return opts;
@@ -66,6 +81,11 @@ export class EmulatedBoard extends ArrayModel {
   readonly window: number;
   /** Token a session must present in HELLO, or undefined. */
   readonly token: string | undefined;
+  /** Bits of the DAC and ADC (protocol 1.1 wire), or undefined for a float32 board. */
+  readonly dacBits: number | undefined;
+  readonly adcBits: number | undefined;
+  /** The last VMM input (k=1) per block "r0,c0,nr,nc", for OPU x=last (protocol 1.1). */
+  readonly held = new Map<string, Float32Array>();
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
   private readonly errorQueue: Array<{ code: number; msg: string }> = [];
@@ -78,6 +98,31 @@ export class EmulatedBoard extends ArrayModel {
     this.maxLine = opts.maxLine ?? MAX_LINE;
     this.window = opts.window ?? 16;
     this.token = opts.token;
+    this.dacBits = opts.dac;
+    this.adcBits = opts.adc;
+  }
+
+  /** Remembers (or, without `x`, forgets) the input of a VMM on a block: only a 1.1-wire board holds. */
+  hold(r0: number, c0: number, nr: number, nc: number, x?: Float32Array): void {
+    if (this.dacBits === undefined) return;
+    const key = `${r0},${c0},${nr},${nc}`;
+    this.held.delete(key);
+    if (!x) return;
+    this.held.set(key, x.slice());
+    if (this.held.size > HELD_BLOCKS) this.held.delete(this.held.keys().next().value!);
+  }
+
+  /** The held input of the last VMM (k=1) on a block, or a 203 when there is none. */
+  heldInput(r0: number, c0: number, nr: number, nc: number): Float32Array {
+    const x = this.dacBits === undefined ? undefined : this.held.get(`${r0},${c0},${nr},${nc}`);
+    if (!x)
+      throw new ProtocolError(
+        ErrorCode.BAD_ARGUMENT,
+        this.dacBits === undefined
+          ? "this board holds no vectors (no dac= in IDN): send x"
+          : `no VMM input held for block ${nr}x${nc} at (${r0}, ${c0}): send x`,
+      );
+    return x;
   }
 
   /** Effective limits: the hard limits narrowed by the configuration. */
@@ -137,7 +182,13 @@ export class EmulatedBoard extends ArrayModel {
     const parsed = parseRequest(verb, req.args);
     const lim = this.limits();
     checkRequest(verb, parsed, { limits: lim, rows: this.rows, cols: this.cols, hard: HARD_LIMITS });
-    const out = encodeReply(verb, run(this, verb, parsed, lim));
+    const q = (parsed as { q?: number }).q === 1;
+    if (q && this.adcBits === undefined)
+      throw new ProtocolError(
+        ErrorCode.BAD_ARGUMENT,
+        "this board sends float32 only (no adc= in IDN): q=1 refused",
+      );
+    const out = encodeReply(verb, run(this, verb, parsed, lim), q ? this.adcBits : undefined);
     this.counters.cmds++;
     return out;
   }
@@ -156,6 +207,8 @@ export class EmulatedBoard extends ArrayModel {
       window: this.window,
       maxline: this.maxLine,
       effects: effectsToken(this.effects, this.noise),
+      dac: this.dacBits,
+      adc: this.adcBits,
     };
   }
 
@@ -181,6 +234,7 @@ export class EmulatedBoard extends ArrayModel {
     this.config = defaultConfig();
     this.counters = zeroCounters();
     this.errorQueue.length = 0;
+    this.held.clear();
     this.clock = 0;
     this.boots++;
   }

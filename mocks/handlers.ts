@@ -8,6 +8,7 @@ import {
   checkCount,
   checkEnergy,
   encodeEvent,
+  HELD,
   type Limits,
   type ParsedRequest,
   PROTOCOL_VERSION,
@@ -29,7 +30,10 @@ const at = (x: number | ArrayLike<number>, i: number) => (typeof x === "number" 
 export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
   NOP: () => ({}),
   // The session handles HELLO's replay window and token; the reply is the same everywhere.
-  HELLO: () => ({ proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION }),
+  HELLO: (b) => {
+    b.held.clear();
+    return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION };
+  },
   IDN: (b) => b.identity(),
   LIM: (b, _req, lim) => ({ ...lim, gmax: b.devices.gmax }),
   CFG: (b, req) => b.configure(req),
@@ -81,7 +85,9 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
   OPU: outerProductUpdate,
   VMM: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nc * 4);
-    return { y: vmm(b, r0, c0, nr, nc, x, k, false) };
+    const y = vmm(b, r0, c0, nr, nc, x, k, false);
+    b.hold(r0, c0, nr, nc, k === 1 ? x : undefined);
+    return { y };
   },
   VMMT: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nr * 4);
@@ -117,7 +123,8 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
  * nearest count ("count") or keeps only the sign ("sign"), and values below `th` give no pulse.
  */
 function outerProductUpdate(b: EmulatedBoard, req: ParsedRequest<"OPU">, lim: Limits): ReplyInput<"OPU"> {
-  const { r0, c0, nr, nc, x, d, vp, vn, w, scale, mode, th } = req;
+  const { r0, c0, nr, nc, d, vp, vn, w, scale, mode, th } = req;
+  const x = req.x === HELD ? b.heldInput(r0, c0, nr, nc) : req.x;
   const sign = mode === "sign";
   const count = (v: number) => {
     const m = Math.abs(v);

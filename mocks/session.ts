@@ -31,9 +31,15 @@ export class Session {
 
   constructor(
     readonly board: EmulatedBoard,
-    readonly send: (line: string) => void,
+    private readonly output: (line: string) => void,
   ) {
     this.authorized = board.token === undefined;
+  }
+
+  /** Sends a line (a reply or an event), counting its bytes (STAT tx). */
+  send(line: string): void {
+    this.board.counters.tx += line.length;
+    this.output(line);
   }
 
   clearReplay(): void {
@@ -56,6 +62,7 @@ export class Session {
   }
 
   handle(line: string): void {
+    this.board.counters.rx += line.length + 1; // the line and its terminator (STAT rx)
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     const d = decodeLine(line, this.board.maxLine);
     if (!d.ok) {

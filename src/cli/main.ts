@@ -235,6 +235,7 @@ Examples:
         out(
           `pulses ${c.pulses}, reads ${c.reads}, VMM vectors ${c.vmms}, energy ${eng(c.energy, "J")}, commands ${c.commands}, errors ${c.errors}, clock ${eng(c.clock, "s")}`,
         );
+        if (c.link) out(`link: ${c.link.sent} bytes sent to the board, ${c.link.received} received`);
       }),
     );
 
