@@ -80,4 +80,4 @@ const out = {
   rows,
 };
 const file = process.env.WIRE_OUT ?? "docs/experiments-wire.json";
-writeFileSync(new URL(`../${file}`, import.meta.url), `${JSON.stringify(out, null, 2)}\n`);
+writeFileSync(new URL(file, new URL("../", import.meta.url)), `${JSON.stringify(out, null, 2)}\n`);

@@ -113,8 +113,12 @@ export class CrossbarBoard implements Board {
 
   /** Bulk inputs at the DAC's resolution on a 1.1-wire board, else as they are (float32). */
   private dac(x: ArrayLike<number>): ArrayLike<number> | PackedValue {
-    const bits = this.identity.dacBits;
-    return bits === undefined ? x : quantise(x, bits);
+    return this.quantised(x, this.identity.dacBits);
+  }
+
+  /** Values at `bits` of resolution on a 1.1-wire board, else as they are (float32). */
+  private quantised(x: ArrayLike<number>, bits: number | undefined): ArrayLike<number> | PackedValue {
+    return bits === undefined || this.identity.dacBits === undefined ? x : quantise(x, bits);
   }
 
   /** `q=1` on a board that quantises its replies at its ADC's resolution. */
@@ -365,7 +369,9 @@ export class CrossbarBoard implements Board {
     };
     // At most one train of nmax pulses per device, applied device by device on a plain board.
     const opts = { durationS: u.rows * u.cols * 1e-6 };
-    const explicit: RequestOf<"OPU"> = { ...req, x: this.dac(u.x), d: this.dac(u.d) };
+    // The factors of an update set pulse counts, which the board works out digitally: they travel at
+    // 16 bits (an 8-bit d moved the trajectory measurably, docs/experiments.md), x as the DAC gave it.
+    const explicit: RequestOf<"OPU"> = { ...req, x: this.dac(u.x), d: this.quantised(u.d, 16) };
     const send = () => {
       const volts = u.heldInput?.voltsPerUnit;
       const key = `${u.r0},${u.c0},${u.rows},${u.cols}`;

@@ -12,6 +12,9 @@ export interface EmulateOptions {
   seed: number;
   noise?: number;
   lut?: string;
+  /** Protocol 1.1 wire: bits of the converters the board reports in IDN. */
+  dac?: number;
+  adc?: number;
   sneak?: boolean;
   disturb?: boolean;
   stuckLow?: number;
@@ -80,6 +83,8 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     seed: o.seed,
     noise: o.noise,
     lut: o.lut,
+    dac: o.dac,
+    adc: o.adc,
     token: o.token,
     faults,
     effects: {

@@ -139,6 +139,16 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
       1,
     )
     .option("--lut <file.csv>", "pulse-response table for --device lut (the CSV of xbar characterize --out)")
+    .option(
+      "--dac <bits>",
+      "protocol 1.1 wire: bits of the input DAC reported in IDN (with --adc): quantised arrays, held vectors",
+      intArg("--dac", 1, 16),
+    )
+    .option(
+      "--adc <bits>",
+      "protocol 1.1 wire: bits of the sensing ADC reported in IDN (with --dac)",
+      intArg("--adc", 1, 16),
+    )
     .option("--sneak", "passive array: sneak currents in reads under the biasing scheme")
     .option("--disturb", "passive array: half-select disturb of programming pulses")
     .option(
