@@ -157,7 +157,9 @@ async function totals(boards: Board[]): Promise<Counters> {
 
 /** Link bytes between two snapshots, when both have them. */
 const linkDiff = (a: Counters, b: Counters): Counters["link"] =>
-  a.link && b.link ? { sent: b.link.sent - a.link.sent, received: b.link.received - a.link.received } : undefined;
+  a.link && b.link
+    ? { sent: b.link.sent - a.link.sent, received: b.link.received - a.link.received }
+    : undefined;
 
 const diff = (a: Counters, b: Counters) => ({
   pulses: b.pulses - a.pulses,
