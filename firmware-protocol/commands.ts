@@ -41,6 +41,7 @@ export const COMMANDS = {
       "window",
       "maxline",
       "effects",
+      "timing",
     ],
   ),
   LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax", "gmax"]),

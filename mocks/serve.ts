@@ -6,17 +6,21 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
 import { createLineReader } from "../firmware-protocol/index.ts";
+import { withBaud } from "./baud.ts";
 import type { EmulatedBoard } from "./board.ts";
 import { type FaultSpec, withFaults } from "./faults.ts";
 
 export interface ServeOptions {
   /** Fault behaviours of the link (mocks/faults.ts); default none. */
   faults?: FaultSpec;
+  /** Bandwidth of the link as a UART at this baud rate, 8N1, each way (mocks/baud.ts); default unlimited. */
+  baud?: number;
 }
 
 /** Serves the board on a stream until the stream ends; returns a function that detaches it. */
 export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOptions = {}): () => void {
-  const stream = opts.faults ? withFaults(raw, opts.faults, board) : raw;
+  const link = opts.baud ? withBaud(raw, opts.baud) : raw;
+  const stream = opts.faults ? withFaults(link, opts.faults, board) : link;
   const session = board.openSession((line) => {
     if (stream.destroyed || !stream.writable) return;
     // Replies produced in the same tick leave in one system call.
@@ -46,7 +50,7 @@ export interface ListenOptions extends ServeOptions {
 /** Serves the board on a TCP port (loopback unless told otherwise); each connection is a session. */
 export async function serveTcp(
   board: EmulatedBoard,
-  { host = "127.0.0.1", port = 0, faults }: ListenOptions = {},
+  { host = "127.0.0.1", port = 0, faults, baud }: ListenOptions = {},
 ): Promise<Server> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -54,7 +58,7 @@ export async function serveTcp(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    serveStream(board, socket, { faults });
+    serveStream(board, socket, { faults, baud });
   });
   // Closing the server also drops its connections (net.Server.close alone waits for them to end).
   const closeServer = server.close.bind(server);
