@@ -347,6 +347,9 @@ export class CrossbarClient {
    * sent again after a new HELLO (and the host's CFG) — the re-handshake.
    */
   private onBoot(): void {
+    // A board announces BOOT when it starts (1.1): before the host's first request there is no
+    // session to restore and nothing in flight.
+    if (this.nextSeq === 0) return;
     const expected = this.resetSeq;
     this.resetSeq = undefined;
     const lost: Pending[] = [];

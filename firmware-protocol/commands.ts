@@ -23,7 +23,7 @@ const c = (
 
 export const COMMANDS = {
   NOP: c("control", [], [], []),
-  HELLO: c("control", [], ["token"], ["proto", "fw"]),
+  HELLO: c("control", [], ["token"], ["proto", "fw", "minor"]),
   IDN: c(
     "control",
     [],
@@ -42,6 +42,7 @@ export const COMMANDS = {
       "maxline",
       "effects",
       "timing",
+      "minor",
     ],
   ),
   LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax", "gmax"]),

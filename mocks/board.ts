@@ -34,6 +34,7 @@ import {
   isVerb,
   type Limits,
   MAX_LINE,
+  PROTOCOL_MINOR,
   PROTOCOL_VERSION,
   ProtocolError,
   REPLAY_MAX_REPLY,
@@ -86,6 +87,18 @@ export interface BoardOptions {
   timescale?: number;
   /** Per-operation durations of the board (mocks/timing.ts); default DEFAULT_PROFILE. */
   timing?: Partial<BoardProfile>;
+  /**
+   * Protocol revision the board follows: "1.1" (default) or "1.0", which answers as a 1.0 board did
+   * (untagged REJECT for malformed requests, CFG kept across HELLO, no BOOT when it starts, no
+   * `minor=`), for testing hosts against older boards.
+   */
+  protocol?: "1.0" | "1.1";
+  /**
+   * Compliance trips (a way to provoke FAULT): a pulse whose current |v|·G·h(v) would exceed the
+   * compliance (`CFG cc`) is not applied; the command stops with ERR 404 and a FAULT event.
+   * Default false (the compliance only bounds the configuration, as before).
+   */
+  complianceTrip?: boolean;
 }
 
 /** The board's hard limits: what LIM reports before any CFG narrowing. */
@@ -100,7 +113,7 @@ export const HARD_LIMITS: Readonly<Limits> = {
   emax: 1,
 };
 
-interface Config {
+export interface BoardConfig {
   vread: number;
   scheme: Scheme;
   cc: number;
@@ -110,6 +123,8 @@ interface Config {
   nmax: number;
   emax: number;
 }
+
+type Config = BoardConfig;
 
 const defaultConfig = (): Config => ({
   vread: 0.2,
@@ -126,6 +141,11 @@ const OPS = Object.keys(COMMANDS).join(",");
 
 /** Stream numbers of the board's independent random sequences (see streamSeed). */
 const STREAM = { boot: 1, read: 2, stuck: 3 } as const;
+
+/** A fresh default configuration (what HELLO, RESET and a reboot restore). */
+export function defaultBoardConfig(): BoardConfig {
+  return defaultConfig();
+}
 
 export class EmulatedBoard {
   readonly rows: number;
@@ -158,7 +178,11 @@ export class EmulatedBoard {
   /** Devices stuck at a value (with the stuck effect), else null. */
   readonly stuck: Uint8Array | null = null;
   private sumsCache: { version: number; row: Float64Array; col: Float64Array; total: number } | null = null;
-  private config: Config = defaultConfig();
+  /** The configuration in force: the executing session's own (PROTOCOL.md §4, CFG is per session). */
+  config: Config = defaultConfig();
+  /** "1.1", or "1.0" for a board answering as protocol 1.0 did. */
+  readonly protocol: "1.0" | "1.1";
+  readonly complianceTrip: boolean;
   /** Virtual clock, s since boot. */
   clock = 0;
   counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
@@ -212,6 +236,10 @@ export class EmulatedBoard {
       throw new RangeError(`timescale must be in [0, 1000], not ${timescale}`);
     this.timescale = timescale;
     this.profile = resolveProfile(opts.timing);
+    if (opts.protocol !== undefined && opts.protocol !== "1.0" && opts.protocol !== "1.1")
+      throw new RangeError(`protocol must be "1.0" or "1.1", not ${String(opts.protocol)}`);
+    this.protocol = opts.protocol ?? "1.1";
+    this.complianceTrip = opts.complianceTrip ?? false;
     let table: PulseTable | undefined;
     if (opts.lut) table = loadPulseTable(opts.lut);
     // The pulse stream is Random(seed), as in the foundation, so a board without the new options
@@ -306,8 +334,8 @@ export class EmulatedBoard {
       case "NOP":
         return {};
       case "HELLO":
-        // Handled by the session (replay window, token); the reply is the same everywhere.
-        return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION };
+        // Handled by the session (replay window, token, configuration); the reply is the same everywhere.
+        return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION, minor: this.minor };
       case "IDN":
         return {
           vendor: "xbar",
@@ -321,8 +349,9 @@ export class EmulatedBoard {
           ops: OPS,
           window: this.window,
           maxline: this.maxLine,
-          effects: effectsToken(this.effects, this.noise),
+          effects: effectsToken(this.effects, this.noise, this.adcRange()),
           timing: profileToken(this.profile),
+          minor: this.minor,
         };
       case "LIM":
         return { ...lim, gmax: this.devices.gmax };
@@ -398,6 +427,8 @@ export class EmulatedBoard {
         return { t: this.clock };
       case "STAT": {
         const clear = argInt(a, "clear", 0);
+        if (clear !== 0 && clear !== 1 && this.protocol !== "1.0")
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "clear must be 0 or 1");
         const snapshot = { ...this.counters, t: this.clock };
         if (clear) this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
         return snapshot;
@@ -413,9 +444,7 @@ export class EmulatedBoard {
       case "RESET":
         this.restart();
         for (const s of this.sessions) s.clearReplay();
-        queueMicrotask(() =>
-          this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })),
-        );
+        queueMicrotask(() => this.broadcast(this.bootLine()));
         return {};
     }
   }
@@ -423,6 +452,7 @@ export class EmulatedBoard {
   /** What a restart clears: configuration, counters, error queue, clock. Device states are kept. */
   private restart(): void {
     this.config = defaultConfig();
+    for (const s of this.sessions) s.config = this.config;
     this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
     this.errorQueue.length = 0;
     this.clock = 0;
@@ -436,7 +466,28 @@ export class EmulatedBoard {
   reboot(): void {
     this.restart();
     for (const s of this.sessions) s.lose();
-    this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION }));
+    this.broadcast(this.bootLine());
+  }
+
+  /** The minor protocol version the board reports (undefined, so not sent, as a 1.0 board). */
+  get minor(): number | undefined {
+    return this.protocol === "1.0" ? undefined : PROTOCOL_MINOR;
+  }
+
+  /** The BOOT event: sent when the board starts (1.1) and after every restart. */
+  bootLine(): string {
+    return encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION, minor: this.minor });
+  }
+
+  /**
+   * Whether a pulse of `v` on device `index` would drive more current than the compliance allows
+   * (only with complianceTrip on): |v| · G · h(v) > cc, G the present conductance.
+   */
+  trips(index: number, v: number): boolean {
+    if (!this.complianceTrip) return false;
+    const dev = this.devices;
+    const g = dev.at(this.clock)[index]!;
+    return Math.abs(v) * g * (dev.iv ? dev.iv.h(v) : 1) > this.config.cc;
   }
 
   /** A job applying validated pulse trains in order (PULSE, PLIST, PBLK, OPU). */
@@ -445,6 +496,7 @@ export class EmulatedBoard {
       ops,
       {
         apply: (index, v, w, n) => this.applyPulses(index, v, w, n),
+        trips: (index, v) => this.trips(index, v),
         time: (w, n, select) => pulseTime(this.profile, w, n) - (select ? 0 : this.profile.select),
       },
       finish,
@@ -1121,12 +1173,15 @@ export class Session {
   private resumeScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** This session's configuration (CFG narrows it for the session; HELLO restores the defaults). */
+  config: BoardConfig;
 
   constructor(
     readonly board: EmulatedBoard,
     readonly send: (line: string) => void,
   ) {
     this.authorized = board.token === undefined;
+    this.config = board.config;
   }
 
   clearReplay(): void {
@@ -1136,6 +1191,7 @@ export class Session {
   /** A reboot: the replay window, the authentication, a running command and queued lines are gone. */
   lose(): void {
     this.replay.clear();
+    this.config = this.board.config;
     this.authorized = this.board.token === undefined;
     clearTimeout(this.timer);
     this.running = null;
@@ -1220,7 +1276,20 @@ export class Session {
   private process(line: string): void {
     const d = decodeLine(line, this.board.maxLine);
     if (!d.ok) {
-      this.reject(d.code, d.reason);
+      // 1.1: a line whose checksum is right and whose tag could be read is a request the host will
+      // not retransmit into the same error: it is answered, not REJECTed (REJECT asks for a resend).
+      if (d.tag !== undefined && d.code === ErrorCode.MALFORMED && this.board.protocol !== "1.0") {
+        const crc = line.slice(line.lastIndexOf("*") + 1).replace(/\r$/, "");
+        if (!this.authorized) {
+          this.board.pushError(ErrorCode.UNAUTHORIZED, "no session");
+          this.send(
+            encodeErr(d.tag, ErrorCode.UNAUTHORIZED, "no session: open it with HELLO token=... first"),
+          );
+          return;
+        }
+        this.board.pushError(d.code, d.reason);
+        this.finish(d.tag, crc, encodeErr(d.tag, d.code, d.reason));
+      } else this.reject(d.code, d.reason);
       return;
     }
     const m = d.message;
@@ -1229,7 +1298,10 @@ export class Session {
       return;
     }
     if (m.verb === "HELLO") {
+      // A new session, also when HELLO is repeated: empty replay window, the default configuration
+      // (1.1; a 1.0 board kept it), the token checked again.
       this.replay.clear();
+      if (this.board.protocol !== "1.0") this.config = defaultConfig();
       if (this.board.token !== undefined) this.authorized = this.checkToken(m.args);
     }
     if (!this.authorized) {
@@ -1249,8 +1321,10 @@ export class Session {
     const profile = this.board.profile;
     this.board.work = profile.command + line.length * profile.byte;
     let out: ArgInput | Job;
+    this.board.config = this.config;
     try {
       out = this.board.execute(m);
+      this.config = this.board.config;
     } catch (e) {
       this.finish(m.tag, d.crc, this.errReply(m.tag, e));
       return;
@@ -1278,13 +1352,18 @@ export class Session {
     const scale = this.board.timescale;
     if (!r.abort) {
       const sliceS = scale > 0 ? HOLD_MS / 1000 / scale : Number.POSITIVE_INFINITY;
+      this.board.config = this.config;
       this.board.work += job.step(sliceS, performance.now() + HOLD_MS);
     }
     if (r.abort || job.done) {
       this.running = null;
       let reply: string;
       try {
-        reply = r.abort && !job.done ? this.errReply(r.tag, job.aborted()) : encodeOk(r.tag, job.reply());
+        if (job.failure) {
+          reply = this.errReply(r.tag, job.failure);
+          this.board.broadcast(encodeEvent("FAULT", { code: job.failure.code, msg: job.failure.message }));
+        } else
+          reply = r.abort && !job.done ? this.errReply(r.tag, job.aborted()) : encodeOk(r.tag, job.reply());
       } catch (e) {
         reply = this.errReply(r.tag, e);
       }

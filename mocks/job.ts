@@ -28,6 +28,8 @@ export interface Job {
   reply(): ArgInput;
   /** The error of a job stopped by ABORT before it was done: 401 saying how far it got. */
   aborted(): ProtocolError;
+  /** Set when the job stopped itself (a compliance trip, 404): it is then done, and replies this. */
+  readonly failure?: ProtocolError;
 }
 
 /** How a job applies pulses and accounts for their time (the board's physics and profile). */
@@ -36,6 +38,8 @@ export interface PulseSink {
   apply(index: number, v: number, w: number, n: number): void;
   /** Board time of `n` pulses of width `w` on one device, the device selected once if `select`. */
   time(w: number, n: number, select: boolean): number;
+  /** True when a pulse of `v` on the device would exceed the compliance (it is then not applied). */
+  trips(index: number, v: number): boolean;
 }
 
 export class PulseJob implements Job {
@@ -45,6 +49,7 @@ export class PulseJob implements Job {
   /** Pulses applied so far, all ops. */
   applied = 0;
   readonly total: number;
+  failure?: ProtocolError;
 
   constructor(
     private readonly ops: readonly PulseOp[],
@@ -58,7 +63,7 @@ export class PulseJob implements Job {
   }
 
   get done(): boolean {
-    return this.op >= this.ops.length;
+    return this.op >= this.ops.length || this.failure !== undefined;
   }
 
   step(budgetS: number, deadline: number): number {
@@ -72,6 +77,13 @@ export class PulseJob implements Job {
       const fit = per > 0 ? Math.floor((budgetS - spent) / per) : left;
       const k = Math.max(count === 0 ? 1 : 0, Math.min(left, fit));
       if (k === 0) break;
+      if (this.sink.trips(o.index, o.v)) {
+        this.failure = new ProtocolError(
+          ErrorCode.COMPLIANCE_TRIP,
+          `pulses=${this.applied} compliance tripped at device ${o.index} after ${this.applied} of ${this.total} pulses; the array is idle`,
+        );
+        break;
+      }
       this.sink.apply(o.index, o.v, o.w, k);
       spent += this.sink.time(o.w, k, this.within === 0);
       this.within += k;

@@ -15,6 +15,11 @@ export interface ServeOptions {
   faults?: FaultSpec;
   /** Bandwidth of the link as a UART at this baud rate, 8N1, each way (mocks/baud.ts); default unlimited. */
   baud?: number;
+  /**
+   * Announce the board's start with a BOOT event on this link (PROTOCOL.md §3: a 1.1 board does when
+   * it starts, so a host already on a serial line learns of a restart); default false.
+   */
+  boot?: boolean;
 }
 
 /** Serves the board on a stream until the stream ends; returns a function that detaches it. */
@@ -39,6 +44,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   };
   stream.once("close", detach);
   stream.once("error", detach);
+  if (opts.boot && board.protocol !== "1.0") session.send(board.bootLine());
   return detach;
 }
 
@@ -85,6 +91,7 @@ export async function serveSerial(
 ): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-  serveStream(board, port, opts);
+  // The board starts with the port open: a host already on the line hears BOOT (PROTOCOL.md §3).
+  serveStream(board, port, { boot: true, ...opts });
   return port;
 }

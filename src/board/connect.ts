@@ -204,7 +204,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
-    const detach = serveStream(board, boardEnd, { faults, baud });
+    const detach = serveStream(board, boardEnd, { faults, baud, boot: true });
     transport = new StreamTransport(hostEnd, "emu://", board.maxLine);
     stop = async () => {
       detach();
