@@ -28,12 +28,17 @@ import {
   COMMANDS,
   type Discarded,
   decodeLine,
+  decodeReply,
   ErrorCode,
   encodeRequest,
+  encodeRequestArgs,
   isVerb,
   MAX_TAG,
   ProtocolError,
   REPLAY_WINDOW,
+  type ReplyOf,
+  type RequestOf,
+  type Verb,
 } from "../firmware-protocol/index.ts";
 import type { Transport } from "./transport.ts";
 
@@ -173,7 +178,25 @@ export class CrossbarClient {
   }
 
   /**
-   * Sends one request and resolves with the reply's arguments. Rejects with XbarError carrying the
+   * One request typed by the command table: the arguments are `RequestOf<V>` (keys, value types and
+   * packed element types from the table, written in table order), the reply is decoded into
+   * `ReplyOf<V>`. A reply that does not decode is a 102 MALFORMED XbarError naming the command.
+   */
+  async call<V extends Verb>(verb: V, req: RequestOf<V>, opts: RequestOptions = {}): Promise<ReplyOf<V>> {
+    const args = await this.request(verb, encodeRequestArgs(verb, req), opts);
+    try {
+      return decodeReply(verb, args);
+    } catch (e) {
+      throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
+        command: verb,
+        port: this.transport.name,
+        ...opts.context,
+      });
+    }
+  }
+
+  /**
+   * Sends one request (untyped: any verb, raw arguments) and resolves with the reply's arguments. Rejects with XbarError carrying the
    * board's code (ERR reply), 601 after the last retransmission timed out, 602/609 when the link is gone.
    */
   request(verb: string, args?: ArgInput, opts: RequestOptions = {}): Promise<Args> {
