@@ -360,7 +360,12 @@ export class CrossbarClient {
         for (const [k, v] of Object.entries(p.args)) if (v !== undefined) this.sessionConfig[k] = v;
       }
       p.resolve(m.args);
-    } else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+    } else {
+      // 401 ABORTED and 404 COMPLIANCE_TRIP of a programming command say how far it got (1.1).
+      const done = /^pulses=(\d+) /.exec(m.message);
+      const progress = done ? { pulses: Number(done[1]) } : undefined;
+      p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board", ...(progress && { progress }) }));
+    }
   }
 
   /**

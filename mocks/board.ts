@@ -32,6 +32,7 @@ import { effectsToken } from "./effects.ts";
 import { HANDLERS, type Handler } from "./handlers.ts";
 import { isJob, type Job } from "./job.ts";
 import { Session } from "./session.ts";
+import { StateKeeper } from "./state-file.ts";
 import { type BoardProfile, profileToken, resolveProfile } from "./timing.ts";
 
 export { HARD_LIMITS } from "./config.ts";
@@ -66,6 +67,12 @@ export interface BoardOptions extends ArrayOptions {
    * Default false (the compliance only bounds the configuration, as before).
    */
   complianceTrip?: boolean;
+  /**
+   * State file (mocks/state-file.ts): the devices' conductances are loaded from it when the board
+   * starts and written back after programming and by `stop()`, as non-volatile devices keep their
+   * states across restarts. Default: none.
+   */
+  state?: string;
 }
 
 const OPS = Object.keys(COMMANDS).join(",");
@@ -112,6 +119,8 @@ export class EmulatedBoard extends ArrayModel {
   /** "1.1", or "1.0" for a board answering as protocol 1.0 did. */
   readonly protocol: "1.0" | "1.1";
   readonly complianceTrip: boolean;
+  /** The state file keeper, when the board was started with one. */
+  readonly stateFile: StateKeeper | undefined;
   private readonly errorQueue: Array<{ code: number; msg: string }> = [];
   /** Called with event lines the board sends on its own (BOOT after RESET, REJECT). */
   private readonly listeners = new Set<(line: string) => void>();
@@ -126,6 +135,12 @@ export class EmulatedBoard extends ArrayModel {
     this.profile = resolveProfile(opts.timing);
     this.protocol = opts.protocol ?? "1.1";
     this.complianceTrip = opts.complianceTrip ?? false;
+    this.stateFile = opts.state ? new StateKeeper(this, opts.state) : undefined;
+  }
+
+  /** Writes what must outlive the process (the state file); call when the board stops. */
+  stop(): void {
+    this.stateFile?.flush();
   }
 
   /** Effective limits: the hard limits narrowed by the configuration. */

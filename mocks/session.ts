@@ -287,6 +287,7 @@ export class Session {
 
   /** Stores a reply in the replay window and sends it once the command's board time has passed. */
   private finish(tag: number, crc: string, reply: string): void {
+    this.board.stateFile?.changed();
     this.replay.delete(tag);
     if (reply.length <= REPLAY_MAX_REPLY) {
       this.replay.set(tag, { crc, reply });

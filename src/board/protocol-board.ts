@@ -69,6 +69,8 @@ function toIdentity(a: ReplyOf<"IDN">): Identity {
     serial: a.serial,
     firmware: a.fw,
     protocol: a.proto,
+    protocolMinor: a.minor ?? 0,
+    timing: a.timing ?? "",
     rows: a.rows,
     cols: a.cols,
     technology: a.tech,
@@ -107,6 +109,7 @@ export class CrossbarBoard implements Board {
   ): Promise<CrossbarBoard> {
     const b = new CrossbarBoard(url, client, onClose);
     const port = client.transport.name;
+    // Any minor version of our major one interoperates (PROTOCOL.md, Compatibility).
     const { proto } = await client.call("HELLO", {});
     if (proto !== PROTOCOL_VERSION) {
       throw new XbarError(

@@ -26,6 +26,16 @@ export interface EmulateOptions {
   allowRemote?: boolean;
   /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
   token?: string;
+  /** Wall seconds per board second (0: as fast as possible; 1: the board's own time). */
+  timescale?: number;
+  /** Bandwidth of the link as a UART at this baud rate, 8N1. */
+  baud?: number;
+  /** State file: the array's conductances kept across restarts. */
+  state?: string;
+  /** Pulses above the compliance trip (ERR 404, FAULT event). */
+  complianceTrip?: boolean;
+  /** Answer as a protocol 1.0 board did. */
+  protocol?: "1.0" | "1.1";
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -82,6 +92,11 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     lut: o.lut,
     token: o.token,
     faults,
+    timescale: o.timescale,
+    baud: o.baud,
+    state: o.state,
+    complianceTrip: o.complianceTrip,
+    protocol: o.protocol,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,
