@@ -138,6 +138,8 @@ export class CrossbarClient {
   private resetSeq: number | undefined;
   /** True while the re-handshake after a reboot runs: the queue waits. */
   private recovering = false;
+  /** True once the board answered a request (a BOOT before that is its start-up announcement). */
+  private heard = false;
   /** CFG arguments the host set since the last RESET (restored after a reboot). */
   private sessionConfig: Record<string, unknown> = {};
 
@@ -348,6 +350,7 @@ export class CrossbarClient {
       });
       return;
     }
+    this.heard = true;
     const p = this.inFlight.get(m.tag);
     if (!p) {
       // A late reply to a request already answered (its retransmission crossed the first reply).
@@ -375,9 +378,10 @@ export class CrossbarClient {
    * sent again after a new HELLO (and the host's CFG) — the re-handshake.
    */
   private onBoot(): void {
-    // A board announces BOOT when it starts (1.1): before the host's first request there is no
-    // session to restore and nothing in flight.
-    if (this.nextSeq === 0) return;
+    // A board announces BOOT when it starts (1.1). Before the board has answered anything, that is
+    // the start-up announcement: the board sent it before reading any of our lines, so whatever we
+    // sent is still to be executed, in a session not yet opened: nothing to recover.
+    if (!this.heard) return;
     const expected = this.resetSeq;
     this.resetSeq = undefined;
     const lost: Pending[] = [];

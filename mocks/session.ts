@@ -98,6 +98,11 @@ export class Session {
     return this.running !== null;
   }
 
+  /** Lines received and not yet processed. */
+  get queued(): number {
+    return this.pending.length;
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
