@@ -13,7 +13,7 @@
  */
 
 export { ErrorCode, errorCodeName } from "../firmware-protocol/constants.ts";
-export { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
+export { type ErrorContext, isXbarError, XbarError } from "../firmware-protocol/errors.ts";
 export * from "./board/board.ts";
 export {
   type ConnectOptions,
