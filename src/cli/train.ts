@@ -1,6 +1,8 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
@@ -185,7 +187,8 @@ Examples:
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
       const urls: string[] =
