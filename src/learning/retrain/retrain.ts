@@ -156,6 +156,11 @@ export type RetrainEvent =
 
 export const RETRAIN_DEFAULT_PORT = "emu://?rows=5&cols=5&device=ts-pcm&seed=1";
 
+/** The default board for a pattern of `size` x `size` cells: an emulated ts-pcm array just that big. */
+export function retrainDefaultPort(size: number): string {
+  return `emu://?rows=${size}&cols=${size}&device=ts-pcm&seed=1`;
+}
+
 export function retrain(opts: RetrainOptions): Observable<RetrainEvent> {
   return observeExperiment<RetrainEvent, RetrainResult>([opts.board], (emit, cancelled) =>
     run(opts, emit, cancelled),
