@@ -157,10 +157,11 @@ export const COMMAND_TABLE = {
     kind: "control",
     params: { token: { type: "token", optional: true, doc: "access token of a board that requires one" } },
     fields: {
-      proto: { type: "int", doc: "protocol version" },
+      proto: { type: "int", doc: "protocol version (major)" },
       fw: { type: "token", doc: "firmware version" },
+      minor: { type: "int", optional: true, doc: "minor protocol version (absent: 0)" },
     },
-    doc: "starts a session: empties the replay window",
+    doc: "starts a session: empties the replay window, restores the default configuration",
   },
   IDN: {
     kind: "control",
@@ -178,6 +179,8 @@ export const COMMAND_TABLE = {
       window: { type: "int", doc: "requests the host may keep in flight" },
       maxline: { type: "int", doc: "longest line, bytes" },
       effects: { type: "token", optional: true, doc: "array effects in force" },
+      timing: { type: "token", optional: true, doc: "board profile: per-operation durations, s" },
+      minor: { type: "int", optional: true, doc: "minor protocol version (absent: 0)" },
       dac: {
         type: "int",
         optional: true,
@@ -416,7 +419,9 @@ export const COMMAND_TABLE = {
   CLK: { kind: "control", params: {}, fields: { t: CLOCK }, doc: "board clock" },
   STAT: {
     kind: "control",
-    params: { clear: { type: "int", optional: true, default: 0, doc: "non-zero: clear after reporting" } },
+    params: {
+      clear: { type: "int", optional: true, default: 0, min: 0, max: 1, doc: "1: clear after reporting" },
+    },
     fields: {
       pulses: { type: "number", doc: "pulses applied" },
       reads: { type: "number", doc: "device reads" },

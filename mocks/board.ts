@@ -19,6 +19,7 @@ import {
   type Limits,
   MAX_LINE,
   type ParsedRequest,
+  PROTOCOL_MINOR,
   PROTOCOL_VERSION,
   ProtocolError,
   parseRequest,
@@ -30,7 +31,10 @@ import { ArrayModel, type ArrayOptions } from "./array.ts";
 import { defaultConfig, FIRMWARE_VERSION, HARD_LIMITS, zeroCounters } from "./config.ts";
 import { effectsToken } from "./effects.ts";
 import { HANDLERS, type Handler } from "./handlers.ts";
+import { isJob, type Job } from "./job.ts";
 import { Session } from "./session.ts";
+import { StateKeeper } from "./state-file.ts";
+import { type BoardProfile, profileToken, resolveProfile } from "./timing.ts";
 
 export { HARD_LIMITS } from "./config.ts";
 export { FIRMWARE_VERSION, Session };
@@ -52,6 +56,31 @@ export interface BoardOptions extends ArrayOptions {
    */
   dac?: number;
   adc?: number;
+  /**
+   * Wall time per board second (mocks/timing.ts): 0 executes as fast as possible (the default),
+   * 1 makes every command take the profile's time, values between scale it. At most 1000.
+   */
+  timescale?: number;
+  /** Per-operation durations of the board (mocks/timing.ts); default DEFAULT_PROFILE. */
+  timing?: Partial<BoardProfile>;
+  /**
+   * Protocol revision the board follows: "1.1" (default) or "1.0", which answers as a 1.0 board did
+   * (untagged REJECT for malformed requests, CFG kept across HELLO, no BOOT when it starts, no
+   * `minor=`, STAT clear= any integer), for testing hosts against older boards.
+   */
+  protocol?: "1.0" | "1.1";
+  /**
+   * Compliance trips (a way to provoke FAULT): a pulse whose current |v|·G·h(v) would exceed the
+   * compliance (`CFG cc`) is not applied; the command stops with ERR 404 and a FAULT event.
+   * Default false (the compliance only bounds the configuration, as before).
+   */
+  complianceTrip?: boolean;
+  /**
+   * State file (mocks/state-file.ts): the devices' conductances are loaded from it when the board
+   * starts and written back after programming and by `stop()`, as non-volatile devices keep their
+   * states across restarts. Default: none.
+   */
+  state?: string;
 }
 
 const OPS = Object.keys(COMMANDS).join(",");
@@ -69,10 +98,20 @@ function checkOptions(opts: BoardOptions): BoardOptions {
     throw new RangeError("give both dac and adc (bits of the converters), or neither");
   if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
     throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
+  const { timescale = 0, protocol = "1.1" } = opts;
+  if (!(Number.isFinite(timescale) && timescale >= 0 && timescale <= 1000))
+    throw new RangeError(`timescale must be in [0, 1000], not ${timescale}`);
+  if (protocol !== "1.0" && protocol !== "1.1")
+    throw new RangeError(`protocol must be "1.0" or "1.1", not ${String(protocol)}`);
   return opts;
 }
 
-function run<V extends Verb>(b: EmulatedBoard, verb: V, req: ParsedRequest<V>, lim: Limits): ReplyInput<V> {
+function run<V extends Verb>(
+  b: EmulatedBoard,
+  verb: V,
+  req: ParsedRequest<V>,
+  lim: Limits,
+): ReplyInput<V> | Job {
   return (HANDLERS[verb] as Handler<V>)(b, req, lim);
 }
 
@@ -88,6 +127,20 @@ export class EmulatedBoard extends ArrayModel {
   readonly held = new Map<string, Float32Array>();
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
+  /** Wall seconds per board second (0: as fast as possible). */
+  readonly timescale: number;
+  /** Per-operation durations (IDN timing=). */
+  readonly profile: BoardProfile;
+  /**
+   * Board time of the work done since the session last took it, s (the profile's durations of
+   * reads, VMMs, pulses, waits); the session turns it into wall time.
+   */
+  work = 0;
+  /** "1.1", or "1.0" for a board answering as protocol 1.0 did. */
+  readonly protocol: "1.0" | "1.1";
+  readonly complianceTrip: boolean;
+  /** The state file keeper, when the board was started with one. */
+  readonly stateFile: StateKeeper | undefined;
   private readonly errorQueue: Array<{ code: number; msg: string }> = [];
   /** Called with event lines the board sends on its own (BOOT after RESET, REJECT). */
   private readonly listeners = new Set<(line: string) => void>();
@@ -100,6 +153,11 @@ export class EmulatedBoard extends ArrayModel {
     this.token = opts.token;
     this.dacBits = opts.dac;
     this.adcBits = opts.adc;
+    this.timescale = opts.timescale ?? 0;
+    this.profile = resolveProfile(opts.timing);
+    this.protocol = opts.protocol ?? "1.1";
+    this.complianceTrip = opts.complianceTrip ?? false;
+    this.stateFile = opts.state ? new StateKeeper(this, opts.state) : undefined;
   }
 
   /** Remembers (or, without `x`, forgets) the input of a VMM on a block: only a 1.1-wire board holds. */
@@ -123,6 +181,11 @@ export class EmulatedBoard extends ArrayModel {
           : `no VMM input held for block ${nr}x${nc} at (${r0}, ${c0}): send x`,
       );
     return x;
+  }
+
+  /** Writes what must outlive the process (the state file); call when the board stops. */
+  stop(): void {
+    this.stateFile?.flush();
   }
 
   /** Effective limits: the hard limits narrowed by the configuration. */
@@ -168,17 +231,22 @@ export class EmulatedBoard extends ArrayModel {
   }
 
   /**
-   * Executes one decoded request; returns the reply arguments or throws a ProtocolError. Everything
-   * the table says about the request is checked before the handler runs (nothing applied on error).
+   * Executes one decoded request; returns the reply arguments, or a Job for a command that takes
+   * time (programming commands, WAIT: the session runs it in slices), or throws a ProtocolError.
+   * Everything the table says about the request is checked before the handler runs (nothing
+   * applied on error).
    */
-  execute(req: Request): ArgInput {
+  execute(req: Request): ArgInput | Job<ArgInput> {
     const verb = req.verb;
     if (!isVerb(verb))
       throw new ProtocolError(ErrorCode.UNKNOWN_COMMAND, `unknown command ${verb.slice(0, 16)}`);
     return this.dispatch(verb, req);
   }
 
-  private dispatch<V extends Verb>(verb: V, req: Request): ArgInput {
+  private dispatch<V extends Verb>(verb: V, req: Request): ArgInput | Job<ArgInput> {
+    // A 1.0 board took any integer for STAT clear= (1.1: 0 or 1, from the table).
+    if (verb === "STAT" && this.protocol === "1.0" && req.args.has("clear"))
+      req.args.set("clear", req.args.get("clear") === "0" ? "0" : "1");
     const parsed = parseRequest(verb, req.args);
     const lim = this.limits();
     checkRequest(verb, parsed, { limits: lim, rows: this.rows, cols: this.cols, hard: HARD_LIMITS });
@@ -188,9 +256,43 @@ export class EmulatedBoard extends ArrayModel {
         ErrorCode.BAD_ARGUMENT,
         "this board sends float32 only (no adc= in IDN): q=1 refused",
       );
-    const out = encodeReply(verb, run(this, verb, parsed, lim), q ? this.adcBits : undefined);
+    const bits = q ? this.adcBits : undefined;
+    const out = run(this, verb, parsed, lim);
     this.counters.cmds++;
-    return out;
+    if (!isJob(out)) return encodeReply(verb, out, bits);
+    // The job's reply is encoded as the verb's, once it is done.
+    return {
+      get done() {
+        return out.done;
+      },
+      get failure() {
+        return out.failure;
+      },
+      step: (budgetS, deadline) => out.step(budgetS, deadline),
+      reply: () => encodeReply(verb, out.reply() as ReplyInput<V>, bits),
+      aborted: () => out.aborted(),
+    };
+  }
+
+  /** The minor protocol version the board reports (undefined, so not sent, as a 1.0 board). */
+  get minor(): number | undefined {
+    return this.protocol === "1.0" ? undefined : PROTOCOL_MINOR;
+  }
+
+  /** The BOOT event: sent when the board starts (1.1, serveStream `boot`) and after every restart. */
+  bootLine(): string {
+    return encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION, minor: this.minor });
+  }
+
+  /**
+   * Whether a pulse of `v` on device `index` would drive more current than the compliance allows
+   * (only with complianceTrip on): |v| · G · h(v) > cc, G the present conductance.
+   */
+  trips(index: number, v: number): boolean {
+    if (!this.complianceTrip) return false;
+    const dev = this.devices;
+    const g = dev.at(this.clock)[index]!;
+    return Math.abs(v) * g * (dev.iv ? dev.iv.h(v) : 1) > this.config.cc;
   }
 
   identity(): ReplyInput<"IDN"> {
@@ -206,7 +308,9 @@ export class EmulatedBoard extends ArrayModel {
       ops: OPS,
       window: this.window,
       maxline: this.maxLine,
-      effects: effectsToken(this.effects, this.noise),
+      effects: effectsToken(this.effects, this.noise, this.adcRange()),
+      timing: profileToken(this.profile),
+      minor: this.minor,
       dac: this.dacBits,
       adc: this.adcBits,
     };
@@ -232,6 +336,7 @@ export class EmulatedBoard extends ArrayModel {
   /** What a restart clears: configuration, counters, error queue, clock. Device states are kept. */
   restart(): void {
     this.config = defaultConfig();
+    for (const s of this.sessions) s.config = this.config;
     this.counters = zeroCounters();
     this.errorQueue.length = 0;
     this.held.clear();
@@ -246,7 +351,7 @@ export class EmulatedBoard extends ArrayModel {
   reboot(): void {
     this.restart();
     for (const s of this.sessions) s.lose();
-    this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION }));
+    this.broadcast(this.bootLine());
   }
 
   /** Refuses (103) a reply that would not fit the board's line limit. */

@@ -7,7 +7,6 @@
 import {
   checkCount,
   checkEnergy,
-  encodeEvent,
   HELD,
   type Limits,
   type ParsedRequest,
@@ -17,13 +16,39 @@ import {
 } from "../firmware-protocol/index.ts";
 import type { EmulatedBoard } from "./board.ts";
 import { FIRMWARE_VERSION } from "./config.ts";
+import { type Job, PulseJob, type PulseOp, WaitJob } from "./job.ts";
+import { pulseTime, readTime, vmmTime } from "./timing.ts";
 import { vmm } from "./vmm.ts";
 
+/**
+ * A handler returns the reply's fields, or a Job for a command that takes time on the board (the
+ * session runs it in slices, reading its input meanwhile, so ABORT can stop it part-way).
+ */
 export type Handler<V extends Verb> = (
   board: EmulatedBoard,
   req: ParsedRequest<V>,
   lim: Limits,
-) => ReplyInput<V>;
+) => ReplyInput<V> | Job;
+
+/** Reads a block, and accounts for its board time (the time model, mocks/timing.ts). */
+function read(b: EmulatedBoard, r0: number, c0: number, nr: number, nc: number): Float32Array {
+  b.work += readTime(b.profile, nr * nc, b.config.tread);
+  return b.readBlock(r0, c0, nr, nc);
+}
+
+/** A job applying validated pulse trains in order (PULSE, PLIST, PBLK, OPU). */
+function pulseJob(b: EmulatedBoard, ops: PulseOp[], finish: () => ReplyInput<Verb>): Job {
+  const p = b.profile;
+  return new PulseJob(
+    ops,
+    {
+      apply: (index, v, w, n) => b.applyPulses(index, v, w, n),
+      time: (w, n, select) => pulseTime(p, w, n) - (select ? 0 : p.select),
+      trips: (index, v) => b.trips(index, v),
+    },
+    finish,
+  );
+}
 
 const at = (x: number | ArrayLike<number>, i: number) => (typeof x === "number" ? x : x[i]!);
 
@@ -32,26 +57,27 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
   // The session handles HELLO's replay window and token; the reply is the same everywhere.
   HELLO: (b) => {
     b.held.clear();
-    return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION };
+    return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION, minor: b.minor };
   },
   IDN: (b) => b.identity(),
   LIM: (b, _req, lim) => ({ ...lim, gmax: b.devices.gmax }),
   CFG: (b, req) => b.configure(req),
-  READ: (b, { r, c }) => ({ g: b.readBlock(r, c, 1, 1)[0]! }),
-  READROW: (b, { r }) => ({ data: b.readBlock(r, 0, 1, b.cols) }),
-  READCOL: (b, { c }) => ({ data: b.readBlock(0, c, b.rows, 1) }),
+  READ: (b, { r, c }) => ({ g: read(b, r, c, 1, 1)[0]! }),
+  READROW: (b, { r }) => ({ data: read(b, r, 0, 1, b.cols) }),
+  READCOL: (b, { c }) => ({ data: read(b, 0, c, b.rows, 1) }),
   READBLK: (b, { r0, c0, nr, nc }) => {
     b.checkReplySize(nr * nc * 4);
-    return { data: b.readBlock(r0, c0, nr, nc) };
+    return { data: read(b, r0, c0, nr, nc) };
   },
   READALL: (b) => {
     b.checkReplySize(b.rows * b.cols * 4);
-    return { rows: b.rows, cols: b.cols, data: b.readBlock(0, 0, b.rows, b.cols) };
+    return { rows: b.rows, cols: b.cols, data: read(b, 0, 0, b.rows, b.cols) };
   },
   PULSE: (b, { r, c, v, w, n, rd }, lim) => {
     checkEnergy(lim, b.pulseBound(v, w, n));
-    b.applyPulses(r * b.cols + c, v, w, n);
-    return rd ? { n, g: b.readBlock(r, c, 1, 1)[0]! } : { n };
+    return pulseJob(b, [{ index: r * b.cols + c, v, w, n }], () =>
+      rd ? { n, g: read(b, r, c, 1, 1)[0]! } : { n },
+    );
   },
   PLIST: (b, { r, c, v, w, n }, lim) => {
     const k = r.length;
@@ -62,8 +88,10 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
       total += at(n, i);
     }
     checkEnergy(lim, energy);
-    for (let i = 0; i < k; i++) b.applyPulses(r[i]! * b.cols + c[i]!, at(v, i), at(w, i), at(n, i));
-    return { k, pulses: total };
+    const ops: PulseOp[] = [];
+    for (let i = 0; i < k; i++)
+      ops.push({ index: r[i]! * b.cols + c[i]!, v: at(v, i), w: at(w, i), n: at(n, i) });
+    return pulseJob(b, ops, () => ({ k, pulses: total }));
   },
   PBLK: (b, { r0, c0, nr, nc, n: counts, vp, vn, w }, lim) => {
     let total = 0;
@@ -74,45 +102,53 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
       energy += b.pulseBound(n > 0 ? vp : vn, w, Math.abs(n));
     }
     checkEnergy(lim, energy);
+    const ops: PulseOp[] = [];
     for (let i = 0; i < nr; i++) {
       for (let j = 0; j < nc; j++) {
         const n = counts[i * nc + j]!;
-        if (n !== 0) b.applyPulses((r0 + i) * b.cols + c0 + j, n > 0 ? vp : vn, w, Math.abs(n));
+        if (n !== 0) ops.push({ index: (r0 + i) * b.cols + c0 + j, v: n > 0 ? vp : vn, w, n: Math.abs(n) });
       }
     }
-    return { pulses: total };
+    return pulseJob(b, ops, () => ({ pulses: total }));
   },
   OPU: outerProductUpdate,
   VMM: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nc * 4);
+    b.work += vmmTime(b.profile, k, nc, b.config.tread);
     const y = vmm(b, r0, c0, nr, nc, x, k, false);
     b.hold(r0, c0, nr, nc, k === 1 ? x : undefined);
     return { y };
   },
   VMMT: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nr * 4);
+    b.work += vmmTime(b.profile, k, nr, b.config.tread);
     return { y: vmm(b, r0, c0, nr, nc, x, k, true) };
   },
   FIRE: (b, { r0, c0, nr, nc, v, t }, lim) => {
     b.thresholdSwitches();
     b.checkReplySize(nr * nc * 4);
     checkEnergy(lim, b.fireBound(nr, nc, v, t));
+    b.work += t + b.profile.select;
     return { spikes: b.fire(r0, c0, nr, nc, v, t) };
   },
-  WAIT: (b, { t }) => {
-    b.clock += t;
-    return { t: b.clock };
-  },
+  WAIT: (b, { t }) =>
+    new WaitJob(
+      t,
+      (s) => {
+        b.clock += s;
+      },
+      () => b.clock,
+    ),
   CLK: (b) => ({ t: b.clock }),
   STAT: (b, { clear }) => b.stat(clear !== 0),
   ERRQ: (b) => b.popError(),
-  // Operations run to completion before the next line is read, so nothing is running: the array is
-  // idle (all lines grounded) by construction.
+  // A command that takes time is stopped by the session as soon as ABORT arrives (it replies 401
+  // first); when ABORT itself runs, nothing is running: the array is idle (all lines grounded).
   ABORT: () => ({ idle: 1 }),
   RESET: (b) => {
     b.restart();
     b.clearReplays();
-    queueMicrotask(() => b.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })));
+    queueMicrotask(() => b.broadcast(b.bootLine()));
     return {};
   },
 };
@@ -122,7 +158,7 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
  * n = q(scale · x[i] · d[j]) pulses, of vp when n > 0 and of vn when n < 0, where q rounds to the
  * nearest count ("count") or keeps only the sign ("sign"), and values below `th` give no pulse.
  */
-function outerProductUpdate(b: EmulatedBoard, req: ParsedRequest<"OPU">, lim: Limits): ReplyInput<"OPU"> {
+function outerProductUpdate(b: EmulatedBoard, req: ParsedRequest<"OPU">, lim: Limits): Job {
   const { r0, c0, nr, nc, d, vp, vn, w, scale, mode, th } = req;
   const x = req.x === HELD ? b.heldInput(r0, c0, nr, nc) : req.x;
   const sign = mode === "sign";
@@ -147,14 +183,15 @@ function outerProductUpdate(b: EmulatedBoard, req: ParsedRequest<"OPU">, lim: Li
     }
   }
   checkEnergy(lim, energy);
+  const ops: PulseOp[] = [];
   for (let i = 0; i < nr; i++) {
     const xi = scale * x[i]!;
     if (xi === 0) continue;
     const base = (r0 + i) * b.cols + c0;
     for (let j = 0; j < nc; j++) {
       const n = count(xi * d[j]!);
-      if (n !== 0) b.applyPulses(base + j, n > 0 ? vp : vn, w, Math.abs(n));
+      if (n !== 0) ops.push({ index: base + j, v: n > 0 ? vp : vn, w, n: Math.abs(n) });
     }
   }
-  return { pulses: total };
+  return pulseJob(b, ops, () => ({ pulses: total }));
 }

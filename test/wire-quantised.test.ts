@@ -68,7 +68,7 @@ describe("protocol 1.1 wire", () => {
       expect(vmm).toMatch(/ q=1/);
       const opu = lines(link, "OPU")[0]!;
       expect(opu).toMatch(/ x=last /);
-      expect(opu).toMatch(/ d=i16@/);
+      expect(opu).toMatch(/ d=i8@/);
       // The same operations on a float32 board give the same pulses, and outputs within the
       // quantisation steps (8-bit inputs, 16-bit outputs).
       const ref = await open(BASE);

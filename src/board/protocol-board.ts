@@ -73,6 +73,8 @@ function toIdentity(a: ReplyOf<"IDN">): Identity {
     serial: a.serial,
     firmware: a.fw,
     protocol: a.proto,
+    protocolMinor: a.minor ?? 0,
+    timing: a.timing ?? "",
     rows: a.rows,
     cols: a.cols,
     technology: a.tech,
@@ -144,6 +146,7 @@ export class CrossbarBoard implements Board {
   ): Promise<CrossbarBoard> {
     const b = new CrossbarBoard(url, client, onClose);
     const port = client.transport.name;
+    // Any minor version of our major one interoperates (PROTOCOL.md, Compatibility).
     const { proto } = await client.call("HELLO", {});
     if (proto !== PROTOCOL_VERSION) {
       throw new XbarError(
@@ -369,9 +372,7 @@ export class CrossbarBoard implements Board {
     };
     // At most one train of nmax pulses per device, applied device by device on a plain board.
     const opts = { durationS: u.rows * u.cols * 1e-6 };
-    // The factors of an update set pulse counts, which the board works out digitally: they travel at
-    // 16 bits (an 8-bit d moved the trajectory measurably, docs/experiments.md), x as the DAC gave it.
-    const explicit: RequestOf<"OPU"> = { ...req, x: this.dac(u.x), d: this.quantised(u.d, 16) };
+    const explicit: RequestOf<"OPU"> = { ...req, x: this.dac(u.x), d: this.dac(u.d) };
     const send = () => {
       const volts = u.heldInput?.voltsPerUnit;
       const key = `${u.r0},${u.c0},${u.rows},${u.cols}`;
