@@ -7,7 +7,7 @@
 import { writeFileSync } from "node:fs";
 import type { Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
-import { CrossbarBoard } from "../src/board/protocol-board.ts";
+import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 import { loadMnist } from "../src/learning/datasets/mnist.ts";
 import { trainResult } from "../src/learning/training/train.ts";
 
@@ -76,7 +76,15 @@ for (const seed of seeds)
     }
 const out = {
   generatedBy: `node --import tsx scripts/wire-experiments.mts ${images} ${seeds.join(",")} ${rules.join(",")} ${noise}`,
-  setup: { images, hidden: HIDDEN, testImages: TEST, array: "agsi 512x256", crop: 20, noise, update: "bidirectional" },
+  setup: {
+    images,
+    hidden: HIDDEN,
+    testImages: TEST,
+    array: "agsi 512x256",
+    crop: 20,
+    noise,
+    update: "bidirectional",
+  },
   rows,
 };
 const file = process.env.WIRE_OUT ?? "docs/experiments-wire.json";
