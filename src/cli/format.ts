@@ -1,7 +1,9 @@
 /** Terminal output helpers: engineering units, tables, a shaded map. */
 import type { ConductanceMap } from "../board/board.ts";
 
-export { eng } from "../units.ts";
+import { eng } from "../units.ts";
+
+export { eng };
 
 const SHADES = " .:-=+*#%@";
 
