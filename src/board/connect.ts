@@ -53,6 +53,8 @@ export { DEFAULT_URL };
  * bandwidth as a UART at N baud 8N1 (mocks/baud.ts). Time: timescale=S (0 = as fast as possible, the
  * default; 1 = each command takes the board profile's time in wall time; mocks/timing.ts). proto=1.0
  * answers as a protocol 1.0 board did; trip=1 makes pulses above the compliance trip (ERR 404, FAULT).
+ * state=FILE keeps the devices' conductances in FILE across connections and processes (non-volatile
+ * devices; mocks/state-file.ts): the CLI's default board is such a board.
  */
 const EMU_KEYS = [
   "rows",
@@ -76,6 +78,7 @@ const EMU_KEYS = [
   "fault",
   "baud",
   "timescale",
+  "state",
   "proto",
   "trip",
 ] as const;
@@ -111,8 +114,8 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
       opts.complianceTrip = v === "1";
       continue;
     }
-    if (k === "device" || k === "lut") {
-      if (v === "") throw bad(k, v, k === "lut" ? "a file path" : "a device name");
+    if (k === "device" || k === "lut" || k === "state") {
+      if (v === "") throw bad(k, v, k === "device" ? "a device name" : "a file path");
       opts[k] = v;
       continue;
     }
