@@ -36,6 +36,7 @@ import type {
   ConductanceMap,
   Counters,
   Identity,
+  LinkStats,
   OuterProductUpdate,
   PulseBlock,
   PulseList,
@@ -565,6 +566,16 @@ export class CrossbarBoard implements Board {
       this.limits = parseReply("LIM", port, await this.client.request("LIM"), toLimits);
       this.config = parseReply("CFG", port, await this.client.request("CFG"), toConfig);
     });
+  }
+
+  linkStats(): LinkStats {
+    const s = this.client.stats;
+    return {
+      requests: s.requests,
+      retransmissions: s.retransmissions,
+      discarded: s.discarded,
+      reboots: s.reboots,
+    };
   }
 
   async close(): Promise<void> {

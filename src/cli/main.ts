@@ -21,6 +21,7 @@ import { progressBar } from "./progress.ts";
 import { addRetrainCommand } from "./retrain.ts";
 import { readTargets } from "./targets-file.ts";
 import { addTrainCommand } from "./train.ts";
+import { addViewCommand } from "./view.ts";
 
 /** A fraction in [0, 1]. */
 const rate = (v: number) => v >= 0 && v <= 1;
@@ -430,6 +431,7 @@ Examples:
   addTrainCommand(program, out);
   addRunCommands(program, out);
   addRetrainCommand(program, out);
+  addViewCommand(program, out);
 
   program
     .command("ports")

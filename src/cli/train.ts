@@ -1,14 +1,17 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { lastValueFrom, tap } from "rxjs";
+import { lastValueFrom, Subject, takeUntil, tap } from "rxjs";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { RULES, type TrainResult, train } from "../learning/training/train.ts";
+import { EXIT_ABORTED } from "./campaigns.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
+import { addViewOptions, onSignals, startRunView } from "./view.ts";
+import { trainFeed } from "./view-feed.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
 /** Default board of `--rule ssl`: the drifting PCM preset. */
@@ -29,8 +32,7 @@ function perLayerArg(name: string) {
 }
 
 export function addTrainCommand(program: Command, out: (s: string) => void): void {
-  program
-    .command("train")
+  addViewOptions(program.command("train"))
     .description(
       "train a 3-layer perceptron on MNIST with the array in the loop (or in software as the reference)",
     )
@@ -180,10 +182,14 @@ Examples:
   xbar train --rule onchip --update unidirectional --batch 10 --lr-decay 0.8  # 90.2 % on Ag:a-Si (docs/experiments.md)
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json
-  xbar train --rule ssl --step-time 0.05 --epochs 3 --json`,
+  xbar train --rule ssl --step-time 0.05 --epochs 3 --json
+  xbar train --rule onchip --epochs 3 --view 8080   # watch it at http://127.0.0.1:8080/`,
     )
     .action(async (o, cmd: Command) => {
-      if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
+      if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) {
+        if (o.view !== undefined) throw new RangeError("--view is not available with --rule snn yet");
+        return runSnnCommand(o, cmd, out);
+      }
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
         throw new RangeError(
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
@@ -196,14 +202,26 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
+      // The live view (--view) and its Stop button: Stop, like Ctrl-C with a view, ends the training.
+      const stop$ = new Subject<void>();
+      let stopped = false;
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        process.stderr.write("xbar train: stopping (boards aborted, arrays left idle)\n");
+        stop$.next();
+      };
+      const rv = await startRunView(o, "train", `xbar train --rule ${o.rule}`, stop, out);
+      const offSignals = rv ? onSignals(stop) : () => {};
       try {
         for (const u of urls) boards.push(await connect(u));
         const bar = progressBar(o.imagesPerEpoch, "train");
         let lastEpoch = 0;
+        const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
         const done = await lastValueFrom(
           train({
             rule: o.rule,
-            boards,
+            boards: rv ? boards.map((b) => rv.view.observe(b)) : boards,
             update: o.update,
             pulseMode: o.pulseMode,
             threshold: o.threshold,
@@ -223,6 +241,8 @@ Examples:
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(
+            takeUntil(stop$),
+            tap(feed),
             tap((e) => {
               if (e.type === "progress") {
                 if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
@@ -240,11 +260,23 @@ Examples:
               }
             }),
           ),
+          { defaultValue: undefined },
         );
         bar.stop();
-        if (done.type !== "done") return;
+        if (stopped) {
+          out(
+            "stopped: the epochs above are what was measured (xbar train keeps no run record; a campaign's train step can be resumed)",
+          );
+          process.exitCode = EXIT_ABORTED;
+          await rv?.finish("stopped", "stopped before the end", EXIT_ABORTED);
+          return;
+        }
+        await rv?.finish("completed", undefined, 0);
+        if (done?.type !== "done") return;
         report(done.result, Boolean(o.json), out);
       } finally {
+        offSignals();
+        await rv?.finish("failed", "the training ended with an error", 1);
         for (const b of boards) await b.close();
       }
     });
