@@ -41,7 +41,10 @@ export function campaignFeed(rv: RunView, campaign: Campaign, runs: RunRow[]): R
       v.progress({ label: current, done, total });
       rv.refresher.request(`end of step ${idx + 1}`);
     },
-    measurement: (_r, s, m) => v.measurement(m, s.kind),
+    measurement: (_r, s, m) => {
+      v.measurement(m, s.kind);
+      if (m.kind === "epoch") rv.refresher.request(`end of epoch ${m.x}`);
+    },
     runEnd: async (r, status) => {
       v.campaignRun(r.id, status);
       // The board is still open: the last map and counters of this run.

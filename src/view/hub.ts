@@ -74,6 +74,8 @@ interface Client {
   sink: ClientSink;
   stats: ClientStats;
   seen: Map<string, number>;
+  /** Snapshot versions when the client attached (what came before is not its loss). */
+  born: Map<string, number>;
   cursor: Map<string, number>;
 }
 
@@ -136,11 +138,16 @@ export class ViewHub {
       sink,
       stats: { id: this.nextId++, frames: 0, coalesced: 0, deferred: 0, resets: 0, bytes: 0, buffered: 0 },
       seen: new Map(),
+      born: new Map([...this.snapshots].map(([t, s]) => [t, s.version])),
       cursor: new Map(),
     };
     this.clients.add(client);
     this.start();
-    this.flush(client); // the whole state at once, so a new page is complete without waiting a tick
+    // The whole state at once, so a new page is complete without waiting for a tick (on the next turn
+    // of the event loop: the HTTP response is set up by then).
+    setImmediate(() => {
+      if (this.clients.has(client) && sink.ready()) this.flush(client);
+    });
     return {
       stats: client.stats,
       detach: () => {
@@ -195,9 +202,9 @@ export class ViewHub {
   private flush(c: Client): void {
     const parts: string[] = [];
     for (const [topic, s] of this.snapshots) {
-      const seen = c.seen.get(topic) ?? 0;
-      if (seen === s.version) continue;
-      if (seen > 0 && s.version - seen > 1) c.stats.coalesced += s.version - seen - 1;
+      const seen = c.seen.get(topic) ?? c.born.get(topic) ?? 0;
+      if (c.seen.get(topic) === s.version) continue;
+      if (s.version - seen > 1) c.stats.coalesced += s.version - seen - 1;
       c.seen.set(topic, s.version);
       parts.push(`{"topic":${JSON.stringify(topic)},"value":${this.json(s)}}`);
     }

@@ -201,7 +201,7 @@ function stream(
   streams.add(res);
   const { stats, detach } = hub.attach({
     ready: () => !res.writableNeedDrain && !res.destroyed,
-    buffered: () => res.writableLength,
+    buffered: () => Math.max(res.writableLength, res.socket?.writableLength ?? 0),
     send: (frame) => {
       res.write(`event: frame\ndata: ${frame}\n\n`);
       res.write(
