@@ -148,20 +148,20 @@ Examples:
     );
 }
 
-interface Listen {
+export interface Listen {
   host: string;
   port: number;
   allowRemote?: boolean;
   token?: string;
 }
 
-async function serveDb(path: string, l: Listen, out: (s: string) => void): Promise<void> {
+/** The --db view's server (what `xbar view --db` serves until Ctrl-C). */
+export async function openDbView(
+  path: string,
+  l: Listen,
+): Promise<{ url: string; runs: number; close(): Promise<void> }> {
   const store = RunStore.openForReading(path);
   const db = new DbView(store);
-  let stop!: () => void;
-  const stopped = new Promise<void>((r) => {
-    stop = r;
-  });
   const server = await startViewServer({
     ...l,
     hubFor: (run) => (run === null ? undefined : db.view(Number(run))?.hub),
@@ -170,12 +170,27 @@ async function serveDb(path: string, l: Listen, out: (s: string) => void): Promi
     store.close();
     throw e;
   });
-  out(`view on ${server.url} (${db.runs().length} run(s) in ${path}; Ctrl-C to stop)`);
+  return {
+    url: server.url,
+    runs: db.runs().length,
+    close: async () => {
+      await server.close();
+      store.close();
+    },
+  };
+}
+
+async function serveDb(path: string, l: Listen, out: (s: string) => void): Promise<void> {
+  const v = await openDbView(path, l);
+  out(`view on ${v.url} (${v.runs} run(s) in ${path}; Ctrl-C to stop)`);
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => {
+    stop = r;
+  });
   const off = onSignals(stop);
   await stopped;
   off();
-  await server.close();
-  store.close();
+  await v.close();
 }
 
 async function watchBoard(url: string, l: Listen & { refresh: number }, out: (s: string) => void) {

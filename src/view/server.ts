@@ -75,7 +75,7 @@ function loadAssets(): Map<string, Asset> {
 }
 
 const LOGIN_FORM = `<!doctype html><meta charset="utf-8"><title>xbar view: token</title>
-<form method="post" action="/login"><label>token <input name="token" type="password" autofocus></label>
+<form method="post" action="login"><label>token <input name="token" type="password" autofocus></label>
 <button>open the view</button></form>`;
 
 const SECURITY_HEADERS = {
@@ -122,7 +122,7 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
       const sid = access.login(token);
       if (!sid) return send(res, 401, "text/html; charset=utf-8", LOGIN_FORM);
       return send(res, 303, "text/plain", "", {
-        Location: "/",
+        Location: "./",
         "Set-Cookie": `${COOKIE}=${sid}; HttpOnly; SameSite=Strict; Path=/`,
       });
     }

@@ -26,7 +26,7 @@ function connect(run) {
   state.series.clear();
   state.ended = false;
   $("maps").replaceChildren();
-  source = new EventSource(run ? `/events?run=${encodeURIComponent(run)}` : "/events");
+  source = new EventSource(run ? `events?run=${encodeURIComponent(run)}` : "events");
   source.addEventListener("controls", (e) => {
     const c = JSON.parse(e.data);
     $("stop").hidden = !c.stop;
@@ -184,15 +184,17 @@ function mapElement(i, rows, cols) {
   const el = document.createElement("div");
   el.className = "map";
   el.id = `map-${i}`;
-  const scale = Math.max(1, Math.min(8, Math.floor(440 / Math.max(rows, cols))));
+  // Cells as square as the array allows, the map about 440 px on its longer side.
+  const sx = Math.max(1, Math.min(8, Math.floor(440 / cols)));
+  const sy = Math.max(1, Math.min(8, Math.floor(440 / rows)));
   const canvas = document.createElement("canvas");
-  canvas.width = cols * scale;
-  canvas.height = rows * scale;
+  canvas.width = cols * sx;
+  canvas.height = rows * sy;
   const caption = document.createElement("p");
   caption.className = "note";
   el.append(canvas, caption);
   $("maps").append(el);
-  m = { el, canvas, caption, rows, cols, scale, frames: 0 };
+  m = { el, canvas, caption, rows, cols, sx, sy, frames: 0 };
   canvas.addEventListener("mousemove", (ev) => hover(m, ev));
   canvas.addEventListener("mouseleave", () => {
     $("tooltip").hidden = true;
@@ -531,10 +533,10 @@ function drawLog() {
 
 $("stop").addEventListener("click", async () => {
   $("stop").disabled = true;
-  await fetch("/stop", { method: "POST", headers: { "X-Xbar": "1" } });
+  await fetch("stop", { method: "POST", headers: { "X-Xbar": "1" } });
 });
 $("refresh").addEventListener("click", () =>
-  fetch("/refresh", { method: "POST", headers: { "X-Xbar": "1" } }),
+  fetch("refresh", { method: "POST", headers: { "X-Xbar": "1" } }),
 );
 $("log-scale").addEventListener("change", () => {
   state.dirty.add("map");
@@ -545,8 +547,11 @@ $("trace-device").addEventListener("change", () => {
   schedule();
 });
 
+drawXY($("traces"), [], { name: "pulse" }, { unit: "S" });
+drawXY($("iv"), [], { name: "voltage", unit: "V" }, { unit: "A" });
+
 // --db: a run selector; live: the run's own stream.
-const runs = await fetch("/api/runs").then((r) => (r.ok ? r.json() : undefined));
+const runs = await fetch("api/runs").then((r) => (r.ok ? r.json() : undefined));
 if (runs) {
   const sel = $("runs");
   sel.hidden = false;
