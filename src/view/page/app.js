@@ -106,7 +106,7 @@ function eng(v, unit) {
   if (v === 0) return `0 ${unit}`;
   const a = Math.abs(v);
   let [f, p] = SI[0];
-  for (const [ff, pp] of SI) if (a >= ff) [f, p] = [ff, pp];
+  for (const [ff, pp] of SI) if (a * 1.000001 >= ff) [f, p] = [ff, pp];
   return `${(v / f).toPrecision(3)} ${p}${unit}`;
 }
 const pct = (x) => (x === undefined ? "–" : `${(x * 100).toFixed(1)} %`);
@@ -334,7 +334,7 @@ function chart(id, title, series, scales) {
     width: Math.max(300, el.clientWidth || 440),
     height: 170,
     scales: { x: { time: false }, ...(scales ?? {}) },
-    axes: [{ label: "epoch" }, ...series.axes],
+    axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, ...series.axes],
     series: [{ label: "epoch" }, ...series.lines],
   };
   state.charts[id] = new uPlot(opts, [[]], el);
