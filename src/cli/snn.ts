@@ -4,6 +4,8 @@
  */
 import type { Command } from "commander";
 import { lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import { connect } from "../board/connect.ts";
 import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../learning/snn/snn.ts";
 import { eng } from "./format.ts";
@@ -38,7 +40,10 @@ export async function runSnnCommand(
 ): Promise<void> {
   // Where the user left a general option at its MLP default, the spiking network's own default applies.
   if (o.rule !== SNN_RULE)
-    throw new RangeError(`--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`);
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`,
+    );
   const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
   for (const [k, flag] of [
     ["batch", "--batch"],
@@ -46,16 +51,20 @@ export async function runSnnCommand(
     ["refreshAt", "--refresh-at"],
   ] as const)
     if (cmd.getOptionValueSource(k) === "cli")
-      throw new RangeError(
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
         `${flag} applies to the perceptron rules (software, onchip, hybrid, ssl), not to --rule snn`,
       );
-  if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
-  if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");
+  if (o.port && o.port.length > 1) throw new XbarError(ErrorCode.BAD_INPUT, "--rule snn uses one board");
+  if (Array.isArray(o.lr)) throw new XbarError(ErrorCode.BAD_INPUT, "--rule snn takes one --lr");
   let criterion: { window?: number; stashAt?: number } = {};
   if (typeof o.stash === "string") {
     const m = /^(\d+):(0?\.\d+|1(?:\.0*)?)$/.exec(o.stash);
     if (!m || Number(m[1]) < 1)
-      throw new RangeError(`--stash takes WINDOW:FRACTION, e.g. 20:0.85, not "${o.stash}"`);
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `--stash takes WINDOW:FRACTION, e.g. 20:0.85, not "${o.stash}"`,
+      );
     criterion = { window: Number(m[1]), stashAt: Number(m[2]) };
   }
   const board = await connect(o.port?.[0] ?? SNN_DEFAULT_PORT);

@@ -1,16 +1,20 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { lastValueFrom, Subject, takeUntil, tap } from "rxjs";
+import { identity, lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { RULES, type TrainResult, train } from "../learning/training/train.ts";
-import { EXIT_ABORTED } from "./campaigns.ts";
+import type { RunView } from "../view/run-view.ts";
+import { EXIT } from "./common.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
-import { addViewOptions, onSignals, startRunView } from "./view.ts";
+import { addViewOptions, startRunView } from "./view.ts";
 import { trainFeed } from "./view-feed.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
@@ -187,11 +191,13 @@ Examples:
     )
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) {
-        if (o.view !== undefined) throw new RangeError("--view is not available with --rule snn yet");
+        if (o.view !== undefined)
+          throw new XbarError(ErrorCode.BAD_INPUT, "--view is not available with --rule snn yet");
         return runSnnCommand(o, cmd, out);
       }
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
       const urls: string[] =
@@ -202,18 +208,17 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
-      // The live view (--view) and its Stop button: Stop, like Ctrl-C with a view, ends the training.
-      const stop$ = new Subject<void>();
-      let stopped = false;
-      const stop = () => {
-        if (stopped) return;
-        stopped = true;
-        process.stderr.write("xbar train: stopping (boards aborted, arrays left idle)\n");
-        stop$.next();
-      };
-      const rv = await startRunView(o, "train", `xbar train --rule ${o.rule}`, stop, out);
-      const offSignals = rv ? onSignals(stop) : () => {};
+      // With the live view (--view), its Stop button and Ctrl-C stop the training (src/cli/interrupt.ts).
+      const intr = o.view !== undefined ? listenForInterrupt("the training") : undefined;
+      let rv: RunView | undefined;
       try {
+        rv = await startRunView(
+          o,
+          "train",
+          `xbar train --rule ${o.rule}`,
+          () => intr?.interrupt("Stop pressed on the view"),
+          out,
+        );
         for (const u of urls) boards.push(await connect(u));
         const bar = progressBar(o.imagesPerEpoch, "train");
         let lastEpoch = 0;
@@ -221,7 +226,7 @@ Examples:
         const done = await lastValueFrom(
           train({
             rule: o.rule,
-            boards: rv ? boards.map((b) => rv.view.observe(b)) : boards,
+            boards: rv ? boards.map((b) => rv!.view.observe(b)) : boards,
             update: o.update,
             pulseMode: o.pulseMode,
             threshold: o.threshold,
@@ -241,7 +246,7 @@ Examples:
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(
-            takeUntil(stop$),
+            intr ? untilAborted(intr.signal) : identity,
             tap(feed),
             tap((e) => {
               if (e.type === "progress") {
@@ -263,20 +268,18 @@ Examples:
           { defaultValue: undefined },
         );
         bar.stop();
-        if (stopped) {
-          out(
-            "stopped: the epochs above are what was measured (xbar train keeps no run record; a campaign's train step can be resumed)",
+        if (intr?.signal.aborted) {
+          await rv?.finish("stopped", "stopped before the end", EXIT.INTERRUPTED);
+          throw interruptedError(
+            "training stopped: the epochs above are what was measured (xbar train keeps no run record; a campaign's train step can be resumed)",
           );
-          process.exitCode = EXIT_ABORTED;
-          await rv?.finish("stopped", "stopped before the end", EXIT_ABORTED);
-          return;
         }
-        await rv?.finish("completed", undefined, 0);
+        await rv?.finish("completed", undefined, EXIT.OK);
         if (done?.type !== "done") return;
         report(done.result, Boolean(o.json), out);
       } finally {
-        offSignals();
-        await rv?.finish("failed", "the training ended with an error", 1);
+        intr?.dispose();
+        await rv?.finish("failed", "the training ended with an error", EXIT.ERROR);
         for (const b of boards) await b.close();
       }
     });

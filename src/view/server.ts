@@ -11,12 +11,13 @@
  * Every asset comes from the package (no CDN). POSTs must carry `X-Xbar: 1`, a header a page of another
  * origin cannot send without a CORS preflight that this server never grants.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ErrorCode, XbarError } from "../../firmware-protocol/index.ts";
 import { Access, COOKIE, checkListen, LOOPBACK } from "./access.ts";
 import { MAX_CLIENTS, type ViewHub } from "./hub.ts";
 
@@ -49,7 +50,14 @@ export interface ViewServer {
   close(): Promise<void>;
 }
 
-const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), "page");
+const HERE = dirname(fileURLToPath(import.meta.url));
+/**
+ * The page's files: beside this module when it runs from the sources (src/view/), in the package's
+ * src/view/page/ (shipped as they are, see package.json "files") when it runs compiled from dist/src/view/.
+ */
+const PAGE_DIR = [join(HERE, "page"), join(HERE, "..", "..", "..", "src", "view", "page")].find((d) =>
+  existsSync(join(d, "index.html")),
+);
 const require = createRequire(import.meta.url);
 
 interface Asset {
@@ -60,6 +68,7 @@ interface Asset {
 let assets: Map<string, Asset> | undefined;
 function loadAssets(): Map<string, Asset> {
   if (assets) return assets;
+  if (!PAGE_DIR) throw new XbarError(ErrorCode.INTERNAL, `the view's page is missing beside ${HERE}`);
   const uplot = dirname(require.resolve("uplot/dist/uPlot.iife.min.js"));
   assets = new Map<string, Asset>([
     ["/", { type: "text/html; charset=utf-8", body: readFileSync(join(PAGE_DIR, "index.html")) }],
