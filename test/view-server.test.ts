@@ -5,6 +5,7 @@
  */
 import { type Socket, connect as tcpConnect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.ts";
 import { ViewHub } from "../src/view/hub.ts";
 import { startViewServer, type ViewServer } from "../src/view/server.ts";
 
@@ -216,5 +217,38 @@ describe("access", () => {
     expect(stop.status).toBe(403);
     expect(stops).toBe(0);
     expect((await fetch(server.url)).status).toBe(200);
+  });
+});
+
+describe("xbar view and --view refuse bad input before anything runs", () => {
+  /** Runs `xbar ARGS` in this process; returns the exit status and what went to stderr. */
+  async function xbar(args: string[]): Promise<{ code: number; err: string }> {
+    let err = "";
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      err += String(chunk);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const code = await main(["node", "xbar", ...args]);
+      return { code, err };
+    } finally {
+      process.stderr.write = write;
+      process.exitCode = undefined;
+    }
+  }
+
+  it("a view on another address without --allow-remote, a missing database, neither --port nor --db", async () => {
+    const remote = await xbar(["train", "--rule", "software", "--epochs", "1", "--view", "0.0.0.0:0"]);
+    expect(remote.code).toBe(2);
+    expect(remote.err).toContain("E608");
+    expect(remote.err).toContain("--allow-remote");
+    const noToken = await xbar(["view", "--db", "x.sqlite", "--listen", "0.0.0.0:0", "--allow-remote"]);
+    expect(noToken.code).toBe(2);
+    expect(noToken.err).toContain("needs a token");
+    const missing = await xbar(["view", "--db", "/nonexistent/runs.sqlite"]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain("no run database at /nonexistent/runs.sqlite");
+    expect((await xbar(["view"])).code).toBe(2);
   });
 });

@@ -2,7 +2,7 @@
  * `xbar view --port URL [--listen [HOST:]PORT]` (watch a board), `xbar view --db FILE` (browse the run
  * database), and the `--view [HOST:]PORT` options of `xbar train` and `xbar run` (src/view/).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { firstValueFrom } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
@@ -10,6 +10,7 @@ import { ErrorCode } from "../../firmware-protocol/index.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { RunStore } from "../campaigns/store/run-store.ts";
+import { checkListen } from "../view/access.ts";
 import { DbView } from "../view/db-view.ts";
 import type { ViewMode } from "../view/live-view.ts";
 import { RunView } from "../view/run-view.ts";
@@ -138,6 +139,7 @@ Examples:
           throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --port URL and --db FILE");
         const { host, port } = parseListen(o.listen);
         const token = viewToken(o.tokenFile);
+        checkListen(host, o.allowRemote, token);
         if (o.db) return serveDb(o.db, { host, port, allowRemote: o.allowRemote, token }, out);
         return watchBoard(
           o.port!,
@@ -160,6 +162,7 @@ export async function openDbView(
   path: string,
   l: Listen,
 ): Promise<{ url: string; runs: number; close(): Promise<void> }> {
+  if (!existsSync(path)) throw new XbarError(ErrorCode.BAD_INPUT, `no run database at ${path}`);
   const store = RunStore.openForReading(path);
   const db = new DbView(store);
   const server = await startViewServer({
