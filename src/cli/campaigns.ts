@@ -134,6 +134,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
               ctl.abort();
             },
             out,
+            ctl.signal,
           );
           const feed = rv && campaignFeed(rv, campaign, runs);
           const res = await runCampaign(store, campaign, runs, {

@@ -9,8 +9,8 @@ import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { RULES, type TrainResult, train } from "../learning/training/train.ts";
 import type { RunView } from "../view/run-view.ts";
 import { EXIT } from "./common.ts";
-import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
@@ -218,6 +218,7 @@ Examples:
           `xbar train --rule ${o.rule}`,
           () => intr?.interrupt("Stop pressed on the view"),
           out,
+          intr?.signal,
         );
         for (const u of urls) boards.push(await connect(u));
         const bar = progressBar(o.imagesPerEpoch, "train");

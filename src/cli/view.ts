@@ -29,6 +29,7 @@ export interface ViewFlags {
   viewRefresh: number;
   viewAllowRemote?: boolean;
   viewTokenFile?: string;
+  viewWait?: boolean;
 }
 
 /** The view's token: from a file (first line) or $XBAR_VIEW_TOKEN; never from the command line. */
@@ -57,6 +58,7 @@ export function addViewOptions(cmd: Command): Command {
       DEFAULT_REFRESH,
     )
     .option("--view-allow-remote", "live view: allow an address other than loopback (needs a token)")
+    .option("--view-wait", "live view: start the run only once a browser has opened the view")
     .option("--view-token-file <file>", `live view: the token (first line of the file; or $${TOKEN_ENV})`);
 }
 
@@ -67,6 +69,8 @@ export async function startRunView(
   title: string,
   onStop: () => void,
   out: (s: string) => void,
+  /** Ends a --view-wait (Ctrl-C while waiting for a browser). */
+  signal?: AbortSignal,
 ): Promise<RunView | undefined> {
   if (o.view === undefined) return undefined;
   const { host, port } = parseListen(o.view);
@@ -80,7 +84,8 @@ export async function startRunView(
     title,
     onStop,
   });
-  out(`view on ${view.url}`);
+  out(`view on ${view.url}${o.viewWait ? " (waiting for a browser to open it)" : ""}`);
+  if (o.viewWait) await view.waitForViewer(signal);
   return view;
 }
 

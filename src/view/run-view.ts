@@ -49,6 +49,11 @@ export class RunView {
     return new RunView(view, refresher, server);
   }
 
+  /** Resolves when a browser is connected (`--view-wait`: start the run once someone watches). */
+  async waitForViewer(until?: AbortSignal): Promise<void> {
+    while (this.view.hub.clientCount === 0 && !until?.aborted) await new Promise((r) => setTimeout(r, 50));
+  }
+
   get url(): string {
     return this.server.url;
   }
