@@ -8,13 +8,16 @@ import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
-import { runCampaign } from "../campaigns/runner.ts";
+import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
 import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
 import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
 import type { RunView } from "../view/run-view.ts";
 import { type Progress, progressBar } from "./progress.ts";
 import { addViewOptions, startRunView, type ViewFlags } from "./view.ts";
 import { campaignFeed, withFeed } from "./view-feed.ts";
+
+/** Options of `xbar run`, the live view's included. */
+type RunFlags = ViewFlags & { dryRun?: boolean; resume?: string; db: string };
 
 export const DEFAULT_DB = "xbar-runs.sqlite";
 export const dbOption = () =>
@@ -54,139 +57,155 @@ Examples:
 Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or campaign file,
 130 interrupted (Ctrl-C; the run is kept as aborted and can be resumed).`,
     )
-    .action(
-      async (file: string | undefined, o: ViewFlags & { dryRun?: boolean; resume?: string; db: string }) => {
-        if (Boolean(file) === Boolean(o.resume))
-          throw new XbarError(608, "give a campaign file, or --resume RUN_ID (not both)");
-        let campaign: Campaign;
-        let store: RunStore | undefined;
-        let runs: RunRow[];
-        if (file) {
-          try {
-            campaign = loadCampaignFile(file);
-          } catch (e) {
-            // A bad campaign file is bad usage (exit 2), refused before anything is sent.
-            process.stderr.write(`xbar: ${(e as Error).message}\n`);
-            process.exitCode = 2;
-            return;
-          }
-          for (const l of describePlan(campaign).lines) out(l);
-          if (o.dryRun) return;
-          store = RunStore.open(o.db);
-          const created = store.createCampaign({
-            name: campaign.name,
-            file: basename(file),
-            text: campaign.text,
-            software: softwareVersion(),
-            runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
-          });
-          runs = created.runs;
-          out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${o.db}`);
-        } else {
-          const id = Number(o.resume);
-          if (!Number.isInteger(id) || id < 1)
-            throw new XbarError(608, `--resume takes a run id, not "${o.resume}"`);
-          store = RunStore.open(o.db);
-          const run = store.run(id);
-          if (!run) {
-            store.close();
-            throw new XbarError(608, `no run ${id} in ${o.db}`);
-          }
-          const c = store.campaign(run.campaignId)!;
-          campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
-          runs = store.runsOf(run.campaignId);
-          const left = runs.filter((r) => r.status !== "completed");
-          if (left.length === 0) {
-            store.close();
-            out(`campaign ${c.id} (run ${id}) is already completed`);
-            return;
-          }
-          out(
-            `resuming campaign ${c.id} "${c.name}": runs ${left.map((r) => `${r.id} (${r.status})`).join(", ")}`,
-          );
-          if (o.dryRun) {
-            for (const l of describePlan(campaign).lines) out(l);
-            store.close();
-            return;
-          }
-        }
-        const ctl = new AbortController();
-        const onSignal = (sig: NodeJS.Signals) => {
-          if (ctl.signal.aborted) return;
-          process.stderr.write(`xbar: ${sig}: aborting the campaign (array left idle, data kept)\n`);
-          ctl.abort();
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
-        let bar: Progress | undefined;
-        const nSteps = campaign.runs[0]!.steps.length;
-        let rv: RunView | undefined;
+    .action(async (file: string | undefined, o: RunFlags) => {
+      if (Boolean(file) === Boolean(o.resume))
+        throw new XbarError(608, "give a campaign file, or --resume RUN_ID (not both)");
+      let campaign: Campaign;
+      let store: RunStore | undefined;
+      let runs: RunRow[];
+      if (file) {
         try {
-          rv = await startRunView(
-            o,
-            "run",
-            `campaign "${campaign.name}"`,
-            () => {
-              if (ctl.signal.aborted) return;
-              process.stderr.write(
-                "xbar: Stop pressed on the view: aborting the campaign (array left idle, data kept)\n",
-              );
-              ctl.abort();
-            },
-            out,
-            ctl.signal,
-          );
-          const feed = rv && campaignFeed(rv, campaign, runs);
-          const res = await runCampaign(store, campaign, runs, {
-            signal: ctl.signal,
-            software: softwareVersion(),
-            wrapBoard: rv && ((b) => rv!.view.observe(b)),
-            events: withFeed(feed, {
-              runStart: (r, i, n) =>
-                out(
-                  `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
-                ),
-              stepSkipped: (r, idx, s) =>
-                out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
-              stepStart: (r, idx, s) => {
-                out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: ${estimateStep(s, r.url).what}`);
-                bar = undefined;
-              },
-              stepProgress: (d, t, s) => {
-                bar ??= progressBar(t, "    ");
-                bar.update(d, s ? { status: s } : undefined);
-              },
-              stepEnd: (r, idx, s, result, ms) => {
-                bar?.stop();
-                bar = undefined;
-                out(
-                  `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${summary(result)}`,
-                );
-              },
-              runEnd: (r, status) => {
-                bar?.stop();
-                out(`run ${r.id}: ${status}`);
-              },
-            }),
-          });
-          if (res.status === "aborted") {
-            const r = store.runsOf(runs[0]!.campaignId).find((x) => x.status === "aborted");
-            const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
-            out(`aborted; resume with: ${resume}`);
-            process.exitCode = EXIT_ABORTED;
-            await rv?.finish("stopped", `resume with: ${resume}`, EXIT_ABORTED, false);
-          } else if (res.status === "failed") {
-            await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), 1, false);
-            throw res.error;
-          } else await rv?.finish("completed", undefined, 0, false);
-        } finally {
-          await rv?.finish("failed", "the command ended with an error", 1, false);
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-          store.close();
+          campaign = loadCampaignFile(file);
+        } catch (e) {
+          // A bad campaign file is bad usage (exit 2), refused before anything is sent.
+          process.stderr.write(`xbar: ${(e as Error).message}\n`);
+          process.exitCode = 2;
+          return;
         }
-      },
-    );
+        for (const l of describePlan(campaign).lines) out(l);
+        // Checked against the boards before anything is recorded or applied (a dry run included).
+        for (const c of await checkCampaign(campaign, Boolean(o.dryRun)))
+          out(
+            c.status === "checked"
+              ? `checked against ${c.url}: ${c.detail}, every step within its bounds and envelope`
+              : `not checked against ${c.url} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
+          );
+        if (o.dryRun) return;
+        store = RunStore.open(o.db);
+        const created = store.createCampaign({
+          name: campaign.name,
+          file: basename(file),
+          text: campaign.text,
+          software: softwareVersion(),
+          runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
+        });
+        runs = created.runs;
+        out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${o.db}`);
+      } else {
+        const id = Number(o.resume);
+        if (!Number.isInteger(id) || id < 1)
+          throw new XbarError(608, `--resume takes a run id, not "${o.resume}"`);
+        store = RunStore.open(o.db);
+        const run = store.run(id);
+        if (!run) {
+          store.close();
+          throw new XbarError(608, `no run ${id} in ${o.db}`);
+        }
+        const c = store.campaign(run.campaignId)!;
+        campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
+        runs = store.runsOf(run.campaignId);
+        const left = runs.filter((r) => r.status !== "completed");
+        if (left.length === 0) {
+          store.close();
+          out(`campaign ${c.id} (run ${id}) is already completed`);
+          return;
+        }
+        out(
+          `resuming campaign ${c.id} "${c.name}": runs ${left.map((r) => `${r.id} (${r.status})`).join(", ")}`,
+        );
+        if (o.dryRun) {
+          for (const l of describePlan(campaign).lines) out(l);
+          store.close();
+          return;
+        }
+      }
+      const ctl = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (ctl.signal.aborted) return;
+        process.stderr.write(`xbar: ${sig}: aborting the campaign (array left idle, data kept)\n`);
+        ctl.abort();
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      let bar: Progress | undefined;
+      let warnings = 0;
+      const nSteps = campaign.runs[0]!.steps.length;
+      let rv: RunView | undefined;
+      try {
+        rv = await startRunView(
+          o,
+          "run",
+          `campaign "${campaign.name}"`,
+          () => {
+            if (ctl.signal.aborted) return;
+            process.stderr.write(
+              "xbar: Stop pressed on the view: aborting the campaign (array left idle, data kept)\n",
+            );
+            ctl.abort();
+          },
+          out,
+          ctl.signal,
+        );
+        const feed = rv && campaignFeed(rv, campaign, runs);
+        const res = await runCampaign(store, campaign, runs, {
+          signal: ctl.signal,
+          software: softwareVersion(),
+          wrapBoard: rv && ((b) => rv!.view.observe(b)),
+          events: withFeed(feed, {
+            runStart: (r, i, n) => {
+              warnings = 0;
+              out(
+                `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
+              );
+            },
+            stepSkipped: (r, idx, s) =>
+              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
+            stepStart: (r, idx, s) => {
+              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: ${estimateStep(s, r.url).what}`);
+              bar = undefined;
+            },
+            stepProgress: (d, t, s) => {
+              bar ??= progressBar(t, "    ");
+              bar.update(d, s ? { status: s } : undefined);
+            },
+            stepEnd: (r, idx, s, result, ms) => {
+              bar?.stop();
+              bar = undefined;
+              out(
+                `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${summary(result)}`,
+              );
+              if (typeof result.warning === "string") {
+                warnings++;
+                process.stderr.write(
+                  `xbar: warning: run ${r.id} step ${idx + 1} ${s.kind}: ${result.warning}\n`,
+                );
+              }
+            },
+            runEnd: (r, status) => {
+              bar?.stop();
+              out(
+                `run ${r.id}: ${status}${status === "completed" && warnings ? ` with ${warnings} warning(s)` : ""}`,
+              );
+            },
+          }),
+        });
+        if (res.status === "aborted") {
+          const r = store.runsOf(runs[0]!.campaignId).find((x) => x.status === "aborted");
+          const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
+          out(`aborted; resume with: ${resume}`);
+          process.exitCode = EXIT_ABORTED;
+          await rv?.finish("stopped", `resume with: ${resume}`, EXIT_ABORTED, false);
+        } else if (res.status === "failed") {
+          await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), 1, false);
+          throw res.error;
+        } else await rv?.finish("completed", undefined, 0, false);
+      } finally {
+        await rv?.finish("failed", "the command ended with an error", 1, false);
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+        store.close();
+      }
+    });
 
   const runsCmd = program
     .command("runs")

@@ -5,6 +5,7 @@ import { lastValueFrom, tap, toArray } from "rxjs";
 import { characterize, DEFAULT_PULSE, programVerify } from "../pipelines/index.ts";
 import { checkWritable, EXIT, out, outRaw, portOption, withBoard } from "./common.ts";
 import { eng, stats } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 
@@ -102,33 +103,45 @@ export function addProgramCommands(program: Command): void {
     .action(async (o) => {
       // Refuse an unwritable --out before a single pulse is applied.
       if (o.out) checkWritable(o.out);
-      await withBoard(o.port, async (b) => {
-        const bar = progressBar(2 * o.pulses + 1, "characterize");
-        const pts = await lastValueFrom(
-          characterize(b, {
-            row: o.row,
-            col: o.col,
-            pulses: o.pulses,
-            setAmplitude: o.setAmplitude,
-            resetAmplitude: o.resetAmplitude,
-            width: o.width,
-          }).pipe(
-            tap((p) => bar.update(p.pulse + 1, { status: `${p.phase} ${eng(p.conductance, "S")}` })),
-            toArray(),
-          ),
-        );
-        bar.stop();
-        const { stringify } = await import("csv-stringify/sync");
-        const csv = stringify(
-          pts.map((p) => [p.phase, p.index, p.pulse, p.amplitude, p.width, p.conductance]),
-          { header: true, columns: ["phase", "index", "pulse", "amplitude_V", "width_s", "conductance_S"] },
-        );
-        if (!o.out) return outRaw(csv);
-        writeFileSync(o.out, csv);
-        const s = stats(pts.map((p) => p.conductance));
-        out(
-          `wrote ${pts.length} points to ${o.out}: G from ${eng(s.min, "S")} to ${eng(s.max, "S")} over ${2 * o.pulses} pulses`,
-        );
-      });
+      const stop = listenForInterrupt("the characterisation");
+      try {
+        await withBoard(o.port, async (b) => {
+          const bar = progressBar(2 * o.pulses + 1, "characterize");
+          const pts = await lastValueFrom(
+            characterize(b, {
+              row: o.row,
+              col: o.col,
+              pulses: o.pulses,
+              setAmplitude: o.setAmplitude,
+              resetAmplitude: o.resetAmplitude,
+              width: o.width,
+            }).pipe(
+              tap((p) => bar.update(p.pulse + 1, { status: `${p.phase} ${eng(p.conductance, "S")}` })),
+              untilAborted(stop.signal),
+              toArray(),
+            ),
+          );
+          bar.stop();
+          // Interrupted or not, what was measured is written.
+          const { stringify } = await import("csv-stringify/sync");
+          const csv = stringify(
+            pts.map((p) => [p.phase, p.index, p.pulse, p.amplitude, p.width, p.conductance]),
+            { header: true, columns: ["phase", "index", "pulse", "amplitude_V", "width_s", "conductance_S"] },
+          );
+          if (!o.out) outRaw(csv);
+          else writeFileSync(o.out, csv);
+          if (stop.signal.aborted)
+            throw interruptedError(
+              `characterisation stopped after ${pts.length} of ${2 * o.pulses + 1} points; those were written to ${o.out ?? "stdout"}`,
+            );
+          if (!o.out) return;
+          const s = stats(pts.map((p) => p.conductance));
+          out(
+            `wrote ${pts.length} points to ${o.out}: G from ${eng(s.min, "S")} to ${eng(s.max, "S")} over ${2 * o.pulses} pulses`,
+          );
+        });
+      } finally {
+        stop.dispose();
+      }
     });
 }

@@ -9,6 +9,7 @@ import { XbarError } from "../../firmware-protocol/errors.ts";
 import { connect } from "../board/connect.ts";
 import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../learning/snn/snn.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { progressBar } from "./progress.ts";
 
 export const SNN_RULE = "snn";
@@ -68,9 +69,11 @@ export async function runSnnCommand(
     criterion = { window: Number(m[1]), stashAt: Number(m[2]) };
   }
   const board = await connect(o.port?.[0] ?? SNN_DEFAULT_PORT);
+  const stop = listenForInterrupt("the training");
+  const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
+  const bar = progressBar(images, "snn");
+  let epochs = 0;
   try {
-    const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
-    const bar = progressBar(images, "snn");
     const done = await lastValueFrom(
       trainSnn({
         board,
@@ -91,6 +94,7 @@ export async function runSnnCommand(
           else if (e.type === "info" && !o.json) process.stderr.write(`xbar train: ${e.message}\n`);
           else if (e.type === "epoch") {
             bar.update(0);
+            epochs++;
             const r = e.report;
             if (!o.json)
               out(
@@ -98,11 +102,19 @@ export async function runSnnCommand(
               );
           }
         }),
+        untilAborted(stop.signal),
       ),
+      { defaultValue: undefined },
     );
     bar.stop();
-    if (done.type === "done") report(done.result, Boolean(o.json), out);
+    if (done?.type === "done") return report(done.result, Boolean(o.json), out);
+    if (stop.signal.aborted)
+      throw interruptedError(
+        `training (--rule snn) stopped after ${epochs} completed epoch(s)${epochs && !o.json ? " (printed above)" : ""}; the board was left idle`,
+      );
   } finally {
+    bar.stop();
+    stop.dispose();
     await board.close();
   }
 }

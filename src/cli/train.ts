@@ -1,12 +1,12 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { identity, lastValueFrom, tap } from "rxjs";
+import { lastValueFrom, tap } from "rxjs";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
-import { RULES, type TrainResult, train } from "../learning/training/train.ts";
+import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
 import type { RunView } from "../view/run-view.ts";
 import { EXIT } from "./common.ts";
 import { eng } from "./format.ts";
@@ -94,12 +94,7 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
       numArg("--hybrid-lr", (v) => v > 0, "positive"),
     )
-    .option(
-      "--gain <x>",
-      "weight of a full-range pair, or one per layer: 1,4 (default 1)",
-      perLayerArg("--gain"),
-      1,
-    )
+    .option("--gain <x>", "weight of a full-range pair, or one per layer: 1,4", perLayerArg("--gain"), 1)
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
     .option(
       "--refresh-fraction <x>",
@@ -208,21 +203,22 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
-      // With the live view (--view), its Stop button and Ctrl-C stop the training (src/cli/interrupt.ts).
-      const intr = o.view !== undefined ? listenForInterrupt("the training") : undefined;
+      const stop = listenForInterrupt("the training");
+      const bar = progressBar(o.imagesPerEpoch, "train");
+      const epochs: EpochReport[] = [];
+      let lastEpoch = 0;
+      // The live view (--view): its Stop button does what Ctrl-C does.
       let rv: RunView | undefined;
       try {
         rv = await startRunView(
           o,
           "train",
           `xbar train --rule ${o.rule}`,
-          () => intr?.interrupt("Stop pressed on the view"),
+          () => stop.interrupt("Stop pressed on the view"),
           out,
-          intr?.signal,
+          stop.signal,
         );
         for (const u of urls) boards.push(await connect(u));
-        const bar = progressBar(o.imagesPerEpoch, "train");
-        let lastEpoch = 0;
         const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
         const done = await lastValueFrom(
           train({
@@ -247,7 +243,6 @@ Examples:
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(
-            intr ? untilAborted(intr.signal) : identity,
             tap(feed),
             tap((e) => {
               if (e.type === "progress") {
@@ -258,6 +253,7 @@ Examples:
               } else if (e.type === "epoch") {
                 bar.update(0);
                 const r = e.report;
+                epochs.push(r);
                 if (!o.json) {
                   out(
                     `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s`,
@@ -265,25 +261,50 @@ Examples:
                 }
               }
             }),
+            untilAborted(stop.signal),
           ),
           { defaultValue: undefined },
         );
         bar.stop();
-        if (intr?.signal.aborted) {
-          await rv?.finish("stopped", "stopped before the end", EXIT.INTERRUPTED);
-          throw interruptedError(
-            "training stopped: the epochs above are what was measured (xbar train keeps no run record; a campaign's train step can be resumed)",
-          );
+        if (done?.type === "done") {
+          await rv?.finish("completed", undefined, EXIT.OK);
+          return report(done.result, Boolean(o.json), out);
         }
-        await rv?.finish("completed", undefined, EXIT.OK);
-        if (done?.type !== "done") return;
-        report(done.result, Boolean(o.json), out);
+        if (stop.signal.aborted) {
+          await rv?.finish("stopped", "stopped before the end", EXIT.INTERRUPTED);
+          throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
+        }
       } finally {
-        intr?.dispose();
+        bar.stop();
+        stop.dispose();
         await rv?.finish("failed", "the training ended with an error", EXIT.ERROR);
         for (const b of boards) await b.close();
       }
     });
+}
+
+/** What an interrupted training keeps: the completed epochs (as JSON with --json), and the error to exit with. */
+function interrupted(
+  rule: string,
+  epoch: number,
+  epochs: EpochReport[],
+  json: boolean,
+  out: (s: string) => void,
+): Error {
+  if (json)
+    out(
+      JSON.stringify({
+        rule,
+        interrupted: true,
+        epochs: epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
+      }),
+    );
+  const kept = epochs.length
+    ? `${epochs.length} completed epoch(s) kept (${json ? "printed as JSON" : "their figures are above"}; last test accuracy ${pct(epochs[epochs.length - 1]!.test.accuracy)})`
+    : "no epoch was completed";
+  return interruptedError(
+    `training (--rule ${rule}) stopped in epoch ${Math.max(epoch, 1)}: ${kept}; the boards were left idle`,
+  );
 }
 
 function report(r: TrainResult, json: boolean, out: (s: string) => void): void {

@@ -1,5 +1,5 @@
 /**
- * The retraining experiment on neuron–synapse cells (RESEARCH.md section 5, Sung et al. 2022): a
+ * The retraining experiment on neuron–synapse cells (docs/research.md §5, Sung et al. 2022): a
  * campaign over the Board interface (its `fire()` is the protocol's FIRE) on an array of threshold-switch-on-PCM
  * cells (`tech=ts-pcm`).
  *
@@ -155,6 +155,11 @@ export type RetrainEvent =
   | { type: "done"; result: RetrainResult };
 
 export const RETRAIN_DEFAULT_PORT = "emu://?rows=5&cols=5&device=ts-pcm&seed=1";
+
+/** The default board for a pattern of `size` x `size` cells: an emulated ts-pcm array just that big. */
+export function retrainDefaultPort(size: number): string {
+  return `emu://?rows=${size}&cols=${size}&device=ts-pcm&seed=1`;
+}
 
 export function retrain(opts: RetrainOptions): Observable<RetrainEvent> {
   return observeExperiment<RetrainEvent, RetrainResult>([opts.board], (emit, cancelled) =>
