@@ -188,6 +188,18 @@ export interface BoardEventInfo {
   args: Record<string, string>;
 }
 
+/** What the host's side of the link has seen (the client's own account, not the board's). */
+export interface LinkStats {
+  /** Requests sent (first transmissions). */
+  requests: number;
+  /** Requests sent again with the same tag (a lost or corrupted line). */
+  retransmissions: number;
+  /** Lines the host could not trust (bad checksum, garbage). */
+  discarded: number;
+  /** Board reboots survived. */
+  reboots: number;
+}
+
 export interface Board {
   /** The URL the board was reached through. */
   readonly url: string;
@@ -246,4 +258,6 @@ export interface Board {
   reset(): Observable<void>;
   /** Releases the link (and stops an in-process emulator). */
   close(): Promise<void>;
+  /** The link's counts so far, when the board is reached through a line protocol (the live view shows them). */
+  linkStats?(): LinkStats;
 }

@@ -32,6 +32,7 @@ import type {
   ConductanceMap,
   Counters,
   Identity,
+  LinkStats,
   OuterProductUpdate,
   PulseBlock,
   PulseList,
@@ -512,6 +513,16 @@ export class CrossbarBoard implements Board {
       await this.client.call("RESET", {});
       await this.readEnvelope();
     });
+  }
+
+  linkStats(): LinkStats {
+    const s = this.client.stats;
+    return {
+      requests: s.requests,
+      retransmissions: s.retransmissions,
+      discarded: s.discarded,
+      reboots: s.reboots,
+    };
   }
 
   async close(): Promise<void> {
