@@ -52,6 +52,13 @@ export const ErrorCode = {
   BAD_INPUT: 608,
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
+  // Bench instruments (host side): an SMU, a switching matrix or an ArC ONE refused or misbehaved.
+  /** An instrument refused a command (its error queue named why): a crosspoint, a level, a mode. */
+  INSTRUMENT_REFUSED: 620,
+  /** The source-measure unit reached its current compliance during a read or a pulse. */
+  IN_COMPLIANCE: 621,
+  /** The board cannot do this operation, natively or composed (e.g. FIRE on a bench of SMU and matrix). */
+  UNSUPPORTED: 622,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -19,8 +19,10 @@ import {
   StreamTransport,
   XbarError,
 } from "../../drivers/index.ts";
+import { SwitchMatrix } from "../../drivers/scpi/matrix.ts";
 import { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
+import { EmulatedBench } from "../../mocks/bench.ts";
 import {
   type BoardOptions,
   DEVICE_PRESETS,
@@ -33,7 +35,9 @@ import {
   serveStream,
   serveTcp,
 } from "../../mocks/index.ts";
+import { matrixInProcess } from "../../mocks/matrix.ts";
 import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
+import { BenchBoard } from "./bench-board.ts";
 import type { Board } from "./board.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
 
@@ -172,6 +176,7 @@ export interface ConnectOptions extends ClientOptions {}
 
 /** Opens a board by URL, performs the handshake, and returns the Board. */
 export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = {}): Promise<Board> {
+  if (url.startsWith("bench://") || url.startsWith("bench-emu://")) return connectBench(url);
   const link = parseLinkUrl(url);
   let transport: StreamTransport | Awaited<ReturnType<typeof openTransport>>;
   let stop = async () => {};
@@ -268,4 +273,116 @@ export async function startEmulatorServer(
     return { url: serial, describe, stop: () => new Promise<void>((r) => port.close(() => r())) };
   }
   throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
+}
+
+/** Keys of bench:// (instruments by URL) and of bench-emu:// (emulated ones; also the emu:// keys). */
+const BENCH_KEYS = ["smu", "matrix", "rows", "cols", "nplc", "tech"] as const;
+const BENCH_EMU_KEYS = [
+  "rows",
+  "cols",
+  "device",
+  "seed",
+  "noise",
+  "sneak",
+  "readnoise",
+  "stucklow",
+  "stuckhigh",
+  "adcbits",
+  "adcrange",
+  "wire",
+  "nplc",
+  "forbid",
+] as const;
+
+/**
+ * A Board from bench instruments (src/board/bench-board.ts):
+ *
+ *   bench://?smu=socket://10.0.0.7:5025&matrix=socket://10.0.0.8:5025&rows=8&cols=8
+ *   bench://?smu=/dev/ttyUSB0&matrix=socket://10.0.0.8:5025&rows=16&cols=16&nplc=0.1
+ *   bench-emu://?rows=8&cols=8&device=agsi&seed=1          emulated SMU + 707B on one emulated array
+ *   bench-emu://?rows=8&cols=8&forbid=1A03                  … whose matrix refuses crosspoint 1A03
+ */
+export async function connectBench(url: string): Promise<Board> {
+  const q = url.indexOf("?");
+  const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : "");
+  const emulated = url.startsWith("bench-emu://");
+  const known: readonly string[] = emulated ? BENCH_EMU_KEYS : BENCH_KEYS;
+  for (const k of params.keys())
+    if (!known.includes(k))
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `unknown ${emulated ? "bench-emu" : "bench"}:// option "${k}" (known: ${known.join(", ")})`,
+      );
+  const int = (k: string, dflt?: number) => {
+    const v = params.get(k);
+    if (v === null && dflt !== undefined) return dflt;
+    const n = Number(v);
+    if (v === null || v === "" || !Number.isInteger(n))
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `${url.split("?")[0]} needs ${k}=INTEGER, got ${v ?? "nothing"}`,
+      );
+    return n;
+  };
+  const nplcText = params.get("nplc");
+  const nplc = nplcText === null ? 0.01 : Number(nplcText);
+  if (!(nplc >= 0.01 && nplc <= 10))
+    throw new XbarError(ErrorCode.BAD_URL, `nplc=${nplcText} is not in [0.01, 10] power-line cycles`);
+  if (!emulated) {
+    const smuUrl = params.get("smu");
+    const matrixUrl = params.get("matrix");
+    if (!smuUrl || !matrixUrl)
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        "bench:// needs smu=URL and matrix=URL (serial path or socket://HOST:PORT)",
+      );
+    const rows = int("rows");
+    const cols = int("cols");
+    const smu = new Smu(await openTransport(parseLinkUrl(smuUrl)));
+    let matrix: SwitchMatrix | undefined;
+    try {
+      matrix = new SwitchMatrix(await openTransport(parseLinkUrl(matrixUrl)));
+      return await BenchBoard.open(url, smu, matrix, {
+        rows,
+        cols,
+        nplc,
+        technology: params.get("tech") ?? undefined,
+      });
+    } catch (e) {
+      await smu.close().catch(() => {});
+      await matrix?.close().catch(() => {});
+      throw e;
+    }
+  }
+  const emuParams = new URLSearchParams();
+  for (const [k, v] of params) if (k !== "nplc" && k !== "forbid") emuParams.set(k, v);
+  const rows = int("rows", 8);
+  const cols = int("cols", 8);
+  emuParams.set("rows", String(rows));
+  emuParams.set("cols", String(cols));
+  let bench: EmulatedBench;
+  try {
+    const forbid = params.get("forbid");
+    bench = new EmulatedBench({
+      ...emulatorOptions(emuParams),
+      matrix: { forbidden: forbid ? forbid.split(",") : [] },
+    });
+  } catch (e) {
+    if (e instanceof XbarError) throw e;
+    throw new XbarError(
+      ErrorCode.BAD_URL,
+      `cannot start the emulated bench from "${url}": ${(e as Error).message}`,
+    );
+  }
+  const smu = new Smu(new StreamTransport(smuInProcess(bench.smu), "bench-emu smu"));
+  const matrix = new SwitchMatrix(new StreamTransport(matrixInProcess(bench.matrix), "bench-emu matrix"));
+  // Time on an emulated bench is the emulated array's virtual clock: a wait advances it at once.
+  return BenchBoard.open(url, smu, matrix, {
+    rows,
+    cols,
+    nplc,
+    technology: bench.array.technology,
+    sleep: async (s) => bench.array.wait(s),
+    now: () => bench.array.clock,
+  });
 }

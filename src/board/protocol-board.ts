@@ -33,6 +33,7 @@ import type {
   Board,
   BoardConfig,
   BoardEventInfo,
+  Capabilities,
   ConductanceMap,
   Counters,
   Identity,
@@ -42,6 +43,7 @@ import type {
   PulseResult,
   PulseSpec,
 } from "./board.ts";
+import { protocolCapabilities } from "./capabilities.ts";
 
 /** Wraps a reply parser so that a malformed reply becomes an XbarError with the command's context. */
 function parseReply<T>(verb: string, port: string, args: Args, parse: (a: Args) => T): T {
@@ -87,6 +89,7 @@ export class CrossbarBoard implements Board {
   readonly events: Observable<BoardEventInfo>;
   limits!: Limits;
   identity!: Identity;
+  capabilities!: Capabilities;
   private config!: BoardConfig;
 
   private constructor(
@@ -137,6 +140,7 @@ export class CrossbarBoard implements Board {
     }));
     b.limits = parseReply("LIM", port, await client.request("LIM"), toLimits);
     b.config = parseReply("CFG", port, await client.request("CFG"), toConfig);
+    b.capabilities = protocolCapabilities(b.identity.operations, url, b.config.readTime);
     client.window = Math.max(1, b.identity.window);
     return b;
   }

@@ -3,6 +3,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
+import { composedTrainingNote } from "../board/estimate.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { RULES, type TrainResult, train } from "../learning/training/train.ts";
 import { eng } from "./format.ts";
@@ -198,6 +199,12 @@ Examples:
       const boards: Board[] = [];
       try {
         for (const u of urls) boards.push(await connect(u));
+        // Time told up front on boards that compose VMM from single reads (bench, ArC ONE).
+        const images = o.epochs * (o.imagesPerEpoch + o.testImages);
+        for (const b of boards) {
+          const note = composedTrainingNote(b, o.rule, [Number(o.crop) ** 2, o.hidden, 10], images);
+          if (note) process.stderr.write(`xbar train: ${note}\n`);
+        }
         const bar = progressBar(o.imagesPerEpoch, "train");
         let lastEpoch = 0;
         const done = await lastValueFrom(
