@@ -1,7 +1,7 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorFaults, startEmulatorServer } from "../board/connect.ts";
+import { emulatorFaults, startArc1Server, startEmulatorServer } from "../board/connect.ts";
 
 export interface EmulateOptions {
   listen?: string;
@@ -94,6 +94,42 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     },
   });
   out(`xbar emulate: ${server.describe} serving on ${server.url} (Ctrl-C to stop)`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      server.stop().finally(resolve);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  out("xbar emulate: stopped");
+}
+
+/** `xbar emulate --arc1 --serial PATH`: an emulated ArC ONE on a serial path until interrupted. */
+export async function runEmulateArc1(
+  o: EmulateOptions & { arc1?: boolean },
+  out: (s: string) => void,
+): Promise<void> {
+  if (!o.serial || o.listen)
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      "--arc1 serves on a serial path: give --serial PATH (not --listen)",
+    );
+  if (o.rows > 32 || o.cols > 32)
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `the ArC ONE has at most 32 x 32 lines, not ${o.rows} x ${o.cols}`,
+    );
+  const server = await startArc1Server({
+    serial: o.serial,
+    rows: o.rows,
+    cols: o.cols,
+    device: o.device,
+    seed: o.seed,
+    noise: o.noise,
+  });
+  out(
+    `xbar emulate: ${server.describe} serving on ${o.serial}; hosts use ${server.url}&boot=0 (Ctrl-C to stop)`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       server.stop().finally(resolve);

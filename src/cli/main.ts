@@ -14,7 +14,7 @@ import { connect, emulatorPresets } from "../board/connect.ts";
 import { characterize, DEFAULT_PULSE, programVerify } from "../pipelines/index.ts";
 import { addRunCommands } from "./campaigns.ts";
 import { runDemo } from "./demo.ts";
-import { runEmulate } from "./emulate.ts";
+import { runEmulate, runEmulateArc1 } from "./emulate.ts";
 import { eng, shadeMap, stats } from "./format.ts";
 import { defaultPort, intArg, numArg, PORT_HELP } from "./options.ts";
 import { progressBar } from "./progress.ts";
@@ -173,6 +173,7 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
     )
     .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
     .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
+    .option("--arc1", "serve an emulated ArC ONE (its own serial protocol) instead; needs --serial")
     .addHelpText("after", () => {
       const presets = emulatorPresets();
       const width = Math.max(...presets.map((d) => d.name.length));
@@ -189,9 +190,15 @@ Examples:
   xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
   xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
-  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
+  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host
+  xbar emulate --arc1 --serial /tmp/xbar-board --rows 8 --cols 8 &  xbar idn --port "arc1:///tmp/xbar-host?rows=8&cols=8&boot=0"`;
     })
-    .action(async (o) => runEmulate(o, out));
+    .action(async (o, cmd: Command) => {
+      if (!o.arc1) return runEmulate(o, out);
+      // The ArC ONE's array is at most 32 x 32: that is its default too.
+      const dflt = (k: string, v: number) => (cmd.getOptionValueSource(k) === "default" ? 32 : v);
+      return runEmulateArc1({ ...o, rows: dflt("rows", o.rows), cols: dflt("cols", o.cols) }, out);
+    });
 
   program
     .command("idn")
