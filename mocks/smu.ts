@@ -91,7 +91,10 @@ export class EmulatedSmu {
   private readonly d: Required<SmuDeviceOptions>;
 
   private readonly load: SmuLoad;
-  /** Set by a test to stop answering (an instrument that hangs mid-campaign). */
+  /**
+   * Set by a test: replies are lost from now on (a broken return line, a hung GPIB talker); commands
+   * still execute, so the host's "output off" still reaches the source.
+   */
   silent = false;
 
   constructor(
@@ -169,7 +172,6 @@ export class EmulatedSmu {
 
   /** One SCPI line (several commands may be joined by ';'); the reply, if the line held a query. */
   handle(line: string): string | undefined {
-    if (this.silent) return undefined;
     const replies: string[] = [];
     for (const part of line.split(";")) {
       const text = part.trim();
@@ -189,7 +191,7 @@ export class EmulatedSmu {
       const r = this.command(h, arg, num);
       if (r !== undefined) replies.push(r);
     }
-    return replies.length ? replies.join(";") : undefined;
+    return replies.length && !this.silent ? replies.join(";") : undefined;
   }
 
   private command(h: string, arg: string, num: () => number | undefined): string | undefined {

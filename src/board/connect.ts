@@ -281,7 +281,7 @@ export async function startEmulatorServer(
 }
 
 /** Keys of bench:// (instruments by URL) and of bench-emu:// (emulated ones; also the emu:// keys). */
-const BENCH_KEYS = ["smu", "matrix", "rows", "cols", "nplc", "tech"] as const;
+const BENCH_KEYS = ["smu", "matrix", "rows", "cols", "nplc", "tech", "timeout"] as const;
 const BENCH_EMU_KEYS = [
   "rows",
   "cols",
@@ -304,6 +304,8 @@ const BENCH_EMU_KEYS = [
  *
  *   bench://?smu=socket://10.0.0.7:5025&matrix=socket://10.0.0.8:5025&rows=8&cols=8
  *   bench://?smu=/dev/ttyUSB0&matrix=socket://10.0.0.8:5025&rows=16&cols=16&nplc=0.1
+ *   (keys: smu, matrix, rows, cols; nplc integration per point, default 0.01; tech, the devices'
+ *   technology to report; timeout, each instrument's reply time-out in ms, default 5000)
  *   bench-emu://?rows=8&cols=8&device=agsi&seed=1          emulated SMU + 707B on one emulated array
  *   bench-emu://?rows=8&cols=8&forbid=1A03                  … whose matrix refuses crosspoint 1A03
  */
@@ -343,10 +345,12 @@ export async function connectBench(url: string): Promise<Board> {
       );
     const rows = int("rows");
     const cols = int("cols");
-    const smu = new Smu(await openTransport(parseLinkUrl(smuUrl)));
+    // Reply time-out of either instrument, ms.
+    const timeoutMs = int("timeout", 5000);
+    const smu = new Smu(await openTransport(parseLinkUrl(smuUrl)), timeoutMs);
     let matrix: SwitchMatrix | undefined;
     try {
-      matrix = new SwitchMatrix(await openTransport(parseLinkUrl(matrixUrl)));
+      matrix = new SwitchMatrix(await openTransport(parseLinkUrl(matrixUrl)), timeoutMs);
       return await BenchBoard.open(url, smu, matrix, {
         rows,
         cols,
