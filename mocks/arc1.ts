@@ -10,9 +10,10 @@
  * cycles), a pulse its width; FormFinder and Endurance wait their interpulse time. Real waits of
  * the host (retention) pass in real time: the emulator's virtual clock also follows the wall clock.
  */
-import { Duplex, PassThrough } from "node:stream";
+import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
 import type { BoardOptions } from "./board.ts";
+import { duplexPair } from "./duplex-pair.ts";
 import { ProbedArray } from "./probe-array.ts";
 
 /** Parameters that follow each job code (before any device list). */
@@ -270,10 +271,7 @@ export async function serveArc1Serial(
 
 /** An in-process link to an emulated ArC ONE: returns the host's end and the emulator. */
 export function arc1InProcess(opts: BoardOptions): { host: Duplex; arc1: EmulatedArc1 } {
-  const a = new PassThrough();
-  const b = new PassThrough();
-  const boardEnd = Duplex.from({ readable: b, writable: a });
-  const host = Duplex.from({ readable: a, writable: b });
+  const [host, boardEnd] = duplexPair();
   boardEnd.on("error", () => {});
   host.on("error", () => {});
   host.once("close", () => boardEnd.destroy());

@@ -13,7 +13,8 @@
  * array column c on matrix column rows+c+1 (columns numbered across slots, 12 per slot); matrix row
  * A is the SMU's HI (force) terminal, row B its LO terminal. Unused lines float.
  */
-import { Duplex, PassThrough } from "node:stream";
+import type { Duplex } from "node:stream";
+import { duplexPair } from "./duplex-pair.ts";
 import type { ProbedArray } from "./probe-array.ts";
 import type { SmuLoad } from "./smu.ts";
 
@@ -159,10 +160,7 @@ export function serveMatrixStream(matrix: EmulatedMatrix, stream: Duplex): () =>
 
 /** An in-process link to an emulated matrix: returns the host's end. */
 export function matrixInProcess(matrix: EmulatedMatrix): Duplex {
-  const a = new PassThrough();
-  const b = new PassThrough();
-  const instrumentEnd = Duplex.from({ readable: b, writable: a });
-  const hostEnd = Duplex.from({ readable: a, writable: b });
+  const [hostEnd, instrumentEnd] = duplexPair();
   instrumentEnd.on("error", () => {});
   hostEnd.on("error", () => {});
   hostEnd.once("close", () => instrumentEnd.destroy());

@@ -17,7 +17,8 @@
  * The load is one built-in device by default; a switching matrix routing the SMU to an emulated
  * array (mocks/matrix.ts) is another `SmuLoad`.
  */
-import { Duplex, PassThrough } from "node:stream";
+import type { Duplex } from "node:stream";
+import { duplexPair } from "./duplex-pair.ts";
 
 export interface SmuDeviceOptions {
   /** Initial conductance, S; default 1e-5. */
@@ -333,10 +334,7 @@ export function serveSmuStream(smu: EmulatedSmu, stream: Duplex): () => void {
 
 /** An in-process link to an emulated SMU: returns the host's end. */
 export function smuInProcess(smu: EmulatedSmu): Duplex {
-  const a = new PassThrough();
-  const b = new PassThrough();
-  const smuEnd = Duplex.from({ readable: b, writable: a });
-  const hostEnd = Duplex.from({ readable: a, writable: b });
+  const [hostEnd, smuEnd] = duplexPair();
   // Closing the host's end (its AbortError) ends the instrument's end too.
   smuEnd.on("error", () => {});
   hostEnd.on("error", () => {});
