@@ -52,13 +52,17 @@ export const ErrorCode = {
   BAD_INPUT: 608,
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
+  /** Devices did not reach their targets (stuck, out of pulse budget); exit status 3. */
+  NOT_CONVERGED: 620,
+  /** The user interrupted a run (Ctrl-C, SIGTERM, Stop); exit status 130. */
+  INTERRUPTED: 621,
+  /** The board lacks the size or an operation the job needs (e.g. too small, no FIRE); exit status 1. */
+  UNSUITABLE_BOARD: 622,
   // Bench instruments (host side): an SMU, a switching matrix or an ArC ONE refused or misbehaved.
   /** An instrument refused a command (its error queue named why): a crosspoint, a level, a mode. */
-  INSTRUMENT_REFUSED: 620,
+  INSTRUMENT_REFUSED: 640,
   /** The source-measure unit reached its current compliance during a read or a pulse. */
-  IN_COMPLIANCE: 621,
-  /** The board cannot do this operation, natively or composed (e.g. FIRE on a bench of SMU and matrix). */
-  UNSUPPORTED: 622,
+  IN_COMPLIANCE: 641,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

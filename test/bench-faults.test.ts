@@ -41,7 +41,7 @@ async function served(bench: EmulatedBench, extra = ""): Promise<string> {
 }
 
 describe("bench board under bad conditions", () => {
-  it("a matrix that refuses a crosspoint: E620 naming it, output off, all open, others still usable", async () => {
+  it("a matrix that refuses a crosspoint: E640 naming it, output off, all open, others still usable", async () => {
     // Row 1 is on matrix column 02, so reading any device of row 1 closes 1A02.
     const bench = new EmulatedBench({
       rows: 4,
@@ -64,7 +64,7 @@ describe("bench board under bad conditions", () => {
     }
   });
 
-  it("an SMU in compliance: E621 with the reading, output off, all open", async () => {
+  it("an SMU in compliance: E641 with the reading, output off, all open", async () => {
     const b = (await connect("bench-emu://?rows=4&cols=4&device=agsi&seed=1")) as BenchBoard;
     try {
       // 0.2 V on 3.08 nS is 0.6 nA: above a 0.1 nA compliance.

@@ -233,7 +233,7 @@ describe.each(TARGETS)("Board contract: $name", (t) => {
       expect(await lastValueFrom(b.read(0, 0))).toBeCloseTo(GMIN, 12);
       if (t.composed)
         expect((await codeOf(lastValueFrom(b.fire({ r0: 0, c0: 0, rows: 1, cols: 1 }, 1, 0.01)))).code).toBe(
-          ErrorCode.UNSUPPORTED,
+          ErrorCode.UNSUITABLE_BOARD,
         );
     } finally {
       await b.close();

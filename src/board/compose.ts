@@ -454,7 +454,7 @@ export abstract class HostComposedBoard implements Board {
       "FIRE",
       () => {
         throw new ProtocolError(
-          ErrorCode.UNSUPPORTED,
+          ErrorCode.UNSUITABLE_BOARD,
           `${this.identity.model} does not offer FIRE, and it cannot be composed from reads and pulses`,
         );
       },
