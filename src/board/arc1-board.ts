@@ -144,13 +144,20 @@ export class Arc1Board extends HostComposedBoard {
     this.account({ pulses: n, energy: v * v * this.lastG[r * this.identity.cols + c]! * w * n });
   }
 
+  /** After a job that timed out, the board is reset and initialised again before the next one. */
+  private async ready(): Promise<void> {
+    if (this.arc.dirty) await this.arc.recover();
+  }
+
   protected async readOne(row: number, col: number): Promise<number> {
+    await this.ready();
     this.account({ commands: 1 });
     return this.conductance(row, col, await this.arc.readOne(row + 1, col + 1));
   }
 
   protected override async readBlockSteps(b: Block, step: Step): Promise<Float32Array> {
     step();
+    await this.ready();
     const { rows, cols } = this.identity;
     this.account({ commands: 1 });
     const out = new Float32Array(b.rows * b.cols);
@@ -169,6 +176,7 @@ export class Arc1Board extends HostComposedBoard {
   }
 
   protected async pulseOne(row: number, col: number, v: number, w: number, n: number): Promise<void> {
+    await this.ready();
     this.account({ commands: 1 });
     await this.arc.pulse(row + 1, col + 1, v, w, n);
     this.pulseEnergy(row, col, v, w, n);
@@ -184,6 +192,7 @@ export class Arc1Board extends HostComposedBoard {
   ): Promise<number> {
     if (n > 1) await this.pulseOne(row, col, v, w, n - 1);
     step();
+    await this.ready();
     this.account({ commands: 1 });
     const r = await this.arc.pulseRead(row + 1, col + 1, v, w);
     this.pulseEnergy(row, col, v, w, 1);
