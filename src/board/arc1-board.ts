@@ -85,6 +85,8 @@ export class Arc1Board extends HostComposedBoard {
       serial: "unknown",
       firmware: "unknown",
       protocol: 0,
+      protocolMinor: 0,
+      timing: "",
       rows: opts.rows,
       cols: opts.cols,
       technology: opts.technology,

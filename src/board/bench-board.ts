@@ -68,6 +68,8 @@ export class BenchBoard extends HostComposedBoard {
       serial: `${si?.serial ?? "?"}+${mi?.serial ?? "?"}`,
       firmware: `${si?.firmware ?? "?"}|${mi?.firmware ?? "?"}`.replace(/\s+/g, "-"),
       protocol: 0,
+      protocolMinor: 0,
+      timing: "",
       rows,
       cols,
       technology,
