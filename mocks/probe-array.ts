@@ -14,6 +14,7 @@
 import type { Scheme } from "../firmware-protocol/index.ts";
 import { type ArgInput, type Args, argNumber, type Request } from "../firmware-protocol/index.ts";
 import { type BoardOptions, EmulatedBoard, HARD_LIMITS } from "./board.ts";
+import { isJob } from "./job.ts";
 
 export class ProbedArray {
   private readonly board: EmulatedBoard;
@@ -45,7 +46,15 @@ export class ProbedArray {
     const map = new Map<string, string>();
     for (const [k, v] of Object.entries(args)) if (v !== undefined) map.set(k, String(v));
     const req: Request = { kind: "request", tag: 0, verb, args: map };
-    const out = this.board.execute(req);
+    let out = this.board.execute(req);
+    if (isJob(out)) {
+      // Programming and WAIT run as jobs in slices on the board; on the probe station the instrument
+      // holds the level for the whole time, so the job runs to its end at once.
+      const job = out;
+      while (!job.done) job.step(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+      if (job.failure) throw job.failure;
+      out = job.reply();
+    }
     const reply = new Map<string, string>();
     for (const [k, v] of Object.entries(out)) if (typeof v === "number") reply.set(k, String(v));
     return reply;
