@@ -6,6 +6,7 @@
  * - the line fuzzer against the ASan+UBSan build on a pty, differentially against the emulator:
  *   one well-formed reply per line, the same bytes as the emulator, no sanitizer report, no growth;
  *   5 000 lines here (scripts/firmware-figures.mts runs 20 000 for docs/firmware.md);
+ * - the physics: 300 pulse trains on the seeded, noisy agsi device read back the emulator's values;
  * - the exactly-once soak through a faulty link (3 % of lines dropped and 3 % corrupted, both ways):
  *   pulses planned = counted by the firmware = confirmed, every device as on a clean emulator run;
  *   200 commands here (the script runs 600).
@@ -25,6 +26,7 @@ import {
   toolchainMissing,
 } from "./helpers/firmware.ts";
 import { fuzzFirmware } from "./helpers/fuzz-firmware.ts";
+import { pulseTrains } from "./helpers/pulse-trains.ts";
 import { soakFirmware } from "./helpers/soak-firmware.ts";
 
 const missing = toolchainMissing();
@@ -74,6 +76,26 @@ describe.skipIf(skip)("reference firmware (C)", () => {
       // No allocation in the firmware: the resident size after the first batch is the size at the end.
       expect(rss.at(-1)! - rss[0]!).toBeLessThan(256);
     });
+  });
+
+  it("agsi (seeded cycle-to-cycle noise): 300 pulse trains read back byte for byte the emulator's values", async () => {
+    const board = { rows: 8, cols: 8, device: "agsi", seed: 5 };
+    const fw = await startFirmware(await buildFirmware("host"), board);
+    const link = await openSerial(fw.hostPath);
+    try {
+      const f = await fuzzFirmware(link, {
+        seed: 0,
+        lines: 0,
+        board,
+        source: pulseTrains(300, 8, 8, 3.2, -2.8),
+      });
+      expect(f.ok).toBe(301);
+      expect(f.examples).toEqual([]);
+      expect(f.differing).toBe(0);
+    } finally {
+      await link.close();
+      await fw.stop();
+    }
   });
 
   it("exactly once through a faulty link: pulses planned = counted = confirmed, devices as the emulator's", async () => {

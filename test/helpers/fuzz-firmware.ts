@@ -8,7 +8,8 @@
  *
  * Properties per line: exactly one well-formed reply (a reply echoing the tag, or a REJECT; BOOT after
  * RESET aside), never 500, and the same bytes as the emulator (the IDN identity, model= and serial=,
- * is masked). Lines go in batches (several in flight) to keep the pty busy.
+ * is masked). Lines go in batches (several in flight) to keep the pty busy. With `source`, chosen
+ * lines go instead of generated ones (e.g. pulse trains on a noisy device, to compare the physics).
  */
 import fc from "fast-check";
 import type { Transport } from "../../drivers/index.ts";
@@ -32,11 +33,14 @@ export interface FirmwareFuzzFigures {
 
 export interface FuzzFirmwareOptions {
   seed: number;
+  /** Generated lines to send (ignored with `source`). */
   lines: number;
   /** Lines written before waiting for their replies; default 32. */
   batch?: number;
   /** The board both sides run (must match the firmware's command line). */
   board: { rows: number; cols: number; device: string; seed: number };
+  /** Lines to send instead of generated ones (a differential run of chosen requests). */
+  source?: string[];
   /** Called after every batch (e.g. to sample the firmware's memory). */
   onBatch?: (done: number) => void;
 }
@@ -103,7 +107,7 @@ export async function fuzzFirmware(
     ms: 0,
   };
   const codes = new Set<number>();
-  const all = fc.sample(lineArbitrary(), { seed: opts.seed, numRuns: opts.lines });
+  const all = opts.source ?? fc.sample(lineArbitrary(), { seed: opts.seed, numRuns: opts.lines });
   const t0 = performance.now();
   try {
     for (let at = 0; at < all.length; at += batch) {
