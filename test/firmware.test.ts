@@ -73,8 +73,9 @@ describe.skipIf(skip)("reference firmware (C)", () => {
       expect(f.ok).toBeGreaterThan(500);
       expect(fw.child.exitCode).toBeNull();
       expect(fw.stderr()).toBe("");
-      // No allocation in the firmware: the resident size after the first batch is the size at the end.
-      expect(rss.at(-1)! - rss[0]!).toBeLessThan(256);
+      // No allocation in the firmware: once the replay window has been filled (a quarter of the run),
+      // the resident size stays where it is.
+      expect(rss.at(-1)! - rss[Math.floor(rss.length / 4)]!).toBeLessThan(64);
     });
   });
 

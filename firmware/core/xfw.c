@@ -16,7 +16,7 @@ _Static_assert(sizeof(struct xfw_core) <= XFW_CORE_RAM_BUDGET,
                "the core's static RAM exceeds XFW_CORE_RAM_BUDGET: shrink XFW_MAX_LINE or the replay slots");
 _Static_assert(XFW_MAX_LINE >= 1024, "IDN maxline below 1 KiB leaves no room for a pulse list");
 _Static_assert(XFW_REPLAY_SLOT >= 160, "a replay slot must hold every reply of a programming command");
-_Static_assert(XFW_REPLAY_SLOT <= 65535 && XFW_ERRQ_DEPTH <= 255, "slot and queue sizes fit their counters");
+_Static_assert(XFW_ERRQ_DEPTH <= 255, "the queue's size fits its counters");
 
 void xfw_default_config(void) {
   const xfw_limits *h = &xfw_hal_info()->hard;
@@ -83,7 +83,7 @@ void xfw_errq_clear(void) { xfw.errq_head = xfw.errq_count = 0; }
 static xfw_replay_slot *replay_find(uint16_t tag, uint32_t crc) {
   for (unsigned i = 0; i < XFW_REPLAY_WINDOW; i++) {
     xfw_replay_slot *s = &xfw.replay[i];
-    if (s->seq && s->tag == tag && s->crc == crc) return s;
+    if (s->seq && s->len && s->tag == tag && s->crc == crc) return s;
   }
   return NULL;
 }
@@ -100,13 +100,14 @@ static void replay_store(uint16_t tag, uint32_t crc) {
       oldest = s;
     }
   }
-  if (xfw.cap_over) return; /* a large read reply: not stored, a retransmission reads again */
   xfw_replay_slot *s = free_slot ? free_slot : oldest;
   s->seq = ++xfw.replay_seq;
   s->tag = tag;
   s->crc = crc;
-  s->len = xfw.cap_len;
-  memcpy(s->reply, xfw.cap, xfw.cap_len);
+  /* A reply larger than a slot (a read) keeps its place in the window, so that the window holds the
+   * last XFW_REPLAY_WINDOW requests as the spec says, but is not stored: a retransmission reads again. */
+  s->len = xfw.cap_over ? 0 : xfw.cap_len;
+  if (s->len) memcpy(s->reply, xfw.cap, xfw.cap_len);
 }
 
 /* ---- lines ---- */

@@ -72,9 +72,9 @@ typedef struct {
 
 typedef struct {
   uint32_t seq; /* 0 = empty */
-  uint16_t tag;
-  uint16_t len;
+  uint32_t len; /* 0 = a reply too large for the slot: holds its place in the window, never replayed */
   uint32_t crc;
+  uint16_t tag;
   char reply[XFW_REPLAY_SLOT];
 } xfw_replay_slot;
 
@@ -105,7 +105,7 @@ struct xfw_core {
   char msg[160]; /* message of the error being reported */
   /* reply being written: checksum so far, a copy for the replay window, bytes not yet sent */
   uint32_t out_crc;
-  uint16_t cap_len;
+  uint32_t cap_len;
   uint8_t cap_over;
   uint8_t tx_len;
   char cap[XFW_REPLAY_SLOT];

@@ -27,8 +27,9 @@
 #endif
 
 /* Replies remembered for replay (PROTOCOL.md §3: 64), and the largest reply stored. Every reply of a
- * programming command fits a slot; larger (read-type) replies are not stored, so their retransmission
- * executes again (harmless for a read: only the read counter moves). */
+ * programming command fits a slot; a larger (read-type) reply keeps its place in the window but is
+ * not stored, so its retransmission executes again (harmless for a read: the read counter and the
+ * clock move). The host build uses 1 MiB slots, the emulator's REPLAY_MAX_REPLY. */
 #ifndef XFW_REPLAY_WINDOW
 #define XFW_REPLAY_WINDOW 64
 #endif

@@ -17,7 +17,7 @@ static void raw(const char *s, size_t n) {
   }
   if (!xfw.cap_over && xfw.cap_len + n <= sizeof xfw.cap) {
     memcpy(xfw.cap + xfw.cap_len, s, n);
-    xfw.cap_len = (uint16_t)(xfw.cap_len + n);
+    xfw.cap_len += (uint32_t)n;
   } else {
     xfw.cap_over = 1;
   }
