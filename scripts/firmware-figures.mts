@@ -2,7 +2,7 @@
  * The figures of docs/firmware.md, written to docs/firmware.json:
  *   npx tsx scripts/firmware-figures.mts
  *
- * - the MCU build's flash and RAM use (make -C firmware mcu);
+ * - the MCU build's flash and RAM use (make -C firmware mcu), also at 32 x 32 and 128 x 128;
  * - the host build's time to build from clean (make -C firmware clean host), and the ASan build's;
  * - the line fuzzer against the ASan+UBSan build on a pty, differentially against the emulator
  *   (30 000 lines: three seeds of 10 000, each on a fresh process), with the firmware's resident size
@@ -30,18 +30,37 @@ function timed<T>(fn: () => T): [T, number] {
 make("clean");
 const [, hostBuildMs] = timed(() => make("host"));
 const [, asanBuildMs] = timed(() => make("asan"));
-const mcuOut = make("mcu");
-const sizes = /flash (\d+) bytes \(budget (\d+)\), RAM (\d+) bytes \(budget (\d+)\)/.exec(mcuOut)!;
-const core = /struct xfw_core\): (\d+) bytes/.exec(mcuOut)!;
-const mcu = {
-  target: "STM32G474RE (Cortex-M4F), 64 x 64",
-  flash: Number(sizes[1]),
-  flashBudget: Number(sizes[2]),
-  ram: Number(sizes[3]),
-  ramBudget: Number(sizes[4]),
-  coreState: Number(core[1]),
-};
-console.log(mcuOut.trim());
+/** make mcu at an array size and line limit: flash, RAM and the core's state, bytes. */
+function mcuBuild(dim: number, line: number) {
+  const out = execFileSync(
+    "make",
+    [
+      "-C",
+      FIRMWARE_DIR,
+      "--no-print-directory",
+      "mcu",
+      `MCU_DIM=${dim}`,
+      `MCU_LINE=${line}`,
+      `MCU_OUT=build/mcu-${dim}`,
+    ],
+    { encoding: "utf8" },
+  );
+  const sizes = /flash (\d+) bytes \(budget (\d+)\), RAM (\d+) bytes \(budget (\d+)\)/.exec(out)!;
+  const core = /struct xfw_core\): (\d+) bytes/.exec(out)!;
+  console.log(out.trim().split("\n").slice(-2).join("\n"));
+  return {
+    target: `STM32G474RE (Cortex-M4F), ${dim} x ${dim}, maxline ${line}`,
+    flash: Number(sizes[1]),
+    flashBudget: Number(sizes[2]),
+    ram: Number(sizes[3]),
+    ramBudget: Number(sizes[4]),
+    coreState: Number(core[1]),
+  };
+}
+make("mcu");
+const mcu = mcuBuild(64, 24576);
+// Other sizes: the line limit that carries a READALL of 32 x 32; 128 x 128 keeps 24 KiB (READALL refused).
+const mcuSizes = [mcuBuild(32, 6144), mcuBuild(128, 24576)];
 
 // Fuzzing: three seeds of 10 000 lines, each on a fresh ASan+UBSan firmware process (the emulator it
 // is compared with starts fresh too).
@@ -109,6 +128,7 @@ const out = {
   date: new Date().toISOString(),
   build: { hostBuildMs, asanBuildMs },
   mcu,
+  mcuSizes,
   fuzz: {
     lines: fuzz.reduce((a, f) => a + f.lines, 0),
     answered: fuzz.reduce((a, f) => a + f.answered, 0),
