@@ -23,7 +23,7 @@ const c = (
 
 export const COMMANDS = {
   NOP: c("control", [], [], []),
-  HELLO: c("control", [], ["token"], ["proto", "fw"]),
+  HELLO: c("control", [], ["token"], ["proto", "fw", "minor"]),
   IDN: c(
     "control",
     [],
@@ -41,6 +41,8 @@ export const COMMANDS = {
       "window",
       "maxline",
       "effects",
+      "timing",
+      "minor",
     ],
   ),
   LIM: c("control", [], [], ["vmax", "wmin", "wmax", "nmax", "plmax", "vrmax", "ccmax", "emax", "gmax"]),

@@ -34,6 +34,7 @@ import {
   isVerb,
   type Limits,
   MAX_LINE,
+  PROTOCOL_MINOR,
   PROTOCOL_VERSION,
   ProtocolError,
   REPLAY_MAX_REPLY,
@@ -44,10 +45,12 @@ import {
 } from "../firmware-protocol/index.ts";
 import { DEVICE_PRESETS, type DevicePreset, deviceNames } from "./devices.ts";
 import { type ArrayEffects, effectsToken, isIdeal, resolveEffects } from "./effects.ts";
+import { type Job, PulseJob, type PulseOp, WaitJob } from "./job.ts";
 import type { DeviceArray } from "./models/common.ts";
 import { loadPulseTable, type PulseTable } from "./models/lut.ts";
 import { TsPcmArray } from "./models/pcm.ts";
 import { FastRandom, Random, streamSeed } from "./random.ts";
+import { type BoardProfile, profileToken, pulseTime, readTime, resolveProfile, vmmTime } from "./timing.ts";
 
 export const FIRMWARE_VERSION = "0.1.0";
 
@@ -77,6 +80,25 @@ export interface BoardOptions {
    * before anything else is executed (403 otherwise). Default: none (loopback, in-process, serial).
    */
   token?: string;
+  /**
+   * Wall time per board second (mocks/timing.ts): 0 executes as fast as possible (the default),
+   * 1 makes every command take the profile's time, values between scale it. At most 1000.
+   */
+  timescale?: number;
+  /** Per-operation durations of the board (mocks/timing.ts); default DEFAULT_PROFILE. */
+  timing?: Partial<BoardProfile>;
+  /**
+   * Protocol revision the board follows: "1.1" (default) or "1.0", which answers as a 1.0 board did
+   * (untagged REJECT for malformed requests, CFG kept across HELLO, no BOOT when it starts, no
+   * `minor=`), for testing hosts against older boards.
+   */
+  protocol?: "1.0" | "1.1";
+  /**
+   * Compliance trips (a way to provoke FAULT): a pulse whose current |v|·G·h(v) would exceed the
+   * compliance (`CFG cc`) is not applied; the command stops with ERR 404 and a FAULT event.
+   * Default false (the compliance only bounds the configuration, as before).
+   */
+  complianceTrip?: boolean;
 }
 
 /** The board's hard limits: what LIM reports before any CFG narrowing. */
@@ -91,7 +113,7 @@ export const HARD_LIMITS: Readonly<Limits> = {
   emax: 1,
 };
 
-interface Config {
+export interface BoardConfig {
   vread: number;
   scheme: Scheme;
   cc: number;
@@ -101,6 +123,8 @@ interface Config {
   nmax: number;
   emax: number;
 }
+
+type Config = BoardConfig;
 
 const defaultConfig = (): Config => ({
   vread: 0.2,
@@ -118,6 +142,11 @@ const OPS = Object.keys(COMMANDS).join(",");
 /** Stream numbers of the board's independent random sequences (see streamSeed). */
 const STREAM = { boot: 1, read: 2, stuck: 3 } as const;
 
+/** A fresh default configuration (what HELLO, RESET and a reboot restore). */
+export function defaultBoardConfig(): BoardConfig {
+  return defaultConfig();
+}
+
 export class EmulatedBoard {
   readonly rows: number;
   readonly cols: number;
@@ -133,6 +162,15 @@ export class EmulatedBoard {
   readonly token: string | undefined;
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
+  /** Wall seconds per board second (0: as fast as possible). */
+  readonly timescale: number;
+  /** Per-operation durations (IDN timing=). */
+  readonly profile: BoardProfile;
+  /**
+   * Board time of the work done since the session last took it, s (the profile's durations of
+   * reads, VMMs, pulses, waits); the session turns it into wall time.
+   */
+  work = 0;
   /** Noise of reads (sense path), independent of the pulse stream. */
   private readonly readRng: FastRandom;
   /** True when nothing but the ideal device is in play: the fast paths of the foundation apply. */
@@ -140,7 +178,11 @@ export class EmulatedBoard {
   /** Devices stuck at a value (with the stuck effect), else null. */
   readonly stuck: Uint8Array | null = null;
   private sumsCache: { version: number; row: Float64Array; col: Float64Array; total: number } | null = null;
-  private config: Config = defaultConfig();
+  /** The configuration in force: the executing session's own (PROTOCOL.md §4, CFG is per session). */
+  config: Config = defaultConfig();
+  /** "1.1", or "1.0" for a board answering as protocol 1.0 did. */
+  readonly protocol: "1.0" | "1.1";
+  readonly complianceTrip: boolean;
   /** Virtual clock, s since boot. */
   clock = 0;
   counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
@@ -189,6 +231,15 @@ export class EmulatedBoard {
     if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
       throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
     this.token = opts.token;
+    const timescale = opts.timescale ?? 0;
+    if (!(Number.isFinite(timescale) && timescale >= 0 && timescale <= 1000))
+      throw new RangeError(`timescale must be in [0, 1000], not ${timescale}`);
+    this.timescale = timescale;
+    this.profile = resolveProfile(opts.timing);
+    if (opts.protocol !== undefined && opts.protocol !== "1.0" && opts.protocol !== "1.1")
+      throw new RangeError(`protocol must be "1.0" or "1.1", not ${String(opts.protocol)}`);
+    this.protocol = opts.protocol ?? "1.1";
+    this.complianceTrip = opts.complianceTrip ?? false;
     let table: PulseTable | undefined;
     if (opts.lut) table = loadPulseTable(opts.lut);
     // The pulse stream is Random(seed), as in the foundation, so a board without the new options
@@ -261,8 +312,11 @@ export class EmulatedBoard {
     }
   }
 
-  /** Executes one decoded request; returns the reply arguments or throws a ProtocolError. */
-  execute(req: Request): ArgInput {
+  /**
+   * Executes one decoded request; returns the reply arguments, or a Job for a command that takes
+   * time (programming commands, WAIT: the session runs it in slices), or throws a ProtocolError.
+   */
+  execute(req: Request): ArgInput | Job {
     const verb = req.verb;
     if (!isVerb(verb))
       throw new ProtocolError(ErrorCode.UNKNOWN_COMMAND, `unknown command ${verb.slice(0, 16)}`);
@@ -274,14 +328,14 @@ export class EmulatedBoard {
     return out;
   }
 
-  private run(verb: keyof typeof COMMANDS, a: Args): ArgInput {
+  private run(verb: keyof typeof COMMANDS, a: Args): ArgInput | Job {
     const lim = this.limits();
     switch (verb) {
       case "NOP":
         return {};
       case "HELLO":
-        // Handled by the session (replay window, token); the reply is the same everywhere.
-        return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION };
+        // Handled by the session (replay window, token, configuration); the reply is the same everywhere.
+        return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION, minor: this.minor };
       case "IDN":
         return {
           vendor: "xbar",
@@ -295,7 +349,9 @@ export class EmulatedBoard {
           ops: OPS,
           window: this.window,
           maxline: this.maxLine,
-          effects: effectsToken(this.effects, this.noise),
+          effects: effectsToken(this.effects, this.noise, this.adcRange()),
+          timing: profileToken(this.profile),
+          minor: this.minor,
         };
       case "LIM":
         return { ...lim, gmax: this.devices.gmax };
@@ -340,8 +396,9 @@ export class EmulatedBoard {
         checkAddress(this.rows, this.cols, r, c);
         checkPulse(lim, v, w, n);
         checkEnergy(lim, this.pulseBound(v, w, n));
-        this.applyPulses(r * this.cols + c, v, w, n);
-        return rd ? { n, g: this.readBlock(r, c, 1, 1)[0]! } : { n };
+        return this.pulseJob([{ index: r * this.cols + c, v, w, n }], () =>
+          rd ? { n, g: this.readBlock(r, c, 1, 1)[0]! } : { n },
+        );
       }
       case "PLIST":
         return this.pulseList(a, lim);
@@ -358,13 +415,20 @@ export class EmulatedBoard {
         const t = argNumber(a, "t");
         if (!(t >= 0 && t <= 86400))
           throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${t} s outside [0, 86400] s`);
-        this.clock += t;
-        return { t: this.clock };
+        return new WaitJob(
+          t,
+          (s) => {
+            this.clock += s;
+          },
+          () => this.clock,
+        );
       }
       case "CLK":
         return { t: this.clock };
       case "STAT": {
         const clear = argInt(a, "clear", 0);
+        if (clear !== 0 && clear !== 1 && this.protocol !== "1.0")
+          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "clear must be 0 or 1");
         const snapshot = { ...this.counters, t: this.clock };
         if (clear) this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
         return snapshot;
@@ -380,9 +444,7 @@ export class EmulatedBoard {
       case "RESET":
         this.restart();
         for (const s of this.sessions) s.clearReplay();
-        queueMicrotask(() =>
-          this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION })),
-        );
+        queueMicrotask(() => this.broadcast(this.bootLine()));
         return {};
     }
   }
@@ -390,6 +452,7 @@ export class EmulatedBoard {
   /** What a restart clears: configuration, counters, error queue, clock. Device states are kept. */
   private restart(): void {
     this.config = defaultConfig();
+    for (const s of this.sessions) s.config = this.config;
     this.counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 };
     this.errorQueue.length = 0;
     this.clock = 0;
@@ -403,7 +466,41 @@ export class EmulatedBoard {
   reboot(): void {
     this.restart();
     for (const s of this.sessions) s.lose();
-    this.broadcast(encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION }));
+    this.broadcast(this.bootLine());
+  }
+
+  /** The minor protocol version the board reports (undefined, so not sent, as a 1.0 board). */
+  get minor(): number | undefined {
+    return this.protocol === "1.0" ? undefined : PROTOCOL_MINOR;
+  }
+
+  /** The BOOT event: sent when the board starts (1.1) and after every restart. */
+  bootLine(): string {
+    return encodeEvent("BOOT", { fw: FIRMWARE_VERSION, proto: PROTOCOL_VERSION, minor: this.minor });
+  }
+
+  /**
+   * Whether a pulse of `v` on device `index` would drive more current than the compliance allows
+   * (only with complianceTrip on): |v| · G · h(v) > cc, G the present conductance.
+   */
+  trips(index: number, v: number): boolean {
+    if (!this.complianceTrip) return false;
+    const dev = this.devices;
+    const g = dev.at(this.clock)[index]!;
+    return Math.abs(v) * g * (dev.iv ? dev.iv.h(v) : 1) > this.config.cc;
+  }
+
+  /** A job applying validated pulse trains in order (PULSE, PLIST, PBLK, OPU). */
+  private pulseJob(ops: PulseOp[], finish: () => ArgInput): PulseJob {
+    return new PulseJob(
+      ops,
+      {
+        apply: (index, v, w, n) => this.applyPulses(index, v, w, n),
+        trips: (index, v) => this.trips(index, v),
+        time: (w, n, select) => pulseTime(this.profile, w, n) - (select ? 0 : this.profile.select),
+      },
+      finish,
+    );
   }
 
   private checkReplySize(bytes: number): void {
@@ -486,6 +583,7 @@ export class EmulatedBoard {
     }
     this.counters.reads += nr * nc;
     this.clock += nr * nc * tread;
+    this.work += readTime(this.profile, nr * nc, tread);
     return out;
   }
 
@@ -687,7 +785,7 @@ export class EmulatedBoard {
     }
   }
 
-  private pulseList(a: Args, lim: Limits): ArgInput {
+  private pulseList(a: Args, lim: Limits): Job {
     const rowsArr = argPacked(a, "r", "u16");
     const k = rowsArr.length;
     checkListLength(lim, k);
@@ -709,9 +807,10 @@ export class EmulatedBoard {
       total += ni;
     }
     checkEnergy(lim, energy);
+    const ops: PulseOp[] = [];
     for (let i = 0; i < k; i++)
-      this.applyPulses(rowsArr[i]! * this.cols + colsArr[i]!, at(v, i), at(w, i), at(n, i));
-    return { k, pulses: total };
+      ops.push({ index: rowsArr[i]! * this.cols + colsArr[i]!, v: at(v, i), w: at(w, i), n: at(n, i) });
+    return this.pulseJob(ops, () => ({ k, pulses: total }));
   }
 
   /**
@@ -719,7 +818,7 @@ export class EmulatedBoard {
    * n = q(scale · x[i] · d[j]) pulses, of vp when n > 0 and of vn when n < 0, where q rounds to the
    * nearest count ("count") or keeps only the sign ("sign"), and values below `th` give no pulse.
    */
-  private outerProductUpdate(a: Args, lim: Limits): ArgInput {
+  private outerProductUpdate(a: Args, lim: Limits): Job {
     const [r0, c0, nr, nc] = this.block(a);
     const x = argPacked(a, "x", "f32", nr);
     const d = argPacked(a, "d", "f32", nc);
@@ -760,19 +859,20 @@ export class EmulatedBoard {
       }
     }
     checkEnergy(lim, energy);
+    const ops: PulseOp[] = [];
     for (let i = 0; i < nr; i++) {
       const xi = scale * x[i]!;
       if (xi === 0) continue;
       const base = (r0 + i) * this.cols + c0;
       for (let j = 0; j < nc; j++) {
         const n = count(xi * d[j]!);
-        if (n !== 0) this.applyPulses(base + j, n > 0 ? vp : vn, w, Math.abs(n));
+        if (n !== 0) ops.push({ index: base + j, v: n > 0 ? vp : vn, w, n: Math.abs(n) });
       }
     }
-    return { pulses: total };
+    return this.pulseJob(ops, () => ({ pulses: total }));
   }
 
-  private pulseBlock(a: Args, lim: Limits): ArgInput {
+  private pulseBlock(a: Args, lim: Limits): Job {
     const [r0, c0, nr, nc] = this.block(a);
     const counts = argPacked(a, "n", "i16", nr * nc);
     const vp = argNumber(a, "vp");
@@ -792,13 +892,15 @@ export class EmulatedBoard {
       energy += this.pulseBound(n > 0 ? vp : vn, w, Math.abs(n));
     }
     checkEnergy(lim, energy);
+    const ops: PulseOp[] = [];
     for (let i = 0; i < nr; i++) {
       for (let j = 0; j < nc; j++) {
         const n = counts[i * nc + j]!;
-        if (n !== 0) this.applyPulses((r0 + i) * this.cols + c0 + j, n > 0 ? vp : vn, w, Math.abs(n));
+        if (n !== 0)
+          ops.push({ index: (r0 + i) * this.cols + c0 + j, v: n > 0 ? vp : vn, w, n: Math.abs(n) });
       }
     }
-    return { pulses: total };
+    return this.pulseJob(ops, () => ({ pulses: total }));
   }
 
   private vmm(a: Args, lim: Limits, transposed: boolean): ArgInput {
@@ -850,6 +952,7 @@ export class EmulatedBoard {
     this.counters.vmms += k;
     this.counters.energy += energy * tread;
     this.clock += k * tread;
+    this.work += vmmTime(this.profile, k, nout, tread);
     return { y: { type: "f32", data: y } };
   }
 
@@ -1029,34 +1132,71 @@ export class EmulatedBoard {
     }
     this.counters.energy += total * perFiring;
     this.clock += t;
+    this.work += t + this.profile.select;
     return { spikes: { type: "u32", data: spikes } };
   }
 }
 
+/** Longest the session keeps the event loop without letting it turn, ms (PROTOCOL.md: ~10 ms). */
+const HOLD_MS = 8;
+/** Lines a session queues while a command runs; beyond that a request is answered 402 BUSY. */
+const MAX_PENDING = 4096;
+/** Delays shorter than this (wall ms) are owed and waited out together with later ones. */
+const MIN_WAIT_MS = 1;
+
+/** The command a session is running (or the board time it is waiting out), and whether ABORT came. */
+interface Running {
+  job?: Job;
+  tag: number;
+  crc: string;
+  abort: boolean;
+}
+
 /**
- * One link to the board. `handle` takes a line as received (without its terminator) and sends the
- * reply; it is synchronous, so replies leave in the order requests arrived.
+ * One link to the board. `handle` takes a line as received (without its terminator); replies leave
+ * in the order requests arrived. A command runs at once when it is short; a long one (a pulse train,
+ * a WAIT, anything at timescale > 0 that takes time) runs in slices of at most ~10 ms while the
+ * session keeps reading its input: lines received meanwhile queue up, and an ABORT among them stops
+ * the running command part-way (it replies 401 saying how far it got, then ABORT replies).
  */
 export class Session {
   private readonly replay = new Map<number, { crc: string; reply: string }>();
   /** True once the session presented the board's token (always true on a board without one). */
   private authorized: boolean;
+  /** Lines received while busy, in order. */
+  private pending: string[] = [];
+  private running: Running | null = null;
+  /** Wall time (performance.now()) the board's owed time runs until. */
+  private busyUntil = 0;
+  /** When a still-pending setImmediate was scheduled (the loop has not turned since), or -1. */
+  private holdSince = -1;
+  private resumeScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** This session's configuration (CFG narrows it for the session; HELLO restores the defaults). */
+  config: BoardConfig;
 
   constructor(
     readonly board: EmulatedBoard,
     readonly send: (line: string) => void,
   ) {
     this.authorized = board.token === undefined;
+    this.config = board.config;
   }
 
   clearReplay(): void {
     this.replay.clear();
   }
 
-  /** A reboot: the replay window and the authentication are gone. */
+  /** A reboot: the replay window, the authentication, a running command and queued lines are gone. */
   lose(): void {
     this.replay.clear();
+    this.config = this.board.config;
     this.authorized = this.board.token === undefined;
+    clearTimeout(this.timer);
+    this.running = null;
+    this.pending = [];
+    this.busyUntil = 0;
   }
 
   /** Size of the replay window now (bounded by REPLAY_WINDOW; for tests). */
@@ -1064,15 +1204,92 @@ export class Session {
     return this.replay.size;
   }
 
+  /** True while a command runs (or its time is waited out). */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
     this.board.closeSession(this);
   }
 
   handle(line: string): void {
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
+    if (this.running || this.pending.length || this.held()) {
+      this.enqueue(line);
+      return;
+    }
+    this.process(line);
+  }
+
+  private enqueue(line: string): void {
+    if (this.pending.length >= MAX_PENDING) {
+      const d = decodeLine(line, this.board.maxLine);
+      if (d.ok && d.message.kind === "request")
+        this.send(encodeErr(d.message.tag, ErrorCode.BUSY, "input queue full: wait for replies"));
+      return;
+    }
+    this.pending.push(line);
+    if (this.running?.job && line.includes(" ABORT")) {
+      const d = decodeLine(line, this.board.maxLine);
+      if (d.ok && d.message.kind === "request" && d.message.verb === "ABORT" && this.authorized)
+        this.running.abort = true;
+    }
+    if (!this.running) this.resumeSoon();
+  }
+
+  /** True when the session has kept the event loop for HOLD_MS without letting it turn. */
+  private held(): boolean {
+    const now = performance.now();
+    if (this.holdSince < 0) {
+      this.holdSince = now;
+      setImmediate(() => {
+        this.holdSince = -1;
+      });
+      return false;
+    }
+    return now - this.holdSince > HOLD_MS;
+  }
+
+  private resumeSoon(): void {
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    setImmediate(() => {
+      this.resumeScheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Processes queued lines in order until one starts a command that takes time. */
+  private drain(): void {
+    while (!this.closed && !this.running && this.pending.length) {
+      if (this.held()) {
+        this.resumeSoon();
+        return;
+      }
+      this.process(this.pending.shift()!);
+    }
+  }
+
+  private process(line: string): void {
     const d = decodeLine(line, this.board.maxLine);
     if (!d.ok) {
-      this.reject(d.code, d.reason);
+      // 1.1: a line whose checksum is right and whose tag could be read is a request the host will
+      // not retransmit into the same error: it is answered, not REJECTed (REJECT asks for a resend).
+      if (d.tag !== undefined && d.code === ErrorCode.MALFORMED && this.board.protocol !== "1.0") {
+        const crc = line.slice(line.lastIndexOf("*") + 1).replace(/\r$/, "");
+        if (!this.authorized) {
+          this.board.pushError(ErrorCode.UNAUTHORIZED, "no session");
+          this.send(
+            encodeErr(d.tag, ErrorCode.UNAUTHORIZED, "no session: open it with HELLO token=... first"),
+          );
+          return;
+        }
+        this.board.pushError(d.code, d.reason);
+        this.finish(d.tag, crc, encodeErr(d.tag, d.code, d.reason));
+      } else this.reject(d.code, d.reason);
       return;
     }
     const m = d.message;
@@ -1081,7 +1298,10 @@ export class Session {
       return;
     }
     if (m.verb === "HELLO") {
+      // A new session, also when HELLO is repeated: empty replay window, the default configuration
+      // (1.1; a 1.0 board kept it), the token checked again.
       this.replay.clear();
+      if (this.board.protocol !== "1.0") this.config = defaultConfig();
       if (this.board.token !== undefined) this.authorized = this.checkToken(m.args);
     }
     if (!this.authorized) {
@@ -1098,21 +1318,94 @@ export class Session {
       this.send(seen.reply);
       return;
     }
-    let reply: string;
+    const profile = this.board.profile;
+    this.board.work = profile.command + line.length * profile.byte;
+    let out: ArgInput | Job;
+    this.board.config = this.config;
     try {
-      reply = encodeOk(m.tag, this.board.execute(m));
+      out = this.board.execute(m);
+      this.config = this.board.config;
     } catch (e) {
-      const code = e instanceof ProtocolError ? e.code : ErrorCode.INTERNAL;
-      const msg = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error).message}`;
-      this.board.pushError(code, msg);
-      reply = encodeErr(m.tag, code, msg);
+      this.finish(m.tag, d.crc, this.errReply(m.tag, e));
+      return;
     }
-    this.replay.delete(m.tag);
+    if (isJob(out)) {
+      this.running = { job: out, tag: m.tag, crc: d.crc, abort: false };
+      this.step();
+      return;
+    }
+    this.finish(m.tag, d.crc, encodeOk(m.tag, out));
+  }
+
+  private errReply(tag: number, e: unknown): string {
+    const code = e instanceof ProtocolError ? e.code : ErrorCode.INTERNAL;
+    const msg = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error).message}`;
+    this.board.pushError(code, msg);
+    return encodeErr(tag, code, msg);
+  }
+
+  /** Runs one slice of the running job, then schedules the next (or replies). */
+  private step(later = false): void {
+    const r = this.running;
+    if (this.closed || !r?.job) return;
+    const job = r.job;
+    const scale = this.board.timescale;
+    if (!r.abort) {
+      const sliceS = scale > 0 ? HOLD_MS / 1000 / scale : Number.POSITIVE_INFINITY;
+      this.board.config = this.config;
+      this.board.work += job.step(sliceS, performance.now() + HOLD_MS);
+    }
+    if (r.abort || job.done) {
+      this.running = null;
+      let reply: string;
+      try {
+        if (job.failure) {
+          reply = this.errReply(r.tag, job.failure);
+          this.board.broadcast(encodeEvent("FAULT", { code: job.failure.code, msg: job.failure.message }));
+        } else
+          reply = r.abort && !job.done ? this.errReply(r.tag, job.aborted()) : encodeOk(r.tag, job.reply());
+      } catch (e) {
+        reply = this.errReply(r.tag, e);
+      }
+      this.finish(r.tag, r.crc, reply);
+      if (later) this.drain();
+      return;
+    }
+    const wait = this.owe(this.board.work);
+    this.board.work = 0;
+    if (scale > 0) this.timer = setTimeout(() => this.step(true), wait);
+    else setImmediate(() => this.step(true));
+  }
+
+  /** Adds board time to what the session owes; returns the wall ms until it is paid. */
+  private owe(boardSeconds: number): number {
+    const now = performance.now();
+    const scale = this.board.timescale;
+    if (scale === 0) return 0;
+    this.busyUntil = Math.max(now, this.busyUntil) + boardSeconds * scale * 1000;
+    return this.busyUntil - now;
+  }
+
+  /** Stores a reply in the replay window and sends it once the command's board time has passed. */
+  private finish(tag: number, crc: string, reply: string): void {
+    this.replay.delete(tag);
     if (reply.length <= REPLAY_MAX_REPLY) {
-      this.replay.set(m.tag, { crc: d.crc, reply });
+      this.replay.set(tag, { crc, reply });
       if (this.replay.size > REPLAY_WINDOW) this.replay.delete(this.replay.keys().next().value!);
     }
-    this.send(reply);
+    const wait = this.owe(this.board.work + reply.length * this.board.profile.byte);
+    this.board.work = 0;
+    if (wait < MIN_WAIT_MS) {
+      this.send(reply);
+      return;
+    }
+    this.running = { tag, crc, abort: false };
+    this.timer = setTimeout(() => {
+      if (this.closed) return;
+      this.running = null;
+      this.send(reply);
+      this.drain();
+    }, wait);
   }
 
   private checkToken(args: Args): boolean {
@@ -1133,4 +1426,8 @@ export class Session {
     this.board.pushError(code, msg);
     this.send(encodeEvent("REJECT", { code, msg }));
   }
+}
+
+function isJob(x: ArgInput | Job): x is Job {
+  return typeof (x as Job).step === "function";
 }

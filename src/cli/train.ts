@@ -1,10 +1,17 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { lastValueFrom, tap } from "rxjs";
+import { type Observable, tap } from "rxjs";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
-import { RULES, type TrainResult, train } from "../learning/training/train.ts";
+import {
+  type EpochReport,
+  RULES,
+  type TrainEvent,
+  type TrainResult,
+  train,
+} from "../learning/training/train.ts";
+import { EXIT_ABORTED } from "./campaigns.ts";
 import { eng } from "./format.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
@@ -196,11 +203,13 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
+      const epochs: EpochReport[] = [];
+      let at = { epoch: 0, image: 0 };
       try {
         for (const u of urls) boards.push(await connect(u));
         const bar = progressBar(o.imagesPerEpoch, "train");
         let lastEpoch = 0;
-        const done = await lastValueFrom(
+        const done = await untilInterrupted(
           train({
             rule: o.rule,
             boards,
@@ -225,6 +234,7 @@ Examples:
           }).pipe(
             tap((e) => {
               if (e.type === "progress") {
+                at = { epoch: e.epoch, image: e.image };
                 if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
                 bar.update(e.image, { status: `epoch ${e.epoch} ${e.phase}, loss ${e.loss.toFixed(3)}` });
               } else if (e.type === "info") {
@@ -232,6 +242,7 @@ Examples:
               } else if (e.type === "epoch") {
                 bar.update(0);
                 const r = e.report;
+                epochs.push(r);
                 if (!o.json) {
                   out(
                     `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s`,
@@ -242,12 +253,60 @@ Examples:
           ),
         );
         bar.stop();
-        if (done.type !== "done") return;
+        if (done === "interrupted") {
+          // What was measured is what the epochs reported (printed above); the array is left idle.
+          const where = `epoch ${at.epoch}, image ${at.image} of ${o.imagesPerEpoch}`;
+          if (o.json)
+            out(JSON.stringify({ rule: o.rule, interrupted: where, epochs: epochs.map(epochJson) }));
+          process.stderr.write(
+            `xbar train: interrupted at ${where} (${epochs.length} epoch${epochs.length === 1 ? "" : "s"} completed, reported above); training keeps no checkpoint: run the same command again to start over (the same --seed repeats the run)\n`,
+          );
+          process.exitCode = EXIT_ABORTED;
+          return;
+        }
+        if (done?.type !== "done") return;
         report(done.result, Boolean(o.json), out);
       } finally {
         for (const b of boards) await b.close();
       }
     });
+}
+
+const epochJson = (e: EpochReport) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } });
+
+/**
+ * The last event of a training run, or "interrupted" when SIGINT or SIGTERM came first: then the
+ * run is unsubscribed (the rules stop between two board operations, which end with the array idle).
+ */
+function untilInterrupted(events: Observable<TrainEvent>): Promise<TrainEvent | undefined | "interrupted"> {
+  return new Promise((resolve, reject) => {
+    let last: TrainEvent | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.stderr.write(`\nxbar train: ${sig}: stopping (array left idle)\n`);
+      sub.unsubscribe();
+      cleanup();
+      resolve("interrupted");
+    };
+    const cleanup = () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    const sub = events.subscribe({
+      next: (e) => {
+        last = e;
+      },
+      error: (e) => {
+        cleanup();
+        reject(e);
+      },
+      complete: () => {
+        cleanup();
+        resolve(last);
+      },
+    });
+  });
 }
 
 function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
@@ -261,7 +320,7 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
         loss: r.final.loss,
         perClass: r.final.perClass,
         confusion: r.final.confusion,
-        epochs: r.epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
+        epochs: r.epochs.map(epochJson),
         transfers: r.transfers,
         totals: r.totals,
         refreshedPairs: r.refreshes,
