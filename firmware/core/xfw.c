@@ -5,6 +5,7 @@
  */
 #include "xfw.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "xfw_cmd.h"
@@ -36,8 +37,19 @@ void xfw_clear_replay(void) {
   for (unsigned i = 0; i < XFW_REPLAY_WINDOW; i++) xfw.replay[i].seq = 0;
 }
 
-void xfw_init(void) {
-  memset(&xfw, 0, sizeof xfw);
+/* Clears what the core's state means, not its buffers (the line, the reply slots): on the host build
+ * those are tens of MB of address space that stay untouched, so never resident, until used. */
+void xfw_init(unsigned minor) {
+  xfw.len = 0;
+  xfw.dropping = 0;
+  xfw_clear_replay();
+  xfw.replay_seq = 0;
+  xfw_errq_clear();
+  xfw_clear_counters();
+  xfw.boots = 0;
+  xfw_out_begin();
+  xfw.b64_len = 0;
+  xfw.minor = (uint8_t)minor;
   xfw_boot_pending = 0;
   xfw_default_config();
 }
@@ -47,6 +59,7 @@ void xfw_announce_boot(void) {
   xfw_out_str("! BOOT");
   xfw_out_token("fw", XFW_VERSION);
   xfw_out_num("proto", XFW_PROTOCOL);
+  if (xfw.minor) xfw_out_num("minor", xfw.minor);
   xfw_out_end();
 }
 
@@ -112,6 +125,22 @@ static void replay_store(uint16_t tag, uint32_t crc) {
 
 /* ---- lines ---- */
 
+/* "TAG ERR CODE message" for the request being handled. */
+static void err_reply(uint32_t tag, int code, const char *msg) {
+  char head[8], rev[6];
+  int n = 0, m = 0;
+  do rev[m++] = (char)('0' + tag % 10);
+  while ((tag /= 10) > 0);
+  while (m) head[n++] = rev[--m];
+  xfw_out_begin();
+  xfw_out_bytes(head, (size_t)n);
+  xfw_out_str(" ERR ");
+  xfw_out_message(xfw_js(code));
+  xfw_out_str(" ");
+  xfw_out_message(msg);
+  xfw_out_end();
+}
+
 static void reject(int code, const char *msg) {
   push_error(code, msg);
   xfw_out_begin();
@@ -151,9 +180,20 @@ void xfw_handle_line(char *line, uint32_t len) {
   if (len == 0 || (len == 1 && line[0] == '\r')) return; /* a person pressing Enter */
   xfw_decoded d;
   xfw_request *r = &xfw.req;
-  xfw_decode_line(line, len, XFW_MAX_LINE, r, &d);
+  xfw_decode_line(line, len, XFW_MAX_LINE, xfw.minor, r, &d);
+  if (d.code && d.has_tag && d.code == XFW_MALFORMED && xfw.minor) {
+    /* 1.1: a request whose checksum is right and whose tag could be read is answered, not REJECTed
+     * (REJECT asks for a resend, which would fail the same way). */
+    push_error(d.code, d.reason);
+    err_reply(r->tag, d.code, d.reason);
+    replay_store((uint16_t)r->tag, r->crc);
+    return;
+  }
   if (d.code) return reject(d.code, d.reason);
-  if (strcmp(r->verb, "HELLO") == 0) xfw_clear_replay();
+  if (strcmp(r->verb, "HELLO") == 0) {
+    xfw_clear_replay();
+    if (xfw.minor) xfw_default_config(); /* 1.1: a new session starts from the defaults */
+  }
   xfw_replay_slot *seen = replay_find((uint16_t)r->tag, r->crc);
   if (seen) {
     xfw_hal_link_write((const uint8_t *)seen->reply, seen->len);
@@ -166,21 +206,7 @@ void xfw_handle_line(char *line, uint32_t len) {
     xfw_out_end();
   } else {
     push_error(code, xfw.msg);
-    char head[24];
-    int n = 0;
-    uint32_t tag = r->tag;
-    char rev[6];
-    int m = 0;
-    do rev[m++] = (char)('0' + tag % 10);
-    while ((tag /= 10) > 0);
-    while (m) head[n++] = rev[--m];
-    xfw_out_begin();
-    xfw_out_bytes(head, (size_t)n);
-    xfw_out_str(" ERR ");
-    xfw_out_message(xfw_js(code));
-    xfw_out_str(" ");
-    xfw_out_message(xfw.msg);
-    xfw_out_end();
+    err_reply(r->tag, code, xfw.msg);
   }
   replay_store((uint16_t)r->tag, r->crc);
   if (xfw_boot_pending) {
@@ -194,8 +220,9 @@ void xfw_feed(const uint8_t *data, size_t len) {
     uint8_t b = data[i];
     if (b == '\n') {
       if (xfw.dropping) {
-        char can = 0x18;
-        xfw_handle_line(&can, 1);
+        char msg[48];
+        snprintf(msg, sizeof msg, "line longer than %u bytes", (unsigned)XFW_MAX_LINE);
+        reject(XFW_LINE_TOO_LONG, msg);
       } else {
         xfw_handle_line(xfw.line, xfw.len);
       }

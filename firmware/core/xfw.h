@@ -97,6 +97,7 @@ struct xfw_core {
   xfw_cfg cfg;
   xfw_counters cnt;
   uint32_t boots;
+  uint8_t minor; /* protocol minor version followed: 0 (1.0) or 1 (1.1) */
   /* work buffers of the commands (one row, one vector) */
   double row[XFW_MAX_DIM];
   double acc[XFW_MAX_DIM];
@@ -117,13 +118,15 @@ struct xfw_core {
 
 extern struct xfw_core xfw;
 
-/* Resets the whole core (power-up). Sends nothing; call xfw_announce_boot() where a board reports it. */
-void xfw_init(void);
+/* Resets the whole core (power-up) as a board of protocol 1.`minor` (XFW_PROTOCOL_MINOR, or 0 to answer
+ * as a 1.0 board did). Sends nothing: call xfw_announce_boot() when the board has started (1.1). */
+void xfw_init(unsigned minor);
 /* Sends the BOOT event. */
 void xfw_announce_boot(void);
 /* Feeds received bytes; replies leave through xfw_hal_link_write before this returns. */
 void xfw_feed(const uint8_t *data, size_t len);
-/* Handles one line without its LF (for tests; xfw_feed frames lines and calls it). */
+/* Handles one line without its LF (for tests; xfw_feed frames lines and calls it). The line is
+ * modified in place. */
 void xfw_handle_line(char *line, uint32_t len);
 
 #endif

@@ -14,6 +14,7 @@ int xfw_cmd_hello(const xfw_request *r) {
   xfw_ok();
   xfw_out_num("proto", XFW_PROTOCOL);
   xfw_out_token("fw", XFW_VERSION);
+  if (xfw.minor) xfw_out_num("minor", xfw.minor);
   return 0;
 }
 
@@ -37,6 +38,10 @@ int xfw_cmd_idn(const xfw_request *r) {
   xfw_out_uint("window", XFW_WINDOW);
   xfw_out_uint("maxline", XFW_MAX_LINE);
   xfw_out_token("effects", in->effects);
+  if (xfw.minor) {
+    xfw_out_token("timing", in->timing);
+    xfw_out_num("minor", xfw.minor);
+  }
   return 0;
 }
 
@@ -136,6 +141,7 @@ int xfw_cmd_stat(const xfw_request *r) {
   double clear;
   const double no = 0;
   TRY(xfw_arg_int(r, "clear", &clear, &no));
+  if (clear != 0 && clear != 1 && xfw.minor) return xfw_fail(XFW_BAD_ARGUMENT, "clear must be 0 or 1");
   xfw_counters c = xfw.cnt;
   if (clear != 0) xfw_clear_counters();
   xfw_ok();

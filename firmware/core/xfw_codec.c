@@ -245,11 +245,15 @@ static int parse_args(char *p, char *end, xfw_request *req, xfw_decoded *d) {
 
 static int hexdigit_lc(uint32_t v) { return "0123456789abcdef"[v & 15]; }
 
-void xfw_decode_line(char *line, uint32_t len, uint32_t maxline, xfw_request *req, xfw_decoded *d) {
+void xfw_decode_line(char *line, uint32_t len, uint32_t maxline, unsigned minor, xfw_request *req,
+                     xfw_decoded *d) {
   d->code = 0;
+  d->has_tag = 0;
   d->reason = NULL;
   static char toolong[48];
-  if ((len > 0 && line[len - 1] == 0x18) || len + 1 > maxline) {
+  /* The framer reports over-long lines itself (xfw_feed); 1.0 also took a line ending in CAN, the
+   * emulator's marker, for one. In 1.1 a CAN byte is noise like any other (102 below). */
+  if ((minor == 0 && len > 0 && line[len - 1] == 0x18) || len + 1 > maxline) {
     snprintf(toolong, sizeof toolong, "line longer than %u bytes", (unsigned)maxline);
     return discard(d, XFW_LINE_TOO_LONG, toolong);
   }
@@ -291,18 +295,23 @@ void xfw_decode_line(char *line, uint32_t len, uint32_t maxline, xfw_request *re
   }
   if (!tag_ok || tag > 65535) return discard(d, XFW_BAD_TAG, "tag missing or out of range");
   req->tag = tag;
+  d->has_tag = 1;
   if (vl == 3 && memcmp(verb, "ERR", 3) == 0) {
     char *code = vsp ? vsp + 1 : end;
     char *cend = memchr(code, ' ', (size_t)(end - code));
     size_t cl = (size_t)((cend ? cend : end) - code);
     int digits = cl > 0;
     for (size_t i = 0; digits && i < cl; i++) digits = code[i] >= '0' && code[i] <= '9';
+    if (digits) d->has_tag = 0; /* an ERR reply, well formed: not a request at all */
     return discard(d, XFW_MALFORMED, digits ? "a board accepts requests only" : "ERR without a numeric code");
   }
   if (!is_upper_word(verb, vl)) return discard(d, XFW_MALFORMED, "missing or bad verb");
   req->nargs = 0;
   if (vsp && parse_args(vsp + 1, end, req, d)) return;
-  if (vl == 2 && memcmp(verb, "OK", 2) == 0) return discard(d, XFW_MALFORMED, "a board accepts requests only");
+  if (vl == 2 && memcmp(verb, "OK", 2) == 0) {
+    d->has_tag = 0; /* an OK reply, well formed: not a request at all */
+    return discard(d, XFW_MALFORMED, "a board accepts requests only");
+  }
   verb[vl] = 0;
   req->verb = verb;
   req->vlen = (unsigned)vl;

@@ -62,5 +62,8 @@
 
 #define XFW_VERSION "0.1.0"
 #define XFW_PROTOCOL 1
+/* The minor version this firmware follows by default (1.1: the errata and the time model); a build or
+ * a test may run the core as a 1.0 board (xfw_init(0)). */
+#define XFW_PROTOCOL_MINOR 1
 
 #endif

@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
   const char *vendor, *model, *serial, *tech;
   const char *effects;   /* IDN effects=: "none", or e.g. "sneak" for a passive array */
+  const char *timing;    /* IDN timing= (1.1): the board's durations, command:S,byte:S,select:S,settle:S,adc:S,dac:S */
   unsigned rows, cols;   /* at most XFW_MAX_ROWS x XFW_MAX_COLS */
   double gmax;           /* conductance (S) bounding a pulse's energy: v^2 * gmax * w (LIM gmax=) */
   xfw_limits hard;

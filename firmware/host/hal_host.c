@@ -19,6 +19,9 @@ static xfw_info info = {
     .vendor = "xbar",
     .model = "XFW-HOST",
     .effects = "none",
+    /* The emulator's default board profile (mocks/timing.ts): the host build answers at once, as the
+     * emulator at timescale 0, but says what a board like it would take. */
+    .timing = "command:0.00002,byte:1e-7,select:0.000005,settle:0.000002,adc:0.000001,dac:0.00001",
     .hard = {.vmax = 5, .wmin = 1e-8, .wmax = 1e-2, .nmax = 10000, .plmax = 65536, .vrmax = 1, .ccmax = 1e-3,
              .emax = 1},
     .has_fire = 0,

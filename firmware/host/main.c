@@ -21,12 +21,12 @@ extern int hal_link_fd;
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: xbar-fw PATH|- [--rows N] [--cols N] [--device NAME] [--seed N] [--boot]\n"
+          "usage: xbar-fw PATH|- [--rows N] [--cols N] [--device NAME] [--seed N] [--protocol 1.1|1.0]\n"
           "  PATH     serial device to serve on (e.g. the board end of a socat pty pair); - = stdin/stdout\n"
           "  --rows, --cols  array size, 1..%d x 1..%d (default 64 x 64)\n"
           "  --device        %s (default agsi)\n"
           "  --seed          integer seed of all randomness (default 1)\n"
-          "  --boot          announce ! BOOT on start (a real board does at power-up)\n",
+          "  --protocol      1.1 (default: announces ! BOOT when it starts) or 1.0 (answers as a 1.0 board)\n",
           XFW_MAX_ROWS, XFW_MAX_COLS, sim_preset_names());
 }
 
@@ -45,7 +45,7 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, long *out
 int main(int argc, char **argv) {
   const char *path = NULL, *device = "agsi";
   long rows = 64, cols = 64, seed = 1;
-  int boot = 0;
+  unsigned minor = XFW_PROTOCOL_MINOR;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -65,8 +65,13 @@ int main(int argc, char **argv) {
       if (!v) return usage(stderr), 2;
       device = v;
       i++;
-    } else if (!strcmp(a, "--boot")) {
-      boot = 1;
+    } else if (!strcmp(a, "--protocol")) {
+      if (!v || (strcmp(v, "1.0") && strcmp(v, "1.1"))) {
+        fprintf(stderr, "xbar-fw: --protocol must be 1.0 or 1.1, not %s\n", v ? v : "(missing)");
+        return 2;
+      }
+      minor = v[2] == '1' ? 1 : 0;
+      i++;
     } else if (a[0] == '-' && a[1] != 0) {
       fprintf(stderr, "xbar-fw: unknown option %s\n", a);
       usage(stderr);
@@ -102,8 +107,8 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   hal_host_start((unsigned)rows, (unsigned)cols, device, (int32_t)seed);
-  xfw_init();
-  if (boot) xfw_announce_boot();
+  xfw_init(minor);
+  if (minor) xfw_announce_boot(); /* 1.1: a board announces BOOT when it starts */
   static uint8_t buf[65536];
   for (;;) {
     ssize_t n = read(in_fd, buf, sizeof buf);

@@ -46,6 +46,9 @@ static const xfw_info info = {
     .serial = "XFW-G474-0001",
     .tech = "unknown",
     .effects = "sneak",
+    /* Estimates for this front end at 16 MHz (docs/firmware.md): soft-float dispatch, CRC and base64 per
+     * byte, a 64-byte SPI update of the fabric at 2 MHz, DAC settling, a 47.5-cycle conversion. */
+    .timing = "command:0.0005,byte:0.000002,select:0.00027,settle:0.000006,adc:0.000004,dac:0.00027",
     .rows = ROWS,
     .cols = COLS,
     .gmax = 1e-4, /* the TIA range: 10 kOhm feedback, 1 V full scale at 0.1 V read is 1e-4 S */

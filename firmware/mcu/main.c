@@ -47,7 +47,7 @@ void *_sbrk(ptrdiff_t incr) {
 
 int main(void) {
   hal_mcu_init();
-  xfw_init();
+  xfw_init(XFW_PROTOCOL_MINOR);
   xfw_announce_boot();
   uint8_t chunk[64];
   for (;;) {

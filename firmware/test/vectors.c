@@ -154,6 +154,17 @@ static void mask_identity(char *s) {
 
 int main(int argc, char **argv) {
   load(argc > 1 ? argv[1] : "../firmware-protocol/vectors.json");
+  /* The protocol revision the vectors were made with: "minor": N in the file, absent for 1.0. */
+  unsigned minor = 0;
+  {
+    FILE *f = fopen(argc > 1 ? argv[1] : "../firmware-protocol/vectors.json", "rb");
+    static char head[4096];
+    size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+    if (f) fclose(f);
+    head[n] = 0;
+    char *m = strstr(head, "\"minor\":");
+    if (m) minor = (unsigned)atoi(m + 8);
+  }
   if (nvec < 19) {
     fprintf(stderr, "xfw-vectors: only %d vectors found\n", nvec);
     return 2;
@@ -168,7 +179,7 @@ int main(int argc, char **argv) {
     memcpy(line, requests[i], n);
     xfw_request req;
     xfw_decoded d;
-    xfw_decode_line(line, (uint32_t)n, XFW_MAX_LINE, &req, &d);
+    xfw_decode_line(line, (uint32_t)n, XFW_MAX_LINE, minor, &req, &d);
     if (d.code != (bad ? XFW_BAD_CHECKSUM : 0)) fail("decode", names[i], d.reason ? d.reason : "decoded");
     lines++;
     for (int j = 0; j < nreplies[i]; j++) {
@@ -183,7 +194,7 @@ int main(int argc, char **argv) {
   if (pipe(sink) != 0) return 2;
   hal_link_fd = sink[1];
   hal_host_start(8, 8, "linear", 1);
-  xfw_init();
+  xfw_init(minor);
   int same = 0;
   for (int i = 0; i < nvec; i++) {
     char want[4096] = "";
@@ -204,6 +215,7 @@ int main(int argc, char **argv) {
       same++;
     }
   }
-  printf("core: %d of %d vectors answered byte for byte (IDN without model/serial)\n", same, nvec);
+  printf("core: %d of %d vectors answered byte for byte (IDN without model/serial), as protocol 1.%u\n", same,
+         nvec, minor);
   return failures ? 1 : 0;
 }

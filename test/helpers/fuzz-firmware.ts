@@ -119,7 +119,14 @@ export async function fuzzFirmware(
       emulated = [];
       for (const l of lines) session.handle(l);
       transport.write(bytes);
-      const got = await replies.take(emulated.length, 10_000);
+      // Every line but a blank one gets exactly one reply; the emulator's session may finish a batch
+      // on later turns of the event loop (it never holds the loop for long).
+      const expected = lines.filter((l) => l !== "" && l !== "\r").length;
+      for (let turns = 0; emulated.length < expected; turns++) {
+        if (turns > 10_000) throw new Error(`the emulator answered ${emulated.length} of ${expected} lines`);
+        await new Promise((r) => setImmediate(r));
+      }
+      const got = await replies.take(expected, 10_000);
       fig.lines += chunk.length;
       fig.answered += got.length;
       for (let i = 0; i < got.length; i++) {
