@@ -3,6 +3,7 @@
  *  1. codec: every line of the file has the right CRC-32 (but the request whose checksum is wrong on
  *     purpose), every request decodes, every packed value of a reply decodes and re-encodes to the same
  *     base64;
+ *  3. framer: a line of maxline bytes is decoded, one byte longer is 103, a lone CAN is 102 (1.1);
  *  2. core: the requests, in order, to a fresh core on the host HAL configured as the file says
  *     (8 x 8, linear, seed 1) give the replies byte for byte; in the IDN reply the identity of the
  *     board (model=, serial=) and the checksum differ by design and are compared without them.
@@ -217,5 +218,37 @@ int main(int argc, char **argv) {
   }
   printf("core: %d of %d vectors answered byte for byte (IDN without model/serial), as protocol 1.%u\n", same,
          nvec, minor);
+
+  /* 3. framer: a line of maxline bytes (LF included) is decoded (here: 101, its checksum is wrong), one
+   * byte more is discarded as over-long (103) without being buffered, a lone CAN is noise (102 in
+   * 1.1), and the link is in step afterwards. */
+  static uint8_t big[XFW_MAX_LINE + 2];
+  xfw_init(XFW_PROTOCOL_MINOR); /* the framer as this firmware runs by default */
+  struct {
+    size_t content;
+    uint8_t fill;
+    const char *want;
+  } cases[] = {
+      {XFW_MAX_LINE - 1, 'A', "! REJECT code=101 "},
+      {XFW_MAX_LINE, 'A', "! REJECT code=103 "},
+      {1, 0x18, XFW_PROTOCOL_MINOR ? "! REJECT code=102 " : "! REJECT code=103 "},
+  };
+  int framed = 0;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    memset(big, cases[i].fill, cases[i].content);
+    big[cases[i].content] = '\n';
+    xfw_feed(big, cases[i].content + 1);
+    const char *ping = "77 NOP*7d00ffea\n";
+    xfw_feed((const uint8_t *)ping, strlen(ping));
+    ssize_t n = read(sink[0], got, sizeof got - 1);
+    got[n > 0 ? n : 0] = 0;
+    char *second = strchr(got, '\n');
+    if (strncmp(got, cases[i].want, strlen(cases[i].want)) != 0 || !second || strncmp(second + 1, "77 OK", 5) != 0)
+      fail("framer", cases[i].want, got);
+    else
+      framed++;
+  }
+  printf("framer: %d of 3 line-length cases as expected (maxline %u, protocol 1.%d)\n", framed,
+         (unsigned)XFW_MAX_LINE, XFW_PROTOCOL_MINOR);
   return failures ? 1 : 0;
 }
