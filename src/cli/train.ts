@@ -1,18 +1,14 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type Observable, tap } from "rxjs";
+import { lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
-import {
-  type EpochReport,
-  RULES,
-  type TrainEvent,
-  type TrainResult,
-  train,
-} from "../learning/training/train.ts";
-import { EXIT_ABORTED } from "./campaigns.ts";
+import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
@@ -192,7 +188,8 @@ Examples:
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
       const urls: string[] =
@@ -203,13 +200,13 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
+      const stop = listenForInterrupt("the training");
+      const bar = progressBar(o.imagesPerEpoch, "train");
       const epochs: EpochReport[] = [];
-      let at = { epoch: 0, image: 0 };
+      let lastEpoch = 0;
       try {
         for (const u of urls) boards.push(await connect(u));
-        const bar = progressBar(o.imagesPerEpoch, "train");
-        let lastEpoch = 0;
-        const done = await untilInterrupted(
+        const done = await lastValueFrom(
           train({
             rule: o.rule,
             boards,
@@ -234,7 +231,6 @@ Examples:
           }).pipe(
             tap((e) => {
               if (e.type === "progress") {
-                at = { epoch: e.epoch, image: e.image };
                 if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
                 bar.update(e.image, { status: `epoch ${e.epoch} ${e.phase}, loss ${e.loss.toFixed(3)}` });
               } else if (e.type === "info") {
@@ -250,63 +246,43 @@ Examples:
                 }
               }
             }),
+            untilAborted(stop.signal),
           ),
+          { defaultValue: undefined },
         );
         bar.stop();
-        if (done === "interrupted") {
-          // What was measured is what the epochs reported (printed above); the array is left idle.
-          const where = `epoch ${at.epoch}, image ${at.image} of ${o.imagesPerEpoch}`;
-          if (o.json)
-            out(JSON.stringify({ rule: o.rule, interrupted: where, epochs: epochs.map(epochJson) }));
-          process.stderr.write(
-            `xbar train: interrupted at ${where} (${epochs.length} epoch${epochs.length === 1 ? "" : "s"} completed, reported above); training keeps no checkpoint: run the same command again to start over (the same --seed repeats the run)\n`,
-          );
-          process.exitCode = EXIT_ABORTED;
-          return;
-        }
-        if (done?.type !== "done") return;
-        report(done.result, Boolean(o.json), out);
+        if (done?.type === "done") return report(done.result, Boolean(o.json), out);
+        if (stop.signal.aborted) throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
       } finally {
+        bar.stop();
+        stop.dispose();
         for (const b of boards) await b.close();
       }
     });
 }
 
-const epochJson = (e: EpochReport) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } });
-
-/**
- * The last event of a training run, or "interrupted" when SIGINT or SIGTERM came first: then the
- * run is unsubscribed (the rules stop between two board operations, which end with the array idle).
- */
-function untilInterrupted(events: Observable<TrainEvent>): Promise<TrainEvent | undefined | "interrupted"> {
-  return new Promise((resolve, reject) => {
-    let last: TrainEvent | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      process.stderr.write(`\nxbar train: ${sig}: stopping (array left idle)\n`);
-      sub.unsubscribe();
-      cleanup();
-      resolve("interrupted");
-    };
-    const cleanup = () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    const sub = events.subscribe({
-      next: (e) => {
-        last = e;
-      },
-      error: (e) => {
-        cleanup();
-        reject(e);
-      },
-      complete: () => {
-        cleanup();
-        resolve(last);
-      },
-    });
-  });
+/** What an interrupted training keeps: the completed epochs (as JSON with --json), and the error to exit with. */
+function interrupted(
+  rule: string,
+  epoch: number,
+  epochs: EpochReport[],
+  json: boolean,
+  out: (s: string) => void,
+): Error {
+  if (json)
+    out(
+      JSON.stringify({
+        rule,
+        interrupted: true,
+        epochs: epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
+      }),
+    );
+  const kept = epochs.length
+    ? `${epochs.length} completed epoch(s) kept (${json ? "printed as JSON" : "their figures are above"}; last test accuracy ${pct(epochs[epochs.length - 1]!.test.accuracy)})`
+    : "no epoch was completed";
+  return interruptedError(
+    `training (--rule ${rule}) stopped in epoch ${Math.max(epoch, 1)}: ${kept}; the boards were left idle`,
+  );
 }
 
 function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
@@ -320,7 +296,7 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
         loss: r.final.loss,
         perClass: r.final.perClass,
         confusion: r.final.confusion,
-        epochs: r.epochs.map(epochJson),
+        epochs: r.epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
         transfers: r.transfers,
         totals: r.totals,
         refreshedPairs: r.refreshes,
