@@ -28,12 +28,17 @@ import {
   COMMANDS,
   type Discarded,
   decodeLine,
+  decodeReply,
   ErrorCode,
   encodeRequest,
+  encodeRequestArgs,
   isVerb,
   MAX_TAG,
   ProtocolError,
   REPLAY_WINDOW,
+  type ReplyOf,
+  type RequestOf,
+  type Verb,
 } from "../firmware-protocol/index.ts";
 import type { Transport } from "./transport.ts";
 
@@ -133,6 +138,8 @@ export class CrossbarClient {
   private resetSeq: number | undefined;
   /** True while the re-handshake after a reboot runs: the queue waits. */
   private recovering = false;
+  /** True once the board answered a request (a BOOT before that is its start-up announcement). */
+  private heard = false;
   /** CFG arguments the host set since the last RESET (restored after a reboot). */
   private sessionConfig: Record<string, unknown> = {};
 
@@ -173,7 +180,25 @@ export class CrossbarClient {
   }
 
   /**
-   * Sends one request and resolves with the reply's arguments. Rejects with XbarError carrying the
+   * One request typed by the command table: the arguments are `RequestOf<V>` (keys, value types and
+   * packed element types from the table, written in table order), the reply is decoded into
+   * `ReplyOf<V>`. A reply that does not decode is a 102 MALFORMED XbarError naming the command.
+   */
+  async call<V extends Verb>(verb: V, req: RequestOf<V>, opts: RequestOptions = {}): Promise<ReplyOf<V>> {
+    const args = await this.request(verb, encodeRequestArgs(verb, req), opts);
+    try {
+      return decodeReply(verb, args);
+    } catch (e) {
+      throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
+        command: verb,
+        port: this.transport.name,
+        ...opts.context,
+      });
+    }
+  }
+
+  /**
+   * Sends one request (untyped: any verb, raw arguments) and resolves with the reply's arguments. Rejects with XbarError carrying the
    * board's code (ERR reply), 601 after the last retransmission timed out, 602/609 when the link is gone.
    */
   request(verb: string, args?: ArgInput, opts: RequestOptions = {}): Promise<Args> {
@@ -325,6 +350,7 @@ export class CrossbarClient {
       });
       return;
     }
+    this.heard = true;
     const p = this.inFlight.get(m.tag);
     if (!p) {
       // A late reply to a request already answered (its retransmission crossed the first reply).
@@ -337,7 +363,12 @@ export class CrossbarClient {
         for (const [k, v] of Object.entries(p.args)) if (v !== undefined) this.sessionConfig[k] = v;
       }
       p.resolve(m.args);
-    } else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+    } else {
+      // 401 ABORTED and 404 COMPLIANCE_TRIP of a programming command say how far it got (1.1).
+      const done = /^pulses=(\d+) /.exec(m.message);
+      const progress = done ? { pulses: Number(done[1]) } : undefined;
+      p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board", ...(progress && { progress }) }));
+    }
   }
 
   /**
@@ -347,9 +378,10 @@ export class CrossbarClient {
    * sent again after a new HELLO (and the host's CFG) — the re-handshake.
    */
   private onBoot(): void {
-    // A board announces BOOT when it starts (1.1): before the host's first request there is no
-    // session to restore and nothing in flight.
-    if (this.nextSeq === 0) return;
+    // A board announces BOOT when it starts (1.1). Before the board has answered anything, that is
+    // the start-up announcement: the board sent it before reading any of our lines, so whatever we
+    // sent is still to be executed, in a session not yet opened: nothing to recover.
+    if (!this.heard) return;
     const expected = this.resetSeq;
     this.resetSeq = undefined;
     const lost: Pending[] = [];

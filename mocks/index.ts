@@ -6,4 +6,5 @@ export * from "./effects.ts";
 export * from "./faults.ts";
 export { type PulseTable, parsePulseTable } from "./models/lut.ts";
 export * from "./serve.ts";
+export * from "./state-file.ts";
 export * from "./timing.ts";

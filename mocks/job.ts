@@ -6,7 +6,7 @@
  *
  *   execute(PULSE …) ─▶ PulseJob(ops) ─▶ step(budget) … step(budget) ─▶ reply()  |  aborted() ─▶ 401
  */
-import { type ArgInput, ErrorCode, ProtocolError } from "../firmware-protocol/index.ts";
+import { ErrorCode, ProtocolError } from "../firmware-protocol/index.ts";
 
 /** One pulse train of a programming command: `n` pulses of `v`, `w` on device `index`. */
 export interface PulseOp {
@@ -16,7 +16,7 @@ export interface PulseOp {
   n: number;
 }
 
-export interface Job {
+export interface Job<R = object> {
   /** True once every unit ran. */
   readonly done: boolean;
   /**
@@ -24,8 +24,8 @@ export interface Job {
    * (performance.now(), ms) has passed; returns the board time spent, s.
    */
   step(budgetS: number, deadline: number): number;
-  /** The OK reply, once done. */
-  reply(): ArgInput;
+  /** The OK reply's fields, once done. */
+  reply(): R;
   /** The error of a job stopped by ABORT before it was done: 401 saying how far it got. */
   aborted(): ProtocolError;
   /** Set when the job stopped itself (a compliance trip, 404): it is then done, and replies this. */
@@ -42,7 +42,7 @@ export interface PulseSink {
   trips(index: number, v: number): boolean;
 }
 
-export class PulseJob implements Job {
+export class PulseJob<R extends object> implements Job<R> {
   private op = 0;
   /** Pulses of ops[op] already applied. */
   private within = 0;
@@ -54,7 +54,7 @@ export class PulseJob implements Job {
   constructor(
     private readonly ops: readonly PulseOp[],
     private readonly sink: PulseSink,
-    private readonly finish: () => ArgInput,
+    private readonly finish: () => R,
   ) {
     let t = 0;
     for (const o of ops) t += o.n;
@@ -100,7 +100,7 @@ export class PulseJob implements Job {
     return spent;
   }
 
-  reply(): ArgInput {
+  reply(): R {
     return this.finish();
   }
 
@@ -117,7 +117,7 @@ export class PulseJob implements Job {
 }
 
 /** WAIT as a job: the board clock advances as the wait proceeds; ABORT ends it early. */
-export class WaitJob implements Job {
+export class WaitJob implements Job<{ t: number }> {
   private left: number;
 
   constructor(
@@ -139,11 +139,15 @@ export class WaitJob implements Job {
     return s;
   }
 
-  reply(): ArgInput {
+  reply(): { t: number } {
     return { t: this.now() };
   }
 
   aborted(): ProtocolError {
     return new ProtocolError(ErrorCode.ABORTED, `t=${this.now()} wait aborted; the array is idle`);
   }
+}
+
+export function isJob(x: object): x is Job {
+  return typeof (x as Job).step === "function";
 }

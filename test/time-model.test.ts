@@ -52,8 +52,9 @@ describe("timescale", () => {
     expect(r1.m.code).toBe(401);
     const applied = Number(/^pulses=(\d+)/.exec(r1.m.message)?.[1]);
     const per = pulseTime(DEFAULT_PROFILE, 0.01, 1) * 1000;
-    // About 200 ms worth of 10 ms pulses were applied, then the train stopped.
-    expect(applied).toBeGreaterThanOrEqual(Math.floor(150 / per));
+    // About 200 ms worth of 10 ms pulses were applied (as many as the time until ABORT holds), then
+    // the train stopped.
+    expect(applied).toBeGreaterThanOrEqual(Math.max(1, Math.floor((tAbort - t0 - SLACK_MS) / per)));
     expect(applied).toBeLessThanOrEqual(Math.ceil((tAbort - t0 + SLACK_MS) / per));
     expect(board.counters.pulses).toBe(applied);
     expect(r1.at - tAbort).toBeLessThan(SLACK_MS); // stopped at once, not after 100 s
@@ -102,26 +103,33 @@ describe("the event loop", () => {
   it("is never held for long by a heavy command at timescale 0 (a PBLK with disturb over 48x48)", async () => {
     const board = new EmulatedBoard({ rows: 48, cols: 48, device: "linear", effects: { disturb: true } });
     const { send, reply } = sessionOf(board);
-    let maxGap = 0;
-    let last = performance.now();
+    // Measured in CPU time of this process between two turns of the loop, so that a loaded machine
+    // descheduling the process does not count as holding the loop.
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    let maxHeld = 0;
+    let last = cpu();
     let ticking = true;
     const tick = () => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
+      const now = cpu();
+      maxHeld = Math.max(maxHeld, now - last);
       last = now;
       if (ticking) setImmediate(tick);
     };
     setImmediate(tick);
-    const t0 = performance.now();
+    const c0 = cpu();
     const n = new Int16Array(48 * 48).fill(1);
     send(1, "PBLK", { r0: 0, c0: 0, nr: 48, nc: 48, n: { type: "i16", data: n }, vp: 2, vn: -2, w: 1e-6 });
     const r = await reply(1, 60_000);
     ticking = false;
-    const took = r.at - t0;
+    const took = cpu() - c0;
     expect(r.m.kind).toBe("ok");
-    // The command itself took several times the bound, yet the loop turned every ~10 ms.
+    // The command took many times the ~10 ms bound in CPU, yet the loop turned every ~10 ms of it
+    // (5 ms slices, plus one train, the test's own polling and other threads of this process, e.g. GC).
     expect(took).toBeGreaterThan(4 * 10);
-    expect(maxGap).toBeLessThan(Math.min(took / 2, 10 + SLACK_MS / 3));
+    expect(maxHeld).toBeLessThan(10 + 10);
   });
 
   it("turns during a loop of requests on emu://, so timers (and SIGINT) run as over a socket", async () => {

@@ -47,7 +47,12 @@ export { DEFAULT_URL };
  * randomness, 0 = its mean device), lut (pulse-response CSV for device=lut). Array effects (off unless
  * given): sneak=1, disturb=1 (passive array), stucklow / stuckhigh (rates), readnoise (relative σ),
  * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges. Link faults:
- * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3).
+ * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3); baud=N, the link's
+ * bandwidth as a UART at N baud 8N1 (mocks/baud.ts). Time: timescale=S (0 = as fast as possible, the
+ * default; 1 = each command takes the board profile's time in wall time; mocks/timing.ts). proto=1.0
+ * answers as a protocol 1.0 board did; trip=1 makes pulses above the compliance trip (ERR 404, FAULT).
+ * state=FILE keeps the devices' conductances in FILE across connections and processes (non-volatile
+ * devices; mocks/state-file.ts): the CLI's default board is such a board.
  */
 const EMU_KEYS = [
   "rows",
@@ -69,6 +74,9 @@ const EMU_KEYS = [
   "fault",
   "baud",
   "timescale",
+  "state",
+  "proto",
+  "trip",
 ] as const;
 
 /** Effect keys of emu:// and the ArrayEffects field each sets (numbers; sneak and disturb are 0/1). */
@@ -92,8 +100,18 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
       throw new XbarError(ErrorCode.BAD_URL, `unknown emu:// option "${k}" (known: ${EMU_KEYS.join(", ")})`);
     }
     if (k === "fault" || k === "baud") continue; // read by emulatorFaults(), emulatorBaud()
-    if (k === "device" || k === "lut") {
-      if (v === "") throw bad(k, v, k === "lut" ? "a file path" : "a device name");
+    if (k === "proto") {
+      if (v !== "1.0" && v !== "1.1") throw bad(k, v, "1.0 or 1.1");
+      opts.protocol = v;
+      continue;
+    }
+    if (k === "trip") {
+      if (v !== "0" && v !== "1") throw bad(k, v, "0 or 1");
+      opts.complianceTrip = v === "1";
+      continue;
+    }
+    if (k === "device" || k === "lut" || k === "state") {
+      if (v === "") throw bad(k, v, k === "device" ? "a device name" : "a file path");
       opts[k] = v;
       continue;
     }
@@ -210,6 +228,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
     stop = async () => {
       detach();
       boardEnd.destroy();
+      board.stop();
     };
   } else {
     transport = await openTransport(link);
@@ -259,7 +278,7 @@ export async function startEmulatorServer(
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${(e as Error).message}`);
   }
   const fx = effectsToken(board.effects, board.noise);
-  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${baud ? ` baud ${baud}` : ""}${board.timescale ? ` timescale ${board.timescale}` : ""}${board.token ? " token required" : ""}`;
+  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${baud ? ` baud ${baud}` : ""}${board.timescale ? ` timescale ${board.timescale}` : ""}${board.protocol === "1.0" ? " protocol 1.0" : ""}${board.complianceTrip ? " compliance trips" : ""}${board.stateFile ? ` state ${board.stateFile.path}` : ""}${board.token ? " token required" : ""}`;
   if (listen && !LOOPBACK_HOSTS.has(listen.host) && board.token === undefined) {
     // Also enforced here, not only by `xbar emulate`: a board reachable from other machines asks for a token.
     throw new XbarError(
@@ -280,14 +299,18 @@ export async function startEmulatorServer(
     return {
       url: `socket://${host}:${port}`,
       describe,
-      stop: () => new Promise<void>((r) => server.close(() => r())),
+      stop: () => new Promise<void>((r) => server.close(() => r())).finally(() => board.stop()),
     };
   }
   if (serial) {
     const port = await serveSerial(board, serial, baud, { faults, baud }).catch((e: Error) => {
       throw new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot serve on serial port ${serial}: ${e.message}`);
     });
-    return { url: serial, describe, stop: () => new Promise<void>((r) => port.close(() => r())) };
+    return {
+      url: serial,
+      describe,
+      stop: () => new Promise<void>((r) => port.close(() => r())).finally(() => board.stop()),
+    };
   }
   throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
 }
