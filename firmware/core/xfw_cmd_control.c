@@ -141,7 +141,8 @@ int xfw_cmd_stat(const xfw_request *r) {
   double clear;
   const double no = 0;
   TRY(xfw_arg_int(r, "clear", &clear, &no));
-  if (clear != 0 && clear != 1 && xfw.minor) return xfw_fail(XFW_BAD_ARGUMENT, "clear must be 0 or 1");
+  if (clear != 0 && clear != 1 && xfw.minor)
+    return xfw_fail(XFW_BAD_ARGUMENT, "clear=%s outside [0, 1]", xfw_js6(clear)); /* the table's range words */
   xfw_counters c = xfw.cnt;
   if (clear != 0) xfw_clear_counters();
   xfw_ok();
