@@ -196,6 +196,7 @@ void xfw_handle_line(char *line, uint32_t len) {
   }
   xfw_replay_slot *seen = replay_find((uint16_t)r->tag, r->crc);
   if (seen) {
+    xfw.cnt.tx += seen->len;
     xfw_hal_link_write((const uint8_t *)seen->reply, seen->len);
     return;
   }
@@ -219,6 +220,7 @@ void xfw_feed(const uint8_t *data, size_t len) {
   for (size_t i = 0; i < len; i++) {
     uint8_t b = data[i];
     if (b == '\n') {
+      xfw.cnt.rx += xfw.dropping ? 2 : xfw.len + 1; /* an over-long line counts as its marker, as the emulator's */
       if (xfw.dropping) {
         char msg[48];
         snprintf(msg, sizeof msg, "line longer than %u bytes", (unsigned)XFW_MAX_LINE);

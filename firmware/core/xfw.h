@@ -68,6 +68,7 @@ typedef struct {
 
 typedef struct {
   double pulses, reads, vmms, energy, cmds, errors;
+  double rx, tx; /* 1.1: bytes received and sent on the link, terminators included */
 } xfw_counters;
 
 typedef struct {

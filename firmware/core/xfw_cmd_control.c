@@ -153,6 +153,10 @@ int xfw_cmd_stat(const xfw_request *r) {
   xfw_out_num("cmds", c.cmds);
   xfw_out_num("errors", c.errors);
   xfw_out_num("t", xfw_hal_clock());
+  if (xfw.minor) {
+    xfw_out_num("rx", c.rx);
+    xfw_out_num("tx", c.tx);
+  }
   return 0;
 }
 

@@ -11,6 +11,7 @@ static void flush(void) {
 }
 
 static void raw(const char *s, size_t n) {
+  xfw.cnt.tx += (double)n;
   for (size_t i = 0; i < n; i++) {
     if (xfw.tx_len == sizeof xfw.tx) flush();
     xfw.tx[xfw.tx_len++] = (uint8_t)s[i];
