@@ -5,6 +5,7 @@
  *   in-process  EmulatedBoard ◀─ serveStream ─ duplex pair (two PassThroughs) ─ StreamTransport
  *   tcp         EmulatedBoard ◀─ serveTcp 127.0.0.1:0 ◀─ openSocket / socket://127.0.0.1:PORT
  *   pty         EmulatedBoard ◀─ serveSerial DIR/board ◀─ socat pty pair ◀─ openSerial DIR/host
+ *   firmware    C firmware (firmware/, host build) on DIR/board ◀─ socat pty pair ◀─ openSerial DIR/host
  *   real board  $XBAR_PORT (a serial device path or socket://HOST:PORT); no emulator is started
  *
  * A factory opens a link in one of two modes, because a serial port (pty or real) can be held by one
@@ -15,7 +16,9 @@
  * `teardown()` releases everything the link started (sockets, servers, ports, socat, temp dir).
  *
  * The pty link needs socat: when process.env.CI === "true" it is required (its tests fail when
- * socat is missing); elsewhere it is skipped with a message on the console.
+ * socat is missing); elsewhere it is skipped with a message on the console. The firmware link also
+ * needs make and a C compiler, on the same terms; it is built once per process (make -C firmware host)
+ * and runs with EMU_OPTIONS, so the tests for the emulator's linear device hold for it too.
  */
 import type { AddressInfo, Server, Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
@@ -29,6 +32,7 @@ import {
 } from "../../drivers/index.ts";
 import { type BoardOptions, EmulatedBoard, serveSerial, serveStream, serveTcp } from "../../mocks/index.ts";
 import { Cleanup, startPtyPair, which } from "../support/pty.ts";
+import { buildFirmware, startFirmware, toolchainMissing } from "./firmware.ts";
 
 /** The one configuration of every emulated link, so results are comparable across links. */
 export const EMU_OPTIONS = { rows: 16, cols: 16, device: "linear", seed: 7 } as const satisfies BoardOptions;
@@ -172,7 +176,24 @@ function ptyFactory(socat: string | undefined): LinkFactory {
   };
 }
 
-// ---- (4) a real board ----
+// ---- (4) the C firmware's host build on a pty pair ----
+
+function firmwareFactory(missing: string | undefined): LinkFactory {
+  return {
+    name: "firmware",
+    emulated: true,
+    serial: true,
+    open: (mode) =>
+      makeLink("firmware", mode, async (cleanup) => {
+        if (missing) throw new Error(`${missing}, but the firmware link is required when CI=true`);
+        const fw = await startFirmware(await buildFirmware("host"), EMU_OPTIONS);
+        cleanup.add(() => fw.stop());
+        return { url: fw.hostPath, transport: mode === "raw" ? await openSerial(fw.hostPath) : undefined };
+      }),
+  };
+}
+
+// ---- (5) a real board ----
 
 function isSerialUrl(url: string): boolean {
   try {
@@ -195,12 +216,18 @@ function realBoard(url: string): LinkFactory {
   };
 }
 
-/** Every link available here: in-process, TCP, pty (see above), and a real board when XBAR_PORT is set. */
+/**
+ * Every link available here: in-process, TCP, pty, the C firmware (see above), and a real board when
+ * XBAR_PORT is set.
+ */
 export function links(env: NodeJS.ProcessEnv = process.env): LinkFactory[] {
   const out: LinkFactory[] = [inProcess, tcp];
   const socat = which("socat");
   if (socat || env.CI === "true") out.push(ptyFactory(socat));
   else console.warn("conformance: socat is not on PATH, skipping the pty link (install socat to run it)");
+  const missing = toolchainMissing();
+  if (!missing || env.CI === "true") out.push(firmwareFactory(missing));
+  else console.warn(`conformance: ${missing}, skipping the firmware link`);
   if (env.XBAR_PORT) out.push(realBoard(env.XBAR_PORT));
   return out;
 }

@@ -59,7 +59,7 @@ function duplexPair(): [Duplex, Duplex] {
   return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
 }
 
-interface Command {
+export interface Command {
   verb: string;
   args: ArgInput;
   pulses: number;
@@ -125,7 +125,8 @@ export function soakPlan(seed: number, commands: number): Command[] {
   return out;
 }
 
-async function run(plan: Command[], seed: number, faults: FaultSpec | undefined, window: number) {
+/** Runs `plan` on an emulated board (through `faults` when given); also the clean reference of the firmware soak. */
+export async function run(plan: Command[], seed: number, faults: FaultSpec | undefined, window: number) {
   const board = new EmulatedBoard({ rows: ROWS, cols: COLS, device: "linear", seed, window });
   const [hostEnd, boardEnd] = duplexPair();
   const link = faults ? withFaults(boardEnd, faults, board) : boardEnd;

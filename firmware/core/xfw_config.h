@@ -1,0 +1,69 @@
+/*
+ * Compile-time configuration of the xbar reference firmware: every buffer of the core is static and
+ * sized here. A build overrides these with -D (see the Makefile: the host and the MCU builds differ).
+ *
+ * RAM of the core (struct xfw_core, see xfw.h), for XFW_MAX_ROWS = XFW_MAX_COLS = 64:
+ *   receive line buffer      XFW_MAX_LINE                      (MCU: 24 576)
+ *   replay window            XFW_REPLAY_WINDOW x (XFW_REPLAY_SLOT + 8)  (64 x 200)
+ *   error queue              XFW_ERRQ_DEPTH x (XFW_ERRQ_MSG + 4)        (32 x 100)
+ *   row / vector buffers     ~ 24 x max(rows, cols) bytes
+ * The total is checked against XFW_CORE_RAM_BUDGET with a static assertion (xfw.c).
+ */
+#ifndef XFW_CONFIG_H
+#define XFW_CONFIG_H
+
+/* Largest array the core addresses (the HAL reports the actual size, at most these). */
+#ifndef XFW_MAX_ROWS
+#define XFW_MAX_ROWS 64
+#endif
+#ifndef XFW_MAX_COLS
+#define XFW_MAX_COLS 64
+#endif
+
+/* Longest line accepted, terminator included (IDN maxline=). PROTOCOL.md allows a board to advertise
+ * less than MAX_LINE (8 MiB). 24 KiB carries a READALL of 64 x 64 f32 (21 848 bytes of base64). */
+#ifndef XFW_MAX_LINE
+#define XFW_MAX_LINE 24576
+#endif
+
+/* Replies remembered for replay (PROTOCOL.md §3: 64), and the largest reply stored. Every reply of a
+ * programming command fits a slot; a larger (read-type) reply keeps its place in the window but is
+ * not stored, so its retransmission executes again (harmless for a read: the read counter and the
+ * clock move). The host build uses 1 MiB slots, the emulator's REPLAY_MAX_REPLY. */
+#ifndef XFW_REPLAY_WINDOW
+#define XFW_REPLAY_WINDOW 64
+#endif
+#ifndef XFW_REPLAY_SLOT
+#define XFW_REPLAY_SLOT 192
+#endif
+
+/* Error queue (PROTOCOL.md §5: 32 entries); messages longer than XFW_ERRQ_MSG - 1 are cut. */
+#ifndef XFW_ERRQ_DEPTH
+#define XFW_ERRQ_DEPTH 32
+#endif
+#ifndef XFW_ERRQ_MSG
+#define XFW_ERRQ_MSG 96
+#endif
+
+/* Requests the host may keep in flight (IDN window=): what the link's receive buffer can hold. */
+#ifndef XFW_WINDOW
+#define XFW_WINDOW 16
+#endif
+
+/* Arguments per request stored by the parser (no command takes more than 12). */
+#ifndef XFW_MAX_ARGS
+#define XFW_MAX_ARGS 24
+#endif
+
+/* The core's RAM budget in bytes (checked at compile time). */
+#ifndef XFW_CORE_RAM_BUDGET
+#define XFW_CORE_RAM_BUDGET 49152
+#endif
+
+#define XFW_VERSION "0.1.0"
+#define XFW_PROTOCOL 1
+/* The minor version this firmware follows by default (1.1: the errata and the time model); a build or
+ * a test may run the core as a 1.0 board (xfw_init(0)). */
+#define XFW_PROTOCOL_MINOR 1
+
+#endif
