@@ -52,6 +52,12 @@ export const ErrorCode = {
   BAD_INPUT: 608,
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
+  // The run store and the fleet (many boards, many computers): host side only.
+  STORE_UNAVAILABLE: 620,
+  STORE_TOO_NEW: 621,
+  RUN_TAKEN_OVER: 622,
+  QUEUE_UNAVAILABLE: 623,
+  UNKNOWN_BOARD: 624,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
