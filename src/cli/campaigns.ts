@@ -308,6 +308,40 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         await store.close();
       }
     });
+  runsCmd
+    .command("copy")
+    .description("copy campaigns, runs, steps and measurements from one run database to another")
+    .requiredOption("--from <file|url>", "the database to copy from (SQLite file or postgres:// URL)")
+    .requiredOption("--to <file|url>", "the database to copy to (created or migrated as needed)")
+    .option("--campaign <ids...>", "only these campaigns (ids in the source)")
+    .addHelpText(
+      "after",
+      "\nA campaign already in the target (same uuid) is skipped, so copying again copies nothing twice.\nIds are given anew by the target.\n\nExamples:\n  xbar runs copy --from xbar-runs.sqlite --to postgres://lab@db.lab/xbar\n  xbar runs copy --from postgres://lab@db.lab/xbar --to backup.sqlite --campaign 3 4",
+    )
+    .action(async (o: { from: string; to: string; campaign?: string[] }) => {
+      const only = o.campaign?.map((c) => {
+        const n = Number(c);
+        if (!Number.isInteger(n) || n < 1)
+          throw new XbarError(608, `--campaign takes campaign ids, not "${c}"`);
+        return n;
+      });
+      const { copyRuns } = await import("../campaigns/store/copy.ts");
+      const from = await readStore(o.from);
+      try {
+        const to = await RunStore.open(o.to);
+        try {
+          const r = await copyRuns(from, to, only);
+          out(
+            `copied ${r.campaigns} campaign(s), ${r.runs} run(s), ${r.steps} step attempt(s), ${r.measurements} measurement(s) from ${from.location} to ${to.location}${r.skipped ? `; ${r.skipped} campaign(s) already there, skipped` : ""}`,
+          );
+          if (r.runIds.size > 0) out(`run ids: ${[...r.runIds].map(([a, b]) => `${a} -> ${b}`).join(", ")}`);
+        } finally {
+          await to.close();
+        }
+      } finally {
+        await from.close();
+      }
+    });
   // Bad usage of a `runs` subcommand is exit 2, as for every other command (src/cli/main.ts).
   for (const c of runsCmd.commands) c.exitOverride();
 }
