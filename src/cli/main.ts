@@ -15,6 +15,7 @@ import { characterize, DEFAULT_PULSE, programVerify } from "../pipelines/index.t
 import { addRunCommands } from "./campaigns.ts";
 import { runDemo } from "./demo.ts";
 import { runEmulate } from "./emulate.ts";
+import { addFleetCommands } from "./fleet.ts";
 import { eng, shadeMap, stats } from "./format.ts";
 import { defaultPort, intArg, numArg, PORT_HELP } from "./options.ts";
 import { progressBar } from "./progress.ts";
@@ -429,6 +430,7 @@ Examples:
 
   addTrainCommand(program, out);
   addRunCommands(program, out);
+  addFleetCommands(program, out);
   addRetrainCommand(program, out);
 
   program
