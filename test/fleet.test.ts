@@ -95,7 +95,7 @@ describe.skipIf(Boolean(missing) && !CI)("fleet: BullMQ workers, PostgreSQL run 
       file,
       `name: fleet-sweep\nboard: name:{b}\nsweep:\n  b: [b1, b2, b3]\n  rep: [1, 2]\nsteps:\n${steps}\n`,
     );
-    const { jobs } = await submitCampaign(client, redis.url, loadCampaignFile(file), "test");
+    const { jobs } = await submitCampaign(client, loadCampaignFile(file), "test");
     expect(jobs.map((j) => j.board)).toEqual(["b1", "b1", "b2", "b2", "b3", "b3"]);
 
     // Kill b1's worker once its run is in step 2 or later and has recorded part of that step.
@@ -173,7 +173,7 @@ describe.skipIf(Boolean(missing) && !CI)("fleet: BullMQ workers, PostgreSQL run 
       file,
       "name: two\nboard: name:{b}\nsweep:\n  b: [b2, b3]\nsteps:\n  - characterize: { row: 5, col: 5, pulses: 20 }\n",
     );
-    const { jobs } = await submitCampaign(client, redis.url, loadCampaignFile(file), "test");
+    const { jobs } = await submitCampaign(client, loadCampaignFile(file), "test");
     const ends = await watchJobs(redis.url, jobs, () => {});
     expect(ends[0]!.state).toBe("failed");
     expect(ends[0]!.error).toMatch(/^E60[1269] /);

@@ -114,7 +114,7 @@ Examples:
         return;
       }
       await withRedis(o.queue, async (redis) => {
-        const { uuid, jobs } = await submitCampaign(redis, o.queue, campaign, softwareVersion());
+        const { uuid, jobs } = await submitCampaign(redis, campaign, softwareVersion());
         out(`campaign ${uuid} "${campaign.name}": ${jobs.length} job(s)`);
         for (const j of jobs)
           out(
@@ -144,7 +144,7 @@ Examples:
     .option("--json", "print JSON")
     .action(async (o: { queue: string; json?: boolean }) => {
       await withRedis(o.queue, async (redis) => {
-        const s = await queueStatus(redis, o.queue);
+        const s = await queueStatus(redis);
         if (o.json) return out(JSON.stringify(s));
         if (s.boards.length === 0) return out("no boards: start a worker with xbar worker --board NAME=URL");
         out(
@@ -168,7 +168,7 @@ Examples:
     .option("--json", "print JSON")
     .action(async (id: string, o: { queue: string; json?: boolean }) => {
       await withRedis(o.queue, async (redis) => {
-        const j = await findJob(redis, o.queue, id);
+        const j = await findJob(redis, id);
         if (!j) throw new XbarError(608, `no job ${id} on any board's queue`);
         if (o.json) return out(JSON.stringify(j));
         out(`job ${j.id}: ${j.state} on board ${j.board}`);
@@ -211,11 +211,11 @@ Examples:
       await withRedis(o.queue, async (redis) => {
         const jobs = o.campaign ? await jobsOfCampaign(redis, o.campaign) : [];
         for (const id of ids) {
-          const j = await findJob(redis, o.queue, id);
+          const j = await findJob(redis, id);
           if (!j) throw new XbarError(608, `no job ${id} on any board's queue`);
           jobs.push({ id, board: j.board });
         }
-        for (const r of await cancelJobs(redis, o.queue, jobs)) out(`job ${r.id}: ${r.outcome}`);
+        for (const r of await cancelJobs(redis, jobs)) out(`job ${r.id}: ${r.outcome}`);
       });
     });
   for (const c of [...queue.commands]) c.exitOverride();

@@ -12,7 +12,6 @@ import {
   type FleetProgress,
   PREFIX,
   queueName,
-  redisOptions,
 } from "./connection.ts";
 import { type BoardEntry, campaignJobs, isLive, listBoards, requestCancel } from "./registry.ts";
 
@@ -37,9 +36,10 @@ export interface JobInfo {
   timestamp: number;
 }
 
-const openQueue = (url: string, board: string) =>
+/** A board's queue on the shared connection `redis` (closing the queue leaves the connection open). */
+const openQueue = (redis: Redis, board: string) =>
   new Queue<FleetJobData, FleetJobResult>(queueName(board), {
-    connection: redisOptions(url) as ConnectionOptions,
+    connection: redis as unknown as ConnectionOptions,
     prefix: PREFIX,
   });
 
@@ -63,14 +63,11 @@ async function info(job: Job<FleetJobData, FleetJobResult>, board: string): Prom
 }
 
 /** Every registered board with its queue's counts, and the jobs waiting or running. */
-export async function queueStatus(
-  redis: Redis,
-  url: string,
-): Promise<{ boards: BoardStatus[]; jobs: JobInfo[] }> {
+export async function queueStatus(redis: Redis): Promise<{ boards: BoardStatus[]; jobs: JobInfo[] }> {
   const boards: BoardStatus[] = [];
   const jobs: JobInfo[] = [];
   for (const b of await listBoards(redis)) {
-    const q = openQueue(url, b.name);
+    const q = openQueue(redis, b.name);
     try {
       const counts = await q.getJobCounts("waiting", "active", "delayed", "completed", "failed");
       boards.push({ ...b, live: isLive(b), counts });
@@ -84,9 +81,9 @@ export async function queueStatus(
 }
 
 /** Finds a job by id on any registered board's queue. */
-export async function findJob(redis: Redis, url: string, id: string): Promise<JobInfo | undefined> {
+export async function findJob(redis: Redis, id: string): Promise<JobInfo | undefined> {
   for (const b of await listBoards(redis)) {
-    const q = openQueue(url, b.name);
+    const q = openQueue(redis, b.name);
     try {
       const j = await Job.fromId<FleetJobData, FleetJobResult>(q, id);
       if (j) return await info(j, b.name);
@@ -107,12 +104,11 @@ export async function jobsOfCampaign(redis: Redis, uuid: string) {
 /** Cancels jobs: removes those not started, flags running ones for their worker to abort. */
 export async function cancelJobs(
   redis: Redis,
-  url: string,
   jobs: Array<{ id: string; board: string }>,
 ): Promise<Array<{ id: string; outcome: "removed" | "cancelling" | "finished" | "unknown" }>> {
   const out: Array<{ id: string; outcome: "removed" | "cancelling" | "finished" | "unknown" }> = [];
   for (const { id, board } of jobs) {
-    const q = openQueue(url, board);
+    const q = openQueue(redis, board);
     try {
       const j = await Job.fromId(q, id);
       if (!j) {

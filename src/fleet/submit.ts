@@ -8,8 +8,9 @@
  *
  * A job belongs to one board from then on: its run's steps are all measured on the same devices,
  * and a job handed back after its worker died waits for a worker serving that board.
- * `watchJobs` follows jobs to their end, printing the progress workers report (BullMQ's QueueEvents),
- * with the jobs' states polled as well, so that no end is missed whatever the events did.
+ * `watchJobs` follows jobs to their end, printing the progress workers report (BullMQ's QueueEvents);
+ * an end event makes it look at that job at once, and every job's state is also looked at every
+ * `pollMs`, so that no end is missed whatever the events did.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -19,6 +20,7 @@ import { XbarError } from "../../drivers/index.ts";
 import type { Campaign } from "../campaigns/load.ts";
 import {
   BOARD_NAME,
+  connectRedis,
   type FleetJobData,
   type FleetJobResult,
   type FleetProgress,
@@ -48,11 +50,11 @@ function boardRef(url: string, where: string): { by: "name" | "kind"; value: str
 }
 
 /** Jobs waiting or running per board now. */
-async function loads(url: string, boards: BoardEntry[]): Promise<Map<string, number>> {
+async function loads(redis: Redis, boards: BoardEntry[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const b of boards) {
     const q = new Queue(queueName(b.name), {
-      connection: redisOptions(url) as ConnectionOptions,
+      connection: redis as unknown as ConnectionOptions,
       prefix: PREFIX,
     });
     const c = await q.getJobCounts("waiting", "active", "delayed", "prioritized");
@@ -67,7 +69,6 @@ async function loads(url: string, boards: BoardEntry[]): Promise<Map<string, num
 
 export async function submitCampaign(
   redis: Redis,
-  url: string,
   campaign: Campaign,
   software: string,
 ): Promise<{ uuid: string; jobs: SubmittedJob[] }> {
@@ -76,7 +77,7 @@ export async function submitCampaign(
   const refs = campaign.runs.map((r) => boardRef(r.url, campaign.where(["board"])));
   const kinds = refs.some((r) => r.by === "kind")
     ? await loads(
-        url,
+        redis,
         boards.filter((b) => isLive(b)),
       )
     : undefined;
@@ -107,38 +108,38 @@ export async function submitCampaign(
   const uuid = randomUUID();
   const submittedBy = `${process.env.USER ?? "?"}@${hostname()}`;
   const jobs: SubmittedJob[] = [];
-  const queues = new Map<string, Queue>();
-  try {
-    for (const [idx, run] of campaign.runs.entries()) {
-      const board = routed[idx]!;
-      let q = queues.get(board);
-      if (!q) {
-        q = new Queue(queueName(board), {
-          connection: redisOptions(url) as ConnectionOptions,
-          prefix: PREFIX,
-        });
-        queues.set(board, q);
-      }
-      const data: FleetJobData = {
-        campaign: { uuid, name: campaign.name, file: campaign.file, text: campaign.text },
-        idx,
-        params: run.params,
-        board,
-        requested: run.url,
-        software,
-        submittedBy,
-      };
-      const id = jobId(uuid, idx);
-      await q.add(campaign.name, data, {
-        jobId: id,
-        attempts: 1,
-        removeOnComplete: false,
-        removeOnFail: false,
-      });
-      jobs.push({ id, board, idx, params: run.params });
+  const perBoard = new Map<string, Array<{ name: string; data: FleetJobData; opts: { jobId: string } }>>();
+  for (const [idx, run] of campaign.runs.entries()) {
+    const board = routed[idx]!;
+    const data: FleetJobData = {
+      campaign: { uuid, name: campaign.name, file: campaign.file, text: campaign.text },
+      idx,
+      params: run.params,
+      board,
+      requested: run.url,
+      software,
+      submittedBy,
+    };
+    const id = jobId(uuid, idx);
+    perBoard.set(board, [...(perBoard.get(board) ?? []), { name: campaign.name, data, opts: { jobId: id } }]);
+    jobs.push({ id, board, idx, params: run.params });
+  }
+  // One connection for every board's queue, one bulk add per board.
+  for (const [board, batch] of perBoard) {
+    const q = new Queue(queueName(board), {
+      connection: redis as unknown as ConnectionOptions,
+      prefix: PREFIX,
+    });
+    try {
+      await q.addBulk(
+        batch.map((j) => ({
+          ...j,
+          opts: { ...j.opts, attempts: 1, removeOnComplete: false, removeOnFail: false },
+        })),
+      );
+    } finally {
+      await q.close();
     }
-  } finally {
-    await Promise.all([...queues.values()].map((q) => q.close()));
   }
   await addCampaignJobs(redis, uuid, jobs);
   return { uuid, jobs };
@@ -161,12 +162,16 @@ export async function watchJobs(
 ): Promise<JobEnd[]> {
   const boards = [...new Set(jobs.map((j) => j.board))];
   const mine = new Map(jobs.map((j) => [j.id, j]));
+  const redis = await connectRedis(url);
   const queues = new Map(
     boards.map((b) => [
       b,
-      new Queue(queueName(b), { connection: redisOptions(url) as ConnectionOptions, prefix: PREFIX }),
+      new Queue(queueName(b), { connection: redis as unknown as ConnectionOptions, prefix: PREFIX }),
     ]),
   );
+  // Jobs an end event named: looked at at once, before the periodic look at every job.
+  const ended = new Set<string>();
+  let wake: (() => void) | undefined;
   const events = boards.map((b) => {
     const qe = new QueueEvents(queueName(b), {
       connection: redisOptions(url) as ConnectionOptions,
@@ -184,12 +189,24 @@ export async function watchJobs(
             : "started";
       out(`job ${id} (${b}) run ${p.runId} step ${p.step}/${p.steps} ${p.kind}: ${what}`);
     });
+    const end = ({ jobId: id }: { jobId: string }) => {
+      if (!mine.has(id)) return;
+      ended.add(id);
+      wake?.();
+    };
+    qe.on("completed", end);
+    qe.on("failed", end);
     return qe;
   });
   const ends = new Map<string, JobEnd>();
+  let lastFull = 0;
   try {
     while (ends.size < jobs.length) {
-      for (const j of jobs) {
+      const full = Date.now() - lastFull >= pollMs;
+      if (full) lastFull = Date.now();
+      const look = full ? jobs : jobs.filter((j) => ended.has(j.id));
+      ended.clear();
+      for (const j of look) {
         if (ends.has(j.id)) continue;
         const job = await Job.fromId<FleetJobData, FleetJobResult>(queues.get(j.board)!, j.id);
         if (!job) {
@@ -213,10 +230,19 @@ export async function watchJobs(
           out(`job ${j.id} (${j.board}): failed: ${job.failedReason}`);
         }
       }
-      if (ends.size < jobs.length) await new Promise((r) => setTimeout(r, pollMs));
+      if (ends.size < jobs.length && ended.size === 0)
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, pollMs);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+      wake = undefined;
     }
   } finally {
     await Promise.all([...events.map((e) => e.close()), ...[...queues.values()].map((q) => q.close())]);
+    redis.disconnect();
   }
   return jobs.map((j) => ends.get(j.id)!);
 }

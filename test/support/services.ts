@@ -52,6 +52,8 @@ export function freePort(): Promise<number> {
 export interface Service {
   url: string;
   port: number;
+  /** The server's process (PostgreSQL: the postmaster, parent of every backend). */
+  pid: number;
   /** Ends the server (SIGTERM, SIGKILL after 5 s) and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -80,7 +82,7 @@ async function startServer(
   ready: RegExp,
   dir: string,
   opts: { uid?: number; gid?: number } = {},
-): Promise<() => Promise<void>> {
+): Promise<{ stop: () => Promise<void>; pid: number }> {
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts });
   const exited = track(child);
   let log = "";
@@ -115,13 +117,13 @@ async function startServer(
     await stop();
     throw e;
   });
-  return stop;
+  return { stop, pid: child.pid! };
 }
 
 export async function startRedis(): Promise<Service> {
   const dir = mkdtempSync(join(tmpdir(), "xbar-redis-"));
   const port = await freePort();
-  const stop = await startServer(
+  const { stop, pid } = await startServer(
     REDIS_SERVER,
     [
       "--port",
@@ -141,7 +143,7 @@ export async function startRedis(): Promise<Service> {
     /Ready to accept connections/,
     dir,
   );
-  return { url: `redis://127.0.0.1:${port}`, port, stop };
+  return { url: `redis://127.0.0.1:${port}`, port, pid, stop };
 }
 
 /** The uid and gid PostgreSQL runs as: ours unless we are root, then `postgres` or `nobody`. */
@@ -176,7 +178,7 @@ export async function startPostgres(): Promise<Service> {
     throw new Error(`initdb failed: ${(e as { stderr?: Buffer }).stderr?.toString() ?? e}`);
   }
   const port = await freePort();
-  const stop = await startServer(
+  const { stop, pid } = await startServer(
     join(bin, "postgres"),
     [
       "-D",
@@ -204,5 +206,5 @@ export async function startPostgres(): Promise<Service> {
   await c.connect();
   await c.query("CREATE DATABASE xbar");
   await c.end();
-  return { url: `${url}/xbar`, port, stop };
+  return { url: `${url}/xbar`, port, pid, stop };
 }
