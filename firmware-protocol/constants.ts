@@ -53,11 +53,11 @@ export const ErrorCode = {
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
   // The run store and the fleet (many boards, many computers): host side only.
-  STORE_UNAVAILABLE: 620,
-  STORE_TOO_NEW: 621,
-  RUN_TAKEN_OVER: 622,
-  QUEUE_UNAVAILABLE: 623,
-  UNKNOWN_BOARD: 624,
+  STORE_UNAVAILABLE: 640,
+  STORE_TOO_NEW: 641,
+  RUN_TAKEN_OVER: 642,
+  QUEUE_UNAVAILABLE: 643,
+  UNKNOWN_BOARD: 644,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -94,7 +94,7 @@ describe.skipIf(Boolean(missing) && !CI)("run store on PostgreSQL", () => {
     }
   });
 
-  it("a process that lost its run is refused (E622) when it begins or ends a step", async () => {
+  it("a process that lost its run is refused (E642) when it begins or ends a step", async () => {
     const store = await RunStore.open(pg.url);
     try {
       const id = await runOn(store);
@@ -102,9 +102,9 @@ describe.skipIf(Boolean(missing) && !CI)("run store on PostgreSQL", () => {
       const sid = await store.beginStep(id, 5, "read", {}, "worker-a");
       await store.claimRun(id, "worker-b");
       await expect(store.endStep(sid, "completed", {}, undefined, "worker-a")).rejects.toMatchObject({
-        code: 622,
+        code: 642,
       });
-      await expect(store.beginStep(id, 6, "read", {}, "worker-a")).rejects.toMatchObject({ code: 622 });
+      await expect(store.beginStep(id, 6, "read", {}, "worker-a")).rejects.toMatchObject({ code: 642 });
       // worker-a's attempt never completed, so exports and plots do not count it.
       expect((await store.steps(id)).find((s) => s.id === sid)!.status).not.toBe("completed");
     } finally {

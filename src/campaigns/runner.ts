@@ -12,7 +12,7 @@
  * Ownership: the runner claims each run under a token of its own (host:pid:random) before touching
  * it, and every step it begins or ends is checked against that token in the same transaction. A
  * worker that lost its job to another (it stalled, BullMQ handed the job on) is thereby refused
- * (E622) instead of completing a step a second time.
+ * (E642) instead of completing a step a second time.
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -194,7 +194,7 @@ export async function runCampaign(
           );
         await store.endRun(run.id, aborted ? "aborted" : "failed", aborted ? "interrupted" : msg, owner);
       } catch (fenced) {
-        // Taken over (E622): the run is another process's now; leave its records alone.
+        // Taken over (E642): the run is another process's now; leave its records alone.
         ev.runEnd?.(run, "failed");
         return { status: "failed", error: fenced };
       }

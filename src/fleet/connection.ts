@@ -87,7 +87,7 @@ export function redactRedis(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:***@");
 }
 
-/** Connects and pings, or fails with E623 naming the URL (never the password) within `timeoutMs`. */
+/** Connects and pings, or fails with E643 naming the URL (never the password) within `timeoutMs`. */
 export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis> {
   const redis = new Redis({ ...redisOptions(url), lazyConnect: true, connectTimeout: timeoutMs });
   redis.on("error", () => {});
@@ -100,7 +100,7 @@ export async function connectRedis(url: string, timeoutMs = 5000): Promise<Redis
     ]);
   } catch (e) {
     redis.disconnect();
-    throw new XbarError(623, `cannot reach the job queue at ${redactRedis(url)}: ${(e as Error).message}`);
+    throw new XbarError(643, `cannot reach the job queue at ${redactRedis(url)}: ${(e as Error).message}`);
   }
   return redis;
 }

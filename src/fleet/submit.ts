@@ -85,7 +85,7 @@ export async function submitCampaign(
     if (ref.by === "name") {
       if (!byName.has(ref.value))
         throw new XbarError(
-          624,
+          644,
           `${campaign.where(["board"])}: no worker has served a board named ${ref.value} (boards: ${boards.map((b) => b.name).join(", ") || "none"}); start one with xbar worker --board ${ref.value}=URL`,
         );
       return ref.value;
@@ -93,7 +93,7 @@ export async function submitCampaign(
     const candidates = boards.filter((b) => b.kind === ref.value && isLive(b));
     if (candidates.length === 0)
       throw new XbarError(
-        624,
+        644,
         `${campaign.where(["board"])}: no live board of kind ${ref.value} (run ${i + 1}); live: ${
           boards
             .filter((b) => isLive(b))

@@ -10,7 +10,7 @@
  * and the next worker serving that board resumes the run from the database: completed steps are
  * skipped, the killed step is marked interrupted and run again as a new attempt (runner.ts), so no
  * measurement is counted twice. A worker that only stalled and comes back finds its run claimed by
- * the new owner and is refused (E622).
+ * the new owner and is refused (E642).
  *
  * A board that goes away fails its own job with the board's coded error (E602, E606, ...): the other
  * boards' workers go on. Ctrl-C (SIGINT/SIGTERM): running steps are aborted (arrays idle, data kept)

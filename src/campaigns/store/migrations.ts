@@ -3,7 +3,7 @@
  * `schema_migrations` says which ran. The same tables and columns on both engines; only the types
  * of the DDL differ (SQLite: INTEGER PRIMARY KEY, REAL, BLOB; PostgreSQL: BIGINT identity, DOUBLE
  * PRECISION, BYTEA). A database written by newer software (a version we do not know) is refused
- * with E621 rather than written to.
+ * with E641 rather than written to.
  *
  * Several processes may open a PostgreSQL database at once (workers starting together): the
  * migration transaction takes an advisory lock first, so one applies and the others then see it
@@ -100,7 +100,7 @@ export async function migrate(db: SqlDriver): Promise<number[]> {
     const newest = Math.max(0, ...have);
     if (newest > SCHEMA_VERSION)
       throw new XbarError(
-        621,
+        641,
         `run database ${db.location} has schema version ${newest}, this software knows up to ${SCHEMA_VERSION}: update xbar`,
       );
     const applied: number[] = [];

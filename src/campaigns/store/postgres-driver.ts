@@ -5,7 +5,7 @@
  * snapshot copy, and each transaction runs on a connection of its own.
  *
  * Types: BIGINT ids arrive as strings (the store converts them), BYTEA as a Buffer, DOUBLE PRECISION
- * as a number. A connection that fails is reported as E620 STORE_UNAVAILABLE with the URL, never the
+ * as a number. A connection that fails is reported as E640 STORE_UNAVAILABLE with the URL, never the
  * password.
  */
 import pg from "pg";
@@ -44,7 +44,7 @@ export class PostgresDriver implements SqlDriver {
       await d.get("SELECT 1 AS one");
     } catch (e) {
       await pool.end().catch(() => {});
-      throw new XbarError(620, `cannot reach the run database ${d.location}: ${(e as Error).message}`);
+      throw new XbarError(640, `cannot reach the run database ${d.location}: ${(e as Error).message}`);
     }
     return d;
   }

@@ -15,7 +15,7 @@
  *
  * Across processes (workers on several computers, one of which may die or stall mid-step), a run has
  * an owner: `claimRun` takes it over, after which the previous owner's step writes are refused
- * (E622), and the database itself holds at most one completed attempt per step and one measurement
+ * (E642), and the database itself holds at most one completed attempt per step and one measurement
  * per (attempt, number) (migration 2).
  */
 import { randomUUID } from "node:crypto";
@@ -359,18 +359,18 @@ export class RunStore {
     return (await this.db.all("SELECT * FROM runs ORDER BY id")).map((r) => this.toRun(r));
   }
 
-  /** Refuses (E622) when `owner` is given and another process has taken the run over since. */
+  /** Refuses (E642) when `owner` is given and another process has taken the run over since. */
   private async checkOwner(q: SqlQuery, runId: number, owner: string | undefined): Promise<void> {
     if (owner === undefined) return;
     const r = await q.get(`SELECT owner FROM runs WHERE id = ?${this.forUpdate}`, [runId]);
     if (r && r.owner !== owner)
-      throw new XbarError(622, `run ${runId} was taken over by ${String(r.owner)} (this is ${owner})`);
+      throw new XbarError(642, `run ${runId} was taken over by ${String(r.owner)} (this is ${owner})`);
   }
 
   /**
    * Makes `owner` the run's owner. Steps left "running" by a previous owner (a process that died,
    * or one that stalled and lost its job) are marked interrupted, and a run left "running" aborted;
-   * from now on that previous owner's step writes are refused (E622).
+   * from now on that previous owner's step writes are refused (E642).
    */
   async claimRun(id: number, owner: string): Promise<void> {
     await this.db.tx(async (q) => {
