@@ -10,7 +10,8 @@ import { cancelJobs, findJob, jobsOfCampaign, queueStatus } from "../fleet/admin
 import { connectRedis } from "../fleet/connection.ts";
 import { submitCampaign, watchJobs } from "../fleet/submit.ts";
 import { parseBoardSpec, startWorker } from "../fleet/worker.ts";
-import { dbOption, EXIT_ABORTED, softwareVersion } from "./campaigns.ts";
+import { softwareVersion } from "../version.ts";
+import { dbOption, EXIT_ABORTED } from "./campaigns.ts";
 import { intArg } from "./options.ts";
 
 const queueOption = () =>

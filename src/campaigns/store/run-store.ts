@@ -19,7 +19,8 @@
  * per (attempt, number) (migration 2).
  */
 import { randomUUID } from "node:crypto";
-import { XbarError } from "../../../drivers/index.ts";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { migrate } from "./migrations.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
 import { isPostgresUrl, type Row, type SqlDriver, type SqlQuery, type SqlValue } from "./sql.ts";
@@ -116,7 +117,8 @@ function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array |
   return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
 }
 
-if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("run store: big-endian host");
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
+  throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
 
 /** The columns of a measurement row, in insert order. */
 const MEASUREMENT_COLUMNS =
@@ -364,7 +366,10 @@ export class RunStore {
     if (owner === undefined) return;
     const r = await q.get(`SELECT owner FROM runs WHERE id = ?${this.forUpdate}`, [runId]);
     if (r && r.owner !== owner)
-      throw new XbarError(642, `run ${runId} was taken over by ${String(r.owner)} (this is ${owner})`);
+      throw new XbarError(
+        ErrorCode.RUN_TAKEN_OVER,
+        `run ${runId} was taken over by ${String(r.owner)} (this is ${owner})`,
+      );
   }
 
   /**
