@@ -208,8 +208,12 @@ export async function watchJobs(
       ended.clear();
       for (const j of look) {
         if (ends.has(j.id)) continue;
-        const job = await Job.fromId<FleetJobData, FleetJobResult>(queues.get(j.board)!, j.id);
-        if (!job) {
+        const q = queues.get(j.board)!;
+        // The state first, then the job: a job read before its end was written would lack its result.
+        const state = await q.getJobState(j.id);
+        if (state !== "completed" && state !== "failed" && state !== "unknown") continue;
+        const job = await Job.fromId<FleetJobData, FleetJobResult>(q, j.id);
+        if (!job || state === "unknown") {
           ends.set(j.id, {
             id: j.id,
             board: j.board,
@@ -219,13 +223,12 @@ export async function watchJobs(
           out(`job ${j.id} (${j.board}): removed from the queue`);
           continue;
         }
-        const state = await job.getState();
         if (state === "completed") {
           ends.set(j.id, { id: j.id, board: j.board, state, result: job.returnvalue });
           out(
-            `job ${j.id} (${j.board}): completed, run ${job.returnvalue.runId} (${job.returnvalue.measurements} measurements)`,
+            `job ${j.id} (${j.board}): completed, run ${job.returnvalue?.runId} (${job.returnvalue?.measurements} measurements)`,
           );
-        } else if (state === "failed") {
+        } else {
           ends.set(j.id, { id: j.id, board: j.board, state, error: job.failedReason });
           out(`job ${j.id} (${j.board}): failed: ${job.failedReason}`);
         }
