@@ -287,6 +287,40 @@ describe.concurrent("commands on emu://", () => {
     expect(c).toMatchObject({ pulses: 0, reads: 0, vmms: 0, errors: 0, energy: 0 });
   });
 
+  it("without --port, commands share the default board: a pulse is still there for the next read; reset forgets it", async () => {
+    const reset = await runXbar(["reset"]);
+    expect(reset.code, describeRun(reset)).toBe(0);
+    const before = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    const p = await runXbar([
+      "pulse",
+      "--row",
+      "5",
+      "--col",
+      "5",
+      "--amplitude",
+      "3.2",
+      "--width",
+      "300e-6",
+      "--count",
+      "10",
+      "--json",
+    ]);
+    const pulsed = parseJson<{ conductance: number }>(p).conductance;
+    expect(pulsed).toBeGreaterThan(before.data[0]!);
+    const after = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    expect(after.data[0]).toBeCloseTo(pulsed, 12);
+    const r = await runXbar(["reset"]);
+    expect(r.stdout).toMatch(/^the default board is fresh again \(deleted .*default-board\.state\)$/m);
+    const fresh = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    expect(fresh.data[0]).toBeCloseTo(before.data[0]!, 12);
+  });
+
   it("read --row 0 --col 0: a linear device starts at 1 uS", async () => {
     const r = await runXbar(["read", "--row", "0", "--col", "0", "--port", "emu://?device=linear&seed=1"]);
     expectOk(r);

@@ -29,6 +29,16 @@ export interface EmulateOptions {
   allowRemote?: boolean;
   /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
   token?: string;
+  /** Wall seconds per board second (0: as fast as possible; 1: the board's own time). */
+  timescale?: number;
+  /** Bandwidth of the link as a UART at this baud rate, 8N1. */
+  baud?: number;
+  /** State file: the array's conductances kept across restarts. */
+  state?: string;
+  /** Pulses above the compliance trip (ERR 404, FAULT event). */
+  complianceTrip?: boolean;
+  /** Answer as a protocol 1.0 board did. */
+  protocol?: "1.0" | "1.1";
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -85,6 +95,11 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     lut: o.lut,
     token: o.token,
     faults,
+    timescale: o.timescale,
+    baud: o.baud,
+    state: o.state,
+    complianceTrip: o.complianceTrip,
+    protocol: o.protocol,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,
@@ -161,6 +176,27 @@ export function addEmulateCommand(program: Command): void {
       "--fault <spec>",
       "misbehave on the link, seeded: drop:P (lines), dropbyte:P, corrupt:P, delay:Dms, split, reset-after:N, disconnect-after:N, stall-after:N, seed:S (comma-separated)",
     )
+    .option(
+      "--timescale <s>",
+      "wall seconds per board second: 0 = as fast as possible, 1 = the board's own time (docs/timing.md)",
+      numArg("--timescale", (v) => v >= 0 && v <= 1000, "in [0, 1000]"),
+      0,
+    )
+    .option(
+      "--baud <n>",
+      "limit the link to a UART at this baud rate, 8N1 (N/10 bytes/s each way)",
+      intArg("--baud", 300, 100_000_000),
+    )
+    .option(
+      "--state <file>",
+      "keep the array's conductances in this file across restarts (non-volatile devices)",
+    )
+    .option("--compliance-trip", "a pulse above the compliance (CFG cc) trips: ERR 404 and a FAULT event")
+    .addOption(
+      new Option("--protocol <version>", "answer as a board of this protocol version")
+        .choices(["1.0", "1.1"])
+        .default("1.1"),
+    )
     .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
     .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
     .addHelpText("after", () => {
@@ -178,6 +214,8 @@ Examples:
   xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
   xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
   xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
+  xbar emulate --listen 5025 --timescale 1 --baud 115200     (a board's own time on a 115200-baud UART)
+  xbar emulate --serial /tmp/xbar-board --state board.state  (the array survives restarts; BOOT on start)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
   xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
     })

@@ -22,7 +22,7 @@ type Register = (program: Command, out: Out) => void;
 /** The command groups, in the order of the help, each with the commands it registers. */
 const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   {
-    commands: ["demo", "idn", "stat", "read", "pulse", "ports"],
+    commands: ["demo", "idn", "stat", "read", "pulse", "ports", "reset"],
     load: async () => (await import("./board-commands.ts")).addBoardCommands,
   },
   {

@@ -91,12 +91,7 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
       numArg("--hybrid-lr", (v) => v > 0, "positive"),
     )
-    .option(
-      "--gain <x>",
-      "weight of a full-range pair, or one per layer: 1,4 (default 1)",
-      perLayerArg("--gain"),
-      1,
-    )
+    .option("--gain <x>", "weight of a full-range pair, or one per layer: 1,4", perLayerArg("--gain"), 1)
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
     .option(
       "--refresh-fraction <x>",

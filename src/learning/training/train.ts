@@ -17,6 +17,7 @@ import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board, Counters } from "../../board/board.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
+import { eng } from "../../units.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
@@ -256,7 +257,7 @@ async function run(
       range = await calibrateRange(t.board, t.r0, t.c0, pulse);
       emit({
         type: "info",
-        message: `device range ${range.gmin.toExponential(3)} .. ${range.gmax.toExponential(3)} S, ${range.levels} levels`,
+        message: `device range ${eng(range.gmin, "S")} .. ${eng(range.gmax, "S")}, ${range.levels} levels`,
       });
     }
     for (const [k, placement] of placements.entries()) {
