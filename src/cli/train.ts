@@ -317,4 +317,6 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
   out(
     `totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`,
   );
+  const link = r.totals.link;
+  if (link) out(`link: ${count(link.sent)} bytes sent to the board, ${count(link.received)} received`);
 }
