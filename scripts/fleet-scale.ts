@@ -7,6 +7,7 @@
  * Jobs take real time: each emulated board's link holds every reply D ms (`fault=delay:Dms`),
  * standing in for the board time model (not on main when this was written).
  *
+ *   npm run build   (the workers are `xbar worker` processes: bin/xbar.mjs runs dist/)
  *   node --import tsx scripts/fleet-scale.ts [--boards 100] [--workers 4] [--jobs 2] [--delay 2] [--out FILE]
  *
  * Writes the figures as JSON (default docs/scale-results.json, one entry per configuration, replaced
