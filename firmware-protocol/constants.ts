@@ -79,6 +79,12 @@ export const ErrorCode = {
   INSTRUMENT_REFUSED: 640,
   /** The source-measure unit reached its current compliance during a read or a pulse. */
   IN_COMPLIANCE: 641,
+  // The run store and the fleet (many boards, many computers): host side only.
+  STORE_UNAVAILABLE: 650,
+  STORE_TOO_NEW: 651,
+  RUN_TAKEN_OVER: 652,
+  QUEUE_UNAVAILABLE: 653,
+  UNKNOWN_BOARD: 654,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -80,14 +80,14 @@ function cliSuite(url: () => string, name: string): void {
     const db = join(dir, `${name}.sqlite`);
     const r = await xbar(["run", campaign(name, url()), "--db", db]);
     expect(r.code, r.stderr).toBe(0);
-    const store = RunStore.open(db);
+    const store = await RunStore.open(db);
     try {
-      const [run] = store.runs();
+      const [run] = await store.runs();
       expect(run!.status).toBe("completed");
       expect(store.measurements(run!.id, "pulse_response")).toHaveLength(21);
       expect(store.measurementCount(run!.id)).toBeGreaterThan(21);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 }

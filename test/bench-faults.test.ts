@@ -86,9 +86,14 @@ describe("bench board under bad conditions", () => {
     const c = parseCampaign(
       `name: hang\nboard: "${url}"\nsteps:\n  - characterize: { row: 1, col: 1, pulses: 20 }\n`,
     );
-    const store = RunStore.open(join(dir, "hang.sqlite"));
+    const store = await RunStore.open(join(dir, "hang.sqlite"));
     try {
-      const { runs } = store.createCampaign({ name: c.name, text: c.text, software: "test", runs: c.runs });
+      const { runs } = await store.createCampaign({
+        name: c.name,
+        text: c.text,
+        software: "test",
+        runs: c.runs,
+      });
       let seen = 0;
       const res = await runCampaign(store, c, runs, {
         signal: new AbortController().signal,
@@ -101,17 +106,17 @@ describe("bench board under bad conditions", () => {
         },
       });
       expect(res.status).toBe("failed");
-      const run = store.run(runs[0]!.id)!;
+      const run = (await store.run(runs[0]!.id))!;
       expect(run.status).toBe("failed");
       expect(run.error).toContain("E601");
       // Every point emitted before the hang is in the database, under the failed attempt of the step.
       expect(store.measurementCount(run.id)).toBe(seen);
       expect(seen).toBeGreaterThanOrEqual(7);
-      expect(store.steps(run.id).map((st) => st.status)).toEqual(["failed"]);
+      expect((await store.steps(run.id)).map((st) => st.status)).toEqual(["failed"]);
       expect(bench.smu.outputOn).toBe(false);
       expect([...bench.matrix.closed]).toEqual([]);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

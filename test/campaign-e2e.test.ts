@@ -116,20 +116,25 @@ describe("steps in-process (runner and store without the CLI)", () => {
     const c = parseCampaign(
       "name: f\nboard: emu://?rows=8&cols=8&device=linear\nsteps:\n  - form: { row: 1, col: 1, start: 1.0, stop: 3.0, step: 0.5, target: 1.2e-6 }\n",
     );
-    const store = RunStore.open(join(dir, "form.sqlite"));
+    const store = await RunStore.open(join(dir, "form.sqlite"));
     try {
-      const { runs } = store.createCampaign({ name: c.name, text: c.text, software: "test", runs: c.runs });
+      const { runs } = await store.createCampaign({
+        name: c.name,
+        text: c.text,
+        software: "test",
+        runs: c.runs,
+      });
       const res = await runCampaign(store, c, runs, {
         signal: new AbortController().signal,
         software: "test",
       });
       expect(res.status).toBe("completed");
-      const pts = store.measurements(runs[0]!.id, "form");
+      const pts = await store.measurements(runs[0]!.id, "form");
       expect(pts.map((p) => p.x)).toEqual(pts.map((_, k) => 1 + 0.5 * k));
       expect(pts.at(-1)!.y!).toBeGreaterThanOrEqual(1.2e-6);
       expect(pts.slice(0, -1).every((p) => p.y! < 1.2e-6)).toBe(true);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
@@ -212,10 +217,10 @@ describe("program steps that do not converge", () => {
     const r = await runXbar(["run", file, "--db", db]);
     expect(r.code, describeRun(r)).toBe(3);
     expect(r.stderr).toMatch(/^xbar: E620 NOT_CONVERGED: program: \d+ of 16 devices did not converge/m);
-    const store = RunStore.open(db);
-    const run = store.runs()[0]!;
-    const step = store.steps(run.id).find((st) => st.kind === "program")!;
-    store.close();
+    const store = await RunStore.open(db);
+    const run = (await store.runs())[0]!;
+    const step = (await store.steps(run.id)).find((st) => st.kind === "program")!;
+    await store.close();
     expect(run.status).toBe("failed");
     expect(step.status).toBe("failed");
     expect(step.error).toMatch(
@@ -239,12 +244,13 @@ describe("a sweep over three device presets", () => {
     const r = await runXbar(["run", "examples/three-presets.yaml", "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
     expect(r.stdout).toMatch(/estimated time: /);
-    const store = RunStore.open(db);
-    const runs = store.runs();
-    const curves = runs.map((run) => store.measurements(run.id, "pulse_response").length);
+    const store = await RunStore.open(db);
+    const runs = await store.runs();
+    const curves = [];
+    for (const run of runs) curves.push((await store.measurements(run.id, "pulse_response")).length);
     const techs = runs.map((run) => (run.identity as { technology: string }).technology);
     const statuses = runs.map((run) => run.status);
-    store.close();
+    await store.close();
     expect(techs).toEqual(["linear", "agsi", "pcm"]);
     expect(statuses).toEqual(["completed", "completed", "completed"]);
     expect(curves).toEqual([121, 121, 121]);
@@ -254,9 +260,12 @@ describe("a sweep over three device presets", () => {
       /^xbar: warning: run 3 step 3 program: \d+ of 64 devices did not converge \(\d+ stuck, \d+ out of pulse budget, \d+ not settled within \d+ rounds\)$/m,
     );
     expect(r.stdout).toMatch(/^run 3: completed with 1 warning\(s\)$/m);
-    const check = RunStore.open(db);
-    const pcmProgram = check.steps(3).find((st) => st.kind === "program")!.result as Record<string, number>;
-    check.close();
+    const check = await RunStore.open(db);
+    const pcmProgram = (await check.steps(3)).find((st) => st.kind === "program")!.result as Record<
+      string,
+      number
+    >;
+    await check.close();
     expect(pcmProgram.converged + pcmProgram.stuck + pcmProgram.capped + pcmProgram.pending).toBe(64);
     expect(pcmProgram.converged).toBeLessThan(64);
 
@@ -325,15 +334,15 @@ describe("a sweep over three device presets", () => {
       const db = join(dir, "pty.sqlite");
       const r = await runXbar(["run", file, "--db", db], { timeoutMs: 60_000 });
       expect(r.code, describeRun(r)).toBe(0);
-      const store = RunStore.open(db);
-      const runs = store.runs();
+      const store = await RunStore.open(db);
+      const runs = await store.runs();
       expect(runs.map((x) => (x.identity as { technology: string }).technology)).toEqual(presets);
       expect(runs.map((x) => x.status)).toEqual(["completed", "completed", "completed"]);
       for (const run of runs) {
-        expect(store.measurements(run.id, "pulse_response")).toHaveLength(41);
-        expect(store.measurements(run.id, "retention")).toHaveLength(4);
+        expect(await store.measurements(run.id, "pulse_response")).toHaveLength(41);
+        expect(await store.measurements(run.id, "retention")).toHaveLength(4);
       }
-      store.close();
+      await store.close();
     },
     60_000,
   );

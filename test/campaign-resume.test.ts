@@ -41,26 +41,26 @@ async function interrupt(file: string, db: string, k: number, signal: NodeJS.Sig
   await new Promise((r) => setTimeout(r, 50));
   const status = await run.stop(signal, 5000);
   // Which steps had completed, and which was under way, when the signal landed (from the store).
-  const store = RunStore.open(db);
-  const steps = store.steps(id);
-  store.close();
+  const store = await RunStore.open(db);
+  const steps = await store.steps(id);
+  await store.close();
   const done = steps.filter((s) => s.status === "completed").map((s) => ({ idx: s.idx, id: s.id }));
   const cut = steps.filter((s) => s.status !== "completed");
   expect(cut, "one step was under way when the signal landed").toHaveLength(1);
   return { id, status, stdout: run.stdout(), stderr: run.stderr(), done, killedAt: cut[0]!.idx + 1 };
 }
 
-function checkExactlyOnce(
+async function checkExactlyOnce(
   db: string,
   id: number,
   killedAt: number,
   before: Array<{ idx: number; id: number }>,
 ) {
-  const store = RunStore.open(db);
+  const store = await RunStore.open(db);
   try {
-    const run = store.run(id)!;
+    const run = (await store.run(id))!;
     expect(run.status).toBe("completed");
-    const steps = store.steps(id);
+    const steps = await store.steps(id);
     // Steps completed before the interruption are the very same rows (not run again).
     for (const b of before)
       expect(steps.find((s) => s.idx === b.idx && s.status === "completed")!.id).toBe(b.id);
@@ -72,15 +72,15 @@ function checkExactlyOnce(
       expect(attempts, `attempts of step ${idx + 1}`).toHaveLength(idx === killedAt - 1 ? 2 : 1);
       if (idx === killedAt - 1) expect(attempts[0]!.status).toBe("interrupted");
     }
-    const curves = store.measurements(id, "pulse_response");
+    const curves = await store.measurements(id, "pulse_response");
     expect(curves).toHaveLength(STEPS * (2 * PULSES + 1));
     for (let idx = 0; idx < STEPS; idx++)
       expect(curves.filter((m) => m.stepIdx === idx).map((m) => m.x)).toEqual(
         Array.from({ length: 2 * PULSES + 1 }, (_, i) => i),
       );
-    return store.measurementCount(id);
+    return await store.measurementCount(id);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -97,7 +97,7 @@ describe("xbar run: interruption and resume", () => {
     for (let i = 1; i < k.killedAt; i++)
       expect(r.stdout).toMatch(new RegExp(`step ${i}/6 characterize: already completed, skipped`));
     expect(r.stdout).toMatch(new RegExp(`step ${k.killedAt}/6 characterize: done`));
-    const all = checkExactlyOnce(db, k.id, k.killedAt, k.done);
+    const all = await checkExactlyOnce(db, k.id, k.killedAt, k.done);
     // The killed attempt's partial curve is kept (measurements beyond the completed ones).
     expect(all).toBeGreaterThan(STEPS * (2 * PULSES + 1));
   }, 90_000);
@@ -122,7 +122,7 @@ describe("xbar run: interruption and resume", () => {
     ]);
     const r = await runXbar(["run", "--resume", String(k.id), "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
-    checkExactlyOnce(db, k.id, k.killedAt, k.done);
+    await checkExactlyOnce(db, k.id, k.killedAt, k.done);
   }, 90_000);
 });
 
@@ -155,9 +155,11 @@ describe("xbar runs while a campaign holds the database", () => {
     expect(resumed.stderr).toMatch(/E605 .*in use by process/);
     const status = await run.exited();
     expect(status.code, run.stderr()).toBe(0);
-    const final = RunStore.open(db);
-    expect(final.steps(id).map((x) => x.status)).toEqual(Array.from({ length: STEPS }, () => "completed"));
-    final.close();
+    const final = await RunStore.open(db);
+    expect((await final.steps(id)).map((x) => x.status)).toEqual(
+      Array.from({ length: STEPS }, () => "completed"),
+    );
+    await final.close();
     const after = await runXbar(["runs", "list", "--db", db, "--json"]);
     expect(after.stderr).not.toMatch(/snapshot/);
     expect(

@@ -109,18 +109,18 @@ describe("iv steps in campaigns", () => {
     const db = join(mkdtempSync(join(tmpdir(), "xbar-smu-")), "iv.sqlite");
     const r = await runXbar(["run", "examples/iv-smu.yaml", "--db", db], { timeoutMs: 60_000 });
     expect(r.code, describeRun(r)).toBe(0);
-    const store = RunStore.open(db);
+    const store = await RunStore.open(db);
     try {
-      const run = store.runs()[0]!;
+      const run = (await store.runs())[0]!;
       expect((run.identity as { instrument: { model: string } }).instrument.model).toBe("MODEL 2400");
-      const iv = store.measurements(run.id, "iv");
+      const iv = await store.measurements(run.id, "iv");
       expect(iv).toHaveLength(4 * 33);
       // A pinched loop: at +1.5 V the current going up differs from the current coming back.
       const at = (label: string) =>
         iv.find((m) => m.label === label && Math.abs((m.x ?? 0) - 1.5) < 1e-9)!.y!;
       expect(Math.abs(at("sweep 2") - at("sweep 1"))).toBeGreaterThan(0.1 * Math.abs(at("sweep 1")));
     } finally {
-      store.close();
+      await store.close();
     }
   }, 60_000);
 });

@@ -27,12 +27,12 @@ beforeAll(async () => {
 });
 afterAll(() => stopAll());
 
-function counts(db: string, id: number): { all: number; status: string } {
-  const store = RunStore.open(db);
+async function counts(db: string, id: number): Promise<{ all: number; status: string }> {
+  const store = await RunStore.open(db);
   try {
-    return { all: store.measurementCount(id), status: store.run(id)!.status };
+    return { all: await store.measurementCount(id), status: (await store.run(id))!.status };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -51,7 +51,7 @@ describe("SIGKILL at random points", () => {
     const killedIn: number[] = [];
     for (let k = 0; k < KILLS; k++) {
       // A fast link may finish the campaign between two kills: then there is nothing left to kill.
-      if (k > 0 && counts(db, id).status === "completed") break;
+      if (k > 0 && (await counts(db, id)).status === "completed") break;
       const run = startXbar(
         k === 0 ? ["run", file, "--db", db] : ["run", "--resume", String(id), "--db", db],
       );
@@ -62,25 +62,25 @@ describe("SIGKILL at random points", () => {
       const stepLines = [...run.stdout().matchAll(/step (\d+)\/6 characterize: pulse/g)];
       killedIn.push(Number(stepLines.at(-1)?.[1] ?? 0));
       expect(status.signal === "SIGKILL" || status.code === 0).toBe(true);
-      kept.push(counts(db, id).all);
+      kept.push((await counts(db, id)).all);
       if (k > 0) expect(kept[k]!, "measurements after kill vs before").toBeGreaterThanOrEqual(kept[k - 1]!);
     }
     // The first kill always lands mid-campaign (six steps of 241 points take far longer than 0.8 s).
     expect(killedIn.length).toBeGreaterThanOrEqual(1);
-    if (counts(db, id).status !== "completed") {
+    if ((await counts(db, id)).status !== "completed") {
       const r = await runXbar(["run", "--resume", String(id), "--db", db], { timeoutMs: 90_000 });
       expect(r.code, describeRun(r)).toBe(0);
     }
-    const store = RunStore.open(db);
+    const store = await RunStore.open(db);
     try {
-      expect(store.run(id)!.status).toBe("completed");
-      expect(store.measurementCount(id)).toBeGreaterThanOrEqual(kept.at(-1)!);
-      const all = store.steps(id);
+      expect((await store.run(id))!.status).toBe("completed");
+      expect(await store.measurementCount(id)).toBeGreaterThanOrEqual(kept.at(-1)!);
+      const all = await store.steps(id);
       for (let idx = 0; idx < STEPS; idx++) {
         const done = all.filter((s) => s.idx === idx && s.status === "completed");
         expect(done, `step ${idx + 1} completed exactly once`).toHaveLength(1);
       }
-      const curves = store.measurements(id, "pulse_response");
+      const curves = await store.measurements(id, "pulse_response");
       expect(curves).toHaveLength(STEPS * (2 * PULSES + 1));
       for (let idx = 0; idx < STEPS; idx++)
         expect(curves.filter((m) => m.stepIdx === idx).map((m) => m.x)).toEqual(
@@ -94,12 +94,12 @@ describe("SIGKILL at random points", () => {
             kills: KILLS,
             killedIn,
             kept,
-            final: store.measurementCount(id),
+            final: await store.measurementCount(id),
             attempts: all.length,
           }),
         );
     } finally {
-      store.close();
+      await store.close();
     }
   }, 120_000);
 });

@@ -44,9 +44,9 @@ describe("SIGINT on emu://", () => {
     expect(status.code).toBe(130);
     expect(ms).toBeLessThan(bound(stepS * 1000));
     expect(run.stdout()).toMatch(/resume with: xbar run --resume \d+/);
-    const store = RunStore.open(db);
-    const done = store.steps(id).filter((s) => s.status === "completed").length;
-    store.close();
+    const store = await RunStore.open(db);
+    const done = (await store.steps(id)).filter((s) => s.status === "completed").length;
+    await store.close();
     expect(done).toBeGreaterThanOrEqual(2);
     expect(done).toBeLessThan(8);
   });

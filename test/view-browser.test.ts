@@ -176,10 +176,10 @@ steps:
       await page.waitForSelector('#status[data-state="stopped"]');
       await page.close();
 
-      const store = RunStore.openForReading(db);
-      const [r] = store.runs();
-      const steps = store.steps(r!.id);
-      store.close();
+      const store = await RunStore.openForReading(db);
+      const [r] = await store.runs();
+      const steps = await store.steps(r!.id);
+      await store.close();
       expect(r!.status).toBe("aborted");
       expect(steps.map((s) => `${s.kind}:${s.status}`)).toEqual(["identify:completed", "train:interrupted"]);
       const resume = xbar(["run", "--resume", String(r!.id), "--db", db, "--dry-run"]);

@@ -8,7 +8,13 @@
  * Resume: a run's completed steps are skipped; a step that was interrupted (Ctrl-C or the process
  * killed outright) is started again as a new attempt. A run left "running" by a dead process is first
  * marked aborted.
+ *
+ * Ownership: the runner claims each run under a token of its own (host:pid:random) before touching
+ * it, and every step it begins or ends is checked against that token in the same transaction. A
+ * worker that lost its job to another (it stalled, BullMQ handed the job on) is thereby refused
+ * (E652) instead of completing a step a second time.
  */
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { firstValueFrom } from "rxjs";
 import { parseLinkUrl } from "../../drivers/open-transport.ts";
@@ -94,6 +100,21 @@ export function preflight(
   });
 }
 
+export interface RunnerOptions {
+  signal: AbortSignal;
+  software: string;
+  events?: RunnerEvents;
+  /** How a run's board is reached (default: `connect(url)`; a worker maps board names to its ports). */
+  connectBoard?: (url: string) => Promise<Board>;
+  /** The token this runner claims runs under (default: host:pid:random). */
+  owner?: string;
+  /** Wraps each run's board (the live view observes it so); default none. */
+  wrapBoard?: (board: Board) => Board;
+}
+
+/** A token naming this process as a run's owner. */
+export const ownerToken = (): string => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
 /** What checking a campaign against its boards found for one board URL. */
 export interface BoardCheck {
   url: string;
@@ -145,42 +166,41 @@ export async function runCampaign(
   store: RunStore,
   campaign: Campaign,
   runs: RunRow[],
-  opts: {
-    signal: AbortSignal;
-    software: string;
-    events?: RunnerEvents;
-    /** Wraps each run's board (the live view observes it so); default none. */
-    wrapBoard?: (board: Board) => Board;
-  },
+  opts: RunnerOptions,
 ): Promise<RunnerResult> {
   const ev = opts.events ?? {};
+  const owner = opts.owner ?? ownerToken();
   for (const [i, run] of runs.entries()) {
     if (run.status === "completed") continue;
     const spec: CampaignRun = campaign.runs[run.idx]!;
-    store.recoverRun(run.id);
+    await store.claimRun(run.id, owner);
     if (opts.signal.aborted) return { status: "aborted" };
     let board: Board | undefined;
     let smu: Smu | undefined;
     let stepId: number | undefined;
     try {
-      board = await connect(spec.url);
+      board = await (opts.connectBoard ?? connect)(spec.url);
       if (opts.wrapBoard) board = opts.wrapBoard(board);
       const config = await firstValueFrom(board.configure());
       if (spec.instrument) smu = await connectSmu(spec.instrument);
       preflight(board, spec.steps, campaign.where);
-      store.startRun(run.id, {
-        identity: smu
-          ? { ...board.identity, instrument: { url: spec.instrument, ...smu.identity } }
-          : board.identity,
-        config,
-        limits: board.limits,
-        host: hostname(),
-      });
+      await store.startRun(
+        run.id,
+        {
+          identity: smu
+            ? { ...board.identity, instrument: { url: spec.instrument, ...smu.identity } }
+            : board.identity,
+          config,
+          limits: board.limits,
+          host: hostname(),
+        },
+        owner,
+      );
       ev.runStart?.(run, i, runs.length);
-      const done = store.completedSteps(run.id);
+      const done = await store.completedSteps(run.id);
       // The range of the last characterize step completed before (for relative program levels).
       let range: { gmin: number; gmax: number } | undefined;
-      for (const s of store.steps(run.id))
+      for (const s of await store.steps(run.id))
         if (s.kind === "characterize" && s.status === "completed" && s.result)
           range = s.result as typeof range;
       for (const [idx, step] of spec.steps.entries()) {
@@ -189,36 +209,55 @@ export async function runCampaign(
           continue;
         }
         if (opts.signal.aborted) throw new StepAborted();
-        const sid = store.beginStep(run.id, idx, step.kind, step.body);
+        const sid = await store.beginStep(run.id, idx, step.kind, step.body, owner);
         stepId = sid;
         ev.stepStart?.(run, idx, step);
         const t0 = Date.now();
-        const result = await executeStep(step, {
-          board,
-          smu,
-          range,
-          signal: opts.signal,
-          record: (m) => {
-            store.record(sid, m);
-            ev.measurement?.(run, step, m);
-          },
-          progress: (d, t, s) => ev.stepProgress?.(d, t, s),
-        });
-        store.endStep(sid, "completed", result);
+        const writer = store.recorder(sid);
+        let result: Record<string, unknown>;
+        try {
+          result = await executeStep(step, {
+            board,
+            smu,
+            range,
+            signal: opts.signal,
+            record: (m) => {
+              writer.record(m);
+              ev.measurement?.(run, step, m);
+            },
+            progress: (d, t, s) => ev.stepProgress?.(d, t, s),
+          });
+        } finally {
+          // Whatever happened, what was measured is committed (a failed insert surfaces here).
+          await writer.flush();
+        }
+        await store.endStep(sid, "completed", result, undefined, owner);
         if (step.kind === "characterize") range = result as typeof range;
         stepId = undefined;
         ev.stepEnd?.(run, idx, step, result, Date.now() - t0);
       }
-      store.endRun(run.id, "completed");
+      await store.endRun(run.id, "completed", undefined, owner);
       await ev.runEnd?.(run, "completed");
     } catch (e) {
       const aborted = e instanceof StepAborted || opts.signal.aborted;
       // Leave the array idle whatever happened.
       if (board) await firstValueFrom(board.abort()).catch(() => {});
       const msg = e instanceof Error ? e.message : String(e);
-      if (stepId !== undefined)
-        store.endStep(stepId, aborted ? "interrupted" : "failed", undefined, aborted ? "aborted" : msg);
-      store.endRun(run.id, aborted ? "aborted" : "failed", aborted ? "interrupted" : msg);
+      try {
+        if (stepId !== undefined)
+          await store.endStep(
+            stepId,
+            aborted ? "interrupted" : "failed",
+            undefined,
+            aborted ? "aborted" : msg,
+            owner,
+          );
+        await store.endRun(run.id, aborted ? "aborted" : "failed", aborted ? "interrupted" : msg, owner);
+      } catch (fenced) {
+        // Taken over (E652): the run is another process's now; leave its records alone.
+        await ev.runEnd?.(run, "failed");
+        return { status: "failed", error: fenced };
+      }
       await ev.runEnd?.(run, aborted ? "aborted" : "failed");
       return aborted ? { status: "aborted" } : { status: "failed", error: e };
     } finally {

@@ -21,7 +21,7 @@ type RunFlags = ViewFlags & { dryRun?: boolean; resume?: string; db: string };
 
 export const DEFAULT_DB = "xbar-runs.sqlite";
 export const dbOption = () =>
-  new Option("--db <file>", "run database (SQLite)").default(
+  new Option("--db <file|url>", "run database: an SQLite file, or postgres://USER@HOST/DB").default(
     process.env.XBAR_DB ?? DEFAULT_DB,
     "$XBAR_DB or ./xbar-runs.sqlite",
   );
@@ -81,8 +81,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
               : `not checked against ${c.url} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
           );
         if (o.dryRun) return;
-        store = RunStore.open(o.db);
-        const created = store.createCampaign({
+        store = await RunStore.open(o.db);
+        const created = await store.createCampaign({
           name: campaign.name,
           file: basename(file),
           text: campaign.text,
@@ -90,23 +90,23 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
         });
         runs = created.runs;
-        out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${o.db}`);
+        out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${store.location}`);
       } else {
         const id = Number(o.resume);
         if (!Number.isInteger(id) || id < 1)
           throw new XbarError(608, `--resume takes a run id, not "${o.resume}"`);
-        store = RunStore.open(o.db);
-        const run = store.run(id);
+        store = await RunStore.open(o.db);
+        const run = await store.run(id);
         if (!run) {
-          store.close();
-          throw new XbarError(608, `no run ${id} in ${o.db}`);
+          await store.close();
+          throw new XbarError(608, `no run ${id} in ${store.location}`);
         }
-        const c = store.campaign(run.campaignId)!;
+        const c = (await store.campaign(run.campaignId))!;
         campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
-        runs = store.runsOf(run.campaignId);
+        runs = await store.runsOf(run.campaignId);
         const left = runs.filter((r) => r.status !== "completed");
         if (left.length === 0) {
-          store.close();
+          await store.close();
           out(`campaign ${c.id} (run ${id}) is already completed`);
           return;
         }
@@ -115,7 +115,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         );
         if (o.dryRun) {
           for (const l of describePlan(campaign).lines) out(l);
-          store.close();
+          await store.close();
           return;
         }
       }
@@ -190,7 +190,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           }),
         });
         if (res.status === "aborted") {
-          const r = store.runsOf(runs[0]!.campaignId).find((x) => x.status === "aborted");
+          const r = (await store.runsOf(runs[0]!.campaignId)).find((x) => x.status === "aborted");
           const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
           out(`aborted; resume with: ${resume}`);
           process.exitCode = EXIT_ABORTED;
@@ -203,7 +203,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         await rv?.finish("failed", "the command ended with an error", 1, false);
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
-        store.close();
+        await store.close();
       }
     });
 
@@ -220,24 +220,25 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .addOption(dbOption())
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  xbar runs list\n  xbar runs list --db lab.sqlite --json")
-    .action((o: { db: string; json?: boolean }) => {
-      const store = readStore(o.db);
+    .action(async (o: { db: string; json?: boolean }) => {
+      const store = await readStore(o.db);
       try {
-        const runs = store.runs();
-        if (o.json)
-          return out(JSON.stringify(runs.map((r) => ({ ...r, measurements: store.measurementCount(r.id) }))));
-        if (runs.length === 0) return out(`no runs in ${o.db}`);
+        const runs = await store.runs();
+        const counts = new Map<number, number>();
+        for (const r of runs) counts.set(r.id, await store.measurementCount(r.id));
+        if (o.json) return out(JSON.stringify(runs.map((r) => ({ ...r, measurements: counts.get(r.id) }))));
+        if (runs.length === 0) return out(`no runs in ${store.location}`);
         out(
           "id  campaign            status     started                   ended                     measurements  params",
         );
         for (const r of runs) {
-          const c = store.campaign(r.campaignId)!;
+          const c = (await store.campaign(r.campaignId))!;
           out(
-            `${String(r.id).padEnd(3)} ${`${c.id}:${c.name}`.slice(0, 19).padEnd(19)} ${r.status.padEnd(10)} ${(r.started ?? "-").padEnd(25)} ${(r.ended ?? "-").padEnd(25)} ${String(store.measurementCount(r.id)).padStart(12)}  ${fmtParams(r.params)}`,
+            `${String(r.id).padEnd(3)} ${`${c.id}:${c.name}`.slice(0, 19).padEnd(19)} ${r.status.padEnd(10)} ${(r.started ?? "-").padEnd(25)} ${(r.ended ?? "-").padEnd(25)} ${String(counts.get(r.id)).padStart(12)}  ${fmtParams(r.params)}`,
           );
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
   runsCmd
@@ -254,11 +255,11 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       "after",
       "\nColumns: run_id, run_uuid, campaign_id, campaign, params (sweep values, JSON), url, technology, serial,\nsoftware, run_status, run_started, step, step_kind, kind, seq, taken, board_clock_s, row, col, x, x_unit,\ny, y_unit, label, meta. A conductance map gives one row per device.\n\nExamples:\n  xbar runs export --campaign 1 --csv lab.csv --parquet lab.parquet\n  xbar runs export 4 5 --csv two-runs.csv",
     )
-    .action((ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
+    .action(async (ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
       if (!o.csv && !o.parquet) throw new XbarError(608, "give --csv FILE and/or --parquet FILE");
-      const store = readStore(o.db);
+      const store = await readStore(o.db);
       try {
-        const rows = exportRows(store, selectRuns(store, ids, o.campaign));
+        const rows = await exportRows(store, await selectRuns(store, ids, o.campaign));
         if (o.csv) {
           writeCsv(o.csv, rows);
           out(`wrote ${rows.length} rows to ${o.csv}`);
@@ -268,7 +269,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           out(`wrote ${rows.length} rows to ${o.parquet}`);
         }
       } finally {
-        store.close();
+        await store.close();
       }
     });
   runsCmd
@@ -292,17 +293,17 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
       const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
       const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
-      const store = readStore(o.db);
+      const store = await readStore(o.db);
       const plots = [];
       try {
-        const runs = selectRuns(store, ids, o.campaign);
-        for (const r of runs) plots.push(...runPlots(store, r));
+        const runs = await selectRuns(store, ids, o.campaign);
+        for (const r of runs) plots.push(...(await runPlots(store, r)));
         if (o.campaign !== undefined) {
-          const cmp = comparePlot(store, runs, `campaign-${o.campaign}-pulse-response`);
+          const cmp = await comparePlot(store, runs, `campaign-${o.campaign}-pulse-response`);
           if (cmp) plots.push(cmp);
         }
       } finally {
-        store.close();
+        await store.close();
       }
       mkdirSync(o.out, { recursive: true });
       for (const p of plots) {
@@ -322,14 +323,14 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .option("--json", "print JSON")
     .option("--campaign", "print the campaign file as it was run")
     .addHelpText("after", "\nExamples:\n  xbar runs show 3\n  xbar runs show 3 --campaign > again.yaml")
-    .action((id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
-      const store = readStore(o.db);
+    .action(async (id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
+      const store = await readStore(o.db);
       try {
-        const run = store.run(Number(id));
-        if (!run) throw new XbarError(608, `no run ${id} in ${o.db}`);
-        const c = store.campaign(run.campaignId)!;
+        const run = await store.run(Number(id));
+        if (!run) throw new XbarError(608, `no run ${id} in ${store.location}`);
+        const c = (await store.campaign(run.campaignId))!;
         if (o.campaign) return out(c.text);
-        const steps = store.steps(run.id);
+        const steps = await store.steps(run.id);
         if (o.json) return out(JSON.stringify({ run, campaign: c, steps }));
         out(`run ${run.id} ${run.uuid}: ${run.status}${run.error ? ` (${run.error})` : ""}`);
         out(`campaign ${c.id} "${c.name}" (${c.file ?? "-"}), params ${fmtParams(run.params) || "-"}`);
@@ -345,7 +346,41 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
             `  step ${s.idx + 1} ${s.kind} attempt ${s.attempt}: ${s.status}${s.error ? ` (${s.error})` : ""} ${s.result ? summary(s.result) : ""}`,
           );
       } finally {
-        store.close();
+        await store.close();
+      }
+    });
+  runsCmd
+    .command("copy")
+    .description("copy campaigns, runs, steps and measurements from one run database to another")
+    .requiredOption("--from <file|url>", "the database to copy from (SQLite file or postgres:// URL)")
+    .requiredOption("--to <file|url>", "the database to copy to (created or migrated as needed)")
+    .option("--campaign <ids...>", "only these campaigns (ids in the source)")
+    .addHelpText(
+      "after",
+      "\nA campaign already in the target (same uuid) is skipped, so copying again copies nothing twice.\nIds are given anew by the target.\n\nExamples:\n  xbar runs copy --from xbar-runs.sqlite --to postgres://lab@db.lab/xbar\n  xbar runs copy --from postgres://lab@db.lab/xbar --to backup.sqlite --campaign 3 4",
+    )
+    .action(async (o: { from: string; to: string; campaign?: string[] }) => {
+      const only = o.campaign?.map((c) => {
+        const n = Number(c);
+        if (!Number.isInteger(n) || n < 1)
+          throw new XbarError(608, `--campaign takes campaign ids, not "${c}"`);
+        return n;
+      });
+      const { copyRuns } = await import("../campaigns/store/copy.ts");
+      const from = await readStore(o.from);
+      try {
+        const to = await RunStore.open(o.to);
+        try {
+          const r = await copyRuns(from, to, only);
+          out(
+            `copied ${r.campaigns} campaign(s), ${r.runs} run(s), ${r.steps} step attempt(s), ${r.measurements} measurement(s) from ${from.location} to ${to.location}${r.skipped ? `; ${r.skipped} campaign(s) already there, skipped` : ""}`,
+          );
+          if (r.runIds.size > 0) out(`run ids: ${[...r.runIds].map(([a, b]) => `${a} -> ${b}`).join(", ")}`);
+        } finally {
+          await to.close();
+        }
+      } finally {
+        await from.close();
       }
     });
   // Bad usage of a `runs` subcommand is exit 2, as for every other command (src/cli/main.ts).
@@ -353,18 +388,20 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
 }
 
 /** Runs named by ids, or by --campaign, or all runs. */
-export function selectRuns(store: RunStore, ids: string[], campaign?: string): RunRow[] {
+export async function selectRuns(store: RunStore, ids: string[], campaign?: string): Promise<RunRow[]> {
   if (campaign !== undefined) {
-    const runs = store.runsOf(Number(campaign));
-    if (runs.length === 0) throw new XbarError(608, `no campaign ${campaign} in ${store.path}`);
+    const runs = await store.runsOf(Number(campaign));
+    if (runs.length === 0) throw new XbarError(608, `no campaign ${campaign} in ${store.location}`);
     return runs;
   }
   if (ids.length === 0) return store.runs();
-  return ids.map((id) => {
-    const r = store.run(Number(id));
-    if (!r) throw new XbarError(608, `no run ${id} in ${store.path}`);
-    return r;
-  });
+  const runs: RunRow[] = [];
+  for (const id of ids) {
+    const r = await store.run(Number(id));
+    if (!r) throw new XbarError(608, `no run ${id} in ${store.location}`);
+    runs.push(r);
+  }
+  return runs;
 }
 
 function summary(r: Record<string, unknown>): string {
@@ -380,8 +417,8 @@ function summary(r: Record<string, unknown>): string {
  * The run database for a reading command: itself, or while a campaign holds it a snapshot of what is
  * committed so far (said on stderr, so that JSON on stdout stays clean).
  */
-function readStore(path: string): RunStore {
-  const store = RunStore.openForReading(path);
+async function readStore(path: string): Promise<RunStore> {
+  const store = await RunStore.openForReading(path);
   if (store.snapshotOf !== undefined)
     process.stderr.write(
       `xbar: ${path} is in use by process ${store.snapshotOf} (a campaign running): reading a snapshot of what it has committed so far\n`,

@@ -32,6 +32,10 @@ const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   { commands: ["emulate"], load: async () => (await import("./emulate.ts")).addEmulateCommand },
   { commands: ["train"], load: async () => (await import("./train.ts")).addTrainCommand },
   { commands: ["run", "runs"], load: async () => (await import("./campaigns.ts")).addRunCommands },
+  {
+    commands: ["worker", "submit", "queue"],
+    load: async () => (await import("./fleet.ts")).addFleetCommands,
+  },
   { commands: ["retrain"], load: async () => (await import("./retrain.ts")).addRetrainCommand },
   { commands: ["view"], load: async () => (await import("./view.ts")).addViewCommand },
 ];

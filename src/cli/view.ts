@@ -168,22 +168,22 @@ export async function openDbView(
   l: Listen,
 ): Promise<{ url: string; runs: number; close(): Promise<void> }> {
   if (!existsSync(path)) throw new XbarError(ErrorCode.BAD_INPUT, `no run database at ${path}`);
-  const store = RunStore.openForReading(path);
+  const store = await RunStore.openForReading(path);
   const db = new DbView(store);
   const server = await startViewServer({
     ...l,
-    hubFor: (run) => (run === null ? undefined : db.view(Number(run))?.hub),
+    hubFor: async (run) => (run === null ? undefined : (await db.view(Number(run)))?.hub),
     api: { runs: () => db.runs() },
-  }).catch((e) => {
-    store.close();
+  }).catch(async (e) => {
+    await store.close();
     throw e;
   });
   return {
     url: server.url,
-    runs: db.runs().length,
+    runs: (await db.runs()).length,
     close: async () => {
       await server.close();
-      store.close();
+      await store.close();
     },
   };
 }

@@ -15,36 +15,41 @@ export class DbView {
 
   constructor(private readonly store: RunStore) {}
 
-  runs(): Array<{ id: number; campaign: string; status: string; started: string | null; params: unknown }> {
-    return this.store.runs().map((r) => ({
-      id: r.id,
-      campaign: this.store.campaign(r.campaignId)?.name ?? String(r.campaignId),
-      status: r.status,
-      started: r.started,
-      params: r.params,
-    }));
+  async runs(): Promise<
+    Array<{ id: number; campaign: string; status: string; started: string | null; params: unknown }>
+  > {
+    const out = [];
+    for (const r of await this.store.runs())
+      out.push({
+        id: r.id,
+        campaign: (await this.store.campaign(r.campaignId))?.name ?? String(r.campaignId),
+        status: r.status,
+        started: r.started,
+        params: r.params,
+      });
+    return out;
   }
 
   /** The view of one run, or undefined when there is no such run. */
-  view(id: number): LiveView | undefined {
+  async view(id: number): Promise<LiveView | undefined> {
     const hit = this.cache.get(id);
     if (hit) return hit;
-    const run = this.store.run(id);
+    const run = await this.store.run(id);
     if (!run) return undefined;
-    const c = this.store.campaign(run.campaignId);
+    const c = await this.store.campaign(run.campaignId);
     const view = new LiveView("db", `run ${run.id} of campaign ${c?.id} "${c?.name}" (${run.status})`);
     const identity = run.identity as { rows?: number; cols?: number; technology?: string } | undefined;
     const rows = identity?.rows ?? 0;
     const cols = identity?.cols ?? 0;
     let g: Float32Array | undefined;
-    const steps = this.store.steps(run.id);
+    const steps = await this.store.steps(run.id);
     view.campaignPlan(
       c?.name ?? "",
       [`run ${run.id} on ${run.url}`, `config ${JSON.stringify(run.config)}`],
       [{ id: run.id, status: run.status }],
     );
     for (const s of steps) view.campaignStep(run.id, s.idx, s.kind, s.status);
-    for (const m of this.store.measurements(run.id)) {
+    for (const m of await this.store.measurements(run.id)) {
       view.measurement(m, m.stepKind);
       if ((m.kind === "map" || m.kind === "retention") && m.array && rows > 0) {
         const meta = m.meta as { r0: number; c0: number; rows: number; cols: number };

@@ -31,13 +31,13 @@ export interface ViewServerOptions {
   /** Token every request must present when not on loopback. */
   token?: string;
   /** The hub a client's events come from (`run` is the ?run= of /events, --db mode); undefined: 404. */
-  hubFor: (run: string | null) => ViewHub | undefined;
+  hubFor: (run: string | null) => ViewHub | undefined | Promise<ViewHub | undefined>;
   /** The Stop button; absent: the button is hidden and /stop answers 404. */
   onStop?: () => void;
   /** The refresh button; absent: 404. */
   onRefresh?: () => void;
   /** JSON answers of GET /api/NAME (--db mode). */
-  api?: Record<string, () => unknown>;
+  api?: Record<string, () => unknown | Promise<unknown>>;
   /** Browsers at once; default MAX_CLIENTS. */
   maxClients?: number;
 }
@@ -154,10 +154,10 @@ export async function startViewServer(o: ViewServerOptions): Promise<ViewServer>
     if (url.pathname.startsWith("/api/")) {
       const fn = o.api?.[url.pathname.slice(5)];
       if (!fn) return send(res, 404, "text/plain", "not found\n");
-      return send(res, 200, "application/json", JSON.stringify(fn()));
+      return send(res, 200, "application/json", JSON.stringify(await fn()));
     }
     if (url.pathname === "/events") {
-      const hub = o.hubFor(url.searchParams.get("run"));
+      const hub = await o.hubFor(url.searchParams.get("run"));
       if (!hub) return send(res, 404, "text/plain", "no such run\n");
       if (streams.size >= maxClients)
         return send(res, 503, "text/plain", `too many viewers (at most ${maxClients})\n`);

@@ -23,8 +23,8 @@ const config = {
   legend: { labelFontSize: 11, titleFontSize: 12 },
 };
 
-function runTitle(store: RunStore, run: RunRow): string {
-  const c = store.campaign(run.campaignId)!;
+async function runTitle(store: RunStore, run: RunRow): Promise<string> {
+  const c = (await store.campaign(run.campaignId))!;
   const params = Object.entries(run.params)
     .map(([k, v]) => `${k}=${v}`)
     .join(", ");
@@ -32,11 +32,11 @@ function runTitle(store: RunStore, run: RunRow): string {
   return `run ${run.id} of "${c.name}"${params ? ` (${params})` : ""}${tech ? `, ${tech} devices` : ""}`;
 }
 
-export function runPlots(store: RunStore, run: RunRow): Plot[] {
+export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
   const plots: Plot[] = [];
-  const title = runTitle(store, run);
+  const title = await runTitle(store, run);
 
-  const curve = store.measurements(run.id, "pulse_response");
+  const curve = await store.measurements(run.id, "pulse_response");
   if (curve.length > 0) {
     const u = unitOf(Math.max(...curve.map((m) => m.y ?? 0)));
     plots.push({
@@ -68,7 +68,7 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
-  for (const m of store.measurements(run.id, "map")) {
+  for (const m of await store.measurements(run.id, "map")) {
     const [rows, cols] = m.array!.shape as [number, number];
     const data = m.array!.data;
     const u = unitOf(Math.max(...data));
@@ -99,7 +99,7 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
-  const ret = store.measurements(run.id, "retention");
+  const ret = await store.measurements(run.id, "retention");
   if (ret.length > 0) {
     const all = ret.flatMap((m) => Array.from(m.array!.data));
     const u = unitOf(Math.max(...all));
@@ -154,7 +154,7 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
-  const iv = store.measurements(run.id, "iv");
+  const iv = await store.measurements(run.id, "iv");
   if (iv.length > 0) {
     const imax = Math.max(...iv.map((m) => Math.abs(m.y ?? 0)));
     const u =
@@ -183,7 +183,7 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
-  const epochs = store.measurements(run.id, "epoch");
+  const epochs = await store.measurements(run.id, "epoch");
   if (epochs.length > 0) {
     const values = epochs.flatMap((m) => [
       { epoch: m.x, accuracy: (m.y ?? 0) * 100, set: "test" },
@@ -212,7 +212,7 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
     });
   }
 
-  for (const m of store.measurements(run.id, "confusion")) {
+  for (const m of await store.measurements(run.id, "confusion")) {
     const [n] = m.array!.shape as [number, number];
     const values: Array<{ truth: number; predicted: number; count: number }> = [];
     for (let t = 0; t < n; t++)
@@ -252,9 +252,10 @@ export function runPlots(store: RunStore, run: RunRow): Plot[] {
 }
 
 /** Pulse-response curves of several runs side by side (one panel per run, own y scale). */
-export function comparePlot(store: RunStore, runs: RunRow[], name: string): Plot | undefined {
-  const values = runs.flatMap((run) => {
-    const curve = store.measurements(run.id, "pulse_response");
+export async function comparePlot(store: RunStore, runs: RunRow[], name: string): Promise<Plot | undefined> {
+  const curves = await Promise.all(runs.map((run) => store.measurements(run.id, "pulse_response")));
+  const values = runs.flatMap((run, i) => {
+    const curve = curves[i]!;
     if (curve.length === 0) return [];
     const u = unitOf(Math.max(...curve.map((m) => m.y ?? 0)));
     const label = `run ${run.id}: ${Object.values(run.params).join(" ") || (run.identity as { technology?: string })?.technology} (${u.name})`;

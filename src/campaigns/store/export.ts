@@ -50,10 +50,10 @@ export const UNITS: Record<string, { x: string; y: string }> = {
   confusion: { x: "", y: "count (row: true class, col: predicted)" },
 };
 
-export function exportRows(store: RunStore, runs: RunRow[]): ExportRow[] {
+export async function exportRows(store: RunStore, runs: RunRow[]): Promise<ExportRow[]> {
   const out: ExportRow[] = [];
   for (const run of runs) {
-    const c = store.campaign(run.campaignId)!;
+    const c = (await store.campaign(run.campaignId))!;
     const id = (run.identity ?? {}) as { technology?: string; serial?: string };
     const base = {
       run_id: run.id,
@@ -68,7 +68,7 @@ export function exportRows(store: RunStore, runs: RunRow[]): ExportRow[] {
       run_status: run.status,
       run_started: run.started ?? "",
     };
-    for (const m of store.measurements(run.id)) {
+    for (const m of await store.measurements(run.id)) {
       const u = UNITS[m.kind] ?? { x: "", y: "" };
       const common = {
         ...base,

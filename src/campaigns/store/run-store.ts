@@ -1,5 +1,7 @@
 /**
- * The run store: one SQLite file (WAL) recording every campaign and run, committed step by step.
+ * The run store: every campaign and run, committed step by step, in one SQLite file (WAL; the default,
+ * one computer) or in a PostgreSQL database (many workers writing, many readers). One class, one set
+ * of queries for both (the engines: sql.ts; the schema's versions: migrations.ts).
  *
  *   campaigns(id, uuid, name, text, file, created)             the campaign file as given
  *   runs(id, uuid, campaign_id, idx, params, url, status, ...) one per sweep point
@@ -10,41 +12,23 @@
  * its partial measurements under its attempt (status "interrupted"); a resumed run starts the step
  * again as a new attempt, so exports and plots read completed attempts only and nothing is counted
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
+ *
+ * Across processes (workers on several computers, one of which may die or stall mid-step), a run has
+ * an owner: `claimRun` takes it over, after which the previous owner's step writes are refused
+ * (E652), and the database itself holds at most one completed attempt per step and one measurement
+ * per (attempt, number) (migration 2).
  */
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
-import { closeDatabase, type Database, lockHolder, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
+import { migrate } from "./migrations.ts";
+import { PostgresDriver } from "./postgres-driver.ts";
+import { isPostgresUrl, type Row, type SqlDriver, type SqlQuery, type SqlValue } from "./sql.ts";
+import { lockHolder, openDatabase, openSnapshot } from "./sqlite.ts";
+import { SqliteDriver } from "./sqlite-driver.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
 export type StepStatus = "running" | "completed" | "interrupted" | "failed";
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS campaigns (
-  id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, name TEXT NOT NULL, file TEXT,
-  text TEXT NOT NULL, created TEXT NOT NULL, software TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-  id INTEGER PRIMARY KEY, uuid TEXT NOT NULL UNIQUE,
-  campaign_id INTEGER NOT NULL REFERENCES campaigns(id), idx INTEGER NOT NULL,
-  params TEXT NOT NULL, url TEXT NOT NULL, status TEXT NOT NULL,
-  started TEXT, ended TEXT, error TEXT, identity TEXT, config TEXT, limits TEXT,
-  software TEXT NOT NULL, host TEXT
-);
-CREATE TABLE IF NOT EXISTS steps (
-  id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), idx INTEGER NOT NULL,
-  attempt INTEGER NOT NULL, kind TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL,
-  started TEXT NOT NULL, ended TEXT, error TEXT, result TEXT,
-  UNIQUE (run_id, idx, attempt)
-);
-CREATE TABLE IF NOT EXISTS measurements (
-  id INTEGER PRIMARY KEY, step_id INTEGER NOT NULL REFERENCES steps(id), seq INTEGER NOT NULL,
-  kind TEXT NOT NULL, taken TEXT NOT NULL, board_clock REAL,
-  row INTEGER, col INTEGER, x REAL, y REAL, label TEXT,
-  dtype TEXT, shape TEXT, data BLOB, meta TEXT
-);
-CREATE INDEX IF NOT EXISTS measurements_step ON measurements(step_id);
-`;
 
 export interface Measurement {
   kind: string;
@@ -128,93 +112,219 @@ function toBlob(a: Float32Array | Float64Array | Int32Array): Uint8Array {
 
 function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array | Int32Array {
   const C = DTYPES[dtype];
-  const copy = blob.slice();
+  // A fresh copy at offset 0 (a Buffer from PostgreSQL may be a view into a shared pool).
+  const copy = new Uint8Array(blob);
   return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
 }
 
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
   throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
 
+/** The columns of a measurement row, in insert order. */
+const MEASUREMENT_COLUMNS =
+  "step_id, seq, kind, taken, board_clock, row, col, x, y, label, dtype, shape, data, meta";
+/** Rows per INSERT (14 parameters each: far below both engines' limits). */
+const BATCH = 500;
+
+function measurementValues(stepId: number, seq: number, m: Measurement, taken: string): SqlValue[] {
+  return [
+    stepId,
+    seq,
+    m.kind,
+    taken,
+    m.boardClock ?? null,
+    m.row ?? null,
+    m.col ?? null,
+    m.x ?? null,
+    m.y ?? null,
+    m.label ?? null,
+    m.array ? dtypeOf(m.array.data) : null,
+    m.array ? JSON.stringify(m.array.shape) : null,
+    m.array ? toBlob(m.array.data) : null,
+    json(m.meta),
+  ];
+}
+
+/**
+ * Measurements of one step attempt on their way to the store, in order. `record` never waits: what
+ * arrives while an insert is under way goes out with the next one (one multi-row INSERT), so a fast
+ * step costs few round trips to PostgreSQL and a slow one commits each measurement as it is taken.
+ * A failed insert is rethrown by the next `record` and by `flush`.
+ */
+export class MeasurementWriter {
+  private seq = 0;
+  private buffer: SqlValue[][] = [];
+  private writing?: Promise<void>;
+  private failure?: unknown;
+
+  constructor(
+    private readonly store: RunStore,
+    readonly stepId: number,
+  ) {}
+
+  record(m: Measurement): void {
+    if (this.failure) throw this.failure;
+    this.buffer.push(measurementValues(this.stepId, this.seq++, m, now()));
+    this.writing ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.buffer.length > 0) await this.store.insertMeasurements(this.buffer.splice(0, BATCH));
+    } catch (e) {
+      this.failure = e;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  /** Resolves when everything recorded so far is committed. */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.failure) throw this.failure;
+  }
+}
+
 export class RunStore {
   private constructor(
-    readonly path: string,
-    private readonly db: Database,
-    private readonly release: () => void = () => closeDatabase(db, path),
-    /** Set when this is a snapshot of a database another process holds (see `openForReading`). */
+    /** The engine: SQLite or PostgreSQL (the SQL of this class runs on both). */
+    readonly db: SqlDriver,
+    /** Set when this is a snapshot of an SQLite file another process holds (see `openForReading`). */
     readonly snapshotOf?: number,
   ) {}
 
-  static open(path: string): RunStore {
-    const db = openDatabase(path);
-    db.exec(SCHEMA);
-    return new RunStore(path, db);
+  /** The database as shown to a person: a path or a URL without its password. */
+  get location(): string {
+    return this.db.location;
   }
 
   /**
-   * Opens for reading: the database itself when it is free, else (a campaign holds it) a snapshot of
-   * everything committed so far, with `snapshotOf` set to the holder's pid. Writes to a snapshot are
-   * lost when it is closed, so commands that write must use `open`.
+   * Opens `location` for writing: an SQLite file path (created if missing, held by this process), or
+   * a `postgres://` URL (shared with other processes); migrates its schema to this version.
    */
-  static openForReading(path: string): RunStore {
-    let holder = lockHolder(path);
+  static async open(location: string): Promise<RunStore> {
+    const db = isPostgresUrl(location)
+      ? await PostgresDriver.open(location)
+      : new SqliteDriver(location, openDatabase(location));
+    try {
+      await migrate(db);
+    } catch (e) {
+      await db.close();
+      throw e;
+    }
+    return new RunStore(db);
+  }
+
+  /**
+   * Opens for reading. PostgreSQL: the database itself (readers never block writers). SQLite: the
+   * file itself when it is free, else (a campaign holds it) a snapshot of everything committed so
+   * far, with `snapshotOf` set to the holder's pid; writes to a snapshot are lost when it is closed.
+   */
+  static async openForReading(location: string): Promise<RunStore> {
+    if (isPostgresUrl(location)) return RunStore.open(location);
+    let holder = lockHolder(location);
     if (holder === undefined) {
       try {
-        return RunStore.open(path);
+        return await RunStore.open(location);
       } catch (e) {
         // A campaign may have taken the file since we looked.
-        holder = lockHolder(path);
+        holder = lockHolder(location);
         if (holder === undefined) throw e;
       }
     }
-    const snap = openSnapshot(path);
-    return new RunStore(path, snap.db, snap.close, holder);
+    const snap = openSnapshot(location);
+    const db = new SqliteDriver(location, snap.db, snap.close);
+    await migrate(db);
+    return new RunStore(db, holder);
   }
 
-  close(): void {
-    this.release();
+  close(): Promise<void> {
+    return this.db.close();
   }
 
-  private tx<T>(fn: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
-    try {
-      const r = fn();
-      this.db.exec("COMMIT");
-      return r;
-    } catch (e) {
-      this.db.exec("ROLLBACK");
-      throw e;
-    }
+  /** Row locks for read-then-write in a transaction (SQLite's transaction already holds the file). */
+  private get forUpdate(): string {
+    return this.db.dialect === "postgres" ? " FOR UPDATE" : "";
   }
 
   /** Records a campaign and all its runs (pending), in one transaction. */
-  createCampaign(c: {
+  async createCampaign(c: {
     name: string;
     file?: string;
     text: string;
     software: string;
     runs: Array<{ params: Record<string, unknown>; url: string }>;
-  }): { campaign: CampaignRow; runs: RunRow[] } {
-    return this.tx(() => {
-      const created = now();
-      const cid = num(
-        this.db.run(
-          "INSERT INTO campaigns (uuid, name, file, text, created, software) VALUES (?, ?, ?, ?, ?, ?)",
-          [randomUUID(), c.name, c.file ?? null, c.text, created, c.software],
-        ).lastInsertRowid,
+  }): Promise<{ campaign: CampaignRow; runs: RunRow[] }> {
+    const cid = await this.db.tx(async (q) => {
+      const id = num(
+        (await q.get(
+          "INSERT INTO campaigns (uuid, name, file, text, created, software) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+          [randomUUID(), c.name, c.file ?? null, c.text, now(), c.software],
+        ))!.id,
       );
-      c.runs.forEach((r, i) => {
-        this.db.run(
+      for (const [i, r] of c.runs.entries())
+        await q.run(
           "INSERT INTO runs (uuid, campaign_id, idx, params, url, status, software) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-          [randomUUID(), cid, i, JSON.stringify(r.params), r.url, c.software],
+          [randomUUID(), id, i, JSON.stringify(r.params), r.url, c.software],
         );
-      });
-      return { campaign: this.campaign(cid)!, runs: this.runsOf(cid) };
+      return id;
     });
+    return { campaign: (await this.campaign(cid))!, runs: await this.runsOf(cid) };
   }
 
-  campaign(id: number): CampaignRow | undefined {
-    const r = this.db.get("SELECT * FROM campaigns WHERE id = ?", [id]) as Row | null;
-    return r ? (r as unknown as CampaignRow) : undefined;
+  /**
+   * The run of sweep point `idx` of the campaign `uuid`, recorded (with the campaign) if it is not
+   * yet: for workers, which get campaigns from the queue and may record the same one concurrently.
+   */
+  async ensureRun(c: {
+    uuid: string;
+    name: string;
+    file?: string;
+    text: string;
+    software: string;
+    idx: number;
+    params: Record<string, unknown>;
+    url: string;
+  }): Promise<RunRow> {
+    const id = await this.db.tx(async (q) => {
+      await q.run(
+        "INSERT INTO campaigns (uuid, name, file, text, created, software) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING",
+        [c.uuid, c.name, c.file ?? null, c.text, now(), c.software],
+      );
+      const cid = num((await q.get("SELECT id FROM campaigns WHERE uuid = ?", [c.uuid]))!.id);
+      await q.run(
+        "INSERT INTO runs (uuid, campaign_id, idx, params, url, status, software) VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (campaign_id, idx) DO NOTHING",
+        [randomUUID(), cid, c.idx, JSON.stringify(c.params), c.url, c.software],
+      );
+      return num((await q.get("SELECT id FROM runs WHERE campaign_id = ? AND idx = ?", [cid, c.idx]))!.id);
+    });
+    return (await this.run(id))!;
+  }
+
+  private toCampaign(r: Row): CampaignRow {
+    return {
+      id: num(r.id),
+      uuid: String(r.uuid),
+      name: String(r.name),
+      file: str(r.file),
+      text: String(r.text),
+      created: String(r.created),
+      software: String(r.software),
+    };
+  }
+
+  async campaign(id: number): Promise<CampaignRow | undefined> {
+    const r = await this.db.get("SELECT * FROM campaigns WHERE id = ?", [id]);
+    return r ? this.toCampaign(r) : undefined;
+  }
+
+  async campaignByUuid(uuid: string): Promise<CampaignRow | undefined> {
+    const r = await this.db.get("SELECT * FROM campaigns WHERE uuid = ?", [uuid]);
+    return r ? this.toCampaign(r) : undefined;
+  }
+
+  async campaigns(): Promise<CampaignRow[]> {
+    return (await this.db.all("SELECT * FROM campaigns ORDER BY id")).map((r) => this.toCampaign(r));
   }
 
   private toRun(r: Row): RunRow {
@@ -237,47 +347,87 @@ export class RunStore {
     };
   }
 
-  run(id: number): RunRow | undefined {
-    const r = this.db.get("SELECT * FROM runs WHERE id = ?", [id]) as Row | null;
+  async run(id: number): Promise<RunRow | undefined> {
+    const r = await this.db.get("SELECT * FROM runs WHERE id = ?", [id]);
     return r ? this.toRun(r) : undefined;
   }
 
-  runsOf(campaignId: number): RunRow[] {
-    return (this.db.all("SELECT * FROM runs WHERE campaign_id = ? ORDER BY idx", [campaignId]) as Row[]).map(
-      (r) => this.toRun(r),
-    );
+  async runsOf(campaignId: number): Promise<RunRow[]> {
+    const rows = await this.db.all("SELECT * FROM runs WHERE campaign_id = ? ORDER BY idx", [campaignId]);
+    return rows.map((r) => this.toRun(r));
   }
 
-  runs(): RunRow[] {
-    return (this.db.all("SELECT * FROM runs ORDER BY id") as Row[]).map((r) => this.toRun(r));
+  async runs(): Promise<RunRow[]> {
+    return (await this.db.all("SELECT * FROM runs ORDER BY id")).map((r) => this.toRun(r));
   }
 
-  startRun(id: number, info: { identity: unknown; config: unknown; limits: unknown; host: string }): void {
-    this.db.run(
-      "UPDATE runs SET status = 'running', started = COALESCE(started, ?), ended = NULL, error = NULL, identity = ?, config = ?, limits = ?, host = ? WHERE id = ?",
-      [now(), json(info.identity), json(info.config), json(info.limits), info.host, id],
-    );
+  /** Refuses (E652) when `owner` is given and another process has taken the run over since. */
+  private async checkOwner(q: SqlQuery, runId: number, owner: string | undefined): Promise<void> {
+    if (owner === undefined) return;
+    const r = await q.get(`SELECT owner FROM runs WHERE id = ?${this.forUpdate}`, [runId]);
+    if (r && r.owner !== owner)
+      throw new XbarError(
+        ErrorCode.RUN_TAKEN_OVER,
+        `run ${runId} was taken over by ${String(r.owner)} (this is ${owner})`,
+      );
   }
 
-  endRun(id: number, status: Exclude<RunStatus, "pending" | "running">, error?: string): void {
-    this.tx(() => {
-      this.db.run(
+  /**
+   * Makes `owner` the run's owner. Steps left "running" by a previous owner (a process that died,
+   * or one that stalled and lost its job) are marked interrupted, and a run left "running" aborted;
+   * from now on that previous owner's step writes are refused (E652).
+   */
+  async claimRun(id: number, owner: string): Promise<void> {
+    await this.db.tx(async (q) => {
+      const r = await q.get(`SELECT status FROM runs WHERE id = ?${this.forUpdate}`, [id]);
+      if (r?.status === "running") {
+        await q.run(
+          "UPDATE steps SET status = 'interrupted', ended = ? WHERE run_id = ? AND status = 'running'",
+          [now(), id],
+        );
+        await q.run("UPDATE runs SET status = 'aborted', ended = ?, error = ? WHERE id = ?", [
+          now(),
+          "the process ended without closing the run",
+          id,
+        ]);
+      }
+      await q.run("UPDATE runs SET owner = ? WHERE id = ?", [owner, id]);
+    });
+  }
+
+  async startRun(
+    id: number,
+    info: { identity: unknown; config: unknown; limits: unknown; host: string },
+    owner?: string,
+  ): Promise<void> {
+    await this.db.tx(async (q) => {
+      await this.checkOwner(q, id, owner);
+      await q.run(
+        "UPDATE runs SET status = 'running', started = COALESCE(started, ?), ended = NULL, error = NULL, identity = ?, config = ?, limits = ?, host = ? WHERE id = ?",
+        [now(), json(info.identity), json(info.config), json(info.limits), info.host, id],
+      );
+    });
+  }
+
+  async endRun(
+    id: number,
+    status: Exclude<RunStatus, "pending" | "running">,
+    error?: string,
+    owner?: string,
+  ): Promise<void> {
+    await this.db.tx(async (q) => {
+      await this.checkOwner(q, id, owner);
+      await q.run(
         "UPDATE steps SET status = 'interrupted', ended = ? WHERE run_id = ? AND status = 'running'",
         [now(), id],
       );
-      this.db.run("UPDATE runs SET status = ?, ended = ?, error = ? WHERE id = ?", [
+      await q.run("UPDATE runs SET status = ?, ended = ?, error = ? WHERE id = ?", [
         status,
         now(),
         error ?? null,
         id,
       ]);
     });
-  }
-
-  /** Marks steps left "running" by a process that died as interrupted, and the run as aborted. */
-  recoverRun(id: number): void {
-    const r = this.run(id);
-    if (r?.status === "running") this.endRun(id, "aborted", "the process ended without closing the run");
   }
 
   private toStep(r: Row): StepRow {
@@ -296,83 +446,89 @@ export class RunStore {
     };
   }
 
-  steps(runId: number): StepRow[] {
-    return (this.db.all("SELECT * FROM steps WHERE run_id = ? ORDER BY idx, attempt", [runId]) as Row[]).map(
-      (r) => this.toStep(r),
-    );
+  async steps(runId: number): Promise<StepRow[]> {
+    const rows = await this.db.all("SELECT * FROM steps WHERE run_id = ? ORDER BY idx, attempt", [runId]);
+    return rows.map((r) => this.toStep(r));
   }
 
   /** Indices of the steps of a run that completed. */
-  completedSteps(runId: number): Set<number> {
-    const rows = this.db.all("SELECT idx FROM steps WHERE run_id = ? AND status = 'completed'", [
+  async completedSteps(runId: number): Promise<Set<number>> {
+    const rows = await this.db.all("SELECT idx FROM steps WHERE run_id = ? AND status = 'completed'", [
       runId,
-    ]) as Row[];
+    ]);
     return new Set(rows.map((r) => num(r.idx)));
   }
 
-  beginStep(runId: number, idx: number, kind: string, spec: unknown): number {
-    return this.tx(() => {
-      const prev = this.db.get("SELECT MAX(attempt) AS a FROM steps WHERE run_id = ? AND idx = ?", [
+  async beginStep(runId: number, idx: number, kind: string, spec: unknown, owner?: string): Promise<number> {
+    return this.db.tx(async (q) => {
+      await this.checkOwner(q, runId, owner);
+      const prev = (await q.get("SELECT MAX(attempt) AS a FROM steps WHERE run_id = ? AND idx = ?", [
         runId,
         idx,
-      ]) as Row;
+      ]))!;
       const attempt = prev.a === null ? 1 : num(prev.a) + 1;
       return num(
-        this.db.run(
-          "INSERT INTO steps (run_id, idx, attempt, kind, spec, status, started) VALUES (?, ?, ?, ?, ?, 'running', ?)",
+        (await q.get(
+          "INSERT INTO steps (run_id, idx, attempt, kind, spec, status, started) VALUES (?, ?, ?, ?, ?, 'running', ?) RETURNING id",
           [runId, idx, attempt, kind, JSON.stringify(spec), now()],
-        ).lastInsertRowid,
+        ))!.id,
       );
     });
   }
 
-  endStep(stepId: number, status: StepStatus, result?: unknown, error?: string): void {
-    this.db.run("UPDATE steps SET status = ?, ended = ?, result = ?, error = ? WHERE id = ?", [
-      status,
-      now(),
-      json(result),
-      error ?? null,
-      stepId,
-    ]);
+  async endStep(
+    stepId: number,
+    status: StepStatus,
+    result?: unknown,
+    error?: string,
+    owner?: string,
+  ): Promise<void> {
+    await this.db.tx(async (q) => {
+      const s = await q.get("SELECT run_id FROM steps WHERE id = ?", [stepId]);
+      if (s) await this.checkOwner(q, num(s.run_id), owner);
+      await q.run("UPDATE steps SET status = ?, ended = ?, result = ?, error = ? WHERE id = ?", [
+        status,
+        now(),
+        json(result),
+        error ?? null,
+        stepId,
+      ]);
+    });
   }
 
-  private seq = new Map<number, number>();
+  /** A writer for the measurements of a step attempt (numbered 0, 1, ... in the order recorded). */
+  recorder(stepId: number): MeasurementWriter {
+    return new MeasurementWriter(this, stepId);
+  }
 
-  /** Records one measurement (committed at once: autocommit). */
-  record(stepId: number, m: Measurement): void {
-    const seq = this.seq.get(stepId) ?? 0;
-    this.seq.set(stepId, seq + 1);
-    this.db.run(
-      "INSERT INTO measurements (step_id, seq, kind, taken, board_clock, row, col, x, y, label, dtype, shape, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      [
-        stepId,
-        seq,
-        m.kind,
-        now(),
-        m.boardClock ?? null,
-        m.row ?? null,
-        m.col ?? null,
-        m.x ?? null,
-        m.y ?? null,
-        m.label ?? null,
-        m.array ? dtypeOf(m.array.data) : null,
-        m.array ? JSON.stringify(m.array.shape) : null,
-        m.array ? toBlob(m.array.data) : null,
-        json(m.meta),
-      ],
+  /** Inserts rows of `measurementValues` (one statement, so one commit). */
+  async insertMeasurements(rows: SqlValue[][]): Promise<void> {
+    if (rows.length === 0) return;
+    const one = `(${Array.from({ length: 14 }, () => "?").join(", ")})`;
+    await this.db.run(
+      `INSERT INTO measurements (${MEASUREMENT_COLUMNS}) VALUES ${rows.map(() => one).join(", ")}`,
+      rows.flat(),
     );
   }
 
+  /** Records one measurement and waits for its commit (a writer is cheaper for many). */
+  async record(stepId: number, m: Measurement): Promise<void> {
+    const r = await this.db.get("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM measurements WHERE step_id = ?", [
+      stepId,
+    ]);
+    await this.insertMeasurements([measurementValues(stepId, num(r!.n), m, now())]);
+  }
+
   /** Measurements of the completed attempts of a run's steps (optionally of one kind), in order. */
-  measurements(
+  async measurements(
     runId: number,
     kind?: string,
-  ): Array<StoredMeasurement & { stepIdx: number; stepKind: string }> {
-    const rows = this.db.all(
+  ): Promise<Array<StoredMeasurement & { stepIdx: number; stepKind: string }>> {
+    const rows = await this.db.all(
       `SELECT m.*, s.idx AS step_idx, s.kind AS step_kind FROM measurements m JOIN steps s ON m.step_id = s.id
        WHERE s.run_id = ? AND s.status = 'completed' ${kind ? "AND m.kind = ?" : ""} ORDER BY s.idx, m.seq`,
       kind ? [runId, kind] : [runId],
-    ) as Row[];
+    );
     return rows.map((r) => ({
       id: num(r.id),
       stepId: num(r.step_id),
@@ -396,11 +552,11 @@ export class RunStore {
   }
 
   /** Counts of measurements per run (all attempts), for `runs list`. */
-  measurementCount(runId: number): number {
-    const r = this.db.get(
+  async measurementCount(runId: number): Promise<number> {
+    const r = await this.db.get(
       "SELECT COUNT(*) AS n FROM measurements m JOIN steps s ON m.step_id = s.id WHERE s.run_id = ?",
       [runId],
-    ) as Row;
-    return num(r.n);
+    );
+    return num(r!.n);
   }
 }
