@@ -108,6 +108,7 @@ export class Session {
   }
 
   handle(line: string): void {
+    if (this.closed) return;
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     if (this.running || this.pending.length) {
       this.enqueue(line);
