@@ -65,10 +65,16 @@ export class Session {
 
   constructor(
     readonly board: EmulatedBoard,
-    readonly send: (line: string) => void,
+    private readonly output: (line: string) => void,
   ) {
     this.authorized = board.token === undefined;
     this.config = board.config;
+  }
+
+  /** Sends a line (a reply or an event), counting its bytes (STAT tx). */
+  send(line: string): void {
+    this.board.counters.tx += line.length;
+    this.output(line);
   }
 
   clearReplay(): void {
@@ -109,6 +115,7 @@ export class Session {
 
   handle(line: string): void {
     if (this.closed) return;
+    this.board.counters.rx += line.length + 1; // the line and its terminator (STAT rx)
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     if (this.running || this.pending.length) {
       this.enqueue(line);

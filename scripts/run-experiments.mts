@@ -220,7 +220,7 @@ lines.push(
   `Measured with \`npx tsx scripts/run-experiments.mts\` on ${meta.date}, ${meta.machine} (\`--page\` re-renders this page from docs/experiments.json).`,
   `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-100-10 (20x20 centre crop of MNIST), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${meta.quick ? "2 epochs of 2000 images (quick run)" : "10 epochs of 8 000 training images"}, tested on ${meta.quick ? "2 000" : "all 10 000"} test images. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations).`,
   "",
-  "The other works: [drift-exploiting sparse learning](experiments-ssl.md), [the stashing system for a spiking network](experiments-snn.md), [retraining on neuron-synapse cells](experiments-retrain.md).",
+  "The other works: [drift-exploiting sparse learning](experiments-ssl.md), [the stashing system for a spiking network](experiments-snn.md), [retraining on neuron-synapse cells](experiments-retrain.md); what [the protocol 1.1 wire](experiments-wire.md) (quantised arrays) costs in accuracy and saves in bytes.",
   "",
 );
 lines.push(

@@ -273,7 +273,9 @@ describe.concurrent("commands on emu://", () => {
   it("stat --json: the counters of a fresh board", async () => {
     const r = await runXbar(["stat", "--json", "--port", LINEAR8]);
     expectOk(r);
-    const c = parseJson<Record<string, number>>(r);
+    const { link, ...c } = parseJson<Record<string, number> & { link: { sent: number; received: number } }>(
+      r,
+    );
     expect(Object.keys(c).sort()).toEqual([
       "clock",
       "commands",
@@ -285,6 +287,43 @@ describe.concurrent("commands on emu://", () => {
     ]);
     for (const v of Object.values(c)) expect(typeof v).toBe("number");
     expect(c).toMatchObject({ pulses: 0, reads: 0, vmms: 0, errors: 0, energy: 0 });
+    // The board's link counters (STAT rx, tx): the handshake and this STAT's request went in.
+    expect(link.sent).toBeGreaterThan(0);
+    expect(link.received).toBeGreaterThan(0);
+  });
+
+  it("without --port, commands share the default board: a pulse is still there for the next read; reset forgets it", async () => {
+    const reset = await runXbar(["reset"]);
+    expect(reset.code, describeRun(reset)).toBe(0);
+    const before = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    const p = await runXbar([
+      "pulse",
+      "--row",
+      "5",
+      "--col",
+      "5",
+      "--amplitude",
+      "3.2",
+      "--width",
+      "300e-6",
+      "--count",
+      "10",
+      "--json",
+    ]);
+    const pulsed = parseJson<{ conductance: number }>(p).conductance;
+    expect(pulsed).toBeGreaterThan(before.data[0]!);
+    const after = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    expect(after.data[0]).toBeCloseTo(pulsed, 12);
+    const r = await runXbar(["reset"]);
+    expect(r.stdout).toMatch(/^the default board is fresh again \(deleted .*default-board\.state\)$/m);
+    const fresh = parseJson<{ data: number[] }>(
+      await runXbar(["read", "--row", "5", "--col", "5", "--json"]),
+    );
+    expect(fresh.data[0]).toBeCloseTo(before.data[0]!, 12);
   });
 
   it("read --row 0 --col 0: a linear device starts at 1 uS", async () => {

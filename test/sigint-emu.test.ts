@@ -16,11 +16,11 @@ afterAll(() => stopAll());
 const dir = mkdtempSync(join(tmpdir(), "xbar-sigint-"));
 
 /**
- * "Within a second" on an idle machine; on a loaded one the bound grows with how slow the machine is,
+ * "Within a second" on an idle machine (1.5 s allowed for scheduling); on a loaded one the bound grows with how slow the machine is,
  * measured by the work itself (a fraction of one step or epoch, which the old code could not meet:
  * it ran every remaining step).
  */
-const bound = (unitMs: number) => Math.max(1000, unitMs / 4);
+const bound = (unitMs: number) => Math.max(1500, unitMs / 2);
 
 describe("SIGINT on emu://", () => {
   it("stops `xbar run` within a second, exit 130, the steps done kept, and says how to resume", async () => {
@@ -78,7 +78,9 @@ describe("SIGINT on emu://", () => {
     expect(status.killed, train.stderr()).toBe(false);
     expect(status.code).toBe(130);
     expect(ms).toBeLessThan(bound(epochS * 1000));
-    expect(train.stderr()).toMatch(/E621 INTERRUPTED/);
+    expect(train.stderr()).toMatch(
+      /^xbar: E621 INTERRUPTED: training \(--rule onchip\) stopped in epoch \d+: \d+ completed epoch\(s\) kept/m,
+    );
     expect(train.stdout()).toMatch(/^epoch 1 .*test/m);
   });
 });

@@ -1,13 +1,15 @@
-/** `xbar demo|idn|stat|read|pulse|ports`: a board's identity, counters, reads and pulses. */
+/** `xbar demo|idn|stat|read|pulse|ports|reset`: a board's identity, counters, reads and pulses. */
+import { existsSync, rmSync } from "node:fs";
 import type { Command } from "commander";
 import { firstValueFrom } from "rxjs";
 import { listSerialPorts } from "../../drivers/list-ports.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { ConductanceMap } from "../board/board.ts";
+import { DEFAULT_URL, defaultBoardStateFile } from "../board/default-url.ts";
 import { out, outRaw, portOption, withBoard } from "./common.ts";
 import { runDemo } from "./demo.ts";
 import { eng, shadeMap, stats } from "./format.ts";
-import { intArg, numArg } from "./options.ts";
+import { defaultPort, intArg, numArg } from "./options.ts";
 
 async function mapCsv(m: ConductanceMap): Promise<string> {
   const { stringify } = await import("csv-stringify/sync");
@@ -18,6 +20,7 @@ async function mapCsv(m: ConductanceMap): Promise<string> {
 }
 
 export function addBoardCommands(program: Command): void {
+  addResetCommand(program);
   program
     .command("demo")
     .description(
@@ -25,7 +28,7 @@ export function addBoardCommands(program: Command): void {
     )
     .addOption(portOption())
     .addHelpText("after", "\nExamples:\n  xbar demo\n  xbar demo --port socket://127.0.0.1:5025")
-    .action(async (o) => runDemo(o.port, out));
+    .action(async (o) => runDemo(o.port ?? defaultPort(), out));
 
   program
     .command("idn")
@@ -69,6 +72,7 @@ export function addBoardCommands(program: Command): void {
         out(
           `pulses ${c.pulses}, reads ${c.reads}, VMM vectors ${c.vmms}, energy ${eng(c.energy, "J")}, commands ${c.commands}, errors ${c.errors}, clock ${eng(c.clock, "s")}`,
         );
+        if (c.link) out(`link: ${c.link.sent} bytes sent to the board, ${c.link.received} received`);
       }),
     );
 
@@ -169,5 +173,22 @@ export function addBoardCommands(program: Command): void {
         out(
           `${p.path}\t${[p.manufacturer, p.serialNumber, p.vendorId && `${p.vendorId}:${p.productId}`].filter(Boolean).join(" ")}`,
         );
+    });
+}
+
+/** Registers `xbar reset`: forget the default board's devices (its state file). */
+export function addResetCommand(program: Command): void {
+  program
+    .command("reset")
+    .description("reset the default board (used without --port): delete the file that keeps its devices")
+    .addHelpText(
+      "after",
+      `\nThe default board is an emulated ${DEFAULT_URL.replace("emu://?", "")} array whose devices are kept in\n${defaultBoardStateFile()}\n(set XBAR_STATE_DIR to keep it elsewhere). A real board is reset by its own means.\n\nExample:\n  xbar pulse --row 0 --col 0 --amplitude 3.2 --width 300e-6 --count 10 && xbar read --row 0 --col 0 && xbar reset`,
+    )
+    .action(() => {
+      const file = defaultBoardStateFile();
+      if (!existsSync(file)) return out(`the default board is already fresh (no ${file})`);
+      rmSync(file);
+      out(`the default board is fresh again (deleted ${file})`);
     });
 }

@@ -1,7 +1,6 @@
 /** What the command groups share: output, the --port option, a board for the length of an action. */
 import { closeSync, openSync } from "node:fs";
 import { Option } from "commander";
-import { firstValueFrom } from "rxjs";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { defaultPort, PORT_HELP } from "./options.ts";
@@ -22,9 +21,10 @@ export const outRaw = (s: string): void => {
 /** A fraction in [0, 1]. */
 export const rate = (v: number) => v >= 0 && v <= 1;
 
-export async function withBoard<T>(url: string, fn: (b: Board) => Promise<T>): Promise<T> {
+export async function withBoard<T>(url: string | undefined, fn: (b: Board) => Promise<T>): Promise<T> {
   const { connect } = await import("../board/connect.ts");
-  const board = await connect(url);
+  const { firstValueFrom } = await import("rxjs");
+  const board = await connect(url ?? defaultPort());
   try {
     return await fn(board);
   } catch (e) {
@@ -55,5 +55,4 @@ export function checkWritable(path: string): void {
   }
 }
 
-export const portOption = () =>
-  new Option("-p, --port <url>", PORT_HELP).default(defaultPort(), "$XBAR_PORT or the emulator");
+export const portOption = () => new Option("-p, --port <url>", `${PORT_HELP}`);

@@ -22,7 +22,7 @@ type Register = (program: Command, out: Out) => void;
 /** The command groups, in the order of the help, each with the commands it registers. */
 const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   {
-    commands: ["demo", "idn", "stat", "read", "pulse", "ports"],
+    commands: ["demo", "idn", "stat", "read", "pulse", "ports", "reset"],
     load: async () => (await import("./board-commands.ts")).addBoardCommands,
   },
   {
@@ -33,6 +33,7 @@ const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   { commands: ["train"], load: async () => (await import("./train.ts")).addTrainCommand },
   { commands: ["run", "runs"], load: async () => (await import("./campaigns.ts")).addRunCommands },
   { commands: ["retrain"], load: async () => (await import("./retrain.ts")).addRetrainCommand },
+  { commands: ["view"], load: async () => (await import("./view.ts")).addViewCommand },
 ];
 
 const HELP_AFTER = `

@@ -1,6 +1,6 @@
 /** Option parsers for the CLI: each refuses bad input with a message that names the option. */
 import { InvalidArgumentError } from "commander";
-import { DEFAULT_URL } from "../board/default-url.ts";
+import { DEFAULT_URL, defaultBoardStateFile, defaultBoardUrl } from "../board/default-url.ts";
 
 /** A decimal integer as typed: no hex, no exponent, no padding, no fraction ("16", "-3"). */
 const INTEGER = /^[+-]?\d+$/;
@@ -26,8 +26,8 @@ export function numArg(name: string, check: (v: number) => boolean = Number.isFi
   };
 }
 
-export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:///dev/ttyACM0?baud=921600), socket://HOST:PORT, or emu://?rows=R&cols=C&device=NAME&seed=N (default: $XBAR_PORT, else ${DEFAULT_URL})`;
+export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:///dev/ttyACM0?baud=921600), socket://HOST:PORT, or emu://?rows=R&cols=C&device=NAME&seed=N (default: $XBAR_PORT, else the default board: ${DEFAULT_URL} with its devices kept in ${defaultBoardStateFile()}; xbar reset clears it)`;
 
 export function defaultPort(): string {
-  return process.env.XBAR_PORT || DEFAULT_URL;
+  return process.env.XBAR_PORT || defaultBoardUrl();
 }

@@ -13,7 +13,8 @@
  *   leaves nothing running.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { mkdtempSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { main } from "../../src/cli/main.ts";
@@ -21,9 +22,15 @@ import { main } from "../../src/cli/main.ts";
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const XBAR_BIN = join(REPO_ROOT, "bin", "xbar.mjs");
 
-/** The environment of every run: the test's own, minus what would change which board xbar uses. */
+/** Where the default board of this test process keeps its devices (never the user's own). */
+export const TEST_STATE_DIR = mkdtempSync(join(tmpdir(), "xbar-state-"));
+
+/**
+ * The environment of every run: the test's own, minus what would change which board xbar uses, and
+ * with a state folder of its own for the default board (XBAR_STATE_DIR).
+ */
 export function xbarEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, XBAR_STATE_DIR: TEST_STATE_DIR, ...extra };
   delete env.XBAR_PORT;
   delete env.XBAR_DEBUG;
   return env;
