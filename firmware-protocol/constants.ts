@@ -74,6 +74,11 @@ export const ErrorCode = {
   INTERRUPTED: 621,
   /** The board lacks the size or an operation the job needs (e.g. too small, no FIRE); exit status 1. */
   UNSUITABLE_BOARD: 622,
+  // Bench instruments (host side): an SMU, a switching matrix or an ArC ONE refused or misbehaved.
+  /** An instrument refused a command (its error queue named why): a crosspoint, a level, a mode. */
+  INSTRUMENT_REFUSED: 640,
+  /** The source-measure unit reached its current compliance during a read or a pulse. */
+  IN_COMPLIANCE: 641,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

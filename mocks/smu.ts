@@ -10,9 +10,15 @@
  * Subset: *IDN? *RST *CLS; :SOUR:FUNC VOLT|CURR; :SOUR:VOLT[:LEV] V; :SOUR:CURR[:LEV] A;
  * :SOUR:VOLT:MODE FIX|SWE; :SOUR:VOLT:STAR V; :SOUR:VOLT:STOP V; :SOUR:SWE:POIN N;
  * :SENS:CURR:PROT A; :SENS:VOLT:PROT V; :OUTP ON|OFF; :OUTP?; :READ?; :MEAS:CURR?; :MEAS:VOLT?;
- * :TRIG:COUN N; :SYST:ERR?. A reading is "V,I,R,t,status" per point (as the 2400's default format).
+ * :TRIG:COUN N; :SOUR:DEL S; :SENS:CURR:NPLC N; :SYST:ERR?. A reading is "V,I,R,t,status" per point
+ * (as the 2400's default format); each point holds the source for the source delay plus the
+ * integration time (NPLC at 50 Hz), which is the time the load sees and the timestamp advances by.
+ *
+ * The load is one built-in device by default; a switching matrix routing the SMU to an emulated
+ * array (mocks/matrix.ts) is another `SmuLoad`.
  */
-import { Duplex, PassThrough } from "node:stream";
+import type { Duplex } from "node:stream";
+import { duplexPair } from "./duplex-pair.ts";
 
 export interface SmuDeviceOptions {
   /** Initial conductance, S; default 1e-5. */
@@ -24,6 +30,12 @@ export interface SmuDeviceOptions {
   vreset?: number;
   /** Relative conductance change per volt above threshold per point; default 0.2. */
   rate?: number;
+}
+
+/** What the SMU's terminals are connected to. */
+export interface SmuLoad {
+  /** Holds `v` (V) across HI and LO for `seconds`; returns the current (A) before compliance. */
+  apply(v: number, seconds: number): number;
 }
 
 const LONG: Record<string, string> = {
@@ -43,6 +55,7 @@ const LONG: Record<string, string> = {
   TRIGGER: "TRIG",
   COUNT: "COUN",
   STATE: "STAT",
+  DELAY: "DEL",
 };
 const OPTIONAL = new Set(["LEV", "LEVEL", "IMM", "IMMEDIATE", "AMPL", "AMPLITUDE", "STAT", "STATE", "NEXT"]);
 
@@ -69,18 +82,45 @@ export class EmulatedSmu {
   private trigCount = 1;
   private icomp = 1.05e-4;
   private vcomp = 21;
+  /** Source delay, s, and integration time in power-line cycles (50 Hz). */
+  private delay = 0;
+  private nplc = 0.5;
   private on = false;
   private clock = 0;
   private readonly errors: Array<[number, string]> = [];
   g: number;
   private readonly d: Required<SmuDeviceOptions>;
 
+  private readonly load: SmuLoad;
+  /**
+   * Set by a test: replies are lost from now on (a broken return line, a hung GPIB talker); commands
+   * still execute, so the host's "output off" still reaches the source.
+   */
+  silent = false;
+
   constructor(
     readonly serial = "EMU0001",
     device: SmuDeviceOptions = {},
+    /** What the terminals drive; default the one built-in device of `device`. */
+    load?: SmuLoad,
   ) {
     this.d = { g: 1e-5, gmin: 1e-6, gmax: 1e-4, vset: 1, vreset: 1, rate: 0.2, ...device };
     this.g = this.d.g;
+    this.load = load ?? { apply: (v) => this.device(v) };
+  }
+
+  /** Whether the source output is on (what a test checks to see the instrument idle). */
+  get outputOn(): boolean {
+    return this.on;
+  }
+
+  /** The built-in device: switches above the thresholds, then conducts. */
+  private device(v: number): number {
+    const d = this.d;
+    if (v > d.vset) this.g = Math.min(d.gmax, this.g * (1 + d.rate * (v - d.vset)));
+    if (v < -d.vreset) this.g = Math.max(d.gmin, this.g / (1 + d.rate * (-v - d.vreset)));
+    // A little nonlinearity, as a real memristor's I-V shows.
+    return this.g * v * (1 + 0.1 * v * v);
   }
 
   private err(code: number, msg: string): undefined {
@@ -90,13 +130,10 @@ export class EmulatedSmu {
 
   /** Applies `v` to the device for one point; returns [V, I] after compliance. */
   private apply(v: number): [number, number] {
-    const d = this.d;
-    if (v > d.vset) this.g = Math.min(d.gmax, this.g * (1 + d.rate * (v - d.vset)));
-    if (v < -d.vreset) this.g = Math.max(d.gmin, this.g / (1 + d.rate * (-v - d.vreset)));
-    // A little nonlinearity, as a real memristor's I-V shows.
-    let i = this.g * v * (1 + 0.1 * v * v);
+    const dt = this.delay + this.nplc / 50;
+    let i = this.load.apply(v, dt);
     if (Math.abs(i) > this.icomp) i = Math.sign(i) * this.icomp;
-    this.clock += 0.01;
+    this.clock += dt;
     return [v, i];
   }
 
@@ -155,7 +192,7 @@ export class EmulatedSmu {
       const r = this.command(h, arg, num);
       if (r !== undefined) replies.push(r);
     }
-    return replies.length ? replies.join(";") : undefined;
+    return replies.length && !this.silent ? replies.join(";") : undefined;
   }
 
   private command(h: string, arg: string, num: () => number | undefined): string | undefined {
@@ -172,6 +209,8 @@ export class EmulatedSmu {
           points: 1,
         });
         this.icomp = 1.05e-4;
+        this.delay = 0;
+        this.nplc = 0.5;
         return undefined;
       case "*CLS":
         this.errors.length = 0;
@@ -231,6 +270,20 @@ export class EmulatedSmu {
         else this.vcomp = x;
         return undefined;
       }
+      case "SOUR:DEL": {
+        const x = num();
+        if (x === undefined) return undefined;
+        if (!(x >= 0 && x <= 9999.999)) return this.err(-222, "Data out of range");
+        this.delay = x;
+        return undefined;
+      }
+      case "SENS:CURR:NPLC": {
+        const x = num();
+        if (x === undefined) return undefined;
+        if (!(x >= 0.01 && x <= 10)) return this.err(-222, "Data out of range");
+        this.nplc = x;
+        return undefined;
+      }
       case "SENS:CURR:PROT?":
         return this.icomp.toExponential(6);
       case "OUTP": {
@@ -281,10 +334,7 @@ export function serveSmuStream(smu: EmulatedSmu, stream: Duplex): () => void {
 
 /** An in-process link to an emulated SMU: returns the host's end. */
 export function smuInProcess(smu: EmulatedSmu): Duplex {
-  const a = new PassThrough();
-  const b = new PassThrough();
-  const smuEnd = Duplex.from({ readable: b, writable: a });
-  const hostEnd = Duplex.from({ readable: a, writable: b });
+  const [hostEnd, smuEnd] = duplexPair();
   // Closing the host's end (its AbortError) ends the instrument's end too.
   smuEnd.on("error", () => {});
   hostEnd.on("error", () => {});

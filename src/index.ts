@@ -14,7 +14,10 @@
 
 export { ErrorCode, errorCodeName } from "../firmware-protocol/constants.ts";
 export { type ErrorContext, isXbarError, XbarError } from "../firmware-protocol/errors.ts";
+export { Arc1Board } from "./board/arc1-board.ts";
+export { BenchBoard } from "./board/bench-board.ts";
 export * from "./board/board.ts";
+export { HostComposedBoard } from "./board/compose.ts";
 export {
   type ConnectOptions,
   connect,
@@ -24,6 +27,7 @@ export {
   emulatorPresets,
   startEmulatorServer,
 } from "./board/connect.ts";
+export { type DeviceWork, estimateSeconds, timingOfUrl } from "./board/estimate.ts";
 export { CrossbarBoard } from "./board/protocol-board.ts";
 export * from "./pipelines/index.ts";
 export { packageInfo, softwareVersion } from "./version.ts";

@@ -171,6 +171,37 @@ export class Smu {
     }
   }
 
+  /** Integration time of each point, in power-line cycles (the 2400 takes 0.01..10). */
+  setIntegration(nplc: number): Promise<void> {
+    return this.checked(`:SENS:CURR:NPLC ${nplc}`);
+  }
+
+  /**
+   * Holds `v` for `count` points, each the source delay `delay` (s) plus the integration time, and
+   * returns the readings; the output is on only for the points and off after, whatever happens.
+   */
+  async hold(v: number, o: { delay: number; count: number; compliance: number }): Promise<SmuReading[]> {
+    await this.checked(
+      ":SOUR:FUNC VOLT",
+      ":SOUR:VOLT:MODE FIX",
+      `:SOUR:VOLT ${v}`,
+      `:SENS:CURR:PROT ${o.compliance}`,
+      `:SOUR:DEL ${o.delay}`,
+      `:TRIG:COUN ${o.count}`,
+      ":OUTP ON",
+    );
+    try {
+      return this.parse(await this.query(":READ?"));
+    } finally {
+      await this.write(":OUTP OFF");
+    }
+  }
+
+  /** Whether the source output is on. */
+  async outputOn(): Promise<boolean> {
+    return (await this.query(":OUTP?")) === "1";
+  }
+
   close(): Promise<void> {
     return this.link.close();
   }

@@ -25,11 +25,77 @@
  *
  * ## Units
  * SI throughout: volts, seconds, siemens, amperes, joules. Rows and columns are zero-based.
+ *
+ * ## Capabilities and host composition
+ * Not every board does every operation in one command. Our protocol board does them all; a bench of
+ * a source-measure unit and a switching matrix (src/board/bench-board.ts) reads and pulses one
+ * device at a time; the ArC ONE (src/board/arc1-board.ts) adds a pulse-then-read and a whole-array
+ * read. A board lists what it does natively in `capabilities.native`; everything else of this
+ * interface is composed on the host, below this interface, by src/board/compose.ts, so pipelines,
+ * training rules and campaigns call the same methods everywhere and never special-case a board.
+ *
+ * What host composition means for a caller:
+ * - Results are the same quantities in the same units. A composed `vmm` is the product of the
+ *   voltages and the conductances *read* device by device (I = Σ V·G at the read voltage): the
+ *   array's own analog summation, with its IR drop and sneak currents, is not exercised.
+ * - Timing: a composed operation costs one native operation per device it touches (a 64 x 64 block
+ *   read is 4096 single reads), plus the instrument's switching and settling time for each. Use
+ *   `capabilities.timing` and src/board/estimate.ts to tell users the wall time before starting.
+ * - Energy: counters and energy are kept by the host from the instrument's measurements (the SMU's
+ *   current times the applied voltage and width), not by the board; a composed VMM counts the reads
+ *   it made (`reads`) and one `vmms`.
+ * - Cancellation: a composed operation stops between native steps when unsubscribed and leaves the
+ *   instruments idle (source output off, every crosspoint open).
+ * - `fire` has no composition: a board without FIRE refuses it.
  */
 import type { Observable } from "rxjs";
 import type { Limits, Scheme } from "../../firmware-protocol/index.ts";
 
 export type { Limits, Scheme };
+
+/** Operations of this interface that a board may do natively or leave to host composition. */
+export const OPERATIONS = [
+  "read",
+  "readRow",
+  "readCol",
+  "readBlock",
+  "readAll",
+  "pulse",
+  "pulseRead",
+  "pulseList",
+  "pulseBlock",
+  "outerProductUpdate",
+  "vmm",
+  "vmmT",
+  "fire",
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/**
+ * Typical durations of a board's native steps, s: what wall-time estimates are made of
+ * (src/board/estimate.ts). For boards on a link they include the link's round trip.
+ */
+export interface OperationTiming {
+  /** One command's fixed cost (link round trip, instrument overhead), s. */
+  command: number;
+  /** One device read, on top of `command` (switching, settling, integration), s. */
+  read: number;
+  /** One pulse, on top of its width and of `command` (switching, source setup), s. */
+  pulse: number;
+  /** Whether reads and pulses of a block go out in one command (true) or one command per device. */
+  batched: boolean;
+}
+
+/** What a board does natively, and how long its steps take. */
+export interface Capabilities {
+  /** Operations done by the hardware in one command. */
+  native: readonly Operation[];
+  /** Operations this board composes on the host (src/board/compose.ts); `fire` is never composed. */
+  composed: readonly Operation[];
+  /** Biasing schemes of unselected lines that the hardware can apply. */
+  schemes: readonly Scheme[];
+  timing: OperationTiming;
+}
 
 /** What the board says it is (IDN). */
 export interface Identity {
@@ -204,6 +270,8 @@ export interface Board {
   /** The URL the board was reached through. */
   readonly url: string;
   readonly identity: Identity;
+  /** What the board does natively and what the host composes (see "Capabilities" above). */
+  readonly capabilities: Capabilities;
   /** The effective envelope, refreshed by `configure`. */
   readonly limits: Limits;
   /** Unsolicited events: "BOOT" (the board restarted), "REJECT" (it discarded a line), "FAULT". */

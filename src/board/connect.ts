@@ -12,6 +12,8 @@
  *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=)
  */
 import { Duplex, PassThrough } from "node:stream";
+import { Arc1Client } from "../../drivers/arc1/client.ts";
+import { ARC1_BAUD } from "../../drivers/arc1/protocol.ts";
 import {
   type ClientOptions,
   CrossbarClient,
@@ -20,8 +22,11 @@ import {
   StreamTransport,
   XbarError,
 } from "../../drivers/index.ts";
+import { SwitchMatrix } from "../../drivers/scpi/matrix.ts";
 import { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
+import { arc1InProcess, serveArc1Serial } from "../../mocks/arc1.ts";
+import { EmulatedBench } from "../../mocks/bench.ts";
 import {
   type BoardOptions,
   checkBaud,
@@ -35,7 +40,10 @@ import {
   serveStream,
   serveTcp,
 } from "../../mocks/index.ts";
+import { matrixInProcess } from "../../mocks/matrix.ts";
 import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
+import { Arc1Board } from "./arc1-board.ts";
+import { BenchBoard } from "./bench-board.ts";
 import type { Board } from "./board.ts";
 import { DEFAULT_URL } from "./default-url.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
@@ -213,6 +221,8 @@ export interface ConnectOptions extends ClientOptions {}
 
 /** Opens a board by URL, performs the handshake, and returns the Board. */
 export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = {}): Promise<Board> {
+  if (url.startsWith("bench://") || url.startsWith("bench-emu://")) return connectBench(url);
+  if (url.startsWith("arc1://") || url.startsWith("arc1-emu://")) return connectArc1(url);
   const link = parseLinkUrl(url);
   let transport: StreamTransport | Awaited<ReturnType<typeof openTransport>>;
   let stop = async () => {};
@@ -317,4 +327,258 @@ export async function startEmulatorServer(
     };
   }
   throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
+}
+
+/** Keys of bench:// (instruments by URL) and of bench-emu:// (emulated ones; also the emu:// keys). */
+const BENCH_KEYS = ["smu", "matrix", "rows", "cols", "nplc", "tech", "timeout"] as const;
+const BENCH_EMU_KEYS = [
+  "rows",
+  "cols",
+  "device",
+  "seed",
+  "noise",
+  "sneak",
+  "readnoise",
+  "stucklow",
+  "stuckhigh",
+  "adcbits",
+  "adcrange",
+  "wire",
+  "nplc",
+  "forbid",
+] as const;
+
+/**
+ * A Board from bench instruments (src/board/bench-board.ts):
+ *
+ *   bench://?smu=socket://10.0.0.7:5025&matrix=socket://10.0.0.8:5025&rows=8&cols=8
+ *   bench://?smu=/dev/ttyUSB0&matrix=socket://10.0.0.8:5025&rows=16&cols=16&nplc=0.1
+ *   (keys: smu, matrix, rows, cols; nplc integration per point, default 0.01; tech, the devices'
+ *   technology to report; timeout, each instrument's reply time-out in ms, default 5000)
+ *   bench-emu://?rows=8&cols=8&device=agsi&seed=1          emulated SMU + 707B on one emulated array
+ *   bench-emu://?rows=8&cols=8&forbid=1A03                  … whose matrix refuses crosspoint 1A03
+ */
+export async function connectBench(url: string): Promise<Board> {
+  const q = url.indexOf("?");
+  const params = new URLSearchParams(q >= 0 ? url.slice(q + 1) : "");
+  const emulated = url.startsWith("bench-emu://");
+  const known: readonly string[] = emulated ? BENCH_EMU_KEYS : BENCH_KEYS;
+  for (const k of params.keys())
+    if (!known.includes(k))
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `unknown ${emulated ? "bench-emu" : "bench"}:// option "${k}" (known: ${known.join(", ")})`,
+      );
+  const int = (k: string, dflt?: number) => {
+    const v = params.get(k);
+    if (v === null && dflt !== undefined) return dflt;
+    const n = Number(v);
+    if (v === null || v === "" || !Number.isInteger(n))
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `${url.split("?")[0]} needs ${k}=INTEGER, got ${v ?? "nothing"}`,
+      );
+    return n;
+  };
+  const nplcText = params.get("nplc");
+  const nplc = nplcText === null ? 0.01 : Number(nplcText);
+  if (!(nplc >= 0.01 && nplc <= 10))
+    throw new XbarError(ErrorCode.BAD_URL, `nplc=${nplcText} is not in [0.01, 10] power-line cycles`);
+  if (!emulated) {
+    const smuUrl = params.get("smu");
+    const matrixUrl = params.get("matrix");
+    if (!smuUrl || !matrixUrl)
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        "bench:// needs smu=URL and matrix=URL (serial path or socket://HOST:PORT)",
+      );
+    const rows = int("rows");
+    const cols = int("cols");
+    // Reply time-out of either instrument, ms.
+    const timeoutMs = int("timeout", 5000);
+    const smu = new Smu(await openTransport(parseLinkUrl(smuUrl)), timeoutMs);
+    let matrix: SwitchMatrix | undefined;
+    try {
+      matrix = new SwitchMatrix(await openTransport(parseLinkUrl(matrixUrl)), timeoutMs);
+      return await BenchBoard.open(url, smu, matrix, {
+        rows,
+        cols,
+        nplc,
+        technology: params.get("tech") ?? undefined,
+      });
+    } catch (e) {
+      await smu.close().catch(() => {});
+      await matrix?.close().catch(() => {});
+      throw e;
+    }
+  }
+  const emuParams = new URLSearchParams();
+  for (const [k, v] of params) if (k !== "nplc" && k !== "forbid") emuParams.set(k, v);
+  const rows = int("rows", 8);
+  const cols = int("cols", 8);
+  emuParams.set("rows", String(rows));
+  emuParams.set("cols", String(cols));
+  let bench: EmulatedBench;
+  try {
+    const forbid = params.get("forbid");
+    bench = new EmulatedBench({
+      ...emulatorOptions(emuParams),
+      matrix: { forbidden: forbid ? forbid.split(",") : [] },
+    });
+  } catch (e) {
+    if (e instanceof XbarError) throw e;
+    throw new XbarError(
+      ErrorCode.BAD_URL,
+      `cannot start the emulated bench from "${url}": ${(e as Error).message}`,
+    );
+  }
+  const smu = new Smu(new StreamTransport(smuInProcess(bench.smu), "bench-emu smu"));
+  const matrix = new SwitchMatrix(new StreamTransport(matrixInProcess(bench.matrix), "bench-emu matrix"));
+  // Time on an emulated bench is the emulated array's virtual clock: a wait advances it at once.
+  return BenchBoard.open(url, smu, matrix, {
+    rows,
+    cols,
+    nplc,
+    technology: bench.array.technology,
+    sleep: async (s) => bench.array.wait(s),
+    now: () => bench.array.clock,
+  });
+}
+
+const ARC1_KEYS = ["rows", "cols", "cycles", "tech", "baud", "boot"] as const;
+const ARC1_EMU_KEYS = [
+  "rows",
+  "cols",
+  "device",
+  "seed",
+  "noise",
+  "sneak",
+  "readnoise",
+  "stucklow",
+  "stuckhigh",
+  "adcbits",
+  "adcrange",
+  "wire",
+  "cycles",
+] as const;
+
+/**
+ * An ArC ONE (src/board/arc1-board.ts):
+ *
+ *   arc1:///dev/ttyACM0                     the board on a serial port, 921600 baud, even parity
+ *   arc1:///dev/ttyACM0?rows=16&cols=16     … with a 16 x 16 array in its socket
+ *   arc1:///tmp/xbar-host?boot=0            an emulated one on a pty (xbar emulate --arc1): no boot wait
+ *   arc1-emu://?rows=8&cols=8&device=agsi&seed=1   an emulated ArC ONE in this process
+ */
+export async function connectArc1(url: string): Promise<Board> {
+  const emulated = url.startsWith("arc1-emu://");
+  const rest = url.slice(emulated ? "arc1-emu://".length : "arc1://".length);
+  const q = rest.indexOf("?");
+  const path = q >= 0 ? rest.slice(0, q) : rest;
+  const params = new URLSearchParams(q >= 0 ? rest.slice(q + 1) : "");
+  const known: readonly string[] = emulated ? ARC1_EMU_KEYS : ARC1_KEYS;
+  for (const k of params.keys())
+    if (!known.includes(k))
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `unknown ${emulated ? "arc1-emu" : "arc1"}:// option "${k}" (known: ${known.join(", ")})`,
+      );
+  const num = (k: string, d: number) => {
+    const v = params.get(k);
+    const n = Number(v ?? d);
+    if (v === "" || !Number.isInteger(n))
+      throw new XbarError(ErrorCode.BAD_URL, `${k}=${v} is not an integer`);
+    return n;
+  };
+  const rows = num("rows", emulated ? 8 : 32);
+  const cols = num("cols", emulated ? 8 : 32);
+  const readCycles = num("cycles", 30);
+  let client: Arc1Client;
+  let technology = params.get("tech") ?? undefined;
+  let bootMs = 2000;
+  if (emulated) {
+    const emuParams = new URLSearchParams();
+    for (const [k, v] of params) if (k !== "cycles") emuParams.set(k, v);
+    emuParams.set("rows", String(rows));
+    emuParams.set("cols", String(cols));
+    let link: ReturnType<typeof arc1InProcess>;
+    try {
+      link = arc1InProcess(emulatorOptions(emuParams));
+    } catch (e) {
+      if (e instanceof XbarError) throw e;
+      throw new XbarError(
+        ErrorCode.BAD_URL,
+        `cannot start the emulated ArC ONE from "${url}": ${(e as Error).message}`,
+      );
+    }
+    client = new Arc1Client(link.host, "arc1-emu://");
+    technology = link.arc1.array.technology;
+    bootMs = 0;
+  } else {
+    if (!path)
+      throw new XbarError(ErrorCode.BAD_URL, "arc1:// needs a serial path, e.g. arc1:///dev/ttyACM0");
+    const baud = num("baud", ARC1_BAUD);
+    const { SerialPort } = await import("serialport");
+    const port = new SerialPort({ path, baudRate: baud, parity: "even", autoOpen: false });
+    await new Promise<void>((resolve, reject) =>
+      port.open((err) =>
+        err
+          ? reject(
+              new XbarError(
+                /No such file|ENOENT/i.test(err.message) ? ErrorCode.PORT_NOT_FOUND : ErrorCode.PORT_BUSY,
+                `cannot open the ArC ONE on ${path}: ${err.message}`,
+                { port: path },
+              ),
+            )
+          : resolve(),
+      ),
+    );
+    client = new Arc1Client(
+      port,
+      `arc1 ${path}`,
+      7000,
+      () => new Promise<void>((r) => (port.isOpen ? port.close(() => r()) : r())),
+    );
+    // A real ArC ONE needs 2 s to boot after the reset (libarc1 waits as long); an emulated one on a
+    // pty boots at once (boot=0).
+    bootMs = num("boot", 2000);
+  }
+  try {
+    return await Arc1Board.open(url, client, { rows, cols, readCycles, technology, bootMs });
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+}
+
+export interface Arc1ServerOptions {
+  serial: string;
+  rows?: number;
+  cols?: number;
+  device?: string;
+  seed?: number;
+  noise?: number;
+}
+
+/** Serves an emulated ArC ONE on a serial path (for `xbar emulate --arc1 --serial PATH`). */
+export async function startArc1Server(
+  o: Arc1ServerOptions,
+): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
+  const { serial, rows = 32, cols = 32, device = "agsi", seed = 1, noise } = o;
+  let served: Awaited<ReturnType<typeof serveArc1Serial>>;
+  try {
+    served = await serveArc1Serial({ rows, cols, device, seed, noise }, serial);
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulated ArC ONE: ${e.message}`);
+    throw new XbarError(
+      ErrorCode.PORT_NOT_FOUND,
+      `cannot serve on serial port ${serial}: ${(e as Error).message}`,
+    );
+  }
+  return {
+    url: `arc1://${serial}?rows=${rows}&cols=${cols}`,
+    describe: `ArC ONE (emulated) ${device} ${rows}x${cols} seed ${seed}`,
+    stop: () => new Promise<void>((r) => (served.port.isOpen ? served.port.close(() => r()) : r())),
+  };
 }

@@ -29,6 +29,7 @@ import type {
   Board,
   BoardConfig,
   BoardEventInfo,
+  Capabilities,
   ConductanceMap,
   Counters,
   Identity,
@@ -39,6 +40,7 @@ import type {
   PulseResult,
   PulseSpec,
 } from "./board.ts";
+import { protocolCapabilities } from "./capabilities.ts";
 
 /** A decoded reply's packed field must have the length the request implies (else 102 MALFORMED). */
 function sized<T extends ArrayLike<number>>(verb: string, port: string, data: T, n: number): T {
@@ -92,6 +94,7 @@ export class CrossbarBoard implements Board {
   readonly events: Observable<BoardEventInfo>;
   limits!: Limits;
   identity!: Identity;
+  capabilities!: Capabilities;
   private config!: BoardConfig;
   /**
    * Blocks whose last VMM input (k = 1) the board holds, as the board keeps them (protocol 1.1: the
@@ -158,6 +161,7 @@ export class CrossbarBoard implements Board {
     }
     b.identity = toIdentity(await client.call("IDN", {}));
     await b.readEnvelope();
+    b.capabilities = protocolCapabilities(b.identity.operations, url, b.config.readTime);
     client.window = Math.max(1, b.identity.window);
     return b;
   }

@@ -3,6 +3,13 @@
  * each takes. Estimates are rough on purpose: commands × link latency (by URL kind) + pulse time +
  * waits on the board clock (zero wall time on an emulated board, whose clock is virtual).
  */
+import {
+  type DeviceWork,
+  estimateSeconds,
+  sizeOfUrl,
+  timingOfUrl,
+  trainImageWork,
+} from "../board/estimate.ts";
 import { DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign } from "./load.ts";
 import type { Step } from "./schema.ts";
@@ -26,9 +33,72 @@ function latency(url: string): number {
 /** Seconds to commit one measurement to the run store (WASM SQLite, one transaction each). */
 const STORE_SECONDS = 1e-4;
 
-const virtualClock = (url: string) => url.startsWith("emu://");
+const virtualClock = (url: string) =>
+  url.startsWith("emu://") || url.startsWith("bench-emu://") || url.startsWith("arc1-emu://");
+
+/**
+ * Device reads and pulses of a step on a board that composes everything from single-device steps
+ * (bench://, arc1://): program-and-verify is taken as 30 rounds of a read and a pulse per device.
+ */
+function deviceWork(step: Step, url: string): DeviceWork | undefined {
+  const w = (reads: number, pulses = 0, width = 0): DeviceWork => ({
+    reads,
+    pulses,
+    pulseSeconds: pulses * width,
+  });
+  const size = sizeOfUrl(url);
+  switch (step.kind) {
+    case "characterize": {
+      const b = step.body;
+      return w(2 * b.pulses + 1, 2 * b.pulses, b.width ?? DEFAULT_PULSE.width);
+    }
+    case "program": {
+      const n = step.body.block.rows * step.body.block.cols;
+      return w(30 * n, 30 * n, step.body.width ?? DEFAULT_PULSE.width);
+    }
+    case "form": {
+      const b = step.body;
+      const k = Math.floor((b.stop - b.start) / b.step + 1e-9) + 1;
+      return w(k, k, b.width ?? DEFAULT_PULSE.width);
+    }
+    case "read": {
+      const bl = step.body.block;
+      return w(bl ? bl.rows * bl.cols : size.rows * size.cols);
+    }
+    case "retention": {
+      const bl = step.body.block;
+      return w((step.body.count + 1) * (bl ? bl.rows * bl.cols : size.rows * size.cols));
+    }
+    case "train": {
+      const b = step.body;
+      const sizes = [(b.crop ?? 20) ** 2, b.hidden ?? 100, 10];
+      const per = trainImageWork(b.rule, sizes).reads;
+      const images = (b.epochs ?? 1) * ((b.imagesPerEpoch ?? 1000) + (b.testImages ?? 1000));
+      return w(per * images);
+    }
+    default:
+      return undefined;
+  }
+}
 
 export function estimateStep(step: Step, url: string): StepEstimate {
+  const timing = timingOfUrl(url);
+  const work = timing ? deviceWork(step, url) : undefined;
+  if (timing && work) {
+    const base = estimateStepOnLink(step, url);
+    const board = base.boardSeconds;
+    const seconds = estimateSeconds(timing, work) + (virtualClock(url) ? 0 : board - work.pulseSeconds);
+    return {
+      commands: work.reads + work.pulses,
+      boardSeconds: board,
+      seconds: Math.max(seconds, estimateSeconds(timing, work)),
+      what: `${base.what} [${work.reads} device reads, ${work.pulses} pulses, one at a time]`,
+    };
+  }
+  return estimateStepOnLink(step, url);
+}
+
+function estimateStepOnLink(step: Step, url: string): StepEstimate {
   const lat = latency(url);
   let commands = 1;
   let board = 0;

@@ -16,6 +16,7 @@ import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
+import { isComposedUrl } from "../board/estimate.ts";
 import { connectSmu, type Smu } from "../board/instrument.ts";
 import { checkReachable, DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign, CampaignRun, Path } from "./load.ts";
@@ -113,7 +114,8 @@ export async function checkCampaign(campaign: Campaign, allowUnreachable: boolea
   for (const run of campaign.runs) {
     const key = `${run.url}\n${JSON.stringify(run.steps)}`;
     if (checks.has(key)) continue;
-    parseLinkUrl(run.url);
+    // Boards made of instruments (bench://, arc1://) have URLs of their own; connect() checks them.
+    if (!isComposedUrl(run.url)) parseLinkUrl(run.url);
     let board: Board;
     try {
       board = await connect(run.url);

@@ -2,7 +2,7 @@
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorFaults, emulatorPresets, startEmulatorServer } from "../board/connect.ts";
+import { emulatorFaults, emulatorPresets, startArc1Server, startEmulatorServer } from "../board/connect.ts";
 import { out, rate } from "./common.ts";
 import { intArg, numArg } from "./options.ts";
 
@@ -214,6 +214,7 @@ export function addEmulateCommand(program: Command): void {
     )
     .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
     .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
+    .option("--arc1", "serve an emulated ArC ONE (its own serial protocol) instead; needs --serial")
     .addHelpText("after", () => {
       const presets = emulatorPresets();
       const width = Math.max(...presets.map((d) => d.name.length));
@@ -232,7 +233,46 @@ Examples:
   xbar emulate --listen 5025 --timescale 1 --baud 115200     (a board's own time on a 115200-baud UART)
   xbar emulate --serial /tmp/xbar-board --state board.state  (the array survives restarts; BOOT on start)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
-  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
+  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host
+  xbar emulate --arc1 --serial /tmp/xbar-board --rows 8 --cols 8 &  xbar idn --port "arc1:///tmp/xbar-host?rows=8&cols=8&boot=0"`;
     })
-    .action(async (o) => runEmulate(o, out));
+    .action(async (o, cmd: Command) => {
+      if (!o.arc1) return runEmulate(o, out);
+      // The ArC ONE's array is at most 32 x 32: that is its default too.
+      const dflt = (k: string, v: number) => (cmd.getOptionValueSource(k) === "default" ? 32 : v);
+      return runEmulateArc1({ ...o, rows: dflt("rows", o.rows), cols: dflt("cols", o.cols) }, out);
+    });
+}
+
+/** `xbar emulate --arc1 --serial PATH`: an emulated ArC ONE on a serial path until interrupted. */
+export async function runEmulateArc1(o: EmulateOptions, out: (s: string) => void): Promise<void> {
+  if (!o.serial || o.listen)
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      "--arc1 serves on a serial path: give --serial PATH (not --listen)",
+    );
+  if (o.rows > 32 || o.cols > 32)
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `the ArC ONE has at most 32 x 32 lines, not ${o.rows} x ${o.cols}`,
+    );
+  const server = await startArc1Server({
+    serial: o.serial,
+    rows: o.rows,
+    cols: o.cols,
+    device: o.device,
+    seed: o.seed,
+    noise: o.noise,
+  });
+  out(
+    `xbar emulate: ${server.describe} serving on ${o.serial}; hosts use ${server.url}&boot=0 (Ctrl-C to stop)`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      server.stop().finally(resolve);
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  out("xbar emulate: stopped");
 }

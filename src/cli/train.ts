@@ -5,6 +5,7 @@ import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
+import { composedTrainingNote } from "../board/estimate.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
 import type { RunView } from "../view/run-view.ts";
@@ -219,6 +220,12 @@ Examples:
           stop.signal,
         );
         for (const u of urls) boards.push(await connect(u));
+        // Time told up front on boards that compose VMM from single reads (bench, ArC ONE).
+        const images = o.epochs * (o.imagesPerEpoch + o.testImages);
+        for (const b of boards) {
+          const note = composedTrainingNote(b, o.rule, [Number(o.crop) ** 2, o.hidden, 10], images);
+          if (note) process.stderr.write(`xbar train: ${note}\n`);
+        }
         const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
         const done = await lastValueFrom(
           train({

@@ -58,6 +58,9 @@ export class ObservedBoard implements Board {
   get limits() {
     return this.inner.limits;
   }
+  get capabilities() {
+    return this.inner.capabilities;
+  }
   get events() {
     return this.inner.events;
   }

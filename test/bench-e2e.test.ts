@@ -1,0 +1,186 @@
+/**
+ * Boards a lab already owns, end to end through the CLI (called in-process, `main(argv)`):
+ * `xbar characterize`, `xbar program` and an example campaign on the bench board (emulated SMU +
+ * matrix) and on the emulated ArC ONE over a socat pty pair (its own serial protocol on a real
+ * serial device path); `xbar run --dry-run` and `xbar train` telling the time before starting; and a
+ * reduced-size hybrid training on the bench board (in-process, on a pooled MNIST that fits a bench).
+ *
+ * The pty tests need socat: required when CI=true, skipped with a message elsewhere.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { serveArc1Serial } from "../mocks/arc1.ts";
+import { connect } from "../src/board/connect.ts";
+import { RunStore } from "../src/campaigns/store/run-store.ts";
+import { main } from "../src/cli/main.ts";
+import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
+import { trainResult } from "../src/learning/training/train.ts";
+import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "xbar-bench-e2e-"));
+const BENCH = "bench-emu://?rows=4&cols=4&device=agsi&seed=1";
+
+/** Runs the CLI in-process; returns exit code, stdout and stderr. */
+async function xbar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => {
+    stdout += String(s);
+    return true;
+  });
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => {
+    stderr += String(s);
+    return true;
+  });
+  const before = process.exitCode;
+  try {
+    const code = await main(["node", "xbar", ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+    process.exitCode = before;
+  }
+}
+
+const targets = join(dir, "targets.csv");
+writeFileSync(targets, "row,col,target\n0,0,1.5e-8\n0,1,2.5e-8\n1,0,1e-8\n");
+
+function campaign(name: string, board: string): string {
+  const f = join(dir, `${name}.yaml`);
+  writeFileSync(
+    f,
+    readFileSync("examples/bench-small.yaml", "utf8").replace(/^board: .*$/m, `board: "${board}"`),
+  );
+  return f;
+}
+
+/** The three CLI checks, on one board URL. */
+function cliSuite(url: () => string, name: string): void {
+  it("xbar characterize: the pulse response, as CSV", async () => {
+    const r = await xbar(["characterize", "--port", url(), "--row", "1", "--col", "1", "--pulses", "8"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split("\n");
+    expect(rows).toHaveLength(1 + 17);
+    const g = rows.slice(1).map((l) => Number(l.split(",").at(-1)));
+    expect(g[8]!).toBeGreaterThan(g[0]!);
+    expect(g[16]!).toBeLessThan(g[8]!);
+  });
+
+  it("xbar program: three devices to their targets", async () => {
+    const r = await xbar(["program", "--port", url(), "--targets", targets, "--tolerance", "0.1", "--json"]);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split("\n").pop()!) as { devices: Array<{ status: string }> };
+    expect(j.devices.map((d) => d.status)).toEqual(["converged", "converged", "converged"]);
+  });
+
+  it("an example campaign runs to the end and its data is in the run database", async () => {
+    const db = join(dir, `${name}.sqlite`);
+    const r = await xbar(["run", campaign(name, url()), "--db", db]);
+    expect(r.code, r.stderr).toBe(0);
+    const store = RunStore.open(db);
+    try {
+      const [run] = store.runs();
+      expect(run!.status).toBe("completed");
+      expect(store.measurements(run!.id, "pulse_response")).toHaveLength(21);
+      expect(store.measurementCount(run!.id)).toBeGreaterThan(21);
+    } finally {
+      store.close();
+    }
+  });
+}
+
+describe("bench board (emulated SMU + 707B matrix)", () => {
+  cliSuite(() => BENCH, "bench");
+
+  it("xbar run --dry-run tells the time from per-device operations", async () => {
+    const r = await xbar(["run", campaign("bench-dry", BENCH), "--dry-run"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/device reads, \d+ pulses, one at a time/);
+    expect(r.stdout).toMatch(/estimated time: /);
+  });
+
+  it("xbar train says before starting how long composed VMMs take", async () => {
+    // A 400-input layer does not fit a 72-line bench: the estimate comes first, then the refusal.
+    const r = await xbar([
+      "train",
+      "--rule",
+      "hybrid",
+      "--port",
+      "bench-emu://?rows=36&cols=36",
+      "--hidden",
+      "2",
+      "--epochs",
+      "1",
+      "--images-per-epoch",
+      "2",
+      "--test-images",
+      "1",
+    ]);
+    expect(r.stderr).toMatch(
+      /has no native VMM: every multiply is composed from single-device reads \(1600 reads per image, ~[\d.]+ s\); 3 images take at least/,
+    );
+    expect(r.code).toBe(1);
+  });
+
+  it("hybrid training, reduced size, on the bench board", async () => {
+    // MNIST's centre 20 x 20 pooled 10 x 10 to 2 x 2: 4 inputs, so layer 1 (5 x 2*2) fits a bench.
+    const pool = (d: Dataset): Dataset => {
+      const images = new Float32Array(d.count * 4);
+      for (let n = 0; n < d.count; n++)
+        for (let y = 0; y < 20; y++)
+          for (let x = 0; x < 20; x++)
+            images[n * 4 + Math.floor(y / 10) * 2 + Math.floor(x / 10)]! +=
+              d.images[n * 400 + y * 20 + x]! / 100;
+      return { images, labels: d.labels, count: d.count, inputs: 4 };
+    };
+    const board = await connect("bench-emu://?rows=5&cols=4&device=agsi&seed=1");
+    try {
+      const events: string[] = [];
+      const r = await trainResult(
+        {
+          rule: "hybrid",
+          boards: [board],
+          train: pool(loadMnist("train", { limit: 100 })),
+          test: pool(loadMnist("test", { limit: 8 })),
+          hidden: 2,
+          epochs: 1,
+          imagesPerEpoch: 8,
+          testImages: 8,
+        },
+        (e) => {
+          if (e.type === "info") events.push(e.message);
+        },
+      );
+      expect(events.some((m) => m.includes("open-loop transfer"))).toBe(true);
+      expect(r.final.count).toBe(8);
+      // Every forward multiply of layer 1 is 20 single-device reads on this board.
+      expect(r.totals.reads).toBeGreaterThan(16 * 20);
+      expect(r.totals.pulses).toBeGreaterThan(0);
+      expect(r.transfers?.map((t) => t.method)).toEqual(["write-verify", "open-loop"]);
+    } finally {
+      await board.close();
+    }
+  });
+});
+
+const haveSocat = Boolean(which("socat"));
+if (!haveSocat && process.env.CI !== "true")
+  console.warn("bench-e2e: socat not found, ArC ONE pty tests skipped");
+
+describe.skipIf(!haveSocat && process.env.CI !== "true")("emulated ArC ONE over a socat pty", () => {
+  let pair: PtyPair;
+  let stop = async () => {};
+  beforeAll(async () => {
+    pair = await startPtyPair({ prefix: "xbar-arc1-" });
+    const { port } = await serveArc1Serial({ rows: 4, cols: 4, device: "agsi", seed: 1 }, pair.boardPath);
+    stop = () => new Promise<void>((r) => port.close(() => r()));
+  });
+  afterAll(async () => {
+    await stop();
+    await pair?.stop();
+  });
+  cliSuite(() => `arc1://${pair.hostPath}?rows=4&cols=4&boot=0`, "arc1");
+});
