@@ -60,6 +60,8 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
     if (!scheduled && lines.length - head === 1) feed();
   });
   const detach = () => {
+    lines.length = 0;
+    head = 0;
     session.close();
     stream.unpipe(reader.input);
   };

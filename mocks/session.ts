@@ -114,6 +114,7 @@ export class Session {
   }
 
   handle(line: string): void {
+    if (this.closed) return;
     this.board.counters.rx += line.length + 1; // the line and its terminator (STAT rx)
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     if (this.running || this.pending.length) {

