@@ -26,7 +26,7 @@ import { LutArray, type PulseTable } from "./models/lut.ts";
 import { NeuroSimArray, type NeuroSimParams } from "./models/neurosim.ts";
 import { PcmArray, type PcmParams, type ThresholdSwitchParams, TsPcmArray } from "./models/pcm.ts";
 
-export { halfExponent } from "./models/neurosim.ts";
+export { normalisedA } from "./models/neurosim.ts";
 export type { DeviceArray, DeviceContext };
 
 export interface DevicePreset {
@@ -99,6 +99,16 @@ const AGSI: NeuroSimParams = {
  * 10 % on Gmin and Gmax (the spread values are our choice; NeuroSim leaves them to the user).
  */
 const AGSI_D2D: NeuroSimParams = { ...AGSI, d2dNl: 0.5, d2dRange: 0.1 };
+
+/**
+ * `agsi-var`: `agsi` with device-to-device variation at the magnitudes of the literature, in
+ * NeuroSim's form (per-device NL label, sigmaDtoD in MLP_NeuroSim V3.0 Cell.cpp; per-device Gmin and
+ * Gmax, its conductanceRangeVar) plus a per-device number of levels: σ 30 % on the pulse count of each
+ * branch and on Gmin and Gmax (Gokmen & Vlasov, Front. Neurosci. 10:333 (2016), Table 1: 30 %
+ * device-to-device variation of the step and of the bounds; IBM aihwkit's defaults dw_min_dtod,
+ * w_min_dtod and w_max_dtod = 0.3), σ 1 on the NL labels (our value; NeuroSim leaves it to the user).
+ */
+const AGSI_VAR: NeuroSimParams = { ...AGSI, d2dNl: 1, d2dRange: 0.3, d2dLevels: 0.3 };
 
 /**
  * `srm`: a self-rectifying memristor (our choice of values, typical of published Schottky-barrier
@@ -264,6 +274,12 @@ const presets: DevicePreset[] = [
     "agsi with device-to-device spread: NL sigma 0.5, Gmin/Gmax sigma 10% (spread: our choice)",
     "MLP_NeuroSim V3.0 Ag:a-Si device; spread values our choice",
     AGSI_D2D,
+  ),
+  ns(
+    "agsi-var",
+    "agsi with literature-scale device-to-device variation: levels and Gmin/Gmax sigma 30%, NL sigma 1",
+    "MLP_NeuroSim V3.0 Ag:a-Si device; 30% after Gokmen & Vlasov 2016 and aihwkit dtod defaults",
+    AGSI_VAR,
   ),
   ...Object.entries(AIHW).map(
     ([name, { params, what }]): DevicePreset => ({
