@@ -212,6 +212,22 @@ const PCM: PcmParams = {
 };
 
 /**
+ * `pcm-nu0`, `pcm-nu-half`, `pcm-nu-double`: the `pcm` device with its drift exponent ν (mean and
+ * spread, clip limits included) scaled by 0, ½ and 2, for experiments on drift (our variants; 0 = no
+ * drift at all, every other property and every random draw as `pcm`).
+ */
+const PCM_NU: Array<[name: string, scale: number]> = [
+  ["pcm-nu0", 0],
+  ["pcm-nu-half", 0.5],
+  ["pcm-nu-double", 2],
+];
+const pcmNu = (k: number): PcmParams => ({
+  ...PCM,
+  nuMu: PCM.nuMu.map((x) => x * k) as unknown as PcmParams["nuMu"],
+  nuSigma: PCM.nuSigma.map((x) => x * k) as unknown as PcmParams["nuSigma"],
+});
+
+/**
  * `ts-pcm`: threshold switch on the `pcm` device (our behavioural choice after Sung et al. 2022):
  * switch threshold 1.2 V, hold 0.6 V, relaxation capacitance 1 nF, 1 µs on-time per firing, each
  * firing a SET of 0.1 of a nominal pulse.
@@ -311,6 +327,22 @@ const presets: DevicePreset[] = [
     params: PCM,
     build: (ctx) => new PcmArray(PCM, ctx),
   },
+  ...PCM_NU.map(([name, k]): DevicePreset => {
+    const params = pcmNu(k);
+    return {
+      name,
+      description: `pcm with its drift exponent nu scaled by ${k} (${k === 0 ? "no drift" : "drift variant"}; our variant)`,
+      source: "IBM aihwkit PCM statistics as pcm; nu scaled (our variant for drift experiments)",
+      model: "pcm",
+      vset: params.vset,
+      vreset: -params.vresetFull,
+      width: params.width,
+      gmin: 0,
+      gmax: params.gmax,
+      params,
+      build: (ctx) => new PcmArray(params, ctx),
+    };
+  }),
   {
     name: "ts-pcm",
     description: "threshold switch on pcm (neuron + synapse): fires above 1.2 V at a rate set by G (FIRE)",

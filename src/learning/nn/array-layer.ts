@@ -423,7 +423,7 @@ export class ArrayLayer implements Layer {
    * Writes weights open-loop (no verify): depress every device, then give the device of each pair on
    * the side of the weight's sign round(|W|·levels) pulses. Used to transfer a pretrained layer.
    */
-  async writeOpenLoop(w: Float32Array, { reset = true } = {}): Promise<void> {
+  async writeOpenLoop(w: Float32Array, { reset = true, scale = 1 } = {}): Promise<void> {
     if (reset) await this.depressAll();
     for (const t of this.tiles) {
       const counts = new Int16Array(t.rows * t.cols);
@@ -432,9 +432,12 @@ export class ArrayLayer implements Layer {
           const wij = w[(t.rowStart + i) * this.nOut + (t.colStart + c) / 2]!;
           const n = Math.min(
             t.board.limits.nmax,
-            pulsesFor(
-              this.opts.range,
-              this.opts.range.gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG,
+            Math.round(
+              scale *
+                pulsesFor(
+                  this.opts.range,
+                  this.opts.range.gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG,
+                ),
             ),
           );
           counts[i * t.cols + c + (wij >= 0 ? 0 : 1)] = n;
