@@ -21,7 +21,11 @@ const [epochs, images, testImages] =
     : quick
       ? [2, 2000, 2000]
       : [10, 8000, 10000];
-const size = `--images-per-epoch ${images} --test-images ${testImages}`;
+/** --hidden N: hidden units (default 100, the network of the work). */
+const hidden = Number(
+  process.argv.includes("--hidden") ? process.argv[process.argv.indexOf("--hidden") + 1] : 100,
+);
+const size = `--images-per-epoch ${images} --test-images ${testImages}${hidden === 100 ? "" : ` --hidden ${hidden}`}`;
 const SCHEDULE = "--batch 10 --lr-decay 0.8";
 /** Software epochs of the hybrid rows' full pretraining: as many as the other rows train. */
 const FULL = epochs!;
@@ -139,15 +143,15 @@ const only = arg("--only")?.split(",");
 /** --jobs N: experiments run N at a time (each is one process on one core). */
 const jobs = Number(arg("--jobs") ?? 1);
 const jsonPath = quick ? "scratch/experiments-quick.json" : "docs/experiments.json";
-let rows: Row[];
-let meta: { date: string; machine: string; quick: boolean; size?: number[] };
+let rows: Row[] = [];
+let meta: { date: string; machine: string; quick: boolean; size?: number[]; hidden?: number };
 const machine = () => `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`;
 if (page) {
   ({ rows, meta } = JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[]; meta: typeof meta });
 } else {
   const today = new Date().toISOString().slice(0, 10);
   const old: Row[] = only ? (JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[] }).rows : [];
-  meta = { date: today, machine: machine(), quick, size: [epochs!, images!, testImages!] };
+  meta = { date: today, machine: machine(), quick, size: [epochs!, images!, testImages!], hidden };
   const todo = EXPERIMENTS.filter((e) => !only || only.some((o) => e.name.includes(o)));
   const fresh = new Map<string, Row>();
   const runOne = async (e: (typeof EXPERIMENTS)[number]): Promise<void> => {
@@ -182,9 +186,18 @@ if (page) {
     }
     r.measured = `${today}, ${machine()}${jobs > 1 ? `, ${jobs} runs at a time` : ""}`;
     fresh.set(e.name, r);
+    save(); // after every run, so that an interrupted session keeps what it measured
     process.stderr.write(
       `  ${e.name}: ${r.error ?? `${((r.accuracy ?? 0) * 100).toFixed(2)}%`} in ${r.seconds.toFixed(0)} s\n`,
     );
+  };
+  // Rows in the order of EXPERIMENTS: the fresh ones, else the ones recorded before.
+  const save = () => {
+    rows = EXPERIMENTS.flatMap((e) => {
+      const r = fresh.get(e.name) ?? old.find((o) => o.name === e.name);
+      return r ? [r] : [];
+    });
+    writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 1));
   };
   const queue = [...todo];
   await Promise.all(
@@ -192,12 +205,7 @@ if (page) {
       for (let e = queue.shift(); e; e = queue.shift()) await runOne(e);
     }),
   );
-  // Rows in the order of EXPERIMENTS: the fresh ones, else the ones recorded before.
-  rows = EXPERIMENTS.flatMap((e) => {
-    const r = fresh.get(e.name) ?? old.find((o) => o.name === e.name);
-    return r ? [r] : [];
-  });
-  writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 1));
+  save();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
@@ -234,7 +242,7 @@ const sz = meta.size ?? [10, 8000, 10000];
 lines.push("# Training experiments", "");
 lines.push(
   `Measured with \`npx tsx scripts/run-experiments.mts\` on ${meta.date}, ${meta.machine} (\`--page\` re-renders this page from docs/experiments.json, which the script wrote; every number on this page is computed from it).`,
-  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-100-10 (20x20 centre crop of MNIST), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${sz[0]} epochs of ${sz[1]} training images (hybrid rows: the software epochs they name, then one hybrid epoch), tested on ${sz[2] === 10000 ? "all 10 000" : `the first ${sz[2]}`} test images${sz[0] === 10 && sz[1] === 8000 ? "" : " (smaller than the 10 epochs of 8 000 images of the work: the CPU available allowed no more)"}. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations). Seeds ${SEEDS.join(", ")} change both the training (initial weights, image order) and the board (its device noise and, with variation, its devices): the commands of seeds 2 and 3 are those shown with \`seed=N\` in the URL and \`--seed N\`.`,
+  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-${meta.hidden ?? 100}-10 (20x20 centre crop of MNIST${(meta.hidden ?? 100) === 100 ? "" : "; the work's is 400-100-10"}), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${sz[0]} epochs of ${sz[1]} training images (hybrid rows: the software epochs they name, then one hybrid epoch), tested on ${sz[2] === 10000 ? "all 10 000" : `the first ${sz[2]}`} test images${sz[0] === 10 && sz[1] === 8000 ? "" : " (far smaller than the 10 epochs of 8 000 images, 10 000 test images of the work: the two cores were shared with many other jobs and this is what fitted in the time)"}. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations). Seeds ${SEEDS.join(", ")} change both the training (initial weights, image order) and the board (its device noise and, with variation, its devices): the commands of seeds 2 and 3 are those shown with \`seed=N\` in the URL and \`--seed N\`.`,
   "",
   "The other works: [drift-exploiting sparse learning](experiments-ssl.md), [the stashing system for a spiking network](experiments-snn.md), [retraining on neuron-synapse cells](experiments-retrain.md).",
   "",

@@ -20,16 +20,20 @@ const jobs = Number(process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) 
 /** The board of each run: the PCM preset (or a drift variant of it) with the run's seed. */
 const port = (device: string, seed: number) => `"emu://?rows=512&cols=128&device=${device}&seed=${seed}"`;
 /**
- * Size of every run (stated on the page): 400-16-10, 2 epochs of 1 000 images in mini-batches of 10
- * with the learning rate × 0.8 per epoch, tested on the first 1 000 test images. Far smaller than the
- * 3 x 8 000 images, 10 000 test images the issue asks for: the 2 cores were shared with many other
- * jobs, and these runs are what fitted in the time.
+ * Size of every run (stated on the page). Default, the size issue 17 asks for: the network of the
+ * work (400-100-10), 3 epochs of 8 000 images in mini-batches of 10 with the learning rate × 0.8 per
+ * epoch, all 10 000 test images. `--small`: 400-16-10, 1 epoch of 1 000 images, 500 test images, for
+ * a machine that cannot afford the default.
  */
+const small = process.argv.includes("--small");
 const SIZE = quick
   ? "--hidden 16 --epochs 1 --images-per-epoch 200 --test-images 300 --batch 10 --lr-decay 0.8"
-  : "--hidden 16 --epochs 2 --images-per-epoch 1000 --test-images 1000 --batch 10 --lr-decay 0.8";
+  : small
+    ? "--hidden 16 --epochs 1 --images-per-epoch 1000 --test-images 500 --batch 10"
+    : "--epochs 3 --images-per-epoch 8000 --test-images 10000 --batch 10 --lr-decay 0.8";
+const FULL_SIZE = !quick && !small;
 const SEEDS = quick ? [1, 2] : [1, 2, 3, 4, 5];
-const SWEEP_SEEDS = quick ? [1] : [1, 2];
+const SWEEP_SEEDS = FULL_SIZE ? [1, 2] : [1];
 
 interface Exp {
   key: string;
@@ -159,7 +163,7 @@ lines.push(
   "",
   "Baseline: the same training and the same waits on `pcm-nu0`, the `pcm` device with its drift exponent set to 0 (no drift at all; every other property and every random draw as `pcm`). SSL: `pcm`. The seed of each run is both the board's (`seed=N` in the URL) and the host's (`--seed N`).",
   "",
-  `Size: \`${SIZE}\` (400-16-10 network) for every run. This is far smaller than the issue asks (3 x 8 000 training images, 10 000 test images, a 400-100-10 network): the two cores were shared with many other jobs, and these runs are what fitted. Seeds ${SEEDS.join(", ")} for the comparison, seeds ${SWEEP_SEEDS.join(" and ")} for the sweeps.`,
+  `Size: \`${SIZE}\` for every run${FULL_SIZE ? " (the size issue 17 asks for)" : ", far smaller than issue 17 asks (3 x 8 000 training images, 10 000 test images, the 400-100-10 network of the work): the two cores were shared with many other jobs, and these runs are what fitted"}. Seeds ${SEEDS.join(", ")} for the comparison, seeds ${SWEEP_SEEDS.join(" and ")} for the sweeps.`,
   "",
 );
 // The comparison over seeds.
@@ -222,7 +226,7 @@ for (const r of rows.filter((x) => x.result)) {
   });
   lines.push(
     "",
-    `Sweep runs better than the no-drift baseline of their seed both overall and on digit 8: ${better.length} of ${sweep.length}${better.length ? ` (${better.map((r) => r.name).join("; ")})` : ""}. With two seeds per setting, a setting counts as reproducing the gain only if both of its seeds do: ${(() => {
+    `Sweep runs better than the no-drift baseline of their seed both overall and on digit 8: ${better.length} of ${sweep.length}${better.length ? ` (${better.map((r) => r.name).join("; ")})` : ""}. With ${SWEEP_SEEDS.length === 1 ? "one seed per setting, no sweep result is beyond the seed-to-seed spread; settings better on their seed" : "several seeds per setting, a setting counts as reproducing the gain only if all of its seeds do"}: ${(() => {
       const settings = [...new Set(sweep.map((r) => r.name.replace(/, seed \d+$/, "")))];
       const ok = settings.filter((n) =>
         SWEEP_SEEDS.every((sd) => better.some((r) => r.name === `${n}, seed ${sd}`)),

@@ -8,7 +8,7 @@
  * them, and the rule fixed below picks one; then the baseline and the chosen criterion run on five
  * other seeds, which are what the page reports (accuracy and energy with their spread).
  *
- *   npx tsx scripts/snn-experiments.mts            the runs
+ *   npx tsx scripts/snn-experiments.mts            the runs (--small: 1000 images, 500 test images)
  *   npx tsx scripts/snn-experiments.mts --page     the page again from docs/experiments-snn.json
  *   npx tsx scripts/snn-experiments.mts --quick    a smoke run (scratch/)
  *
@@ -28,8 +28,10 @@ const ROOT = resolve(import.meta.dirname, "..");
 const PICS = join(ROOT, "docs", "experiments");
 const quick = process.argv.includes("--quick");
 const pageOnly = process.argv.includes("--page");
-const IMAGES = quick ? 600 : 1500;
-const TEST = quick ? 200 : 1000;
+/** --small: 1000 training images, 500 test images (for a machine that cannot afford the default). */
+const small = process.argv.includes("--small");
+const IMAGES = quick ? 600 : small ? 1000 : 3000;
+const TEST = quick ? 200 : small ? 500 : 2000;
 /** Seeds on which the criterion is chosen (never reported as results). */
 const SELECT = quick ? [101] : [101, 102];
 /** Seeds the page reports. */

@@ -1,0 +1,32 @@
+/**
+ * Writes the README's claim status (between the markers <!-- claims --> and <!-- /claims -->) from
+ * the verdicts the experiment scripts computed and saved next to their pages:
+ * docs/experiments-verdicts.json (scripts/run-experiments.mts), docs/experiments-snn-verdict.json
+ * (scripts/snn-experiments.mts) and docs/experiments-ssl-verdict.json (scripts/run-ssl-experiments.mts).
+ *
+ *   npx tsx scripts/claims-status.mts
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+const sources: Array<[file: string, page: string]> = [
+  ["docs/experiments-verdicts.json", "docs/experiments.md"],
+  ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md"],
+  ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md"],
+];
+const groups: Record<string, string[]> = { holds: [], "holds partly": [], "does not hold": [] };
+for (const [file, page] of sources) {
+  if (!existsSync(file)) continue;
+  for (const [claim, verdict] of Object.entries(
+    JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
+  )) {
+    groups[verdict] = groups[verdict] ?? [];
+    groups[verdict]!.push(`${claim} ([${page.replace("docs/", "")}](${page}))`);
+  }
+}
+const part = (v: string) => (groups[v]?.length ? `${v}: ${groups[v]!.join("; ")}` : `${v}: none`);
+const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts): ${["holds", "holds partly", "does not hold"].map(part).join(". ")}.`;
+const readme = readFileSync("README.md", "utf8");
+const re = /<!-- claims -->[\s\S]*?<!-- \/claims -->/;
+if (!re.test(readme)) throw new Error("README.md has no <!-- claims --> … <!-- /claims --> markers");
+writeFileSync("README.md", readme.replace(re, `<!-- claims -->\n${text}\n<!-- /claims -->`));
+process.stderr.write(`${text}\n`);
