@@ -8,14 +8,22 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 
-const sources: Array<[file: string, page: string]> = [
-  ["docs/experiments-verdicts.json", "docs/experiments.md"],
-  ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md"],
-  ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md"],
+const sources: Array<[file: string, page: string, what: string]> = [
+  ["docs/experiments-verdicts.json", "docs/experiments.md", "on-chip, unidirectional and hybrid training"],
+  ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md", "stashing"],
+  ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md", "SSL"],
 ];
-const groups: Record<string, string[]> = { holds: [], "holds partly": [], "does not hold": [] };
-for (const [file, page] of sources) {
-  if (!existsSync(file)) continue;
+const groups: Record<string, string[]> = {
+  holds: [],
+  "holds partly": [],
+  "does not hold": [],
+  "not re-measured": [],
+};
+for (const [file, page, what] of sources) {
+  if (!existsSync(file)) {
+    groups["not re-measured"]!.push(`${what} ([${page.replace("docs/", "")}](${page}))`);
+    continue;
+  }
   for (const [claim, verdict] of Object.entries(
     JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
   )) {
@@ -24,7 +32,7 @@ for (const [file, page] of sources) {
   }
 }
 const part = (v: string) => (groups[v]?.length ? `${v}: ${groups[v]!.join("; ")}` : `${v}: none`);
-const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts): ${["holds", "holds partly", "does not hold"].map(part).join(". ")}.`;
+const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts): ${["holds", "holds partly", "does not hold", "not re-measured"].map(part).join(". ")}.`;
 const readme = readFileSync("README.md", "utf8");
 const re = /<!-- claims -->[\s\S]*?<!-- \/claims -->/;
 if (!re.test(readme)) throw new Error("README.md has no <!-- claims --> … <!-- /claims --> markers");
