@@ -5,7 +5,8 @@
  *
  *   request() ─▶ queue ─▶ (window free?) ─▶ write line ─▶ timer ─┬─ reply with tag ─▶ resolve / reject
  *                                                                ├─ timeout ─▶ resend same line (≤ retries)
- *                                                                ├─ REJECT event ─▶ resend everything in flight
+ *                                                                ├─ REJECT event ─▶ resend what is in flight,
+ *                                                                │    each request at most once per rejectResendMs
  *                                                                └─ BOOT event ─▶ re-handshake (below)
  *
  * Exactly once, also across a reboot (PROTOCOL.md §3):
@@ -27,12 +28,17 @@ import {
   COMMANDS,
   type Discarded,
   decodeLine,
+  decodeReply,
   ErrorCode,
   encodeRequest,
+  encodeRequestArgs,
   isVerb,
   MAX_TAG,
   ProtocolError,
   REPLAY_WINDOW,
+  type ReplyOf,
+  type RequestOf,
+  type Verb,
 } from "../firmware-protocol/index.ts";
 import type { Transport } from "./transport.ts";
 
@@ -47,6 +53,12 @@ export interface ClientOptions {
   firstTag?: number;
   /** Access token presented in every HELLO (PROTOCOL.md §3, Sessions); default none. */
   token?: string;
+  /**
+   * A REJECT event resends a request in flight only if it was last written at least this long ago,
+   * ms; default 50. REJECT-triggered resends do not count against `retries` and do not restart the
+   * timeout, so a request still ends after (retries + 1) timeouts however noisy the link.
+   */
+  rejectResendMs?: number;
 }
 
 export interface RequestOptions {
@@ -69,7 +81,12 @@ interface Pending {
   /** Sent ahead of the queue and the window (the re-handshake after a reboot). */
   priority?: boolean;
   timeoutMs: number;
+  /** Transmissions driven by the timeout (the first one included); bounded by retries + 1. */
   attempts: number;
+  /** When a REJECT last made the client resend it (performance.now()), or -Infinity. */
+  rejectAt: number;
+  /** A REJECT resend deferred to the end of the interval (at most one waits). */
+  rejectTimer?: NodeJS.Timeout;
   timer?: NodeJS.Timeout;
   context: ErrorContext;
   resolve: (args: Args) => void;
@@ -79,6 +96,8 @@ interface Pending {
 export interface ClientStats {
   requests: number;
   retransmissions: number;
+  /** Of those, resends triggered by REJECT events (bounded per request by rejectResendMs). */
+  rejectResends: number;
   discarded: number;
   strayReplies: number;
   /** Unexpected BOOT events (board reboots) survived. */
@@ -95,6 +114,7 @@ export class CrossbarClient {
   readonly stats: ClientStats = {
     requests: 0,
     retransmissions: 0,
+    rejectResends: 0,
     discarded: 0,
     strayReplies: 0,
     reboots: 0,
@@ -103,6 +123,7 @@ export class CrossbarClient {
   window: number;
   private readonly baseTimeoutMs: number;
   private readonly retries: number;
+  private readonly rejectResendMs: number;
   private nextTag: number;
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
@@ -117,6 +138,8 @@ export class CrossbarClient {
   private resetSeq: number | undefined;
   /** True while the re-handshake after a reboot runs: the queue waits. */
   private recovering = false;
+  /** True once the board answered a request (a BOOT before that is its start-up announcement). */
+  private heard = false;
   /** CFG arguments the host set since the last RESET (restored after a reboot). */
   private sessionConfig: Record<string, unknown> = {};
 
@@ -124,13 +147,16 @@ export class CrossbarClient {
     readonly transport: Transport,
     opts: ClientOptions = {},
   ) {
-    const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1, token } = opts;
+    const { window = 1, baseTimeoutMs = 2000, retries = 3, firstTag = 1, token, rejectResendMs = 50 } = opts;
     this.token = token;
     if (!(Number.isInteger(window) && window >= 1))
       throw new RangeError(`window must be a positive integer, not ${window}`);
     if (!(baseTimeoutMs > 0)) throw new RangeError(`baseTimeoutMs must be positive, not ${baseTimeoutMs}`);
     if (!(Number.isInteger(retries) && retries >= 0))
       throw new RangeError(`retries must be a non-negative integer, not ${retries}`);
+    if (!(rejectResendMs >= 0))
+      throw new RangeError(`rejectResendMs must be non-negative, not ${rejectResendMs}`);
+    this.rejectResendMs = rejectResendMs;
     this.window = window;
     this.baseTimeoutMs = baseTimeoutMs;
     this.retries = retries;
@@ -154,7 +180,25 @@ export class CrossbarClient {
   }
 
   /**
-   * Sends one request and resolves with the reply's arguments. Rejects with XbarError carrying the
+   * One request typed by the command table: the arguments are `RequestOf<V>` (keys, value types and
+   * packed element types from the table, written in table order), the reply is decoded into
+   * `ReplyOf<V>`. A reply that does not decode is a 102 MALFORMED XbarError naming the command.
+   */
+  async call<V extends Verb>(verb: V, req: RequestOf<V>, opts: RequestOptions = {}): Promise<ReplyOf<V>> {
+    const args = await this.request(verb, encodeRequestArgs(verb, req), opts);
+    try {
+      return decodeReply(verb, args);
+    } catch (e) {
+      throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
+        command: verb,
+        port: this.transport.name,
+        ...opts.context,
+      });
+    }
+  }
+
+  /**
+   * Sends one request (untyped: any verb, raw arguments) and resolves with the reply's arguments. Rejects with XbarError carrying the
    * board's code (ERR reply), 601 after the last retransmission timed out, 602/609 when the link is gone.
    */
   request(verb: string, args?: ArgInput, opts: RequestOptions = {}): Promise<Args> {
@@ -185,6 +229,7 @@ export class CrossbarClient {
         line,
         timeoutMs,
         attempts: 0,
+        rejectAt: Number.NEGATIVE_INFINITY,
         context,
         resolve,
         reject,
@@ -259,15 +304,22 @@ export class CrossbarClient {
       return;
     }
     this.settle(p);
+    // A programming request may have been applied (its reply, not the request, may be what was
+    // lost): the caller must read the devices before trying again, as after 602/610.
+    const programming = isProgramming(p.verb);
     p.reject(
-      new XbarError(ErrorCode.TIMEOUT, `no reply after ${p.attempts} attempts of ${p.timeoutMs} ms each`, {
-        ...p.context,
-      }),
+      new XbarError(
+        ErrorCode.TIMEOUT,
+        `no reply after ${p.attempts} attempts of ${p.timeoutMs} ms each${programming ? ": it may or may not have been applied (read the devices before trying again)" : ""}`,
+        { ...p.context, outcome: programming ? "unknown" : "lost" },
+      ),
     );
   }
 
   private settle(p: Pending): void {
     clearTimeout(p.timer);
+    clearTimeout(p.rejectTimer);
+    p.rejectTimer = undefined;
     this.inFlight.delete(p.tag);
     this.usedTags.delete(p.tag);
     this.pump();
@@ -298,6 +350,7 @@ export class CrossbarClient {
       });
       return;
     }
+    this.heard = true;
     const p = this.inFlight.get(m.tag);
     if (!p) {
       // A late reply to a request already answered (its retransmission crossed the first reply).
@@ -310,7 +363,12 @@ export class CrossbarClient {
         for (const [k, v] of Object.entries(p.args)) if (v !== undefined) this.sessionConfig[k] = v;
       }
       p.resolve(m.args);
-    } else p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board" }));
+    } else {
+      // 401 ABORTED and 404 COMPLIANCE_TRIP of a programming command say how far it got (1.1).
+      const done = /^pulses=(\d+) /.exec(m.message);
+      const progress = done ? { pulses: Number(done[1]) } : undefined;
+      p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board", ...(progress && { progress }) }));
+    }
   }
 
   /**
@@ -320,6 +378,10 @@ export class CrossbarClient {
    * sent again after a new HELLO (and the host's CFG) — the re-handshake.
    */
   private onBoot(): void {
+    // A board announces BOOT when it starts (1.1). Before the board has answered anything, that is
+    // the start-up announcement: the board sent it before reading any of our lines, so whatever we
+    // sent is still to be executed, in a session not yet opened: nothing to recover.
+    if (!this.heard) return;
     const expected = this.resetSeq;
     this.resetSeq = undefined;
     const lost: Pending[] = [];
@@ -344,6 +406,8 @@ export class CrossbarClient {
       if (isProgramming(p.verb)) this.loseOutcome(p, "a reboot of the board");
       else {
         clearTimeout(p.timer);
+        clearTimeout(p.rejectTimer);
+        p.rejectTimer = undefined;
         this.inFlight.delete(p.tag);
         p.attempts = 0;
         p.seq = -1;
@@ -394,14 +458,33 @@ export class CrossbarClient {
     })();
   }
 
-  /** The board discarded a line it could not trust: retransmit what is in flight (replay makes it safe). */
+  /**
+   * The board discarded a line it could not trust: retransmit what is in flight (replay makes it
+   * safe), each request at most once per `rejectResendMs`: the first REJECT resends at once, later
+   * ones within the interval coalesce into one resend at its end. On a noisy link REJECTs come in
+   * bursts; resending everything on each would multiply the traffic (and the REJECTs). The timeout
+   * is left running and `attempts` untouched, so a request still ends after its timeouts.
+   */
   private resendAll(): void {
-    for (const p of [...this.inFlight.values()]) {
-      if (p.attempts <= this.retries + 8) {
-        this.stats.retransmissions++;
-        this.send(p);
+    const now = performance.now();
+    for (const p of this.inFlight.values()) {
+      if (p.rejectTimer) continue;
+      const wait = p.rejectAt + this.rejectResendMs - now;
+      if (wait <= 0) this.rejectResend(p, now);
+      else {
+        p.rejectTimer = setTimeout(() => {
+          p.rejectTimer = undefined;
+          if (this.inFlight.get(p.tag) === p) this.rejectResend(p, performance.now());
+        }, wait);
       }
     }
+  }
+
+  private rejectResend(p: Pending, now: number): void {
+    p.rejectAt = now;
+    this.stats.retransmissions++;
+    this.stats.rejectResends++;
+    this.transport.write(p.line);
   }
 
   private fail(err: XbarError): void {
@@ -413,6 +496,7 @@ export class CrossbarClient {
     this.queueHead = 0;
     for (const p of all) {
       clearTimeout(p.timer);
+      clearTimeout(p.rejectTimer);
       // A programming request on the wire when the link went: the board may have applied it.
       const sent = p.seq >= 0;
       const outcome = sent ? (isProgramming(p.verb) ? "unknown" : "lost") : "not sent";

@@ -1,7 +1,16 @@
 /** Protocol constants: see PROTOCOL.md sections 1, 3 and 5. */
 
-/** Bumped on every incompatible change of PROTOCOL.md. */
+/**
+ * Major version of PROTOCOL.md, the `proto=` of HELLO, IDN and BOOT: bumped on every incompatible
+ * change. A host accepts any minor version of its major one.
+ */
 export const PROTOCOL_VERSION = 1;
+
+/**
+ * Minor version (`minor=` of HELLO, IDN and BOOT; absent means 0): compatible revisions, each listed
+ * in PROTOCOL.md's changelog. 1.1: the errata of issue 12 and the time model.
+ */
+export const PROTOCOL_MINOR = 1;
 
 /** Longest line (bytes, terminator included) any receiver must accept (PROTOCOL.md §1). */
 export const MAX_LINE = 8 * 1024 * 1024;
@@ -40,6 +49,7 @@ export const ErrorCode = {
   ABORTED: 401,
   BUSY: 402,
   UNAUTHORIZED: 403,
+  COMPLIANCE_TRIP: 404,
   INTERNAL: 500,
   // Host side only, never on the wire.
   TIMEOUT: 601,
@@ -52,6 +62,12 @@ export const ErrorCode = {
   BAD_INPUT: 608,
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
+  /** Devices did not reach their targets (stuck, out of pulse budget); exit status 3. */
+  NOT_CONVERGED: 620,
+  /** The user interrupted a run (Ctrl-C, SIGTERM, Stop); exit status 130. */
+  INTERRUPTED: 621,
+  /** The board lacks the size or an operation the job needs (e.g. too small, no FIRE); exit status 1. */
+  UNSUITABLE_BOARD: 622,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -111,3 +111,12 @@ export function checkAddress(rows: number, cols: number, r0: number, c0: number,
     throw new ProtocolError(ErrorCode.ADDRESS_RANGE, `${what} outside the ${rows}x${cols} array`);
   }
 }
+
+/** CFG narrows a limit: never above the board's hard limit (308). */
+export function checkNarrow(hard: Limits, key: "vmax" | "wmax" | "nmax" | "emax", v: number): void {
+  if (v > hard[key])
+    throw new ProtocolError(
+      ErrorCode.WIDEN_REFUSED,
+      `${key}=${v} would widen the board's limit of ${hard[key]}`,
+    );
+}

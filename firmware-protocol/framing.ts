@@ -7,7 +7,8 @@
  * `@serialport/parser-readline` splits lines but buffers without limit, so a noisy link that never
  * sends a newline would eat memory. `LineGuard` sits in front of it: once a line exceeds maxLine
  * bytes, the rest of it is dropped and the line is ended with the one-byte marker OVERLONG, which
- * `decodeLine` reports as error 103. At most maxLine bytes of any line are ever buffered.
+ * `decodeLine` reports as error 103. At most maxLine bytes of any line are ever buffered. (A received
+ * line that is a lone CAN is passed on doubled, so it is reported as noise, 102, not as 103.)
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { ReadlineParser } from "@serialport/parser-readline";
@@ -49,7 +50,9 @@ export class LineGuard extends Transform {
         }
       } else if (lf >= 0) {
         const tail = chunk.subarray(start, end);
-        this.push(this.parts.length === 0 ? tail : Buffer.concat([...this.parts, tail]));
+        const line = this.parts.length === 0 ? tail : Buffer.concat([...this.parts, tail]);
+        // A received line of a lone CAN must not pass for the marker: doubled, it is plain noise (102).
+        this.push(line.length === 2 && line[0] === 0x18 ? Buffer.from([0x18, 0x18, 0x0a]) : line);
         this.parts = [];
         this.run = 0;
       } else {

@@ -1,5 +1,6 @@
 /** The xbar line protocol: see PROTOCOL.md (normative). */
 export * from "./checksum.ts";
+export * from "./command-types.ts";
 export * from "./commands.ts";
 export * from "./constants.ts";
 export * from "./envelope.ts";
@@ -7,3 +8,4 @@ export * from "./errors.ts";
 export * from "./framing.ts";
 export * from "./message.ts";
 export * from "./packed.ts";
+export * from "./request.ts";

@@ -162,8 +162,9 @@ function parseArgs(parts: string[], from: number): Args | string {
 export function decodeLine(raw: string, maxLine = MAX_LINE): Decoded {
   let line = raw;
   if (line.endsWith("\n")) line = line.slice(0, -1);
-  // LineGuard ends an over-long line with the OVERLONG marker (after at most maxLine bytes of it).
-  if (line.endsWith(OVERLONG) || line.length + 1 > maxLine) {
+  // LineGuard replaces an over-long line by a line of just the OVERLONG marker (it never passes a
+  // received line of that one byte on as it is). A CAN byte anywhere else is noise: 102 below.
+  if (line === OVERLONG || line.length + 1 > maxLine) {
     return discard(ErrorCode.LINE_TOO_LONG, `line longer than ${maxLine} bytes`, line);
   }
   if (line.endsWith("\r")) line = line.slice(0, -1);

@@ -88,13 +88,17 @@ export function isIdeal(e: ArrayEffects): boolean {
  * parameters after colons: `sneak`, `disturb`, `stuck:LOW:HIGH`, `readnoise:SIGMA`, `adc:BITS:RANGE_A`,
  * `wire:OHM`, and `noise:SCALE` when the device noise scale is not 1.
  */
-export function effectsToken(e: ArrayEffects, noise = 1): string {
+/**
+ * The effects as IDN reports them. `adcRange` is the range in force when the effect's own is 0 (the
+ * auto-range), so the report never says a zero full scale.
+ */
+export function effectsToken(e: ArrayEffects, noise = 1, adcRange = e.adcRange): string {
   const parts: string[] = [];
   if (e.sneak) parts.push("sneak");
   if (e.disturb) parts.push("disturb");
   if (e.stuckLow > 0 || e.stuckHigh > 0) parts.push(`stuck:${e.stuckLow}:${e.stuckHigh}`);
   if (e.readNoise > 0) parts.push(`readnoise:${e.readNoise}`);
-  if (e.adcBits > 0) parts.push(`adc:${e.adcBits}:${e.adcRange}`);
+  if (e.adcBits > 0) parts.push(`adc:${e.adcBits}:${e.adcRange || adcRange}`);
   if (e.wire > 0) parts.push(`wire:${e.wire}`);
   if (noise !== 1) parts.push(`noise:${noise}`);
   return parts.length ? parts.join(",") : "none";

@@ -6,17 +6,26 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { SerialPort } from "serialport";
 import { createLineReader } from "../firmware-protocol/index.ts";
+import { withBaud } from "./baud.ts";
 import type { EmulatedBoard } from "./board.ts";
 import { type FaultSpec, withFaults } from "./faults.ts";
 
 export interface ServeOptions {
   /** Fault behaviours of the link (mocks/faults.ts); default none. */
   faults?: FaultSpec;
+  /** Bandwidth of the link as a UART at this baud rate, 8N1, each way (mocks/baud.ts); default unlimited. */
+  baud?: number;
+  /**
+   * Announce the board's start with a BOOT event on this link (PROTOCOL.md §3: a 1.1 board does when
+   * it starts, so a host already on a serial line learns of a restart); default false.
+   */
+  boot?: boolean;
 }
 
 /** Serves the board on a stream until the stream ends; returns a function that detaches it. */
 export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOptions = {}): () => void {
-  const stream = opts.faults ? withFaults(raw, opts.faults, board) : raw;
+  const link = opts.baud ? withBaud(raw, opts.baud) : raw;
+  const stream = opts.faults ? withFaults(link, opts.faults, board) : link;
   const session = board.openSession((line) => {
     if (stream.destroyed || !stream.writable) return;
     // Replies produced in the same tick leave in one system call.
@@ -35,6 +44,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   };
   stream.once("close", detach);
   stream.once("error", detach);
+  if (opts.boot && board.protocol !== "1.0") session.send(board.bootLine());
   return detach;
 }
 
@@ -46,7 +56,7 @@ export interface ListenOptions extends ServeOptions {
 /** Serves the board on a TCP port (loopback unless told otherwise); each connection is a session. */
 export async function serveTcp(
   board: EmulatedBoard,
-  { host = "127.0.0.1", port = 0, faults }: ListenOptions = {},
+  { host = "127.0.0.1", port = 0, faults, baud }: ListenOptions = {},
 ): Promise<Server> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -54,7 +64,7 @@ export async function serveTcp(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    serveStream(board, socket, { faults });
+    serveStream(board, socket, { faults, baud });
   });
   // Closing the server also drops its connections (net.Server.close alone waits for them to end).
   const closeServer = server.close.bind(server);
@@ -81,6 +91,7 @@ export async function serveSerial(
 ): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-  serveStream(board, port, opts);
+  // The board starts with the port open: a host already on the line hears BOOT (PROTOCOL.md §3).
+  serveStream(board, port, { boot: true, ...opts });
   return port;
 }

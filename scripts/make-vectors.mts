@@ -15,7 +15,13 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type ArgInput, encodeRequest, PROTOCOL_VERSION } from "../firmware-protocol/index.ts";
+import {
+  type ArgInput,
+  encodeRequest,
+  frame,
+  PROTOCOL_MINOR,
+  PROTOCOL_VERSION,
+} from "../firmware-protocol/index.ts";
 import { type BoardOptions, EmulatedBoard } from "../mocks/index.ts";
 
 export const BOARD = { rows: 8, cols: 8, device: "linear", seed: 1 } as const satisfies BoardOptions;
@@ -56,9 +62,20 @@ function requests(): Array<[name: string, request: string]> {
     ["bad checksum: REJECT event, not executed (101)", "READ", { r: 0, c: 1 }],
     ["READBLK a 2x2 block", "READBLK", { r0: 0, c0: 0, nr: 2, nc: 2 }],
     ["VMM on a 2x2 block", "VMM", { r0: 0, c0: 0, nr: 2, nc: 2, x: { type: "f32", data: [0.1, 0.2] } }],
+    // Protocol 1.1 (PROTOCOL.md, Changelog).
+    ["1.1: arguments that do not parse, checksum right: a tagged ERR, not REJECT (102)", "READ r=0 c=0 c=1"],
+    ["1.1: a lowercase verb, checksum right: a tagged ERR, not REJECT (102)", "read r=0 c=0"],
+    ["1.1: STAT clear=2 refused (203)", "STAT", { clear: 2 }],
+    ["1.1: WAIT advances the clock", "WAIT", { t: 0.5 }],
+    ["1.1: HELLO again restores the default configuration", "HELLO"],
+    ["1.1: CFG after HELLO: vread back at 0.2", "CFG"],
   ];
   return list.map(([name, verb, args], i) => {
-    const line = encodeRequest(i + 1, verb, args);
+    // Lines the encoder refuses to write (malformed on purpose) are framed by hand.
+    const line =
+      / /.test(verb) || verb !== verb.toUpperCase()
+        ? frame(`${i + 1} ${verb}`)
+        : encodeRequest(i + 1, verb, args);
     return [name, name.startsWith("bad checksum") ? badChecksum(line) : line];
   });
 }
@@ -101,6 +118,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       "Conformance vectors (PROTOCOL.md section 7): each request is sent, in this order, over one session to a fresh " +
       "emulated board with the options below; replies are the exact lines the board sent back.",
     protocol: PROTOCOL_VERSION,
+    minor: PROTOCOL_MINOR,
     board: BOARD,
     vectors: await makeVectors(),
   };

@@ -40,6 +40,7 @@ const LINE_TIMEOUT_MS = 3000;
 /** Lines received from a transport, read one at a time in order. */
 class Wire {
   private readonly queue: string[] = [];
+  private replied = false;
   private wake?: () => void;
   private ended?: Error;
   private readonly sub;
@@ -102,7 +103,12 @@ class Wire {
 
   /** The next line, which must be the reply (OK or ERR) to `tag`. */
   async reply(tag: number): Promise<{ line: string; message: OkReply | ErrReply }> {
-    const { line, message } = await this.message();
+    let { line, message } = await this.message();
+    // A 1.1 board announces BOOT when it starts (PROTOCOL.md §3); a link opened on a board that was
+    // just started (a pty) hears it before the first reply.
+    while (!this.replied && message.kind === "event" && message.name === "BOOT")
+      ({ line, message } = await this.message());
+    this.replied = true;
     if (message.kind !== "ok" && message.kind !== "err") {
       throw new Error(`expected the reply to tag ${tag}, got ${JSON.stringify(line)}`);
     }

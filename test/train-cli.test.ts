@@ -72,6 +72,7 @@ describe("xbar train refuses bad input before touching a board", () => {
   it("a network that does not fit the board, named with its size", async () => {
     const r = await runXbar(["train", "--rule", "onchip", "--port", "emu://?rows=64&cols=64", ...TINY]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^xbar: E622 UNSUITABLE_BOARD: /);
     // Layer 1 is cut into row bands over the 64 rows; layer 2 then finds no columns left.
     expect(r.stderr).toMatch(
       /^xbar: .*layer 2 \(4\+1 x 2\*10\) needs 5x20 devices; the boards have no room left/,
@@ -99,7 +100,8 @@ describe("xbar train refuses bad input before touching a board", () => {
     ];
     for (const [args, message] of ignored) {
       const r = await runXbar(["train", ...args]);
-      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/^xbar: E608 BAD_INPUT: /);
       expect(r.stderr).toMatch(message);
     }
   });

@@ -67,7 +67,7 @@ describe("conformance vectors (firmware-protocol/vectors.json)", () => {
         if (m.kind === "event" && m.name === "REJECT") codes.add(Number(m.args.get("code")));
       }
     }
-    expect([...codes].sort()).toEqual([101, 201, 202, 204, 301, 302, 303, 305]);
+    expect([...codes].sort()).toEqual([101, 102, 201, 202, 203, 204, 301, 302, 303, 305]);
     expect(vectors.filter(isBadChecksum)).toHaveLength(1);
   });
 
@@ -126,6 +126,15 @@ describe("conformance vectors (firmware-protocol/vectors.json)", () => {
       expect(m.kind === "event" && m.name).toBe("REJECT");
       expect(m.kind === "event" && m.args.get("code")).toBe("101");
       expect(announcedCode(v)).toBe(101);
+      return;
+    }
+    if (d.ok === false && d.code === 102 && d.tag !== undefined) {
+      // 1.1: a request whose checksum is right but whose content does not parse is answered with a
+      // tagged ERR 102 (a REJECT would ask the host to resend it, forever).
+      expect(v.replies).toHaveLength(1);
+      const m = decoded(v.replies[0]!);
+      expect(m.kind === "err" && [m.tag, m.code]).toEqual([d.tag, 102]);
+      expect(announcedCode(v)).toBe(102);
       return;
     }
     const req = decoded(v.request);

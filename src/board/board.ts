@@ -37,7 +37,12 @@ export interface Identity {
   model: string;
   serial: string;
   firmware: string;
+  /** Protocol major version (`proto=`). */
   protocol: number;
+  /** Protocol minor version (`minor=`; 0 for a 1.0 board, which does not send it). */
+  protocolMinor: number;
+  /** The board's time profile (IDN timing=, e.g. "command:0.00002,..."), or "" when not reported. */
+  timing: string;
   rows: number;
   cols: number;
   /** Device technology, e.g. "agsi", "linear". */

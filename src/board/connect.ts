@@ -8,6 +8,7 @@
  *   emu://?device=pcm&sneak=1&stucklow=0.01            … with array effects (EMU_KEYS)
  *   emu://?device=lut&lut=/path/curve.csv              … of a device measured with `xbar characterize`
  *   emu://?device=linear&fault=drop:0.02,corrupt:0.02  … behind a faulty link (mocks/faults.ts)
+ *   emu://?timescale=1&baud=115200                     … taking a board's time, on a 115200-baud UART
  *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=)
  */
 import { Duplex, PassThrough } from "node:stream";
@@ -23,6 +24,7 @@ import { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import {
   type BoardOptions,
+  checkBaud,
   DEVICE_PRESETS,
   EmulatedBoard,
   effectsToken,
@@ -35,16 +37,22 @@ import {
 } from "../../mocks/index.ts";
 import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
 import type { Board } from "./board.ts";
+import { DEFAULT_URL } from "./default-url.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
 
-export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
+export { DEFAULT_URL };
 
 /**
  * emu:// query keys. Board: rows, cols, device, seed, window, maxline, noise (scale of the device's
  * randomness, 0 = its mean device), lut (pulse-response CSV for device=lut). Array effects (off unless
  * given): sneak=1, disturb=1 (passive array), stucklow / stuckhigh (rates), readnoise (relative σ),
  * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges. Link faults:
- * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3).
+ * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3); baud=N, the link's
+ * bandwidth as a UART at N baud 8N1 (mocks/baud.ts). Time: timescale=S (0 = as fast as possible, the
+ * default; 1 = each command takes the board profile's time in wall time; mocks/timing.ts). proto=1.0
+ * answers as a protocol 1.0 board did; trip=1 makes pulses above the compliance trip (ERR 404, FAULT).
+ * state=FILE keeps the devices' conductances in FILE across connections and processes (non-volatile
+ * devices; mocks/state-file.ts): the CLI's default board is such a board.
  */
 const EMU_KEYS = [
   "rows",
@@ -64,6 +72,11 @@ const EMU_KEYS = [
   "adcrange",
   "wire",
   "fault",
+  "baud",
+  "timescale",
+  "state",
+  "proto",
+  "trip",
 ] as const;
 
 /** Effect keys of emu:// and the ArrayEffects field each sets (numbers; sneak and disturb are 0/1). */
@@ -86,9 +99,19 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
     if (!(EMU_KEYS as readonly string[]).includes(k)) {
       throw new XbarError(ErrorCode.BAD_URL, `unknown emu:// option "${k}" (known: ${EMU_KEYS.join(", ")})`);
     }
-    if (k === "fault") continue; // read by emulatorFaults()
-    if (k === "device" || k === "lut") {
-      if (v === "") throw bad(k, v, k === "lut" ? "a file path" : "a device name");
+    if (k === "fault" || k === "baud") continue; // read by emulatorFaults(), emulatorBaud()
+    if (k === "proto") {
+      if (v !== "1.0" && v !== "1.1") throw bad(k, v, "1.0 or 1.1");
+      opts.protocol = v;
+      continue;
+    }
+    if (k === "trip") {
+      if (v !== "0" && v !== "1") throw bad(k, v, "0 or 1");
+      opts.complianceTrip = v === "1";
+      continue;
+    }
+    if (k === "device" || k === "lut" || k === "state") {
+      if (v === "") throw bad(k, v, k === "device" ? "a device name" : "a file path");
       opts[k] = v;
       continue;
     }
@@ -96,9 +119,10 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
     if (k === "sneak" || k === "disturb") {
       if (v !== "0" && v !== "1") throw bad(k, v, "0 or 1");
       effects[k] = v === "1";
-    } else if (k in EFFECT_KEYS || k === "noise") {
+    } else if (k in EFFECT_KEYS || k === "noise" || k === "timescale") {
       if (v === "" || !Number.isFinite(n)) throw bad(k, v, "a number");
       if (k === "noise") opts.noise = n;
+      else if (k === "timescale") opts.timescale = n;
       else effects[EFFECT_KEYS[k as keyof typeof EFFECT_KEYS]] = n;
     } else {
       if (v === "" || !Number.isInteger(n)) throw bad(k, v, "an integer");
@@ -119,6 +143,19 @@ export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
   } catch (e) {
     throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${(e as Error).message}`);
   }
+}
+
+/** Reads the link bandwidth of an emu:// query (key `baud`), or undefined. */
+export function emulatorBaud(params: URLSearchParams): number | undefined {
+  const text = params.get("baud");
+  if (text === null) return undefined;
+  const n = Number(text);
+  try {
+    checkBaud(n);
+  } catch (e) {
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option baud=${text}: ${(e as Error).message}`);
+  }
+  return n;
 }
 
 const SMU_KEYS = ["g", "gmin", "gmax", "vset", "vreset", "rate"] as const;
@@ -178,6 +215,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   if (link.kind === "emu") {
     let board: EmulatedBoard;
     const faults = emulatorFaults(link.params);
+    const baud = emulatorBaud(link.params);
     try {
       board = new EmulatedBoard(emulatorOptions(link.params));
     } catch (e) {
@@ -185,11 +223,12 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
-    const detach = serveStream(board, boardEnd, { faults });
+    const detach = serveStream(board, boardEnd, { faults, baud, boot: true });
     transport = new StreamTransport(hostEnd, "emu://", board.maxLine);
     stop = async () => {
       detach();
       boardEnd.destroy();
+      board.stop();
     };
   } else {
     transport = await openTransport(link);
@@ -220,6 +259,8 @@ export interface EmulatorServerOptions extends BoardOptions {
   serial?: string;
   /** Fault behaviours of every link served (mocks/faults.ts); default none. */
   faults?: FaultSpec;
+  /** Bandwidth of every link served, as a UART at this baud rate 8N1 (mocks/baud.ts); default unlimited. */
+  baud?: number;
 }
 
 /**
@@ -229,7 +270,7 @@ export interface EmulatorServerOptions extends BoardOptions {
 export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
-  const { listen, serial, faults, ...boardOpts } = opts;
+  const { listen, serial, faults, baud, ...boardOpts } = opts;
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);
@@ -237,7 +278,7 @@ export async function startEmulatorServer(
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${(e as Error).message}`);
   }
   const fx = effectsToken(board.effects, board.noise);
-  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${board.token ? " token required" : ""}`;
+  const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${baud ? ` baud ${baud}` : ""}${board.timescale ? ` timescale ${board.timescale}` : ""}${board.protocol === "1.0" ? " protocol 1.0" : ""}${board.complianceTrip ? " compliance trips" : ""}${board.stateFile ? ` state ${board.stateFile.path}` : ""}${board.token ? " token required" : ""}`;
   if (listen && !LOOPBACK_HOSTS.has(listen.host) && board.token === undefined) {
     // Also enforced here, not only by `xbar emulate`: a board reachable from other machines asks for a token.
     throw new XbarError(
@@ -246,7 +287,7 @@ export async function startEmulatorServer(
     );
   }
   if (listen) {
-    const server = await serveTcp(board, { ...listen, faults }).catch((e: NodeJS.ErrnoException) => {
+    const server = await serveTcp(board, { ...listen, faults, baud }).catch((e: NodeJS.ErrnoException) => {
       throw new XbarError(
         ErrorCode.PORT_BUSY,
         `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
@@ -258,14 +299,18 @@ export async function startEmulatorServer(
     return {
       url: `socket://${host}:${port}`,
       describe,
-      stop: () => new Promise<void>((r) => server.close(() => r())),
+      stop: () => new Promise<void>((r) => server.close(() => r())).finally(() => board.stop()),
     };
   }
   if (serial) {
-    const port = await serveSerial(board, serial, undefined, { faults }).catch((e: Error) => {
+    const port = await serveSerial(board, serial, baud, { faults, baud }).catch((e: Error) => {
       throw new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot serve on serial port ${serial}: ${e.message}`);
     });
-    return { url: serial, describe, stop: () => new Promise<void>((r) => port.close(() => r())) };
+    return {
+      url: serial,
+      describe,
+      stop: () => new Promise<void>((r) => port.close(() => r())).finally(() => board.stop()),
+    };
   }
   throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
 }

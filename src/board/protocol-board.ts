@@ -6,27 +6,19 @@ import { defer, lastValueFrom, map, type Observable, share } from "rxjs";
 import type { CrossbarClient, ErrorContext, RequestOptions } from "../../drivers/index.ts";
 import { XbarError } from "../../drivers/index.ts";
 import {
-  type ArgInput,
-  type Args,
-  argInt,
-  argNumber,
-  argPacked,
-  argToken,
-  checkAddress,
-  checkAmplitude,
-  checkCompliance,
   checkCount,
   checkEnergy,
-  checkListLength,
-  checkPulse,
-  checkReadVoltage,
-  checkWidth,
+  checkRequest,
   ErrorCode,
   type Limits,
   PROTOCOL_VERSION,
   ProtocolError,
   pulseEnergy,
+  type ReplyOf,
+  type RequestOf,
   type Scheme,
+  type Verb,
+  withDefaults,
 } from "../../firmware-protocol/index.ts";
 import type {
   Block,
@@ -43,43 +35,49 @@ import type {
   PulseSpec,
 } from "./board.ts";
 
-/** Wraps a reply parser so that a malformed reply becomes an XbarError with the command's context. */
-function parseReply<T>(verb: string, port: string, args: Args, parse: (a: Args) => T): T {
-  try {
-    return parse(args);
-  } catch (e) {
-    throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
-      command: verb,
-      port,
-    });
-  }
+/** A decoded reply's packed field must have the length the request implies (else 102 MALFORMED). */
+function sized<T extends ArrayLike<number>>(verb: string, port: string, data: T, n: number): T {
+  if (data.length !== n)
+    throw new XbarError(
+      ErrorCode.MALFORMED,
+      `malformed ${verb} reply: ${data.length} values, expected ${n}`,
+      {
+        command: verb,
+        port,
+      },
+    );
+  return data;
 }
 
-function toConfig(a: Args): BoardConfig {
+function toConfig(a: ReplyOf<"CFG">): BoardConfig {
   return {
-    readVoltage: argNumber(a, "vread"),
-    scheme: argToken(a, "scheme") as Scheme,
-    compliance: argNumber(a, "cc"),
-    readTime: argNumber(a, "tread"),
-    vmax: argNumber(a, "vmax"),
-    wmax: argNumber(a, "wmax"),
-    nmax: argInt(a, "nmax"),
-    emax: argNumber(a, "emax"),
+    readVoltage: a.vread,
+    scheme: a.scheme as Scheme,
+    compliance: a.cc,
+    readTime: a.tread,
+    vmax: a.vmax,
+    wmax: a.wmax,
+    nmax: a.nmax,
+    emax: a.emax,
   };
 }
 
-function toLimits(a: Args): Limits {
-  const n = (k: string) => argNumber(a, k);
+function toIdentity(a: ReplyOf<"IDN">): Identity {
   return {
-    vmax: n("vmax"),
-    wmin: n("wmin"),
-    wmax: n("wmax"),
-    nmax: n("nmax"),
-    plmax: n("plmax"),
-    vrmax: n("vrmax"),
-    ccmax: n("ccmax"),
-    emax: n("emax"),
-    gmax: a.has("gmax") ? n("gmax") : undefined,
+    vendor: a.vendor,
+    model: a.model,
+    serial: a.serial,
+    firmware: a.fw,
+    protocol: a.proto,
+    protocolMinor: a.minor ?? 0,
+    timing: a.timing ?? "",
+    rows: a.rows,
+    cols: a.cols,
+    technology: a.tech,
+    operations: a.ops.split(","),
+    window: a.window,
+    maxLine: a.maxline,
+    effects: a.effects ?? "none",
   };
 }
 
@@ -111,8 +109,8 @@ export class CrossbarBoard implements Board {
   ): Promise<CrossbarBoard> {
     const b = new CrossbarBoard(url, client, onClose);
     const port = client.transport.name;
-    const hello = await client.request("HELLO");
-    const proto = parseReply("HELLO", port, hello, (a) => argInt(a, "proto"));
+    // Any minor version of our major one interoperates (PROTOCOL.md, Compatibility).
+    const { proto } = await client.call("HELLO", {});
     if (proto !== PROTOCOL_VERSION) {
       throw new XbarError(
         ErrorCode.VERSION_MISMATCH,
@@ -120,59 +118,56 @@ export class CrossbarBoard implements Board {
         { port },
       );
     }
-    const idn = await client.request("IDN");
-    b.identity = parseReply("IDN", port, idn, (a) => ({
-      vendor: argToken(a, "vendor"),
-      model: argToken(a, "model"),
-      serial: argToken(a, "serial"),
-      firmware: argToken(a, "fw"),
-      protocol: argInt(a, "proto"),
-      rows: argInt(a, "rows"),
-      cols: argInt(a, "cols"),
-      technology: argToken(a, "tech"),
-      operations: argToken(a, "ops").split(","),
-      window: argInt(a, "window"),
-      maxLine: argInt(a, "maxline"),
-      effects: argToken(a, "effects", "none"),
-    }));
-    b.limits = parseReply("LIM", port, await client.request("LIM"), toLimits);
-    b.config = parseReply("CFG", port, await client.request("CFG"), toConfig);
+    b.identity = toIdentity(await client.call("IDN", {}));
+    await b.readEnvelope();
     client.window = Math.max(1, b.identity.window);
     return b;
   }
 
-  /** One request as a cold Observable: the serial edge becomes an Observable here, once. */
-  private call<T>(
-    verb: string,
-    args: ArgInput | undefined,
-    parse: (a: Args) => T,
-    opts?: RequestOptions,
-  ): Observable<T> {
-    return defer(() => this.client.request(verb, args, opts)).pipe(
-      map((a) => parseReply(verb, this.client.transport.name, a, parse)),
-    );
+  /** LIM and CFG: the envelope and the configuration in force. */
+  private async readEnvelope(): Promise<void> {
+    this.limits = await this.client.call("LIM", {});
+    this.config = toConfig(await this.client.call("CFG", {}));
   }
 
-  /** Runs host-side checks lazily (at subscription), turning refusals into XbarErrors. */
-  private checked<T>(context: ErrorContext, check: () => void, then: () => Observable<T>): Observable<T> {
+  /** One request as a cold Observable: the serial edge becomes an Observable here, once. */
+  private call<V extends Verb, T>(
+    verb: V,
+    req: RequestOf<V>,
+    parse: (a: ReplyOf<V>) => T,
+    opts?: RequestOptions,
+  ): Observable<T> {
+    return defer(() => this.client.call(verb, req, opts)).pipe(map(parse));
+  }
+
+  /**
+   * A request checked on the host first (lazily, at subscription): every range of the command table
+   * (checkRequest, the same checks the board runs) and `more` (what only the host bounds: energy),
+   * refusals as XbarErrors with side "host"; then sent.
+   */
+  private checked<V extends Verb, T>(
+    verb: V,
+    req: RequestOf<V>,
+    context: ErrorContext,
+    more: (() => void) | undefined,
+    then: () => Observable<T>,
+  ): Observable<T> {
     return defer(() => {
       try {
-        check();
+        const { rows, cols } = this.identity;
+        checkRequest(verb, withDefaults(verb, req), { limits: this.limits, rows, cols });
+        more?.();
       } catch (e) {
         if (e instanceof ProtocolError)
-          throw new XbarError(e.code, e.message, { ...context, side: "host", port: this.url });
+          throw new XbarError(e.code, e.message, { command: verb, ...context, side: "host", port: this.url });
         throw e;
       }
       return then();
     });
   }
 
-  private checkBlock(b: Block): void {
-    checkAddress(this.identity.rows, this.identity.cols, b.r0, b.c0, b.rows, b.cols);
-  }
-
   configure(cfg: Partial<BoardConfig> = {}): Observable<BoardConfig> {
-    const args: ArgInput = {
+    const req: RequestOf<"CFG"> = {
       vread: cfg.readVoltage,
       scheme: cfg.scheme,
       cc: cfg.compliance,
@@ -182,77 +177,73 @@ export class CrossbarBoard implements Board {
       nmax: cfg.nmax,
       emax: cfg.emax,
     };
-    return this.checked(
-      { command: "CFG" },
-      () => {
-        if (cfg.readVoltage !== undefined) checkReadVoltage(this.limits, cfg.readVoltage);
-        if (cfg.compliance !== undefined) checkCompliance(this.limits, cfg.compliance);
-      },
-      () =>
-        this.call("CFG", args, toConfig).pipe(
-          map((c) => {
-            this.config = c;
-            this.limits = { ...this.limits, vmax: c.vmax, wmax: c.wmax, nmax: c.nmax, emax: c.emax };
-            return c;
-          }),
-        ),
+    return this.checked("CFG", req, {}, undefined, () =>
+      this.call("CFG", req, toConfig).pipe(
+        map((c) => {
+          this.config = c;
+          this.limits = { ...this.limits, vmax: c.vmax, wmax: c.wmax, nmax: c.nmax, emax: c.emax };
+          return c;
+        }),
+      ),
     );
   }
 
   read(row: number, col: number): Observable<number> {
-    return this.checked(
-      { command: "READ", row, col },
-      () => checkAddress(this.identity.rows, this.identity.cols, row, col),
-      () => this.call("READ", { r: row, c: col }, (a) => argNumber(a, "g"), { context: { row, col } }),
+    const req = { r: row, c: col };
+    const context = { row, col };
+    return this.checked("READ", req, context, undefined, () =>
+      this.call("READ", req, (a) => a.g, { context }),
     );
   }
 
-  private readDataOf(verb: string, args: ArgInput, block: Block): Observable<ConductanceMap> {
+  private readData<V extends "READROW" | "READCOL" | "READBLK" | "READALL">(
+    verb: V,
+    req: RequestOf<V>,
+    block: Block,
+    context: ErrorContext = {},
+  ): Observable<ConductanceMap> {
     const n = block.rows * block.cols;
-    return this.call(
-      verb,
-      args,
-      (a) => ({ ...block, data: argPacked(a, "data", "f32", n) as Float32Array }),
-      {
-        durationS: n * this.config.readTime,
-      },
-    );
+    const port = this.client.transport.name;
+    const send = () =>
+      // Every read verb's reply holds `data` (f32, row-major); READALL adds rows and cols.
+      this.call(
+        verb,
+        req,
+        (a) => ({ ...block, data: sized(verb, port, (a as ReplyOf<"READBLK">).data, n) }),
+        {
+          durationS: n * this.config.readTime,
+        },
+      );
+    return this.checked(verb, req, context, undefined, send);
   }
 
   readRow(row: number): Observable<ConductanceMap> {
-    const block = { r0: row, c0: 0, rows: 1, cols: this.identity.cols };
-    return this.checked(
-      { command: "READROW", row },
-      () => this.checkBlock(block),
-      () => this.readDataOf("READROW", { r: row }, block),
+    return this.readData(
+      "READROW",
+      { r: row },
+      { r0: row, c0: 0, rows: 1, cols: this.identity.cols },
+      { row },
     );
   }
 
   readCol(col: number): Observable<ConductanceMap> {
-    const block = { r0: 0, c0: col, rows: this.identity.rows, cols: 1 };
-    return this.checked(
-      { command: "READCOL", col },
-      () => this.checkBlock(block),
-      () => this.readDataOf("READCOL", { c: col }, block),
+    return this.readData(
+      "READCOL",
+      { c: col },
+      { r0: 0, c0: col, rows: this.identity.rows, cols: 1 },
+      { col },
     );
   }
 
   readBlock(block: Block): Observable<ConductanceMap> {
-    return this.checked(
-      { command: "READBLK" },
-      () => this.checkBlock(block),
-      () => this.readDataOf("READBLK", { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols }, block),
-    );
+    return this.readData("READBLK", { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols }, block);
   }
 
   readAll(): Observable<ConductanceMap> {
     const { rows, cols, maxLine } = this.identity;
     // Rows per reply so that base64 of the f32 data plus framing fits the board's line limit.
     const rowsPerRead = Math.max(1, Math.floor(((maxLine - 256) * 3) / 4 / 4 / cols));
-    if (rowsPerRead >= rows) {
-      const whole = { r0: 0, c0: 0, rows, cols };
-      return this.readDataOf("READALL", {}, whole);
-    }
+    if (rowsPerRead >= rows) return this.readData("READALL", {}, { r0: 0, c0: 0, rows, cols });
     return defer(async () => {
       const data = new Float32Array(rows * cols);
       for (let r0 = 0; r0 < rows; r0 += rowsPerRead) {
@@ -266,217 +257,127 @@ export class CrossbarBoard implements Board {
 
   pulse(p: PulseSpec): Observable<PulseResult> {
     const { row, col, amplitude, width, count = 1, readAfter = false } = p;
+    const req = { r: row, c: col, v: amplitude, w: width, n: count, rd: readAfter ? 1 : undefined };
+    const port = this.client.transport.name;
     return this.checked(
-      { command: "PULSE", row, col },
-      () => {
-        checkAddress(this.identity.rows, this.identity.cols, row, col);
-        checkPulse(this.limits, amplitude, width, count);
-        checkEnergy(this.limits, pulseEnergy(this.limits, amplitude, width, count));
-      },
+      "PULSE",
+      req,
+      { row, col },
+      () => checkEnergy(this.limits, pulseEnergy(this.limits, amplitude, width, count)),
       () =>
         this.call(
           "PULSE",
-          { r: row, c: col, v: amplitude, w: width, n: count, rd: readAfter ? 1 : undefined },
-          (a) => ({
-            row,
-            col,
-            applied: argInt(a, "n"),
-            conductance: readAfter ? argNumber(a, "g") : undefined,
-          }),
+          req,
+          (a) => {
+            if (readAfter && a.g === undefined)
+              throw new XbarError(ErrorCode.MALFORMED, "malformed PULSE reply: no g although rd=1", {
+                command: "PULSE",
+                port,
+              });
+            return { row, col, applied: a.n, conductance: readAfter ? a.g : undefined };
+          },
           { durationS: count * width, context: { row, col } },
         ),
     );
   }
 
   pulseList(list: PulseList): Observable<number> {
-    const k = list.rows.length;
     const { amplitude, width, count = 1 } = list;
+    const req = { r: list.rows, c: list.cols, v: amplitude, w: width, n: count };
     const at = (x: number | ArrayLike<number>, i: number) => (typeof x === "number" ? x : x[i]!);
     let duration = 0;
-    return this.checked(
-      { command: "PLIST" },
-      () => {
-        duration = 0;
-        checkListLength(this.limits, k);
-        if (list.cols.length !== k)
-          throw new ProtocolError(
-            ErrorCode.BAD_ARGUMENT,
-            `pulse list has ${k} rows but ${list.cols.length} columns`,
-          );
-        for (const [name, x] of [
-          ["amplitude", amplitude],
-          ["width", width],
-          ["count", count],
-        ] as const) {
-          if (typeof x !== "number" && x.length !== k)
-            throw new ProtocolError(
-              ErrorCode.BAD_ARGUMENT,
-              `pulse list ${name} has ${x.length} entries, expected ${k}`,
-            );
-        }
-        let energy = 0;
-        for (let i = 0; i < k; i++) {
-          checkAddress(this.identity.rows, this.identity.cols, list.rows[i]!, list.cols[i]!);
-          checkPulse(this.limits, at(amplitude, i), at(width, i), at(count, i));
-          duration += at(width, i) * at(count, i);
-          energy += pulseEnergy(this.limits, at(amplitude, i), at(width, i), at(count, i));
-        }
-        checkEnergy(this.limits, energy);
-      },
-      () =>
-        this.call(
-          "PLIST",
-          {
-            r: { type: "u16", data: list.rows },
-            c: { type: "u16", data: list.cols },
-            v: typeof amplitude === "number" ? amplitude : { type: "f32", data: amplitude },
-            w: typeof width === "number" ? width : { type: "f32", data: width },
-            n: typeof count === "number" ? count : { type: "u16", data: count },
-          },
-          (a) => argInt(a, "pulses"),
-          { durationS: duration },
-        ),
+    const energy = () => {
+      duration = 0;
+      let e = 0;
+      for (let i = 0; i < list.rows.length; i++) {
+        duration += at(width, i) * at(count, i);
+        e += pulseEnergy(this.limits, at(amplitude, i), at(width, i), at(count, i));
+      }
+      checkEnergy(this.limits, e);
+    };
+    return this.checked("PLIST", req, {}, energy, () =>
+      this.call("PLIST", req, (a) => a.pulses, { durationS: duration }),
     );
   }
 
   pulseBlock(p: PulseBlock): Observable<number> {
+    const req = { r0: p.r0, c0: p.c0, nr: p.rows, nc: p.cols, n: p.counts, vp: p.vp, vn: p.vn, w: p.width };
     let total = 0;
-    return this.checked(
-      { command: "PBLK" },
-      () => {
-        total = 0;
-        this.checkBlock(p);
-        if (p.counts.length !== p.rows * p.cols)
-          throw new ProtocolError(
-            ErrorCode.BAD_ARGUMENT,
-            `counts has ${p.counts.length} entries, expected ${p.rows * p.cols}`,
-          );
-        if (!(p.vp > 0) || !(p.vn < 0))
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive and vn negative");
-        checkAmplitude(this.limits, p.vp);
-        checkAmplitude(this.limits, p.vn);
-        checkWidth(this.limits, p.width);
-        let energy = 0;
-        for (const n of p.counts) {
-          checkCount(this.limits, Math.abs(n));
-          total += Math.abs(n);
-          energy += pulseEnergy(this.limits, n > 0 ? p.vp : p.vn, p.width, Math.abs(n));
-        }
-        checkEnergy(this.limits, energy);
-      },
-      () =>
-        this.call(
-          "PBLK",
-          {
-            r0: p.r0,
-            c0: p.c0,
-            nr: p.rows,
-            nc: p.cols,
-            n: { type: "i16", data: p.counts },
-            vp: p.vp,
-            vn: p.vn,
-            w: p.width,
-          },
-          (a) => argInt(a, "pulses"),
-          { durationS: total * p.width },
-        ),
+    const energy = () => {
+      total = 0;
+      let e = 0;
+      for (const n of p.counts) {
+        total += Math.abs(n);
+        e += pulseEnergy(this.limits, n > 0 ? p.vp : p.vn, p.width, Math.abs(n));
+      }
+      checkEnergy(this.limits, e);
+    };
+    return this.checked("PBLK", req, {}, energy, () =>
+      this.call("PBLK", req, (a) => a.pulses, { durationS: total * p.width }),
     );
   }
 
   outerProductUpdate(u: OuterProductUpdate): Observable<number> {
     const { mode = "count", threshold = 0.5, scale = 1 } = u;
+    const req: RequestOf<"OPU"> = {
+      r0: u.r0,
+      c0: u.c0,
+      nr: u.rows,
+      nc: u.cols,
+      x: u.x,
+      d: u.d,
+      vp: u.vp,
+      vn: u.vn,
+      w: u.width,
+      scale: scale === 1 ? undefined : scale,
+      mode: mode === "count" ? undefined : mode,
+      th: threshold === 0.5 ? undefined : threshold,
+    };
     return this.checked(
-      { command: "OPU" },
-      () => {
-        this.checkBlock(u);
-        if (u.x.length !== u.rows || u.d.length !== u.cols) {
-          throw new ProtocolError(
-            ErrorCode.BAD_ARGUMENT,
-            `x has ${u.x.length} values and d ${u.d.length}, expected ${u.rows} and ${u.cols}`,
-          );
-        }
-        if (!(u.vp > 0) || !(u.vn < 0))
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, "vp must be positive and vn negative");
-        checkAmplitude(this.limits, u.vp);
-        checkAmplitude(this.limits, u.vn);
-        checkWidth(this.limits, u.width);
-        let xmax = 0;
-        let dmax = 0;
-        for (const v of u.x) xmax = Math.max(xmax, Math.abs(v));
-        for (const v of u.d) dmax = Math.max(dmax, Math.abs(v));
-        const nmax = mode === "sign" ? 1 : Math.round(Math.abs(scale) * xmax * dmax);
-        checkCount(this.limits, nmax);
-        // Energy: a cheap upper bound first; the exact pulse counts only when that bound is too high.
-        const vv = Math.max(u.vp * u.vp, u.vn * u.vn);
-        let sx = 0;
-        let sd = 0;
-        for (const v of u.x) sx += Math.abs(v);
-        for (const v of u.d) sd += Math.abs(v);
-        const bound = (mode === "sign" ? u.rows * u.cols : Math.abs(scale) * sx * sd + u.rows * u.cols) * vv;
-        if (pulseEnergy(this.limits, 1, u.width, bound) > this.limits.emax) {
-          let energy = 0;
-          for (const xi of u.x) {
-            for (let j = 0; j < u.d.length; j++) {
-              const v = Math.abs(scale * xi * u.d[j]!);
-              if (!(v >= threshold)) continue;
-              const n = mode === "sign" ? 1 : Math.round(v);
-              energy += pulseEnergy(this.limits, scale * xi * u.d[j]! > 0 ? u.vp : u.vn, u.width, n);
-            }
-          }
-          checkEnergy(this.limits, energy);
-        }
-      },
+      "OPU",
+      req,
+      {},
+      () => this.checkUpdate(u, mode, threshold, scale),
       () =>
-        this.call(
-          "OPU",
-          {
-            r0: u.r0,
-            c0: u.c0,
-            nr: u.rows,
-            nc: u.cols,
-            x: { type: "f32", data: u.x },
-            d: { type: "f32", data: u.d },
-            vp: u.vp,
-            vn: u.vn,
-            w: u.width,
-            scale: scale === 1 ? undefined : scale,
-            mode: mode === "count" ? undefined : mode,
-            th: threshold === 0.5 ? undefined : threshold,
-          },
-          (a) => argInt(a, "pulses"),
-          // At most one train of nmax pulses per device, applied device by device on a plain board.
-          { durationS: u.rows * u.cols * 1e-6 },
-        ),
+        // At most one train of nmax pulses per device, applied device by device on a plain board.
+        this.call("OPU", req, (a) => a.pulses, { durationS: u.rows * u.cols * 1e-6 }),
     );
   }
 
+  /** What the host bounds of an outer-product update before sending: the largest count, the energy. */
+  private checkUpdate(u: OuterProductUpdate, mode: "count" | "sign", threshold: number, scale: number): void {
+    let xmax = 0;
+    let dmax = 0;
+    for (const v of u.x) xmax = Math.max(xmax, Math.abs(v));
+    for (const v of u.d) dmax = Math.max(dmax, Math.abs(v));
+    const nmax = mode === "sign" ? 1 : Math.round(Math.abs(scale) * xmax * dmax);
+    checkCount(this.limits, nmax);
+    // Energy: a cheap upper bound first; the exact pulse counts only when that bound is too high.
+    const vv = Math.max(u.vp * u.vp, u.vn * u.vn);
+    let sx = 0;
+    let sd = 0;
+    for (const v of u.x) sx += Math.abs(v);
+    for (const v of u.d) sd += Math.abs(v);
+    const bound = (mode === "sign" ? u.rows * u.cols : Math.abs(scale) * sx * sd + u.rows * u.cols) * vv;
+    if (pulseEnergy(this.limits, 1, u.width, bound) <= this.limits.emax) return;
+    let energy = 0;
+    for (const xi of u.x) {
+      for (let j = 0; j < u.d.length; j++) {
+        const v = Math.abs(scale * xi * u.d[j]!);
+        if (!(v >= threshold)) continue;
+        const n = mode === "sign" ? 1 : Math.round(v);
+        energy += pulseEnergy(this.limits, scale * xi * u.d[j]! > 0 ? u.vp : u.vn, u.width, n);
+      }
+    }
+    checkEnergy(this.limits, energy);
+  }
+
   private vmmCall(verb: "VMM" | "VMMT", block: Block, x: Float32Array, k: number): Observable<Float32Array> {
-    const nin = verb === "VMM" ? block.rows : block.cols;
     const nout = verb === "VMM" ? block.cols : block.rows;
-    return this.checked(
-      { command: verb },
-      () => {
-        this.checkBlock(block);
-        if (!(Number.isInteger(k) && k >= 1))
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `k must be a positive integer, not ${k}`);
-        if (x.length !== k * nin)
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `x has ${x.length} values, expected ${k} x ${nin}`);
-        for (let i = 0; i < x.length; i++) checkReadVoltage(this.limits, x[i]!);
-      },
-      () =>
-        this.call(
-          verb,
-          {
-            r0: block.r0,
-            c0: block.c0,
-            nr: block.rows,
-            nc: block.cols,
-            x: { type: "f32", data: x },
-            k: k === 1 ? undefined : k,
-          },
-          (a) => argPacked(a, "y", "f32", k * nout) as Float32Array,
-          { durationS: k * this.config.readTime },
-        ),
+    const req = { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, x, k: k === 1 ? undefined : k };
+    const port = this.client.transport.name;
+    return this.checked(verb, req, {}, undefined, () =>
+      this.call(verb, req, (a) => sized(verb, port, a.y, k * nout), { durationS: k * this.config.readTime }),
     );
   }
 
@@ -489,54 +390,43 @@ export class CrossbarBoard implements Board {
   }
 
   fire(block: Block, volts: number, seconds: number): Observable<Uint32Array> {
-    return this.checked(
-      { command: "FIRE" },
-      () => {
-        if (!this.identity.operations.includes("FIRE")) {
-          throw new ProtocolError(
-            ErrorCode.BAD_ARGUMENT,
-            `this board does not offer FIRE (its devices are ${this.identity.technology}; threshold-switch cells such as tech=ts-pcm are needed)`,
-          );
-        }
-        this.checkBlock(block);
-        checkAmplitude(this.limits, volts);
-        if (!(seconds > 0 && seconds <= 1))
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `FIRE t=${seconds} s outside (0, 1] s`);
-      },
-      () =>
-        this.call(
-          "FIRE",
-          { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, v: volts, t: seconds },
-          (a) => argPacked(a, "spikes", "u32", block.rows * block.cols) as Uint32Array,
-          { durationS: seconds },
-        ),
+    const req = { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, v: volts, t: seconds };
+    const port = this.client.transport.name;
+    const offered = () => {
+      if (!this.identity.operations.includes("FIRE")) {
+        throw new ProtocolError(
+          ErrorCode.BAD_ARGUMENT,
+          `this board does not offer FIRE (its devices are ${this.identity.technology}; threshold-switch cells such as tech=ts-pcm are needed)`,
+        );
+      }
+    };
+    return this.checked("FIRE", req, {}, offered, () =>
+      this.call("FIRE", req, (a) => sized("FIRE", port, a.spikes, block.rows * block.cols), {
+        durationS: seconds,
+      }),
     );
   }
 
   wait(seconds: number): Observable<number> {
-    return this.checked(
-      { command: "WAIT" },
-      () => {
-        if (!(seconds >= 0 && seconds <= 86400))
-          throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `wait ${seconds} s outside [0, 86400] s`);
-      },
-      () => this.call("WAIT", { t: seconds }, (a) => argNumber(a, "t"), { durationS: seconds }),
+    const req = { t: seconds };
+    return this.checked("WAIT", req, {}, undefined, () =>
+      this.call("WAIT", req, (a) => a.t, { durationS: seconds }),
     );
   }
 
   clock(): Observable<number> {
-    return this.call("CLK", undefined, (a) => argNumber(a, "t"));
+    return this.call("CLK", {}, (a) => a.t);
   }
 
   counters(clear = false): Observable<Counters> {
     return this.call("STAT", { clear: clear ? 1 : undefined }, (a) => ({
-      pulses: argNumber(a, "pulses"),
-      reads: argNumber(a, "reads"),
-      vmms: argNumber(a, "vmms"),
-      energy: argNumber(a, "energy"),
-      commands: argNumber(a, "cmds"),
-      errors: argNumber(a, "errors"),
-      clock: argNumber(a, "t"),
+      pulses: a.pulses,
+      reads: a.reads,
+      vmms: a.vmms,
+      energy: a.energy,
+      commands: a.cmds,
+      errors: a.errors,
+      clock: a.t,
     }));
   }
 
@@ -544,26 +434,23 @@ export class CrossbarBoard implements Board {
     return defer(async () => {
       const out: Array<{ code: number; message: string }> = [];
       for (let i = 0; i < 64; i++) {
-        const a = await this.client.request("ERRQ");
-        const code = argInt(a, "code");
+        const { code, msg } = await this.client.call("ERRQ", {});
         if (code === 0) break;
-        out.push({ code, message: argToken(a, "msg") });
+        out.push({ code, message: msg });
       }
       return out;
     });
   }
 
   abort(): Observable<void> {
-    return this.call("ABORT", undefined, () => undefined);
+    return this.call("ABORT", {}, () => undefined);
   }
 
   /** RESET, then re-reads the envelope and configuration, which the reset restored to defaults. */
   reset(): Observable<void> {
     return defer(async () => {
-      await this.client.request("RESET");
-      const port = this.client.transport.name;
-      this.limits = parseReply("LIM", port, await this.client.request("LIM"), toLimits);
-      this.config = parseReply("CFG", port, await this.client.request("CFG"), toConfig);
+      await this.client.call("RESET", {});
+      await this.readEnvelope();
     });
   }
 

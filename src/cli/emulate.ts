@@ -1,7 +1,10 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
+import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorFaults, startEmulatorServer } from "../board/connect.ts";
+import { emulatorFaults, emulatorPresets, startEmulatorServer } from "../board/connect.ts";
+import { out, rate } from "./common.ts";
+import { intArg, numArg } from "./options.ts";
 
 export interface EmulateOptions {
   listen?: string;
@@ -26,6 +29,16 @@ export interface EmulateOptions {
   allowRemote?: boolean;
   /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
   token?: string;
+  /** Wall seconds per board second (0: as fast as possible; 1: the board's own time). */
+  timescale?: number;
+  /** Bandwidth of the link as a UART at this baud rate, 8N1. */
+  baud?: number;
+  /** State file: the array's conductances kept across restarts. */
+  state?: string;
+  /** Pulses above the compliance trip (ERR 404, FAULT event). */
+  complianceTrip?: boolean;
+  /** Answer as a protocol 1.0 board did. */
+  protocol?: "1.0" | "1.1";
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -82,6 +95,11 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     lut: o.lut,
     token: o.token,
     faults,
+    timescale: o.timescale,
+    baud: o.baud,
+    state: o.state,
+    complianceTrip: o.complianceTrip,
+    protocol: o.protocol,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,
@@ -102,4 +120,104 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     process.once("SIGTERM", stop);
   });
   out("xbar emulate: stopped");
+}
+
+/** Registers `xbar emulate`. */
+export function addEmulateCommand(program: Command): void {
+  program
+    .command("emulate")
+    .description("serve an emulated crossbar board on a TCP port or a serial device path until interrupted")
+    .option("--listen <[host:]port>", "TCP address to listen on (host defaults to 127.0.0.1, loopback)")
+    .option("--serial <path>", "serial device path to serve on, e.g. one end of a socat pty pair")
+    .option("--rows <n>", "array rows", intArg("--rows", 1, 4096), 64)
+    .option("--cols <n>", "array columns", intArg("--cols", 1, 4096), 64)
+    .addOption(
+      new Option("--device <name>", "device model preset")
+        .choices(emulatorPresets().map((d) => d.name))
+        .default("agsi"),
+    )
+    .option("--seed <n>", "seed of all randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
+    .option(
+      "--noise <scale>",
+      "scale of the device's randomness (C2C, programming and read noise, D2D spread); 0 = its mean device",
+      numArg("--noise", (v) => v >= 0 && v <= 10, "a scale in [0, 10]"),
+      1,
+    )
+    .option("--lut <file.csv>", "pulse-response table for --device lut (the CSV of xbar characterize --out)")
+    .option("--sneak", "passive array: sneak currents in reads under the biasing scheme")
+    .option("--disturb", "passive array: half-select disturb of programming pulses")
+    .option(
+      "--stuck-low <rate>",
+      "fraction of devices stuck at low conductance",
+      numArg("--stuck-low", rate, "in [0, 1]"),
+    )
+    .option(
+      "--stuck-high <rate>",
+      "fraction of devices stuck at high conductance",
+      numArg("--stuck-high", rate, "in [0, 1]"),
+    )
+    .option(
+      "--read-noise <sigma>",
+      "relative read noise of each device current",
+      numArg("--read-noise", rate, "in [0, 1]"),
+    )
+    .option("--adc-bits <n>", "ADC resolution of every sensed current, bits", intArg("--adc-bits", 2, 24))
+    .option(
+      "--adc-range <amps>",
+      "ADC full scale, A (default: one device at 1 V and the preset's Gmax)",
+      numArg("--adc-range", (v) => v > 0 && v <= 1, "a current in (0, 1] A"),
+    )
+    .option(
+      "--wire <ohms>",
+      "line resistance per cell segment, ohm",
+      numArg("--wire", (v) => v >= 0 && v <= 1e4, "in [0, 10000]"),
+    )
+    .option(
+      "--fault <spec>",
+      "misbehave on the link, seeded: drop:P (lines), dropbyte:P, corrupt:P, delay:Dms, split, reset-after:N, disconnect-after:N, stall-after:N, seed:S (comma-separated)",
+    )
+    .option(
+      "--timescale <s>",
+      "wall seconds per board second: 0 = as fast as possible, 1 = the board's own time (docs/timing.md)",
+      numArg("--timescale", (v) => v >= 0 && v <= 1000, "in [0, 1000]"),
+      0,
+    )
+    .option(
+      "--baud <n>",
+      "limit the link to a UART at this baud rate, 8N1 (N/10 bytes/s each way)",
+      intArg("--baud", 300, 100_000_000),
+    )
+    .option(
+      "--state <file>",
+      "keep the array's conductances in this file across restarts (non-volatile devices)",
+    )
+    .option("--compliance-trip", "a pulse above the compliance (CFG cc) trips: ERR 404 and a FAULT event")
+    .addOption(
+      new Option("--protocol <version>", "answer as a board of this protocol version")
+        .choices(["1.0", "1.1"])
+        .default("1.1"),
+    )
+    .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
+    .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
+    .addHelpText("after", () => {
+      const presets = emulatorPresets();
+      const width = Math.max(...presets.map((d) => d.name.length));
+      return `
+Device presets:
+${presets.map((d) => `  ${d.name.padEnd(width)}  ${d.description}`).join("\n")}
+
+Array effects are off unless given; the board reports them in IDN effects= (docs/devices.md).
+
+Examples:
+  xbar emulate --listen 5025 --device linear --rows 128 --cols 128
+  xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
+  xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
+  xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
+  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
+  xbar emulate --listen 5025 --timescale 1 --baud 115200     (a board's own time on a 115200-baud UART)
+  xbar emulate --serial /tmp/xbar-board --state board.state  (the array survives restarts; BOOT on start)
+  socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
+  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
+    })
+    .action(async (o) => runEmulate(o, out));
 }

@@ -12,6 +12,8 @@
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
  */
 import { randomUUID } from "node:crypto";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { closeDatabase, type Database, lockHolder, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
@@ -130,7 +132,8 @@ function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array |
   return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
 }
 
-if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("run store: big-endian host");
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
+  throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
 
 export class RunStore {
   private constructor(

@@ -1,0 +1,189 @@
+/**
+ * The emulator in time (issue 12, PROTOCOL.md §3 "Timing"): timescale, ABORT part-way through a
+ * pulse train, the event loop never held for long, a baud-limited link. Limits on wall time are
+ * derived from the profile's durations plus a margin for a loaded machine, never fixed guesses.
+ */
+import { Duplex, PassThrough } from "node:stream";
+import { lastValueFrom } from "rxjs";
+import { describe, expect, it } from "vitest";
+import { StreamTransport } from "../drivers/index.ts";
+import { argInt, decodeLine, encodeRequest, type Message } from "../firmware-protocol/index.ts";
+import { DEFAULT_PROFILE, EmulatedBoard, pulseTime, serveStream } from "../mocks/index.ts";
+import { connect } from "../src/board/connect.ts";
+
+/** Scheduling slack of a loaded 2-core machine, ms. */
+const SLACK_MS = 150;
+
+function sessionOf(board: EmulatedBoard) {
+  const replies: Array<{ at: number; m: Message }> = [];
+  const s = board.openSession((line) => {
+    const d = decodeLine(line);
+    if (d.ok) replies.push({ at: performance.now(), m: d.message });
+  });
+  const send = (tag: number, verb: string, args?: Parameters<typeof encodeRequest>[2]) =>
+    s.handle(encodeRequest(tag, verb, args).slice(0, -1));
+  const reply = async (tag: number, timeoutMs = 5000) => {
+    const t0 = performance.now();
+    for (;;) {
+      const r = replies.find((x) => x.m.kind !== "event" && x.m.tag === tag);
+      if (r) return r;
+      if (performance.now() - t0 > timeoutMs) throw new Error(`no reply to tag ${tag}`);
+      await new Promise((res) => setTimeout(res, 2));
+    }
+  };
+  return { s, send, reply, replies };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("timescale", () => {
+  it("timescale 1: ABORT interrupts a 100 s pulse train part-way; 401 says how many pulses, the counters agree", async () => {
+    const board = new EmulatedBoard({ rows: 4, cols: 4, device: "linear", timescale: 1 });
+    const { send, reply } = sessionOf(board);
+    const t0 = performance.now();
+    send(1, "PULSE", { r: 0, c: 0, v: 2, w: 0.01, n: 10000 }); // 100 s of board time
+    await sleep(200);
+    const tAbort = performance.now();
+    send(2, "ABORT");
+    const r1 = await reply(1);
+    const r2 = await reply(2);
+    expect(r1.m.kind).toBe("err");
+    if (r1.m.kind !== "err") return;
+    expect(r1.m.code).toBe(401);
+    const applied = Number(/^pulses=(\d+)/.exec(r1.m.message)?.[1]);
+    const per = pulseTime(DEFAULT_PROFILE, 0.01, 1) * 1000;
+    // About 200 ms worth of 10 ms pulses were applied (as many as the time until ABORT holds), then
+    // the train stopped.
+    expect(applied).toBeGreaterThanOrEqual(Math.max(1, Math.floor((tAbort - t0 - SLACK_MS) / per)));
+    expect(applied).toBeLessThanOrEqual(Math.ceil((tAbort - t0 + SLACK_MS) / per));
+    expect(board.counters.pulses).toBe(applied);
+    expect(r1.at - tAbort).toBeLessThan(SLACK_MS); // stopped at once, not after 100 s
+    expect(r2.m.kind === "ok" && r2.m.args.get("idle")).toBe("1");
+    expect(r2.at).toBeGreaterThanOrEqual(r1.at); // replies in the order of the requests
+  });
+
+  it("a command takes its profile time times the timescale (PULSE n=100 w=1 ms: 0.1 s at 1, 0.05 s at 0.5)", async () => {
+    for (const timescale of [1, 0.5]) {
+      const board = new EmulatedBoard({ rows: 4, cols: 4, device: "linear", timescale });
+      const { send, reply } = sessionOf(board);
+      const t0 = performance.now();
+      send(1, "PULSE", { r: 1, c: 1, v: 2, w: 1e-3, n: 100 });
+      const r = await reply(1);
+      const want = pulseTime(DEFAULT_PROFILE, 1e-3, 100) * timescale * 1000;
+      expect(r.at - t0).toBeGreaterThanOrEqual(want - 2);
+      expect(r.at - t0).toBeLessThan(want + SLACK_MS);
+      expect(r.m.kind === "ok" && argInt(r.m.args, "n")).toBe(100);
+    }
+  });
+
+  it("timescale 0 (the default) answers at once: a 100 s train in well under a second", async () => {
+    const board = new EmulatedBoard({ rows: 4, cols: 4, device: "linear" });
+    const { send, reply } = sessionOf(board);
+    const t0 = performance.now();
+    send(1, "PULSE", { r: 0, c: 0, v: 2, w: 0.01, n: 10000 });
+    const r = await reply(1);
+    expect(r.at - t0).toBeLessThan(500);
+    expect(board.counters.pulses).toBe(10000);
+  });
+
+  it("WAIT takes its time at timescale 1 and ABORT ends it early with 401; the clock shows the time waited", async () => {
+    const board = new EmulatedBoard({ rows: 4, cols: 4, device: "linear", timescale: 1 });
+    const { send, reply } = sessionOf(board);
+    send(1, "WAIT", { t: 30 });
+    await sleep(100);
+    send(2, "ABORT");
+    const r = await reply(1);
+    expect(r.m.kind === "err" && r.m.code).toBe(401);
+    expect(board.clock).toBeGreaterThan(0.05);
+    expect(board.clock).toBeLessThan(0.1 + SLACK_MS / 1000);
+  });
+});
+
+describe("the event loop", () => {
+  it("is never held for long by a heavy command at timescale 0 (a PBLK with disturb over 48x48)", async () => {
+    const board = new EmulatedBoard({ rows: 48, cols: 48, device: "linear", effects: { disturb: true } });
+    const { send, reply } = sessionOf(board);
+    // Measured in CPU time of this process between two turns of the loop, so that a loaded machine
+    // descheduling the process does not count as holding the loop.
+    const cpu = () => {
+      const u = process.cpuUsage();
+      return (u.user + u.system) / 1000;
+    };
+    let maxHeld = 0;
+    let last = cpu();
+    let ticking = true;
+    const tick = () => {
+      const now = cpu();
+      maxHeld = Math.max(maxHeld, now - last);
+      last = now;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const c0 = cpu();
+    const n = new Int16Array(48 * 48).fill(1);
+    send(1, "PBLK", { r0: 0, c0: 0, nr: 48, nc: 48, n: { type: "i16", data: n }, vp: 2, vn: -2, w: 1e-6 });
+    const r = await reply(1, 60_000);
+    ticking = false;
+    const took = cpu() - c0;
+    expect(r.m.kind).toBe("ok");
+    // The command took many times the ~10 ms bound in CPU, yet the loop turned every ~10 ms of it
+    // (5 ms slices, plus one train, the test's own polling and other threads of this process, e.g. GC).
+    expect(took).toBeGreaterThan(4 * 10);
+    expect(maxHeld).toBeLessThan(10 + 10);
+  });
+
+  it("turns during a loop of requests on emu://, so timers (and SIGINT) run as over a socket", async () => {
+    const board = await connect("emu://?rows=8&cols=8&device=linear");
+    let fired = 0;
+    const timer = setInterval(() => fired++, 5);
+    const t0 = performance.now();
+    let reads = 0;
+    while (performance.now() - t0 < 200) {
+      await lastValueFrom(board.read(0, 0));
+      reads++;
+    }
+    clearInterval(timer);
+    await board.close();
+    expect(reads).toBeGreaterThan(10);
+    expect(fired).toBeGreaterThanOrEqual(5); // 200 ms of 5 ms ticks: many, not zero
+  });
+});
+
+describe("baud", () => {
+  /** Two connected in-process Duplex ends. */
+  function duplexPair(): [Duplex, Duplex] {
+    const a = new PassThrough();
+    const b = new PassThrough();
+    return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
+  }
+
+  it("a link at 9600 baud moves 960 bytes per second each way: a request and its reply take their bytes' time", async () => {
+    const board = new EmulatedBoard({ rows: 8, cols: 8, device: "linear" });
+    const [hostEnd, boardEnd] = duplexPair();
+    const detach = serveStream(board, boardEnd, { baud: 9600 });
+    const t = new StreamTransport(hostEnd, "emu://");
+    const got: Array<{ at: number; line: string }> = [];
+    const sub = t.lines.subscribe((line) => got.push({ at: performance.now(), line }));
+    const req = encodeRequest(1, "READALL");
+    const t0 = performance.now();
+    t.write(req);
+    while (got.length === 0 && performance.now() - t0 < 5000) await sleep(5);
+    const bytes = req.length + got[0]!.line.length + 1;
+    const want = (bytes / 960) * 1000;
+    expect(got[0]!.at - t0).toBeGreaterThanOrEqual(want - 5);
+    expect(got[0]!.at - t0).toBeLessThan(want + SLACK_MS);
+    sub.unsubscribe();
+    detach();
+    boardEnd.destroy();
+    await t.close();
+  });
+
+  it("emu://?baud= reaches the same link through connect()", async () => {
+    const board = await connect("emu://?rows=8&cols=8&device=linear&baud=19200");
+    const t0 = performance.now();
+    await lastValueFrom(board.readAll());
+    // READALL of 64 float32 is ~380 bytes of reply at 1920 B/s: at least 0.15 s.
+    expect(performance.now() - t0).toBeGreaterThan(150);
+    await board.close();
+  });
+});
