@@ -28,11 +28,12 @@ for (const [file, page, what] of sources) {
     JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
   )) {
     groups[verdict] = groups[verdict] ?? [];
-    groups[verdict]!.push(`${claim} ([${page.replace("docs/", "")}](${page}))`);
+    const name = /^\d/.test(claim) ? `claim ${claim}` : claim;
+    groups[verdict]!.push(`${name} ([${page.replace("docs/", "")}](${page}))`);
   }
 }
 const part = (v: string) => (groups[v]?.length ? `${v}: ${groups[v]!.join("; ")}` : `${v}: none`);
-const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts): ${["holds", "holds partly", "does not hold", "not re-measured"].map(part).join(". ")}.`;
+const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts; this paragraph by \`npx tsx scripts/claims-status.mts\`): ${["holds", "holds partly", "does not hold", "not re-measured"].map(part).join(". ")}.`;
 const readme = readFileSync("README.md", "utf8");
 const re = /<!-- claims -->[\s\S]*?<!-- \/claims -->/;
 if (!re.test(readme)) throw new Error("README.md has no <!-- claims --> … <!-- /claims --> markers");
