@@ -198,7 +198,7 @@ Examples:
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
       if (o.transferScale !== undefined && o.rule !== "hybrid")
-        throw new RangeError("--transfer-scale applies to --rule hybrid only");
+        throw new XbarError(ErrorCode.BAD_INPUT, "--transfer-scale applies to --rule hybrid only");
       const urls: string[] =
         o.rule === "software"
           ? (o.port ?? [])
