@@ -351,7 +351,9 @@ export class ArrayLayer implements Layer {
         if (Math.abs(gp - gn) > 0.02 * this.dG) {
           const at = this.locate(r, gp > gn ? 2 * j : 2 * j + 1);
           const list = rewrites.get(at.tile.board) ?? [];
-          list.push({ row: at.row, col: at.col, target: gmin + Math.abs(gp - gn) });
+          // At most the calibrated range: a read above it (noise, a device with a wider range) would
+          // ask program-and-verify for more than the devices reach, which it refuses (E608).
+          list.push({ row: at.row, col: at.col, target: gmin + Math.min(Math.abs(gp - gn), this.dG) });
           rewrites.set(at.tile.board, list);
         }
       }
