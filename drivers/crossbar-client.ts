@@ -367,7 +367,9 @@ export class CrossbarClient {
       // 401 ABORTED and 404 COMPLIANCE_TRIP of a programming command say how far it got (1.1).
       const done = /^pulses=(\d+) /.exec(m.message);
       const progress = done ? { pulses: Number(done[1]) } : undefined;
-      p.reject(new XbarError(m.code, m.message, { ...p.context, side: "board", ...(progress && { progress }) }));
+      p.reject(
+        new XbarError(m.code, m.message, { ...p.context, side: "board", ...(progress && { progress }) }),
+      );
     }
   }
 

@@ -5,7 +5,7 @@
  * `ReplyInput<"PULSE">` what a handler returns.
  */
 import type { COMMAND_TABLE, Verb } from "./commands.ts";
-import type { PACKED_TYPES, PackedType } from "./packed.ts";
+import type { PACKED_TYPES, PackedType, PackedValue } from "./packed.ts";
 
 type Table = typeof COMMAND_TABLE;
 type ParamsOf<V extends Verb> = Table[V]["params"];
@@ -24,8 +24,11 @@ type ValueIn<P> = P extends { readonly type: "int" | "number" }
   : P extends { readonly type: "token" }
     ? TokenOf<P>
     : P extends { readonly type: "packed" }
-      ? ArrayLike<number>
-      : number | ArrayLike<number>;
+      ? ArrayLike<number> | PackedValue | Held<P>
+      : number | ArrayLike<number> | PackedValue;
+
+/** A parameter the board may hold (protocol 1.1): the token `last` stands for the held vector. */
+type Held<P> = P extends { readonly held: true } ? "last" : never;
 
 /** What a receiver gets for a parameter once decoded. */
 type ValueOut<P> = P extends { readonly type: "int" | "number" }
@@ -33,7 +36,7 @@ type ValueOut<P> = P extends { readonly type: "int" | "number" }
   : P extends { readonly type: "token" }
     ? TokenOf<P>
     : P extends { readonly type: "packed"; readonly packed: infer T extends PackedType }
-      ? TypedOf<T>
+      ? TypedOf<T> | Held<P>
       : P extends { readonly packed: infer T extends PackedType }
         ? number | TypedOf<T>
         : never;

@@ -58,6 +58,11 @@ export interface ParamSpec {
   readonly narrows?: Narrowable;
   /** Signed values (PBLK counts): the envelope applies to |value|. */
   readonly signed?: true;
+  /**
+   * Protocol 1.1: the value may be the token `last`, the input vector of the last VMM (k=1) on the
+   * same block, which the board holds (PROTOCOL.md §6, held vectors).
+   */
+  readonly held?: true;
   readonly doc: string;
 }
 
@@ -109,6 +114,15 @@ const VN = {
 const W = { type: "number", unit: "s", envelope: "width", doc: "pulse width" } as const;
 const DATA = { type: "packed", packed: "f32", unit: "S", doc: "conductances, row-major" } as const;
 const PULSES = { type: "int", doc: "pulses applied" } as const;
+/** Protocol 1.1: a reply whose packed values are quantised at the board's ADC resolution. */
+const Q = {
+  type: "int",
+  optional: true,
+  default: 0,
+  min: 0,
+  max: 1,
+  doc: "1: packed values of the reply quantised at the ADC resolution (IDN adc=; protocol 1.1)",
+} as const;
 const CLOCK = { type: "number", unit: "s", doc: "board clock, s since boot" } as const;
 const NARROW = (narrows: Narrowable, unit: Unit | undefined, doc: string) =>
   ({
@@ -167,6 +181,12 @@ export const COMMAND_TABLE = {
       effects: { type: "token", optional: true, doc: "array effects in force" },
       timing: { type: "token", optional: true, doc: "board profile: per-operation durations, s" },
       minor: { type: "int", optional: true, doc: "minor protocol version (absent: 0)" },
+      dac: {
+        type: "int",
+        optional: true,
+        doc: "bits of the input DAC: quantised arrays and held vectors (1.1)",
+      },
+      adc: { type: "int", optional: true, doc: "bits of the sensing ADC: replies quantised with q=1 (1.1)" },
     },
     doc: "identity and capabilities",
   },
@@ -214,17 +234,22 @@ export const COMMAND_TABLE = {
     fields: { g: { type: "number", unit: "S", doc: "conductance" } },
     doc: "one device",
   },
-  READROW: { kind: "read", params: { r: ADDR.r }, fields: { data: DATA }, doc: "the conductances of a row" },
+  READROW: {
+    kind: "read",
+    params: { r: ADDR.r, q: Q },
+    fields: { data: DATA },
+    doc: "the conductances of a row",
+  },
   READCOL: {
     kind: "read",
-    params: { c: ADDR.c },
+    params: { c: ADDR.c, q: Q },
     fields: { data: DATA },
     doc: "the conductances of a column",
   },
-  READBLK: { kind: "read", params: BLOCK, fields: { data: DATA }, doc: "a block, row-major" },
+  READBLK: { kind: "read", params: { ...BLOCK, q: Q }, fields: { data: DATA }, doc: "a block, row-major" },
   READALL: {
     kind: "read",
-    params: {},
+    params: { q: Q },
     fields: { rows: { type: "int", doc: "rows" }, cols: { type: "int", doc: "columns" }, data: DATA },
     doc: "the whole array, row-major",
   },
@@ -306,7 +331,7 @@ export const COMMAND_TABLE = {
     kind: "program",
     params: {
       ...BLOCK,
-      x: { type: "packed", packed: "f32", length: "nr", doc: "row factors" },
+      x: { type: "packed", packed: "f32", length: "nr", held: true, doc: "row factors, or `last` (1.1)" },
       d: { type: "packed", packed: "f32", length: "nc", doc: "column factors" },
       vp: VP,
       vn: VN,
@@ -352,6 +377,7 @@ export const COMMAND_TABLE = {
         doc: "k input vectors on the rows",
       },
       k: { type: "int", optional: true, default: 1, min: 1, max: 65536, doc: "vectors" },
+      q: Q,
     },
     fields: { y: { type: "packed", packed: "f32", unit: "A", doc: "k x nc column currents" } },
     doc: "forward vector-matrix multiply",
@@ -369,6 +395,7 @@ export const COMMAND_TABLE = {
         doc: "k input vectors on the columns",
       },
       k: { type: "int", optional: true, default: 1, min: 1, max: 65536, doc: "vectors" },
+      q: Q,
     },
     fields: { y: { type: "packed", packed: "f32", unit: "A", doc: "k x nr row currents" } },
     doc: "transposed vector-matrix multiply",
@@ -403,6 +430,8 @@ export const COMMAND_TABLE = {
       cmds: { type: "number", doc: "commands executed" },
       errors: { type: "number", doc: "errors" },
       t: CLOCK,
+      rx: { type: "number", optional: true, doc: "bytes the board received on its links (1.1)" },
+      tx: { type: "number", optional: true, doc: "bytes the board sent on its links (1.1)" },
     },
     doc: "counters",
   },

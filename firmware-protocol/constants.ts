@@ -24,6 +24,12 @@ export const REPLAY_MAX_REPLY = 1024 * 1024;
 /** Tags wrap from this value back to 0. */
 export const MAX_TAG = 65535;
 
+/**
+ * Blocks whose last VMM input (k=1) a 1.1-wire board holds for `OPU x=last` (PROTOCOL.md §6, held
+ * vectors); the oldest is dropped first.
+ */
+export const HELD_BLOCKS = 16;
+
 /** Depth of the board's error queue. */
 export const ERROR_QUEUE_DEPTH = 32;
 

@@ -3,7 +3,7 @@
  * codes 6xx), the code's name in the message so logs can be searched, and the context of what was
  * being done (command, tag, device address, port). Tests check `code`, never the text.
  */
-import { errorCodeName } from "./index.ts";
+import { errorCodeName } from "./constants.ts";
 
 export interface ErrorContext {
   /** The protocol verb, e.g. "PULSE". */

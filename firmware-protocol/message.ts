@@ -7,7 +7,15 @@
 import { checksum } from "./checksum.ts";
 import { ErrorCode, MAX_LINE, MAX_TAG } from "./constants.ts";
 import { OVERLONG } from "./framing-marker.ts";
-import { isPacked, type PackedArray, type PackedType, pack, unpack } from "./packed.ts";
+import {
+  dequantise,
+  isPacked,
+  type PackedArray,
+  type PackedType,
+  type PackedValue,
+  pack,
+  unpack,
+} from "./packed.ts";
 
 /** Raw argument values as they stood on the wire (tokens already percent-decoded). */
 export type Args = Map<string, string>;
@@ -37,7 +45,7 @@ export interface BoardEvent {
 export type Message = Request | OkReply | ErrReply | BoardEvent;
 
 /** A value to send: numbers are written as JavaScript writes them, strings as tokens. */
-export type ArgValue = number | string | { type: PackedType; data: ArrayLike<number> };
+export type ArgValue = number | string | PackedValue;
 export type ArgInput = Record<string, ArgValue | undefined>;
 
 /** A line the receiver could not accept: a typed "discarded" record, never silently dropped bytes. */
@@ -85,7 +93,7 @@ function encodeValue(key: string, v: ArgValue): string {
     if (v.length === 0) throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} is empty`);
     return encodeToken(v);
   }
-  return pack(v.type, v.data);
+  return pack(v.type, v.data, v.scale);
 }
 
 function encodeArgs(args: ArgInput | undefined): string {
@@ -235,12 +243,18 @@ export function argToken(args: Args, key: string, fallback?: string): string {
 
 export function argPacked(args: Args, key: string, type: PackedType, length?: number): PackedArray {
   const raw = required(args, key);
-  let un: ReturnType<typeof unpack>;
+  let got: ReturnType<typeof unpack>;
   try {
-    un = unpack(raw);
+    got = unpack(raw);
   } catch (e) {
     throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}: ${(e as Error).message}`);
   }
+  let un: { type: string; data: PackedArray };
+  // A quantised array (protocol 1.1) stands for float32 values: it is read as them.
+  if (got.scale === undefined) un = got;
+  else if (type === "f32") un = { type, data: dequantise(got.data, got.scale) as Float32Array<ArrayBuffer> };
+  else
+    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} must be a packed ${type} array, not quantised`);
   if (un.type !== type)
     throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key} must be a packed ${type} array, not ${un.type}`);
   if (length !== undefined && un.data.length !== length) {

@@ -30,10 +30,23 @@ import {
   checkKeys,
   ProtocolError,
 } from "./message.ts";
-import { isPacked } from "./packed.ts";
+import { isPacked, type PackedValue, quantise } from "./packed.ts";
 
 /** A request's values as the checks see them (typed requests and parsed ones both fit). */
-export type RequestValues = Readonly<Record<string, number | string | ArrayLike<number> | undefined>>;
+export type RequestValues = Readonly<
+  Record<string, number | string | ArrayLike<number> | PackedValue | undefined>
+>;
+
+/** Plain values as the checks see them: numbers, tokens, arrays of numbers (before any quantisation). */
+export type CheckValues = Readonly<Record<string, number | string | ArrayLike<number> | undefined>>;
+
+/** A packed value already encoded (quantised, or typed), as opposed to plain numbers. */
+export function isPackedValue(v: unknown): v is PackedValue {
+  return typeof v === "object" && v !== null && "type" in v && "data" in v;
+}
+
+/** The token that stands for a vector the board holds (protocol 1.1, PROTOCOL.md §6). */
+export const HELD = "last";
 
 const params = (verb: Verb): [string, ParamSpec][] =>
   Object.entries(COMMANDS[verb].params as Readonly<Record<string, ParamSpec>>);
@@ -45,15 +58,18 @@ export function encodeRequestArgs<V extends Verb>(verb: V, req: RequestOf<V>): A
   for (const [key, p] of params(verb)) {
     const v = values[key];
     if (v === undefined) continue;
-    out[key] = typeof v === "object" ? { type: p.packed!, data: v } : v;
+    out[key] = typeof v !== "object" || isPackedValue(v) ? v : { type: p.packed!, data: v };
   }
   return out;
 }
 
-/** A typed request with the table's defaults filled in (what the board will assume). */
-export function withDefaults<V extends Verb>(verb: V, req: RequestOf<V>): RequestValues {
-  const values = req as RequestValues;
-  const out: Record<string, number | string | ArrayLike<number> | undefined> = { ...values };
+/**
+ * A typed request with the table's defaults filled in (what the board will assume), for checkRequest:
+ * give it plain values (numbers and arrays, not quantised ones).
+ */
+export function withDefaults<V extends Verb>(verb: V, req: RequestOf<V>): CheckValues {
+  const values = req as CheckValues;
+  const out: Record<string, CheckValues[string]> = { ...values };
   for (const [key, p] of params(verb))
     if (out[key] === undefined && p.default !== undefined) out[key] = p.default;
   return out;
@@ -83,7 +99,7 @@ export function parseRequest<V extends Verb>(verb: V, args: Args): ParsedRequest
         out[key] = argToken(args, key);
         break;
       case "packed":
-        out[key] = argPacked(args, key, p.packed!);
+        out[key] = p.held && args.get(key) === HELD ? HELD : argPacked(args, key, p.packed!);
         break;
       case "number|packed":
         out[key] = isPacked(args.get(key)!) ? argPacked(args, key, p.packed!) : argNumber(args, key);
@@ -125,7 +141,7 @@ function checkEnvelope(lim: Limits, p: ParamSpec, v: number): void {
 }
 
 /** Length a packed parameter must have, from its `length` expression ("nr*nc", "k*nr", "r"). */
-function expectedLength(req: RequestValues, expr: string): number {
+function expectedLength(req: CheckValues, expr: string): number {
   let n = 1;
   for (const name of expr.split("*")) {
     const v = req[name];
@@ -150,7 +166,7 @@ export interface CheckContext {
  * (303), packed lengths (203), the envelope (3xx) per value or per entry, CFG narrowing (308).
  * Checks that need the board's state (energy, reply size, device kind) stay with the handlers.
  */
-export function checkRequest(verb: Verb, req: RequestValues, ctx: CheckContext): void {
+export function checkRequest(verb: Verb, req: CheckValues, ctx: CheckContext): void {
   const ps = params(verb);
   // Scalars: integers, ranges, choices.
   for (const [key, p] of ps) {
@@ -185,7 +201,7 @@ export function checkRequest(verb: Verb, req: RequestValues, ctx: CheckContext):
   checkEntries(ps, req, ctx);
 }
 
-function checkScalarAddress(ps: [string, ParamSpec][], req: RequestValues, ctx: CheckContext): void {
+function checkScalarAddress(ps: [string, ParamSpec][], req: CheckValues, ctx: CheckContext): void {
   const role: Partial<Record<string, number>> = {};
   let any = false;
   for (const [key, p] of ps) {
@@ -203,7 +219,7 @@ function checkScalarAddress(ps: [string, ParamSpec][], req: RequestValues, ctx: 
 }
 
 /** Per-entry checks of packed values (pulse lists, counts, VMM inputs), entry by entry in table order. */
-function checkEntries(ps: [string, ParamSpec][], req: RequestValues, ctx: CheckContext): void {
+function checkEntries(ps: [string, ParamSpec][], req: CheckValues, ctx: CheckContext): void {
   const colKey = ps.find(([key, p]) => p.address === "col" && typeof req[key] === "object")?.[0];
   const steps: Array<(i: number) => void> = [];
   let len = 0;
@@ -239,14 +255,19 @@ export function decodeReply<V extends Verb>(verb: V, args: Args): ReplyOf<V> {
   return out as ReplyOf<V>;
 }
 
-/** A handler's reply as wire arguments, in table order, packed with the table's element type. */
-export function encodeReply<V extends Verb>(verb: V, reply: ReplyInput<V>): ArgInput {
+/**
+ * A handler's reply as wire arguments, in table order, packed with the table's element type; with
+ * `bits` (protocol 1.1, `q=1`), float32 arrays are quantised at that resolution.
+ */
+export function encodeReply<V extends Verb>(verb: V, reply: ReplyInput<V>, bits?: number): ArgInput {
   const values = reply as RequestValues;
   const out: ArgInput = {};
   for (const [key, f] of Object.entries(COMMANDS[verb].fields as Readonly<Record<string, FieldSpec>>)) {
     const v = values[key];
     if (v === undefined) continue;
-    out[key] = typeof v === "object" ? { type: f.packed!, data: v } : v;
+    if (typeof v !== "object" || isPackedValue(v)) out[key] = v;
+    else
+      out[key] = bits !== undefined && f.packed === "f32" ? quantise(v, bits) : { type: f.packed!, data: v };
   }
   return out;
 }

@@ -14,6 +14,7 @@ import {
   ErrorCode,
   encodeEvent,
   encodeReply,
+  HELD_BLOCKS,
   isVerb,
   type Limits,
   MAX_LINE,
@@ -49,6 +50,13 @@ export interface BoardOptions extends ArrayOptions {
    */
   token?: string;
   /**
+   * Resolution of the board's input DAC and sensing ADC, bits (1..16), reported in IDN (`dac=`,
+   * `adc=`): a board that reports them speaks the 1.1 wire (quantised arrays, `q=1` replies, held
+   * vectors). Default: neither (a board that asks for float32 on the wire, as in protocol 1.0).
+   */
+  dac?: number;
+  adc?: number;
+  /**
    * Wall time per board second (mocks/timing.ts): 0 executes as fast as possible (the default),
    * 1 makes every command take the profile's time, values between scale it. At most 1000.
    */
@@ -81,6 +89,13 @@ function checkOptions(opts: BoardOptions): BoardOptions {
   const { window = 16 } = opts;
   if (!Number.isInteger(window) || window < 1 || window > 256)
     throw new RangeError(`window must be in 1..256, not ${window}`);
+  for (const k of ["dac", "adc"] as const) {
+    const v = opts[k];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= 16))
+      throw new RangeError(`${k} must be a number of bits in 1..16, not ${v}`);
+  }
+  if ((opts.dac === undefined) !== (opts.adc === undefined))
+    throw new RangeError("give both dac and adc (bits of the converters), or neither");
   if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
     throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
   const { timescale = 0, protocol = "1.1" } = opts;
@@ -105,6 +120,11 @@ export class EmulatedBoard extends ArrayModel {
   readonly window: number;
   /** Token a session must present in HELLO, or undefined. */
   readonly token: string | undefined;
+  /** Bits of the DAC and ADC (protocol 1.1 wire), or undefined for a float32 board. */
+  readonly dacBits: number | undefined;
+  readonly adcBits: number | undefined;
+  /** The last VMM input (k=1) per block "r0,c0,nr,nc", for OPU x=last (protocol 1.1). */
+  readonly held = new Map<string, Float32Array>();
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
   /** Wall seconds per board second (0: as fast as possible). */
@@ -131,11 +151,36 @@ export class EmulatedBoard extends ArrayModel {
     this.maxLine = opts.maxLine ?? MAX_LINE;
     this.window = opts.window ?? 16;
     this.token = opts.token;
+    this.dacBits = opts.dac;
+    this.adcBits = opts.adc;
     this.timescale = opts.timescale ?? 0;
     this.profile = resolveProfile(opts.timing);
     this.protocol = opts.protocol ?? "1.1";
     this.complianceTrip = opts.complianceTrip ?? false;
     this.stateFile = opts.state ? new StateKeeper(this, opts.state) : undefined;
+  }
+
+  /** Remembers (or, without `x`, forgets) the input of a VMM on a block: only a 1.1-wire board holds. */
+  hold(r0: number, c0: number, nr: number, nc: number, x?: Float32Array): void {
+    if (this.dacBits === undefined) return;
+    const key = `${r0},${c0},${nr},${nc}`;
+    this.held.delete(key);
+    if (!x) return;
+    this.held.set(key, x.slice());
+    if (this.held.size > HELD_BLOCKS) this.held.delete(this.held.keys().next().value!);
+  }
+
+  /** The held input of the last VMM (k=1) on a block, or a 203 when there is none. */
+  heldInput(r0: number, c0: number, nr: number, nc: number): Float32Array {
+    const x = this.dacBits === undefined ? undefined : this.held.get(`${r0},${c0},${nr},${nc}`);
+    if (!x)
+      throw new ProtocolError(
+        ErrorCode.BAD_ARGUMENT,
+        this.dacBits === undefined
+          ? "this board holds no vectors (no dac= in IDN): send x"
+          : `no VMM input held for block ${nr}x${nc} at (${r0}, ${c0}): send x`,
+      );
+    return x;
   }
 
   /** Writes what must outlive the process (the state file); call when the board stops. */
@@ -205,9 +250,16 @@ export class EmulatedBoard extends ArrayModel {
     const parsed = parseRequest(verb, req.args);
     const lim = this.limits();
     checkRequest(verb, parsed, { limits: lim, rows: this.rows, cols: this.cols, hard: HARD_LIMITS });
+    const q = (parsed as { q?: number }).q === 1;
+    if (q && this.adcBits === undefined)
+      throw new ProtocolError(
+        ErrorCode.BAD_ARGUMENT,
+        "this board sends float32 only (no adc= in IDN): q=1 refused",
+      );
+    const bits = q ? this.adcBits : undefined;
     const out = run(this, verb, parsed, lim);
     this.counters.cmds++;
-    if (!isJob(out)) return encodeReply(verb, out);
+    if (!isJob(out)) return encodeReply(verb, out, bits);
     // The job's reply is encoded as the verb's, once it is done.
     return {
       get done() {
@@ -217,7 +269,7 @@ export class EmulatedBoard extends ArrayModel {
         return out.failure;
       },
       step: (budgetS, deadline) => out.step(budgetS, deadline),
-      reply: () => encodeReply(verb, out.reply() as ReplyInput<V>),
+      reply: () => encodeReply(verb, out.reply() as ReplyInput<V>, bits),
       aborted: () => out.aborted(),
     };
   }
@@ -259,6 +311,8 @@ export class EmulatedBoard extends ArrayModel {
       effects: effectsToken(this.effects, this.noise, this.adcRange()),
       timing: profileToken(this.profile),
       minor: this.minor,
+      dac: this.dacBits,
+      adc: this.adcBits,
     };
   }
 
@@ -285,6 +339,7 @@ export class EmulatedBoard extends ArrayModel {
     for (const s of this.sessions) s.config = this.config;
     this.counters = zeroCounters();
     this.errorQueue.length = 0;
+    this.held.clear();
     this.clock = 0;
     this.boots++;
   }

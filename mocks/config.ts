@@ -46,9 +46,21 @@ export interface Counters {
   energy: number;
   cmds: number;
   errors: number;
+  /** Bytes received and sent on the board's links, terminators included (STAT rx, tx). */
+  rx: number;
+  tx: number;
 }
 
-export const zeroCounters = (): Counters => ({ pulses: 0, reads: 0, vmms: 0, energy: 0, cmds: 0, errors: 0 });
+export const zeroCounters = (): Counters => ({
+  pulses: 0,
+  reads: 0,
+  vmms: 0,
+  energy: 0,
+  cmds: 0,
+  errors: 0,
+  rx: 0,
+  tx: 0,
+});
 
 /** The emulated board's firmware version (IDN fw=, BOOT fw=). */
 export const FIRMWARE_VERSION = "0.1.0";

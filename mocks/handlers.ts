@@ -7,6 +7,7 @@
 import {
   checkCount,
   checkEnergy,
+  HELD,
   type Limits,
   type ParsedRequest,
   PROTOCOL_VERSION,
@@ -54,7 +55,10 @@ const at = (x: number | ArrayLike<number>, i: number) => (typeof x === "number" 
 export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
   NOP: () => ({}),
   // The session handles HELLO's replay window and token; the reply is the same everywhere.
-  HELLO: (b) => ({ proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION, minor: b.minor }),
+  HELLO: (b) => {
+    b.held.clear();
+    return { proto: PROTOCOL_VERSION, fw: FIRMWARE_VERSION, minor: b.minor };
+  },
   IDN: (b) => b.identity(),
   LIM: (b, _req, lim) => ({ ...lim, gmax: b.devices.gmax }),
   CFG: (b, req) => b.configure(req),
@@ -111,7 +115,9 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
   VMM: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nc * 4);
     b.work += vmmTime(b.profile, k, nc, b.config.tread);
-    return { y: vmm(b, r0, c0, nr, nc, x, k, false) };
+    const y = vmm(b, r0, c0, nr, nc, x, k, false);
+    b.hold(r0, c0, nr, nc, k === 1 ? x : undefined);
+    return { y };
   },
   VMMT: (b, { r0, c0, nr, nc, x, k }) => {
     b.checkReplySize(k * nr * 4);
@@ -153,7 +159,8 @@ export const HANDLERS: { readonly [V in Verb]: Handler<V> } = {
  * nearest count ("count") or keeps only the sign ("sign"), and values below `th` give no pulse.
  */
 function outerProductUpdate(b: EmulatedBoard, req: ParsedRequest<"OPU">, lim: Limits): Job {
-  const { r0, c0, nr, nc, x, d, vp, vn, w, scale, mode, th } = req;
+  const { r0, c0, nr, nc, d, vp, vn, w, scale, mode, th } = req;
+  const x = req.x === HELD ? b.heldInput(r0, c0, nr, nc) : req.x;
   const sign = mode === "sign";
   const count = (v: number) => {
     const m = Math.abs(v);

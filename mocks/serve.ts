@@ -37,7 +37,28 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   });
   const reader = createLineReader(board.maxLine);
   stream.pipe(reader.input);
-  reader.output.on("data", (line: string) => session.handle(line));
+  // Lines are handed to the session in order; a burst of them (an in-process link chains request
+  // and reply without ever returning to the event loop) is paced so the loop turns every few ms.
+  const lines: string[] = [];
+  let head = 0;
+  let scheduled = false;
+  const feed = () => {
+    scheduled = false;
+    while (head < lines.length) {
+      if (session.guard.held()) {
+        scheduled = true;
+        setImmediate(feed);
+        return;
+      }
+      session.handle(lines[head++]!);
+    }
+    lines.length = 0;
+    head = 0;
+  };
+  reader.output.on("data", (line: string) => {
+    lines.push(line);
+    if (!scheduled && lines.length - head === 1) feed();
+  });
   const detach = () => {
     session.close();
     stream.unpipe(reader.input);

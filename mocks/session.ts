@@ -57,8 +57,6 @@ export class Session {
   private running: Running | null = null;
   /** Wall time (performance.now()) the board's owed time runs until. */
   private busyUntil = 0;
-  /** When a still-pending setImmediate was scheduled (the loop has not turned since), or -1. */
-  private holdSince = -1;
   private resumeScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -67,10 +65,16 @@ export class Session {
 
   constructor(
     readonly board: EmulatedBoard,
-    readonly send: (line: string) => void,
+    private readonly output: (line: string) => void,
   ) {
     this.authorized = board.token === undefined;
     this.config = board.config;
+  }
+
+  /** Sends a line (a reply or an event), counting its bytes (STAT tx). */
+  send(line: string): void {
+    this.board.counters.tx += line.length;
+    this.output(line);
   }
 
   clearReplay(): void {
@@ -110,11 +114,14 @@ export class Session {
   }
 
   handle(line: string): void {
+    this.board.counters.rx += line.length + 1; // the line and its terminator (STAT rx)
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
-    if (this.running || this.pending.length || this.held()) {
+    if (this.running || this.pending.length) {
       this.enqueue(line);
       return;
     }
+    // Synchronous for a caller that hands lines in directly; serveStream feeds a stream's lines
+    // through holdGuard() so a burst of them does not hold the event loop either.
     this.process(line);
   }
 
@@ -136,16 +143,11 @@ export class Session {
 
   /** True when the session has kept the event loop for HOLD_MS without letting it turn. */
   private held(): boolean {
-    const now = performance.now();
-    if (this.holdSince < 0) {
-      this.holdSince = now;
-      setImmediate(() => {
-        this.holdSince = -1;
-      });
-      return false;
-    }
-    return now - this.holdSince > HOLD_MS;
+    return this.guard.held();
   }
+
+  /** The event-loop guard of this session (serveStream uses it to pace the lines it feeds in). */
+  readonly guard = new HoldGuard(HOLD_MS);
 
   private resumeSoon(): void {
     if (this.resumeScheduled) return;
@@ -331,5 +333,27 @@ export class Session {
   private reject(code: number, msg: string): void {
     this.board.pushError(code, msg);
     this.send(encodeEvent("REJECT", { code, msg }));
+  }
+}
+
+/**
+ * Tells whether the code running now has kept the event loop for more than `ms` without letting it
+ * turn: the first call schedules a setImmediate (which runs once the loop turns) and remembers when.
+ */
+export class HoldGuard {
+  private since = -1;
+
+  constructor(readonly ms: number) {}
+
+  held(): boolean {
+    const now = performance.now();
+    if (this.since < 0) {
+      this.since = now;
+      setImmediate(() => {
+        this.since = -1;
+      });
+      return false;
+    }
+    return now - this.since > this.ms;
   }
 }

@@ -273,7 +273,9 @@ describe.concurrent("commands on emu://", () => {
   it("stat --json: the counters of a fresh board", async () => {
     const r = await runXbar(["stat", "--json", "--port", LINEAR8]);
     expectOk(r);
-    const c = parseJson<Record<string, number>>(r);
+    const { link, ...c } = parseJson<Record<string, number> & { link: { sent: number; received: number } }>(
+      r,
+    );
     expect(Object.keys(c).sort()).toEqual([
       "clock",
       "commands",
@@ -285,6 +287,9 @@ describe.concurrent("commands on emu://", () => {
     ]);
     for (const v of Object.values(c)) expect(typeof v).toBe("number");
     expect(c).toMatchObject({ pulses: 0, reads: 0, vmms: 0, errors: 0, energy: 0 });
+    // The board's link counters (STAT rx, tx): the handshake and this STAT's request went in.
+    expect(link.sent).toBeGreaterThan(0);
+    expect(link.received).toBeGreaterThan(0);
   });
 
   it("without --port, commands share the default board: a pulse is still there for the next read; reset forgets it", async () => {

@@ -61,7 +61,8 @@ const VALID: { [V in Verb]: ArgInput } = {
   RESET: {},
 };
 
-const newBoard = () => new EmulatedBoard({ rows: 8, cols: 8, device: "ts-pcm", seed: 1 });
+/** A ts-pcm board (it offers every verb) with the 1.1 wire (q=1 and held vectors are accepted). */
+const newBoard = () => new EmulatedBoard({ rows: 8, cols: 8, device: "ts-pcm", seed: 1, dac: 8, adc: 16 });
 
 /** Executes one request on the board; 0 when it succeeds, else the code it was refused with. */
 function exec(board: EmulatedBoard, verb: string, args: ArgInput): number {
@@ -171,7 +172,7 @@ describe("the command table", () => {
         // vn is negative: its amplitude is outside the envelope below -vmax.
         const x = p.max === 0 ? -value : value;
         const base = VALID[v][key];
-        const arg = typeof base === "object" ? { type: base.type, data: Array.from(base.data, () => x) } : x;
+        const arg = typeof base === "object" ? { ...base, data: Array.from(base.data, () => x) } : x;
         const before = board.counters.pulses;
         expect(exec(board, v, { ...VALID[v], [key]: arg }), `${v} ${key}=${x}`).toBe(code);
         expect(board.counters.pulses).toBe(before);
@@ -241,16 +242,16 @@ describe("the command table", () => {
       LIM: [],
       CFG: ["vread", "scheme", "cc", "tread", "vmax", "wmax", "nmax", "emax"],
       READ: ["r", "c"],
-      READROW: ["r"],
-      READCOL: ["c"],
-      READBLK: ["r0", "c0", "nr", "nc"],
-      READALL: [],
+      READROW: ["r", "q"],
+      READCOL: ["c", "q"],
+      READBLK: ["r0", "c0", "nr", "nc", "q"],
+      READALL: ["q"],
       PULSE: ["r", "c", "v", "w", "n", "rd"],
       PLIST: ["r", "c", "v", "w", "n"],
       PBLK: ["r0", "c0", "nr", "nc", "n", "vp", "vn", "w"],
       OPU: ["r0", "c0", "nr", "nc", "x", "d", "vp", "vn", "w", "scale", "mode", "th"],
-      VMM: ["r0", "c0", "nr", "nc", "x", "k"],
-      VMMT: ["r0", "c0", "nr", "nc", "x", "k"],
+      VMM: ["r0", "c0", "nr", "nc", "x", "k", "q"],
+      VMMT: ["r0", "c0", "nr", "nc", "x", "k", "q"],
       FIRE: ["r0", "c0", "nr", "nc", "v", "t"],
       WAIT: ["t"],
       CLK: [],

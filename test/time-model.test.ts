@@ -129,7 +129,7 @@ describe("the event loop", () => {
     // The command took many times the ~10 ms bound in CPU, yet the loop turned every ~10 ms of it
     // (5 ms slices, plus one train, the test's own polling and other threads of this process, e.g. GC).
     expect(took).toBeGreaterThan(4 * 10);
-    expect(maxHeld).toBeLessThan(10 + 10);
+    expect(maxHeld).toBeLessThan(10 + 15);
   });
 
   it("turns during a loop of requests on emu://, so timers (and SIGINT) run as over a socket", async () => {

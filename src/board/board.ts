@@ -55,6 +55,12 @@ export interface Identity {
   maxLine: number;
   /** Array effects the board reports (IDN effects=): "none", or e.g. "sneak,disturb,stuck:0.01:0". */
   effects: string;
+  /**
+   * Bits of the board's input DAC and sensing ADC (IDN dac=, adc=; protocol 1.1), absent for a board
+   * that takes float32 on the wire. With them, bulk vectors travel quantised at that resolution.
+   */
+  dacBits?: number;
+  adcBits?: number;
 }
 
 /** Board configuration (CFG). Limits here can only narrow the board's hard limits. */
@@ -85,6 +91,11 @@ export interface Counters {
   errors: number;
   /** Board clock, s since boot (virtual on an emulated board). */
   clock: number;
+  /**
+   * Bytes on the board's links since boot or the last clear (STAT rx, tx; protocol 1.1): `sent` by
+   * hosts to the board, `received` by hosts from it. Absent when the board does not count them.
+   */
+  link?: { sent: number; received: number };
 }
 
 /** A rectangle of conductances, row-major. */
@@ -164,11 +175,29 @@ export interface OuterProductUpdate extends Block {
   mode?: "count" | "sign";
   /** Values with |scale · x · d| below this give no pulse; default 0.5. */
   threshold?: number;
+  /**
+   * The caller's word that `x` is the input of the last `vmm()` (k = 1) on this same block, which
+   * applied `x · voltsPerUnit` volts. A board that holds that vector (protocol 1.1) is then told to
+   * use it instead of receiving `x` again; any other board uses `x`, which must still be given.
+   */
+  heldInput?: { voltsPerUnit: number };
 }
 
 export interface BoardEventInfo {
   name: string;
   args: Record<string, string>;
+}
+
+/** What the host's side of the link has seen (the client's own account, not the board's). */
+export interface LinkStats {
+  /** Requests sent (first transmissions). */
+  requests: number;
+  /** Requests sent again with the same tag (a lost or corrupted line). */
+  retransmissions: number;
+  /** Lines the host could not trust (bad checksum, garbage). */
+  discarded: number;
+  /** Board reboots survived. */
+  reboots: number;
 }
 
 export interface Board {
@@ -229,4 +258,6 @@ export interface Board {
   reset(): Observable<void>;
   /** Releases the link (and stops an in-process emulator). */
   close(): Promise<void>;
+  /** The link's counts so far, when the board is reached through a line protocol (the live view shows them). */
+  linkStats?(): LinkStats;
 }

@@ -46,7 +46,9 @@ export { DEFAULT_URL };
  * emu:// query keys. Board: rows, cols, device, seed, window, maxline, noise (scale of the device's
  * randomness, 0 = its mean device), lut (pulse-response CSV for device=lut). Array effects (off unless
  * given): sneak=1, disturb=1 (passive array), stucklow / stuckhigh (rates), readnoise (relative σ),
- * adcbits, adcrange (A), wire (Ω per segment). The board validates the ranges. Link faults:
+ * adcbits, adcrange (A), wire (Ω per segment). Protocol 1.1 wire: dac and adc (bits of the converters
+ * the board reports in IDN; with them the host sends and receives quantised arrays and refers to held
+ * vectors). The board validates the ranges. Link faults:
  * fault=SPEC (grammar of mocks/faults.ts, e.g. drop:0.02,corrupt:0.01,seed:3); baud=N, the link's
  * bandwidth as a UART at N baud 8N1 (mocks/baud.ts). Time: timescale=S (0 = as fast as possible, the
  * default; 1 = each command takes the board profile's time in wall time; mocks/timing.ts). proto=1.0
@@ -71,6 +73,8 @@ const EMU_KEYS = [
   "adcbits",
   "adcrange",
   "wire",
+  "dac",
+  "adc",
   "fault",
   "baud",
   "timescale",
@@ -127,7 +131,7 @@ export function emulatorOptions(params: URLSearchParams): BoardOptions {
     } else {
       if (v === "" || !Number.isInteger(n)) throw bad(k, v, "an integer");
       if (k === "maxline") opts.maxLine = n;
-      else opts[k as "rows" | "cols" | "seed" | "window"] = n;
+      else opts[k as "rows" | "cols" | "seed" | "window" | "dac" | "adc"] = n;
     }
   }
   if (Object.keys(effects).length) opts.effects = effects;

@@ -2,7 +2,7 @@
  * The Board over the xbar line protocol: one implementation for every link (serial, socket, emu://),
  * since they all speak the same bytes. Checks the safety envelope on the host before sending.
  */
-import { defer, lastValueFrom, map, type Observable, share } from "rxjs";
+import { catchError, defer, lastValueFrom, map, type Observable, share } from "rxjs";
 import type { CrossbarClient, ErrorContext, RequestOptions } from "../../drivers/index.ts";
 import { XbarError } from "../../drivers/index.ts";
 import {
@@ -10,10 +10,14 @@ import {
   checkEnergy,
   checkRequest,
   ErrorCode,
+  HELD,
+  HELD_BLOCKS,
   type Limits,
+  type PackedValue,
   PROTOCOL_VERSION,
   ProtocolError,
   pulseEnergy,
+  quantise,
   type ReplyOf,
   type RequestOf,
   type Scheme,
@@ -28,6 +32,7 @@ import type {
   ConductanceMap,
   Counters,
   Identity,
+  LinkStats,
   OuterProductUpdate,
   PulseBlock,
   PulseList,
@@ -78,6 +83,8 @@ function toIdentity(a: ReplyOf<"IDN">): Identity {
     window: a.window,
     maxLine: a.maxline,
     effects: a.effects ?? "none",
+    // Both or neither: a board that reports only one speaks no wire we know.
+    ...(a.dac !== undefined && a.adc !== undefined ? { dacBits: a.dac, adcBits: a.adc } : {}),
   };
 }
 
@@ -86,6 +93,11 @@ export class CrossbarBoard implements Board {
   limits!: Limits;
   identity!: Identity;
   private config!: BoardConfig;
+  /**
+   * Blocks whose last VMM input (k = 1) the board holds, as the board keeps them (protocol 1.1: the
+   * same blocks, the oldest dropped beyond HELD_BLOCKS; forgotten on HELLO, RESET and BOOT).
+   */
+  private readonly held = new Set<string>();
 
   private constructor(
     readonly url: string,
@@ -96,6 +108,32 @@ export class CrossbarBoard implements Board {
       map((e) => ({ name: e.name, args: Object.fromEntries(e.args) })),
       share(),
     );
+    // A reboot (and the re-handshake's HELLO) empties the board's held vectors.
+    client.events.subscribe((e) => {
+      if (e.name === "BOOT") this.held.clear();
+    });
+  }
+
+  /** Bulk inputs at the DAC's resolution on a 1.1-wire board, else as they are (float32). */
+  private dac(x: ArrayLike<number>): ArrayLike<number> | PackedValue {
+    return this.quantised(x, this.identity.dacBits);
+  }
+
+  /** Values at `bits` of resolution on a 1.1-wire board, else as they are (float32). */
+  private quantised(x: ArrayLike<number>, bits: number | undefined): ArrayLike<number> | PackedValue {
+    return bits === undefined || this.identity.dacBits === undefined ? x : quantise(x, bits);
+  }
+
+  /** `q=1` on a board that quantises its replies at its ADC's resolution. */
+  private get q(): 1 | undefined {
+    return this.identity.adcBits === undefined ? undefined : 1;
+  }
+
+  private remember(key: string, holds: boolean): void {
+    this.held.delete(key);
+    if (!holds) return;
+    this.held.add(key);
+    if (this.held.size > HELD_BLOCKS) this.held.delete(this.held.values().next().value!);
   }
 
   /**
@@ -333,15 +371,26 @@ export class CrossbarBoard implements Board {
       mode: mode === "count" ? undefined : mode,
       th: threshold === 0.5 ? undefined : threshold,
     };
-    return this.checked(
-      "OPU",
-      req,
-      {},
-      () => this.checkUpdate(u, mode, threshold, scale),
-      () =>
-        // At most one train of nmax pulses per device, applied device by device on a plain board.
-        this.call("OPU", req, (a) => a.pulses, { durationS: u.rows * u.cols * 1e-6 }),
-    );
+    // At most one train of nmax pulses per device, applied device by device on a plain board.
+    const opts = { durationS: u.rows * u.cols * 1e-6 };
+    const explicit: RequestOf<"OPU"> = { ...req, x: this.dac(u.x), d: this.dac(u.d) };
+    const send = () => {
+      const volts = u.heldInput?.voltsPerUnit;
+      const key = `${u.r0},${u.c0},${u.rows},${u.cols}`;
+      if (!(volts && volts > 0 && this.held.has(key)))
+        return this.call("OPU", explicit, (a) => a.pulses, opts);
+      // The board holds x · volts: send `last` and fold 1/volts into the scale.
+      const viaHeld = { ...explicit, x: HELD, scale: scale / volts } as RequestOf<"OPU">;
+      return this.call("OPU", viaHeld, (a) => a.pulses, opts).pipe(
+        catchError((e: unknown) => {
+          // The board no longer holds it (nothing was applied): send x after all.
+          if (!(e instanceof XbarError && e.code === ErrorCode.BAD_ARGUMENT)) throw e;
+          this.held.clear();
+          return this.call("OPU", explicit, (a) => a.pulses, opts);
+        }),
+      );
+    };
+    return this.checked("OPU", req, {}, () => this.checkUpdate(u, mode, threshold, scale), send);
   }
 
   /** What the host bounds of an outer-product update before sending: the largest count, the energy. */
@@ -376,8 +425,18 @@ export class CrossbarBoard implements Board {
     const nout = verb === "VMM" ? block.cols : block.rows;
     const req = { r0: block.r0, c0: block.c0, nr: block.rows, nc: block.cols, x, k: k === 1 ? undefined : k };
     const port = this.client.transport.name;
+    const wire = { ...req, x: this.dac(x), q: this.q };
+    const key = `${block.r0},${block.c0},${block.rows},${block.cols}`;
     return this.checked(verb, req, {}, undefined, () =>
-      this.call(verb, req, (a) => sized(verb, port, a.y, k * nout), { durationS: k * this.config.readTime }),
+      this.call(
+        verb,
+        wire,
+        (a) => {
+          if (verb === "VMM" && this.identity.dacBits !== undefined) this.remember(key, k === 1);
+          return sized(verb, port, a.y, k * nout);
+        },
+        { durationS: k * this.config.readTime },
+      ),
     );
   }
 
@@ -427,6 +486,7 @@ export class CrossbarBoard implements Board {
       commands: a.cmds,
       errors: a.errors,
       clock: a.t,
+      ...(a.rx !== undefined && a.tx !== undefined ? { link: { sent: a.rx, received: a.tx } } : {}),
     }));
   }
 
@@ -449,9 +509,20 @@ export class CrossbarBoard implements Board {
   /** RESET, then re-reads the envelope and configuration, which the reset restored to defaults. */
   reset(): Observable<void> {
     return defer(async () => {
+      this.held.clear();
       await this.client.call("RESET", {});
       await this.readEnvelope();
     });
+  }
+
+  linkStats(): LinkStats {
+    const s = this.client.stats;
+    return {
+      requests: s.requests,
+      retransmissions: s.retransmissions,
+      discarded: s.discarded,
+      reboots: s.reboots,
+    };
   }
 
   async close(): Promise<void> {

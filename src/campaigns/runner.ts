@@ -21,7 +21,7 @@ import { checkReachable, DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign, CampaignRun, Path } from "./load.ts";
 import type { Step } from "./schema.ts";
 import { executeStep, StepAborted } from "./steps.ts";
-import type { RunRow, RunStore } from "./store/run-store.ts";
+import type { Measurement, RunRow, RunStore } from "./store/run-store.ts";
 
 export interface RunnerEvents {
   runStart?(run: RunRow, index: number, total: number): void;
@@ -29,7 +29,10 @@ export interface RunnerEvents {
   stepProgress?(done: number, total: number, status?: string): void;
   stepEnd?(run: RunRow, idx: number, step: Step, result: Record<string, unknown>, ms: number): void;
   stepSkipped?(run: RunRow, idx: number, step: Step): void;
-  runEnd?(run: RunRow, status: string): void;
+  /** May return a promise: the run's board is closed after it settles (the live view reads it last). */
+  runEnd?(run: RunRow, status: string): void | Promise<void>;
+  /** Every measurement, after it is committed. */
+  measurement?(run: RunRow, step: Step, m: Measurement): void;
 }
 
 export interface RunnerResult {
@@ -140,7 +143,13 @@ export async function runCampaign(
   store: RunStore,
   campaign: Campaign,
   runs: RunRow[],
-  opts: { signal: AbortSignal; software: string; events?: RunnerEvents },
+  opts: {
+    signal: AbortSignal;
+    software: string;
+    events?: RunnerEvents;
+    /** Wraps each run's board (the live view observes it so); default none. */
+    wrapBoard?: (board: Board) => Board;
+  },
 ): Promise<RunnerResult> {
   const ev = opts.events ?? {};
   for (const [i, run] of runs.entries()) {
@@ -153,6 +162,7 @@ export async function runCampaign(
     let stepId: number | undefined;
     try {
       board = await connect(spec.url);
+      if (opts.wrapBoard) board = opts.wrapBoard(board);
       const config = await firstValueFrom(board.configure());
       if (spec.instrument) smu = await connectSmu(spec.instrument);
       preflight(board, spec.steps, campaign.where);
@@ -186,7 +196,10 @@ export async function runCampaign(
           smu,
           range,
           signal: opts.signal,
-          record: (m) => store.record(sid, m),
+          record: (m) => {
+            store.record(sid, m);
+            ev.measurement?.(run, step, m);
+          },
           progress: (d, t, s) => ev.stepProgress?.(d, t, s),
         });
         store.endStep(sid, "completed", result);
@@ -195,7 +208,7 @@ export async function runCampaign(
         ev.stepEnd?.(run, idx, step, result, Date.now() - t0);
       }
       store.endRun(run.id, "completed");
-      ev.runEnd?.(run, "completed");
+      await ev.runEnd?.(run, "completed");
     } catch (e) {
       const aborted = e instanceof StepAborted || opts.signal.aborted;
       // Leave the array idle whatever happened.
@@ -204,7 +217,7 @@ export async function runCampaign(
       if (stepId !== undefined)
         store.endStep(stepId, aborted ? "interrupted" : "failed", undefined, aborted ? "aborted" : msg);
       store.endRun(run.id, aborted ? "aborted" : "failed", aborted ? "interrupted" : msg);
-      ev.runEnd?.(run, aborted ? "aborted" : "failed");
+      await ev.runEnd?.(run, aborted ? "aborted" : "failed");
       return aborted ? { status: "aborted" } : { status: "failed", error: e };
     } finally {
       await board?.close().catch(() => {});

@@ -72,6 +72,7 @@ export function addBoardCommands(program: Command): void {
         out(
           `pulses ${c.pulses}, reads ${c.reads}, VMM vectors ${c.vmms}, energy ${eng(c.energy, "J")}, commands ${c.commands}, errors ${c.errors}, clock ${eng(c.clock, "s")}`,
         );
+        if (c.link) out(`link: ${c.link.sent} bytes sent to the board, ${c.link.received} received`);
       }),
     );
 

@@ -11,7 +11,13 @@ import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
 import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
 import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
 import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
+import type { RunView } from "../view/run-view.ts";
 import { type Progress, progressBar } from "./progress.ts";
+import { addViewOptions, startRunView, type ViewFlags } from "./view.ts";
+import { campaignFeed, withFeed } from "./view-feed.ts";
+
+/** Options of `xbar run`, the live view's included. */
+type RunFlags = ViewFlags & { dryRun?: boolean; resume?: string; db: string };
 
 export const DEFAULT_DB = "xbar-runs.sqlite";
 export const dbOption = () =>
@@ -31,8 +37,7 @@ const fmtParams = (p: Record<string, unknown>) =>
     .join(" ");
 
 export function addRunCommands(program: Command, out: (s: string) => void): void {
-  program
-    .command("run")
+  addViewOptions(program.command("run"))
     .description(
       "run a campaign file (YAML): its plan first, then every run and step, recorded in the run database",
     )
@@ -47,11 +52,12 @@ Examples:
   xbar run examples/three-presets.yaml --dry-run
   xbar run examples/three-presets.yaml --db lab.sqlite
   xbar run --resume 4 --db lab.sqlite          (after Ctrl-C or a crash)
+  xbar run examples/train-small.yaml --view 8080  (watch it at http://127.0.0.1:8080/)
 
 Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or campaign file,
 130 interrupted (Ctrl-C; the run is kept as aborted and can be resumed).`,
     )
-    .action(async (file: string | undefined, o: { dryRun?: boolean; resume?: string; db: string }) => {
+    .action(async (file: string | undefined, o: RunFlags) => {
       if (Boolean(file) === Boolean(o.resume))
         throw new XbarError(608, "give a campaign file, or --resume RUN_ID (not both)");
       let campaign: Campaign;
@@ -124,11 +130,28 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       let bar: Progress | undefined;
       let warnings = 0;
       const nSteps = campaign.runs[0]!.steps.length;
+      let rv: RunView | undefined;
       try {
+        rv = await startRunView(
+          o,
+          "run",
+          `campaign "${campaign.name}"`,
+          () => {
+            if (ctl.signal.aborted) return;
+            process.stderr.write(
+              "xbar: Stop pressed on the view: aborting the campaign (array left idle, data kept)\n",
+            );
+            ctl.abort();
+          },
+          out,
+          ctl.signal,
+        );
+        const feed = rv && campaignFeed(rv, campaign, runs);
         const res = await runCampaign(store, campaign, runs, {
           signal: ctl.signal,
           software: softwareVersion(),
-          events: {
+          wrapBoard: rv && ((b) => rv!.view.observe(b)),
+          events: withFeed(feed, {
             runStart: (r, i, n) => {
               warnings = 0;
               out(
@@ -164,14 +187,20 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
                 `run ${r.id}: ${status}${status === "completed" && warnings ? ` with ${warnings} warning(s)` : ""}`,
               );
             },
-          },
+          }),
         });
         if (res.status === "aborted") {
           const r = store.runsOf(runs[0]!.campaignId).find((x) => x.status === "aborted");
-          out(`aborted; resume with: xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`);
+          const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
+          out(`aborted; resume with: ${resume}`);
           process.exitCode = EXIT_ABORTED;
-        } else if (res.status === "failed") throw res.error;
+          await rv?.finish("stopped", `resume with: ${resume}`, EXIT_ABORTED, false);
+        } else if (res.status === "failed") {
+          await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), 1, false);
+          throw res.error;
+        } else await rv?.finish("completed", undefined, 0, false);
       } finally {
+        await rv?.finish("failed", "the command ended with an error", 1, false);
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
         store.close();

@@ -1,7 +1,6 @@
 /** What the command groups share: output, the --port option, a board for the length of an action. */
 import { closeSync, openSync } from "node:fs";
 import { Option } from "commander";
-import { firstValueFrom } from "rxjs";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { defaultPort, PORT_HELP } from "./options.ts";
@@ -24,6 +23,7 @@ export const rate = (v: number) => v >= 0 && v <= 1;
 
 export async function withBoard<T>(url: string | undefined, fn: (b: Board) => Promise<T>): Promise<T> {
   const { connect } = await import("../board/connect.ts");
+  const { firstValueFrom } = await import("rxjs");
   const board = await connect(url ?? defaultPort());
   try {
     return await fn(board);

@@ -15,6 +15,9 @@ export interface EmulateOptions {
   seed: number;
   noise?: number;
   lut?: string;
+  /** Protocol 1.1 wire: bits of the converters the board reports in IDN. */
+  dac?: number;
+  adc?: number;
   sneak?: boolean;
   disturb?: boolean;
   stuckLow?: number;
@@ -93,6 +96,8 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     seed: o.seed,
     noise: o.noise,
     lut: o.lut,
+    dac: o.dac,
+    adc: o.adc,
     token: o.token,
     faults,
     timescale: o.timescale,
@@ -144,6 +149,16 @@ export function addEmulateCommand(program: Command): void {
       1,
     )
     .option("--lut <file.csv>", "pulse-response table for --device lut (the CSV of xbar characterize --out)")
+    .option(
+      "--dac <bits>",
+      "protocol 1.1 wire: bits of the input DAC reported in IDN (with --adc): quantised arrays, held vectors",
+      intArg("--dac", 1, 16),
+    )
+    .option(
+      "--adc <bits>",
+      "protocol 1.1 wire: bits of the sensing ADC reported in IDN (with --dac)",
+      intArg("--adc", 1, 16),
+    )
     .option("--sneak", "passive array: sneak currents in reads under the biasing scheme")
     .option("--disturb", "passive array: half-select disturb of programming pulses")
     .option(

@@ -33,6 +33,7 @@ const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   { commands: ["train"], load: async () => (await import("./train.ts")).addTrainCommand },
   { commands: ["run", "runs"], load: async () => (await import("./campaigns.ts")).addRunCommands },
   { commands: ["retrain"], load: async () => (await import("./retrain.ts")).addRetrainCommand },
+  { commands: ["view"], load: async () => (await import("./view.ts")).addViewCommand },
 ];
 
 const HELP_AFTER = `

@@ -7,11 +7,15 @@ import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
+import type { RunView } from "../view/run-view.ts";
+import { EXIT } from "./common.ts";
 import { eng } from "./format.ts";
 import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
+import { addViewOptions, startRunView } from "./view.ts";
+import { trainFeed } from "./view-feed.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
 /** Default board of `--rule ssl`: the drifting PCM preset. */
@@ -32,8 +36,7 @@ function perLayerArg(name: string) {
 }
 
 export function addTrainCommand(program: Command, out: (s: string) => void): void {
-  program
-    .command("train")
+  addViewOptions(program.command("train"))
     .description(
       "train a 3-layer perceptron on MNIST with the array in the loop (or in software as the reference)",
     )
@@ -96,12 +99,7 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "hybrid: factor on the open-loop transfer's pulse counts, a deliberately imprecise transfer (default 1)",
       numArg("--transfer-scale", (v) => v >= 0, "a non-negative number"),
     )
-    .option(
-      "--gain <x>",
-      "weight of a full-range pair, or one per layer: 1,4 (default 1)",
-      perLayerArg("--gain"),
-      1,
-    )
+    .option("--gain <x>", "weight of a full-range pair, or one per layer: 1,4", perLayerArg("--gain"), 1)
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
     .option(
       "--refresh-fraction <x>",
@@ -188,10 +186,15 @@ Examples:
   xbar train --rule onchip --update unidirectional --batch 10 --lr-decay 0.8  # the schedule of record (docs/experiments.md)
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json
-  xbar train --rule ssl --step-time 0.05 --epochs 3 --json`,
+  xbar train --rule ssl --step-time 0.05 --epochs 3 --json
+  xbar train --rule onchip --epochs 3 --view 8080   # watch it at http://127.0.0.1:8080/`,
     )
     .action(async (o, cmd: Command) => {
-      if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
+      if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) {
+        if (o.view !== undefined)
+          throw new XbarError(ErrorCode.BAD_INPUT, "--view is not available with --rule snn yet");
+        return runSnnCommand(o, cmd, out);
+      }
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
         throw new XbarError(
           ErrorCode.BAD_INPUT,
@@ -211,12 +214,23 @@ Examples:
       const bar = progressBar(o.imagesPerEpoch, "train");
       const epochs: EpochReport[] = [];
       let lastEpoch = 0;
+      // The live view (--view): its Stop button does what Ctrl-C does.
+      let rv: RunView | undefined;
       try {
+        rv = await startRunView(
+          o,
+          "train",
+          `xbar train --rule ${o.rule}`,
+          () => stop.interrupt("Stop pressed on the view"),
+          out,
+          stop.signal,
+        );
         for (const u of urls) boards.push(await connect(u));
+        const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
         const done = await lastValueFrom(
           train({
             rule: o.rule,
-            boards,
+            boards: rv ? boards.map((b) => rv!.view.observe(b)) : boards,
             update: o.update,
             pulseMode: o.pulseMode,
             threshold: o.threshold,
@@ -237,6 +251,7 @@ Examples:
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
           }).pipe(
+            tap(feed),
             tap((e) => {
               if (e.type === "progress") {
                 if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
@@ -259,11 +274,18 @@ Examples:
           { defaultValue: undefined },
         );
         bar.stop();
-        if (done?.type === "done") return report(done.result, Boolean(o.json), out);
-        if (stop.signal.aborted) throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
+        if (done?.type === "done") {
+          await rv?.finish("completed", undefined, EXIT.OK);
+          return report(done.result, Boolean(o.json), out);
+        }
+        if (stop.signal.aborted) {
+          await rv?.finish("stopped", "stopped before the end", EXIT.INTERRUPTED);
+          throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
+        }
       } finally {
         bar.stop();
         stop.dispose();
+        await rv?.finish("failed", "the training ended with an error", EXIT.ERROR);
         for (const b of boards) await b.close();
       }
     });
@@ -330,4 +352,6 @@ function report(r: TrainResult, json: boolean, out: (s: string) => void): void {
   out(
     `totals: ${count(r.totals.pulses)} pulses, ${count(r.totals.reads)} reads, ${count(r.totals.vmms)} VMM vectors, energy ${eng(r.totals.energy, "J")}, ${r.totals.seconds.toFixed(1)} s${r.refreshes ? `, ${r.refreshes} pair refreshes` : ""}`,
   );
+  const link = r.totals.link;
+  if (link) out(`link: ${count(link.sent)} bytes sent to the board, ${count(link.received)} received`);
 }

@@ -80,6 +80,8 @@ export class ArrayLayer implements Layer {
   /** Sum of −x·δᵀ over the images of the current mini-batch, `(nIn + 1) x nOut` (batch > 1). */
   private acc?: Float32Array;
   private pending = 0;
+  /** The input of the last single-vector forward pass (its voltages are what the board may hold). */
+  private lastInput?: Float32Array;
 
   constructor(
     readonly nIn: number,
@@ -109,6 +111,7 @@ export class ArrayLayer implements Layer {
 
   forward(x: Float32Array, k = 1): Observable<Float32Array> {
     const { nIn, nOut, vin } = this;
+    this.lastInput = k === 1 ? x.slice(0, nIn) : undefined;
     const calls = this.tiles.map((t) => {
       const xt = new Float32Array(k * t.rows);
       for (let s = 0; s < k; s++) {
@@ -176,6 +179,8 @@ export class ArrayLayer implements Layer {
     xp.set(x.subarray(0, nIn));
     xp[nIn] = 1;
     const scale = (lr * levels) / this.gain;
+    // Updating with the input of the last forward pass: a board that holds it need not receive it.
+    const held = this.isLastInput(x) ? { voltsPerUnit: this.vin } : undefined;
     // Largest pulse count the envelope allows per device per command: cap the error accordingly.
     const calls = this.tiles.map((t) => {
       const nmax = t.board.limits.nmax;
@@ -207,10 +212,18 @@ export class ArrayLayer implements Layer {
         width: opts.pulse.width,
         mode: opts.mode ?? "count",
         threshold: opts.threshold ?? 0.5,
+        heldInput: held,
       });
     });
     this.stats.updates++;
     return forkJoin(calls).pipe(concatMap((pulses) => this.afterPulses(pulses.reduce((a, b) => a + b, 0))));
+  }
+
+  private isLastInput(x: Float32Array): boolean {
+    const last = this.lastInput;
+    if (!last) return false;
+    for (let i = 0; i < this.nIn; i++) if (last[i] !== x[i]) return false;
+    return true;
   }
 
   /** Unidirectional rule: counts the pulses sent and refreshes saturated pairs when the budget is spent. */

@@ -17,6 +17,7 @@ import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board, Counters } from "../../board/board.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
+import { eng } from "../../units.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
@@ -124,7 +125,15 @@ export interface TrainResult {
   epochs: EpochReport[];
   final: Evaluation;
   transfers?: TransferCost[];
-  totals: { pulses: number; reads: number; vmms: number; energy: number; seconds: number };
+  totals: {
+    pulses: number;
+    reads: number;
+    vmms: number;
+    energy: number;
+    seconds: number;
+    /** Bytes on the boards' links during the run (when every board counts them: STAT rx, tx). */
+    link?: { sent: number; received: number };
+  };
   refreshes?: number;
   /** "ssl": board time, waits and weight sparsity after each epoch. */
   ssl?: SslReport;
@@ -140,16 +149,25 @@ const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 300e-6 };
 
 async function totals(boards: Board[]): Promise<Counters> {
   const sum: Counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, commands: 0, errors: 0, clock: 0 };
+  let link: Counters["link"] = { sent: 0, received: 0 };
   for (const b of new Set(boards)) {
     const c = await firstValueFrom(b.counters());
+    if (link && c.link) link = { sent: link.sent + c.link.sent, received: link.received + c.link.received };
+    else link = undefined;
     sum.pulses += c.pulses;
     sum.reads += c.reads;
     sum.vmms += c.vmms;
     sum.energy += c.energy;
     sum.commands += c.commands;
   }
-  return sum;
+  return boards.length && link ? { ...sum, link } : sum;
 }
+
+/** Link bytes between two snapshots, when both have them. */
+const linkDiff = (a: Counters, b: Counters): Counters["link"] =>
+  a.link && b.link
+    ? { sent: b.link.sent - a.link.sent, received: b.link.received - a.link.received }
+    : undefined;
 
 const diff = (a: Counters, b: Counters) => ({
   pulses: b.pulses - a.pulses,
@@ -261,7 +279,7 @@ async function run(
       range = await calibrateRange(t.board, t.r0, t.c0, pulse);
       emit({
         type: "info",
-        message: `device range ${range.gmin.toExponential(3)} .. ${range.gmax.toExponential(3)} S, ${range.levels} levels`,
+        message: `device range ${eng(range.gmin, "S")} .. ${eng(range.gmax, "S")}, ${range.levels} levels`,
       });
     }
     for (const [k, placement] of placements.entries()) {
@@ -414,7 +432,7 @@ async function run(
     epochs: reports,
     final,
     transfers,
-    totals: { ...diff(start, end), seconds: (performance.now() - t0) / 1000 },
+    totals: { ...diff(start, end), seconds: (performance.now() - t0) / 1000, link: linkDiff(start, end) },
     refreshes: arrayLayers.reduce((a, l) => a + l.stats.refreshedPairs, 0) || undefined,
     ssl: drift && {
       stepTime: drift.stepTime,
