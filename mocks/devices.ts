@@ -26,7 +26,7 @@ import { LutArray, type PulseTable } from "./models/lut.ts";
 import { NeuroSimArray, type NeuroSimParams } from "./models/neurosim.ts";
 import { PcmArray, type PcmParams, type ThresholdSwitchParams, TsPcmArray } from "./models/pcm.ts";
 
-export { halfExponent } from "./models/neurosim.ts";
+export { normalisedA } from "./models/neurosim.ts";
 export type { DeviceArray, DeviceContext };
 
 export interface DevicePreset {
@@ -99,6 +99,16 @@ const AGSI: NeuroSimParams = {
  * 10 % on Gmin and Gmax (the spread values are our choice; NeuroSim leaves them to the user).
  */
 const AGSI_D2D: NeuroSimParams = { ...AGSI, d2dNl: 0.5, d2dRange: 0.1 };
+
+/**
+ * `agsi-var`: `agsi` with device-to-device variation at the magnitudes of the literature, in
+ * NeuroSim's form (per-device NL label, sigmaDtoD in MLP_NeuroSim V3.0 Cell.cpp; per-device Gmin and
+ * Gmax, its conductanceRangeVar) plus a per-device number of levels: σ 30 % on the pulse count of each
+ * branch and on Gmin and Gmax (Gokmen & Vlasov, Front. Neurosci. 10:333 (2016), Table 1: 30 %
+ * device-to-device variation of the step and of the bounds; IBM aihwkit's defaults dw_min_dtod,
+ * w_min_dtod and w_max_dtod = 0.3), σ 1 on the NL labels (our value; NeuroSim leaves it to the user).
+ */
+const AGSI_VAR: NeuroSimParams = { ...AGSI, d2dNl: 1, d2dRange: 0.3, d2dLevels: 0.3 };
 
 /**
  * `srm`: a self-rectifying memristor (our choice of values, typical of published Schottky-barrier
@@ -202,6 +212,22 @@ const PCM: PcmParams = {
 };
 
 /**
+ * `pcm-nu0`, `pcm-nu-half`, `pcm-nu-double`: the `pcm` device with its drift exponent ν (mean and
+ * spread, clip limits included) scaled by 0, ½ and 2, for experiments on drift (our variants; 0 = no
+ * drift at all, every other property and every random draw as `pcm`).
+ */
+const PCM_NU: Array<[name: string, scale: number]> = [
+  ["pcm-nu0", 0],
+  ["pcm-nu-half", 0.5],
+  ["pcm-nu-double", 2],
+];
+const pcmNu = (k: number): PcmParams => ({
+  ...PCM,
+  nuMu: PCM.nuMu.map((x) => x * k) as unknown as PcmParams["nuMu"],
+  nuSigma: PCM.nuSigma.map((x) => x * k) as unknown as PcmParams["nuSigma"],
+});
+
+/**
  * `ts-pcm`: threshold switch on the `pcm` device (our behavioural choice after Sung et al. 2022):
  * switch threshold 1.2 V, hold 0.6 V, relaxation capacitance 1 nF, 1 µs on-time per firing, each
  * firing a SET of 0.1 of a nominal pulse.
@@ -265,6 +291,12 @@ const presets: DevicePreset[] = [
     "MLP_NeuroSim V3.0 Ag:a-Si device; spread values our choice",
     AGSI_D2D,
   ),
+  ns(
+    "agsi-var",
+    "agsi with literature-scale device-to-device variation: levels and Gmin/Gmax sigma 30%, NL sigma 1",
+    "MLP_NeuroSim V3.0 Ag:a-Si device; 30% after Gokmen & Vlasov 2016 and aihwkit dtod defaults",
+    AGSI_VAR,
+  ),
   ...Object.entries(AIHW).map(
     ([name, { params, what }]): DevicePreset => ({
       name,
@@ -295,6 +327,22 @@ const presets: DevicePreset[] = [
     params: PCM,
     build: (ctx) => new PcmArray(PCM, ctx),
   },
+  ...PCM_NU.map(([name, k]): DevicePreset => {
+    const params = pcmNu(k);
+    return {
+      name,
+      description: `pcm with its drift exponent nu scaled by ${k} (${k === 0 ? "no drift" : "drift variant"}; our variant)`,
+      source: "IBM aihwkit PCM statistics as pcm; nu scaled (our variant for drift experiments)",
+      model: "pcm",
+      vset: params.vset,
+      vreset: -params.vresetFull,
+      width: params.width,
+      gmin: 0,
+      gmax: params.gmax,
+      params,
+      build: (ctx) => new PcmArray(params, ctx),
+    };
+  }),
   {
     name: "ts-pcm",
     description: "threshold switch on pcm (neuron + synapse): fires above 1.2 V at a rate set by G (FIRE)",

@@ -177,25 +177,22 @@ ${art(main5)}
 
 ## Reading the result
 
-- Forgotten information is relearned faster, as the work states: the forgotten cells keep part of their
-  conductance, so they fire more from the first window, and each firing potentiates them further. The size
-  of the saving depends on how much was forgotten: a shallow partial RESET leaves the cells close to trained
-  (few windows), a deep one brings retraining up to, and past, the naive training (below).
-- Training stops as soon as the cells reach the trained level, so any forgetting turns them "off" (0 pattern
-  cells on after forgetting in every run). Drift forgets too: PCM conductance falls as ((t + t0)/t0)^−ν with
-  ν ≈ 0.05 for a well-SET cell, so a day on the board's clock takes the cells about a third below the
-  trained level, 10⁷ s (four months) somewhat further; retraining then needs half to two thirds of the naive
-  windows.
-- Where it does not hold: after a deep partial RESET (−2.2 V, −2.4 V; −2.5 V is the full RESET) the cells
-  keep only about 1 µS, just above the level below which the starting SET pulses are given, so retraining
-  starts *without* them, from a lower conductance than the naive training had after its SET pulse: it takes
-  as long as (−2.2 V) or longer than (−2.4 V, 130 %) the naive training. The retraining advantage needs the
-  forgetting to leave more than the naive start. With the device randomness, one of six runs (8x8, seed 3)
-  retrained in 93 % of the windows but with more firings than the naive run.
+- Forgotten information is relearned faster, as the work states, where the forgetting leaves the cells
+  above where the naive training starts: the forgotten cells keep part of their conductance, so they fire
+  more from the first window, and each firing potentiates them further. How much faster depends on how much
+  was forgotten; the table gives each run's ratio.
+- Training stops as soon as the cells reach the trained level, so any forgetting turns them "off" (the
+  column "pattern cells on after forgetting"). Drift forgets too: PCM conductance falls as
+  ((t + t0)/t0)^−ν, so the longer the board's clock runs before retraining, the further the cells fall;
+  the drift rows of the table give the windows retraining then needs.
+- Where it does not hold: after a deep partial RESET the cells keep so little conductance that retraining
+  starts without the starting SET pulses the naive training gets, from a lower conductance than the naive
+  training had after its SET pulse, and takes as long as or longer than the naive training (the rows with a
+  ratio of 100 % or more). The retraining advantage needs the forgetting to leave more than the naive start.
 - The naive phase also needs the starting SET pulses (one per pattern cell at least); retraining from a
   partial RESET needs none, since every forgotten cell still conducts.
-- With the device randomness (noise=1), cells differ in their SET step and RESET level, so both phases take
-  longer than on the mean device, and the ratio varies from seed to seed.
+- With the device randomness (noise=1), cells differ in their SET step and RESET level, so the ratio varies
+  from seed to seed (the noise rows).
 
 ## Emulator findings
 

@@ -10,44 +10,43 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
-const size = quick
-  ? "--epochs 2 --images-per-epoch 2000 --test-images 2000"
-  : "--epochs 10 --images-per-epoch 8000";
+/**
+ * Size: 10 epochs of 8 000 images tested on all 10 000 test images by default; --size E,N,T runs
+ * E epochs of N images tested on T images (the page states the size the results were measured at).
+ */
+const sizeArg = process.argv[process.argv.indexOf("--size") + 1];
+const [epochs, images, testImages] =
+  process.argv.includes("--size") && sizeArg
+    ? sizeArg.split(",").map(Number)
+    : quick
+      ? [2, 2000, 2000]
+      : [10, 8000, 10000];
+/** --hidden N: hidden units (default 100, the network of the work). */
+const hidden = Number(
+  process.argv.includes("--hidden") ? process.argv[process.argv.indexOf("--hidden") + 1] : 100,
+);
+const size = `--images-per-epoch ${images} --test-images ${testImages}${hidden === 100 ? "" : ` --hidden ${hidden}`}`;
 const SCHEDULE = "--batch 10 --lr-decay 0.8";
-const emu = (device: string, seed = 1) => `"emu://?rows=512&cols=256&device=${device}&seed=${seed}"`;
+/** Software epochs of the hybrid rows' full pretraining: as many as the other rows train. */
+const FULL = epochs!;
+const emu = (device: string) => `"emu://?rows=512&cols=256&device=${device}&seed=1"`;
 
-const EXPERIMENTS: Array<{ name: string; args: string; seed?: number }> = [
+interface Exp {
+  name: string;
+  args: string;
+  seed?: number;
+}
+/** Seeds of the claims (board and host): every claim is measured over these. */
+const SEEDS = [1, 2, 3];
+/** Configurations run with every seed of SEEDS (rows "… (seed N)" for N > 1). */
+const SEEDED: Exp[] = [
   { name: "software backpropagation (reference)", args: "--rule software" },
   {
     name: "linear device, on chip, bidirectional",
     args: `--rule onchip --update bidirectional --port ${emu("linear")} --vp 2 --vn -2 --width 1e-4`,
   },
-  {
-    name: "Ag:a-Si, on chip, bidirectional",
-    args: `--rule onchip --update bidirectional --port ${emu("agsi")}`,
-  },
-  {
-    name: "Ag:a-Si, on chip, unidirectional",
-    args: `--rule onchip --update unidirectional --port ${emu("agsi")}`,
-  },
-  {
-    name: "Ag:a-Si with d2d spread, bidirectional",
-    args: `--rule onchip --update bidirectional --port ${emu("agsi-d2d")}`,
-  },
-  {
-    name: "Ag:a-Si with d2d spread, unidirectional",
-    args: `--rule onchip --update unidirectional --port ${emu("agsi-d2d")}`,
-  },
-  {
-    name: "Ag:a-Si, unidirectional, sign only (Manhattan)",
-    args: `--rule onchip --update unidirectional --pulse-mode sign --port ${emu("agsi")}`,
-  },
   // The schedule of record for claim 2: mini-batches of 10 images and a learning rate that decays by
-  // 0.8 per epoch (our choice; see the page). The two ablations show that each part needs the other.
-  {
-    name: "software backpropagation, batch 10, lr decay 0.8",
-    args: `--rule software ${SCHEDULE}`,
-  },
+  // 0.8 per epoch (our choice; see the page).
   {
     name: "Ag:a-Si, bidirectional, batch 10, lr decay 0.8",
     args: `--rule onchip --update bidirectional --port ${emu("agsi")} ${SCHEDULE}`,
@@ -56,14 +55,38 @@ const EXPERIMENTS: Array<{ name: string; args: string; seed?: number }> = [
     name: "Ag:a-Si, unidirectional, batch 10, lr decay 0.8",
     args: `--rule onchip --update unidirectional --port ${emu("agsi")} ${SCHEDULE}`,
   },
+  // Device-to-device variation at the literature's magnitudes (preset agsi-var: σ 30 % on the levels
+  // and on Gmin/Gmax, σ 1 on the NL labels).
   {
-    name: "Ag:a-Si with d2d spread, bidirectional, batch 10, lr decay 0.8",
-    args: `--rule onchip --update bidirectional --port ${emu("agsi-d2d")} ${SCHEDULE}`,
+    name: "Ag:a-Si with d2d variation, bidirectional, batch 10, lr decay 0.8",
+    args: `--rule onchip --update bidirectional --port ${emu("agsi-var")} ${SCHEDULE}`,
   },
   {
-    name: "Ag:a-Si with d2d spread, unidirectional, batch 10, lr decay 0.8",
-    args: `--rule onchip --update unidirectional --port ${emu("agsi-d2d")} ${SCHEDULE}`,
+    name: "Ag:a-Si with d2d variation, unidirectional, batch 10, lr decay 0.8",
+    args: `--rule onchip --update unidirectional --port ${emu("agsi-var")} ${SCHEDULE}`,
   },
+  // Hybrid training (claim 3): N software epochs, open-loop transfer of layer 1, one hybrid epoch.
+  ...[FULL, 1].map((n) => ({
+    name: `hybrid: ${n} software epoch${n > 1 ? "s" : ""}, then one hybrid epoch`,
+    args: `--rule hybrid --port ${emu("agsi")} --epochs ${n}`,
+  })),
+  // A deliberately imprecise transfer: every open-loop pulse count halved.
+  ...[FULL, 1].map((n) => ({
+    name: `hybrid: ${n} software epoch${n > 1 ? "s" : ""}, half-pulse transfer, then one hybrid epoch`,
+    args: `--rule hybrid --port ${emu("agsi")} --epochs ${n} --transfer-scale 0.5`,
+  })),
+];
+/** Configurations run with seed 1 only (the one-update-per-image rows and the ablations). */
+const SINGLE: Exp[] = [
+  {
+    name: "Ag:a-Si, on chip, bidirectional",
+    args: `--rule onchip --update bidirectional --port ${emu("agsi")}`,
+  },
+  {
+    name: "Ag:a-Si, on chip, unidirectional",
+    args: `--rule onchip --update unidirectional --port ${emu("agsi")}`,
+  },
+  { name: "software backpropagation, batch 10, lr decay 0.8", args: `--rule software ${SCHEDULE}` },
   {
     name: "ablation: Ag:a-Si, unidirectional, batch 10 only",
     args: `--rule onchip --update unidirectional --port ${emu("agsi")} --batch 10`,
@@ -72,40 +95,20 @@ const EXPERIMENTS: Array<{ name: string; args: string; seed?: number }> = [
     name: "ablation: Ag:a-Si, unidirectional, lr decay 0.8 only",
     args: `--rule onchip --update unidirectional --port ${emu("agsi")} --lr-decay 0.8`,
   },
-  {
-    name: "hybrid: layer 1 on Ag:a-Si after software pretraining",
-    args: `--rule hybrid --port ${emu("agsi")}`,
-  },
 ];
-/** The claim-2 rows of the schedule of record again with seeds 2 and 3 (board and training). */
-for (const seed of [2, 3]) {
-  for (const device of ["agsi", "agsi-d2d"]) {
-    for (const update of ["bidirectional", "unidirectional"]) {
-      const base = device === "agsi" ? "Ag:a-Si" : "Ag:a-Si with d2d spread";
-      EXPERIMENTS.push({
-        name: `${base}, ${update}, batch 10, lr decay 0.8 (seed ${seed})`,
-        args: `--rule onchip --update ${update} --port ${emu(device, seed)} ${SCHEDULE}`,
-        seed,
-      });
-    }
-  }
-}
-/** Claims 1 and 3 again with seeds 2 and 3. */
-for (const seed of [2, 3]) {
-  EXPERIMENTS.push(
-    { name: `software backpropagation (reference) (seed ${seed})`, args: "--rule software", seed },
-    {
-      name: `linear device, on chip, bidirectional (seed ${seed})`,
-      args: `--rule onchip --update bidirectional --port ${emu("linear", seed)} --vp 2 --vn -2 --width 1e-4`,
+const seedName = (name: string, seed: number) => (seed === SEEDS[0] ? name : `${name} (seed ${seed})`);
+/** --no-single: leave out the seed-1-only rows (one update per image, ablations). */
+const EXPERIMENTS: Exp[] = [
+  ...SEEDED,
+  ...(process.argv.includes("--no-single") ? [] : SINGLE),
+  ...SEEDS.slice(1).flatMap((seed) =>
+    SEEDED.map((e) => ({
+      name: seedName(e.name, seed),
+      args: e.args.replace(/seed=1&/g, `seed=${seed}&`).replace(/seed=1"/g, `seed=${seed}"`),
       seed,
-    },
-    {
-      name: `hybrid: layer 1 on Ag:a-Si after software pretraining (seed ${seed})`,
-      args: `--rule hybrid --port ${emu("agsi", seed)}`,
-      seed,
-    },
-  );
-}
+    })),
+  ),
+];
 
 interface Transfer {
   method: string;
@@ -140,19 +143,21 @@ const only = arg("--only")?.split(",");
 /** --jobs N: experiments run N at a time (each is one process on one core). */
 const jobs = Number(arg("--jobs") ?? 1);
 const jsonPath = quick ? "scratch/experiments-quick.json" : "docs/experiments.json";
-let rows: Row[];
-let meta: { date: string; machine: string; quick: boolean };
+let rows: Row[] = [];
+let meta: { date: string; machine: string; quick: boolean; size?: number[]; hidden?: number };
 const machine = () => `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`;
 if (page) {
   ({ rows, meta } = JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[]; meta: typeof meta });
 } else {
   const today = new Date().toISOString().slice(0, 10);
   const old: Row[] = only ? (JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[] }).rows : [];
-  meta = { date: today, machine: machine(), quick };
+  meta = { date: today, machine: machine(), quick, size: [epochs!, images!, testImages!], hidden };
   const todo = EXPERIMENTS.filter((e) => !only || only.some((o) => e.name.includes(o)));
   const fresh = new Map<string, Row>();
   const runOne = async (e: (typeof EXPERIMENTS)[number]): Promise<void> => {
-    const command = `xbar train ${e.args} ${size} --seed ${e.seed ?? 1} --json`;
+    // Hybrid rows name their own software epochs; the others train for `epochs`.
+    const ep = /--epochs \d+/.test(e.args) ? "" : `--epochs ${epochs} `;
+    const command = `xbar train ${e.args} ${ep}${size} --seed ${e.seed ?? 1} --json`;
     process.stderr.write(`running: ${command}\n`);
     const t0 = performance.now();
     let r: Row;
@@ -181,9 +186,18 @@ if (page) {
     }
     r.measured = `${today}, ${machine()}${jobs > 1 ? `, ${jobs} runs at a time` : ""}`;
     fresh.set(e.name, r);
+    save(); // after every run, so that an interrupted session keeps what it measured
     process.stderr.write(
       `  ${e.name}: ${r.error ?? `${((r.accuracy ?? 0) * 100).toFixed(2)}%`} in ${r.seconds.toFixed(0)} s\n`,
     );
+  };
+  // Rows in the order of EXPERIMENTS: the fresh ones, else the ones recorded before.
+  const save = () => {
+    rows = EXPERIMENTS.flatMap((e) => {
+      const r = fresh.get(e.name) ?? old.find((o) => o.name === e.name);
+      return r ? [r] : [];
+    });
+    writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 1));
   };
   const queue = [...todo];
   await Promise.all(
@@ -191,12 +205,7 @@ if (page) {
       for (let e = queue.shift(); e; e = queue.shift()) await runOne(e);
     }),
   );
-  // Rows in the order of EXPERIMENTS: the fresh ones, else the ones recorded before.
-  rows = EXPERIMENTS.flatMap((e) => {
-    const r = fresh.get(e.name) ?? old.find((o) => o.name === e.name);
-    return r ? [r] : [];
-  });
-  writeFileSync(jsonPath, JSON.stringify({ meta, rows }, null, 1));
+  save();
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
@@ -215,10 +224,25 @@ const lines: string[] = [];
 /** Rows of the main table (the seed repetitions have their own table). */
 const mainRows = () => rows.filter((x) => !x.name.includes("(seed "));
 const find = (name: string) => rows.find((r) => r.name === name && r.accuracy !== undefined);
+const isHybrid = (r: Row) => r.transfers !== undefined;
+const mean = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
+const sd = (xs: number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};
+/** A configuration's rows over SEEDS (undefined where a seed did not run). */
+const bySeed = (name: string) => SEEDS.map((s) => find(seedName(name, s)));
+const accs = (name: string) => bySeed(name).map((r) => r?.accuracy);
+const all = <T,>(xs: Array<T | undefined>): xs is T[] => xs.every((x) => x !== undefined);
+const pts = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(2)}`;
+/** "a, b, c points (mean m ± sd)" for per-seed differences in points. */
+const spread = (d: number[]) =>
+  `${d.map((x) => pts(x)).join(", ")} points (mean ${pts(mean(d))} ± ${sd(d).toFixed(2)})`;
+const sz = meta.size ?? [10, 8000, 10000];
 lines.push("# Training experiments", "");
 lines.push(
-  `Measured with \`npx tsx scripts/run-experiments.mts\` on ${meta.date}, ${meta.machine} (\`--page\` re-renders this page from docs/experiments.json).`,
-  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-100-10 (20x20 centre crop of MNIST), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${meta.quick ? "2 epochs of 2000 images (quick run)" : "10 epochs of 8 000 training images"}, tested on ${meta.quick ? "2 000" : "all 10 000"} test images. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations).`,
+  `Measured with \`npx tsx scripts/run-experiments.mts\` on ${meta.date}, ${meta.machine} (\`--page\` re-renders this page from docs/experiments.json, which the script wrote; every number on this page is computed from it).`,
+  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-${meta.hidden ?? 100}-10 (20x20 centre crop of MNIST${(meta.hidden ?? 100) === 100 ? "" : "; the work's is 400-100-10"}), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${sz[0]} epochs of ${sz[1]} training images (hybrid rows: the software epochs they name, then one hybrid epoch), tested on ${sz[2] === 10000 ? "all 10 000" : `the first ${sz[2]}`} test images${sz[0] === 10 && sz[1] === 8000 ? "" : " (far smaller than the 10 epochs of 8 000 images, 10 000 test images of the work: the two cores were shared with many other jobs and this is what fitted in the time)"}. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations). Seeds ${SEEDS.join(", ")} change both the training (initial weights, image order) and the board (its device noise and, with variation, its devices): the commands of seeds 2 and 3 are those shown with \`seed=N\` in the URL and \`--seed N\`.`,
   "",
   "The other works: [drift-exploiting sparse learning](experiments-ssl.md), [the stashing system for a spiking network](experiments-snn.md), [retraining on neuron-synapse cells](experiments-retrain.md); what [the protocol 1.1 wire](experiments-wire.md) (quantised arrays) costs in accuracy and saves in bytes.",
   "",
@@ -233,9 +257,11 @@ for (const r of mainRows()) {
     continue;
   }
   const t = r.totals;
-  const best = Math.max(...(r.epochs ?? [r.accuracy]));
+  // A hybrid run has one epoch with the array in the loop: its "best epoch" is that epoch (the
+  // epochs before it are software pretraining).
+  const best = isHybrid(r) ? "– (one hybrid epoch)" : pct(Math.max(...(r.epochs ?? [r.accuracy])));
   lines.push(
-    `| ${r.name} | ${pct(r.accuracy)} | ${pct(best)} | ${big(t.pulses)} | ${big(t.reads)} | ${big(t.vmms)} | ${joules(t.energy)} | ${r.seconds.toFixed(0)} s${r.measured?.includes("at a time") ? " †" : ""} | \`${r.command}\` |`,
+    `| ${r.name} | ${pct(r.accuracy)} | ${best} | ${big(t.pulses)} | ${big(t.reads)} | ${big(t.vmms)} | ${joules(t.energy)} | ${r.seconds.toFixed(0)} s${r.measured?.includes("at a time") ? " †" : ""} | \`${r.command}\` |`,
   );
 }
 if (rows.some((r) => r.measured?.includes("at a time")))
@@ -244,158 +270,187 @@ if (rows.some((r) => r.measured?.includes("at a time")))
     "† measured two runs at a time on the two cores (`--jobs 2`): its wall time is longer than alone, its figures are not affected.",
   );
 
-// The three claims of the issue, computed from the rows above.
-const sw = find("software backpropagation (reference)");
-const lin = find("linear device, on chip, bidirectional");
-const bi = find("Ag:a-Si, on chip, bidirectional");
-const uni = find("Ag:a-Si, on chip, unidirectional");
-const biD = find("Ag:a-Si with d2d spread, bidirectional");
-const uniD = find("Ag:a-Si with d2d spread, unidirectional");
-const swS = find("software backpropagation, batch 10, lr decay 0.8");
-const biS = find("Ag:a-Si, bidirectional, batch 10, lr decay 0.8");
-const uniS = find("Ag:a-Si, unidirectional, batch 10, lr decay 0.8");
-const biDS = find("Ag:a-Si with d2d spread, bidirectional, batch 10, lr decay 0.8");
-const uniDS = find("Ag:a-Si with d2d spread, unidirectional, batch 10, lr decay 0.8");
-const abB = find("ablation: Ag:a-Si, unidirectional, batch 10 only");
-const abD = find("ablation: Ag:a-Si, unidirectional, lr decay 0.8 only");
-const hy = find("hybrid: layer 1 on Ag:a-Si after software pretraining");
-const wins = (a?: Row, b?: Row) =>
-  a?.epochs && b?.epochs ? a.epochs.filter((x, i) => x > (b.epochs![i] ?? 1)).length : 0;
-const mean = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
-const last5 = (r: Row) => mean(r.epochs!.slice(-5));
-const lead = (a: Row, b: Row) => {
-  const d = (a.accuracy! - b.accuracy!) * 100;
-  return d >= 0 ? `leads by ${d.toFixed(2)} points` : `trails by ${(-d).toFixed(2)} points`;
+// The claims, computed from the rows.
+const SW = "software backpropagation (reference)";
+const LIN = "linear device, on chip, bidirectional";
+const BI = "Ag:a-Si, bidirectional, batch 10, lr decay 0.8";
+const UNI = "Ag:a-Si, unidirectional, batch 10, lr decay 0.8";
+const BIV = "Ag:a-Si with d2d variation, bidirectional, batch 10, lr decay 0.8";
+const UNIV = "Ag:a-Si with d2d variation, unidirectional, batch 10, lr decay 0.8";
+const HY = [FULL, 1].map((n) => `hybrid: ${n} software epoch${n > 1 ? "s" : ""}, then one hybrid epoch`);
+const HYH = [FULL, 1].map(
+  (n) => `hybrid: ${n} software epoch${n > 1 ? "s" : ""}, half-pulse transfer, then one hybrid epoch`,
+);
+/** Per-seed differences a − b in points, or undefined unless every seed ran. */
+const diffs = (a: string, b: string): number[] | undefined => {
+  const x = accs(a);
+  const y = accs(b);
+  return all(x) && all(y) ? x.map((v, i) => (v - y[i]!) * 100) : undefined;
 };
-/** Claims 1 and 3 over seeds 1, 2 and 3. */
-const SEEDED13 = [
-  "software backpropagation (reference)",
-  "linear device, on chip, bidirectional",
-  "hybrid: layer 1 on Ag:a-Si after software pretraining",
-];
-/** The schedule-of-record configurations over seeds 1, 2 and 3 (rows "… (seed N)"). */
-const SEEDED = [
-  "Ag:a-Si, bidirectional, batch 10, lr decay 0.8",
-  "Ag:a-Si, unidirectional, batch 10, lr decay 0.8",
-  "Ag:a-Si with d2d spread, bidirectional, batch 10, lr decay 0.8",
-  "Ag:a-Si with d2d spread, unidirectional, batch 10, lr decay 0.8",
-];
-const bySeed = (name: string) =>
-  [find(name), find(`${name} (seed 2)`), find(`${name} (seed 3)`)].map((r) => r?.accuracy);
-const seedMean = (name: string) => {
-  const a = bySeed(name);
-  return a.every((x) => x !== undefined) ? mean(a as number[]) : undefined;
-};
-/** " Over seeds 1 to 3: gaps …" between a reference and a configuration, when all three seeds ran. */
-function seedGaps(ref: string, other: string): string {
-  const r = bySeed(ref);
-  const o = bySeed(other);
-  if (![...r, ...o].every((x) => x !== undefined)) return "";
-  const gaps = r.map((x, i) => (x! - o[i]!) * 100);
-  return ` Over seeds 1 to 3 (table below) the gaps are ${gaps.map((g) => g.toFixed(2)).join(", ")} points (mean ${mean(gaps).toFixed(2)}).`;
-}
-function seedSentence(): string {
-  const [b, u, bd, ud] = SEEDED.map(seedMean);
-  if (b === undefined || u === undefined) return "";
-  const min = (name: string) => Math.min(...(bySeed(name) as number[]));
-  const seedWins = (a: string, b: string) => {
-    const x = bySeed(a) as number[];
-    const y = bySeed(b) as number[];
-    return x.filter((v, i) => v > y[i]!).length;
-  };
-  return ` Over seeds 1 to 3 (table below): unidirectional ${pct(u)} on average (lowest ${pct(min(SEEDED[1]!))}) against bidirectional ${pct(b)}, ahead with ${seedWins(SEEDED[1]!, SEEDED[0]!)} of 3 seeds${bd !== undefined && ud !== undefined ? `; with the spread ${pct(ud)} (lowest ${pct(min(SEEDED[3]!))}) against ${pct(bd)}, ahead with ${seedWins(SEEDED[3]!, SEEDED[2]!)} of 3` : ""}.`;
-}
+const verdicts: Array<[claim: string, verdict: string]> = [];
 lines.push("", "## The claims", "");
-if (sw && lin) {
-  const gap = (sw.accuracy! - lin.accuracy!) * 100;
-  lines.push(
-    `1. **Linear device vs software**: ${pct(lin.accuracy!)} against ${pct(sw.accuracy!)}, ${gap.toFixed(2)} points apart (claim: within 2 points) — ${Math.abs(gap) < 2 ? "holds" : "does not hold"}.${seedGaps(SEEDED13[0]!, SEEDED13[1]!)}`,
-  );
-}
-if (bi && uni) {
-  lines.push(
-    `2. **Unidirectional beats bidirectional on Ag:a-Si.** With one update per image (the OPU rule): final ${pct(uni.accuracy!)} against ${pct(bi.accuracy!)}, better in ${wins(uni, bi)} of ${uni.epochs!.length} epochs, mean of the last five epochs ${pct(last5(uni))} against ${pct(last5(bi))}` +
-      (biD && uniD
-        ? `; with device-to-device spread ${pct(uniD.accuracy!)} against ${pct(biD.accuracy!)}, better in ${wins(uniD, biD)} of ${uniD.epochs!.length} epochs`
-        : "") +
-      `. That schedule does not reach the 85 % target at the last epoch (best epoch ${pct(Math.max(...uni.epochs!))}): the accuracy moves by several points from one epoch to the next.` +
-      (biS && uniS
-        ? ` With the schedule of record (mini-batches of 10 images, learning rate × 0.8 per epoch; rows "batch 10, lr decay 0.8"): unidirectional ${pct(uniS.accuracy!)} against bidirectional ${pct(biS.accuracy!)}, better in ${wins(uniS, biS)} of ${uniS.epochs!.length} epochs, mean of the last five ${pct(last5(uniS))} against ${pct(last5(biS))}` +
-          (biDS && uniDS
-            ? `; with device-to-device spread ${pct(uniDS.accuracy!)} against ${pct(biDS.accuracy!)}, better in ${wins(uniDS, biDS)} of ${uniDS.epochs!.length} epochs`
-            : "") +
-          `. The target of at least 85 % with the unidirectional rule is ${uniS.accuracy! >= 0.85 ? "met" : "not met"}${uniDS ? ` (${uniDS.accuracy! >= 0.85 ? "met" : "not met"} with the spread too)` : ""}. The schedule lifts the bidirectional rule as well (from ${pct(bi.accuracy!)} with one update per image, where plain pulse-count SGD on this device is expected to stay, to ${pct(biS.accuracy!)}); with seed 1 the unidirectional rule ${lead(uniS, biS)}${biDS && uniDS ? `, and with the spread ${lead(uniDS, biDS)}` : ""}.` +
-          seedSentence() +
-          (swS ? ` The same schedule in software: ${pct(swS.accuracy!)}.` : "")
-        : ""),
-  );
-}
-if (hy?.transfers && sw) {
-  const [wv, ol] = hy.transfers;
-  const gap = (sw.accuracy! - hy.accuracy!) * 100;
-  lines.push(
-    `3. **Hybrid training**: after one epoch with layer 1 on the array, ${pct(hy.accuracy!)} against the software network's ${pct(sw.accuracy!)}, ${gap.toFixed(2)} points apart (claim: within 1.5) — ${gap < 1.5 ? "holds" : "does not hold"}.${seedGaps(SEEDED13[0]!, SEEDED13[2]!)} The open-loop transfer took ${big(ol!.pulses)} pulses and no reads against ${big(wv!.pulses)} pulses and ${big(wv!.reads)} reads for write-and-verify.`,
-  );
-}
-
-if (uniS && abB && abD && uni) {
-  const traj = (r: Row) => r.epochs!.map((a) => (a * 100).toFixed(1)).join(", ");
-  lines.push(
-    "",
-    "## Why mini-batches and a decaying learning rate (claim 2)",
-    "",
-    "Each pulse of the Ag:a-Si device adds cycle-to-cycle noise of 3.5 % of the range, about three times the mean step of one pulse, and its potentiation steps shrink as the device climbs while the noise does not. So how many pulses are sent, not only their net effect, sets how noisy the weights are: two opposite updates cost two sets of pulses even though their effects cancel (with the unidirectional rule, two potentiations, which also push the pair toward a refresh). Both parts of the schedule cut pulses; the decay only works on top of the mini-batches:",
-    "",
-    `- **Mini-batches of 10 images** (\`--batch 10\`): the host adds the outer products of 10 images and sends the net pulse counts once per layer (a pulse list or block instead of one OPU per image), so opposite updates of different images cancel before they become pulses. Alone: final ${pct(abB.accuracy!)}, mean of the last five epochs ${pct(last5(abB))} (per epoch ${traj(abB)}).`,
-    `- **Learning rate × 0.8 per epoch** (\`--lr-decay 0.8\`): fewer pulses late in training. Alone, with one update per image, it makes things worse: final ${pct(abD.accuracy!)} (per epoch ${traj(abD)}). Our reading: pulse counts are rounded per image, so at a small rate the many small updates (the nine non-target outputs, |δ| = p, mostly below 0.1; images already well classified) round to zero while the large ones of the target output go through, and the weights drift in one direction; summed over 10 images, the small updates survive the rounding.`,
-    `- **Both** (the schedule of record): final ${pct(uniS.accuracy!)}, mean of the last five ${pct(last5(uniS))} (per epoch ${traj(uniS)}), against ${pct(uni.accuracy!)} and ${pct(last5(uni))} with neither.`,
-    "",
-    `Tried and dropped while choosing it (exploratory runs, not in the table: \`xbar train --rule onchip --update unidirectional --port "emu://?rows=512&cols=256&device=agsi&seed=1" --epochs 10 --images-per-epoch 8000 --seed 1 --test-images 2000\` with the options named; final accuracy on those 2 000 test images): \`--batch 30\` 81.6 %, \`--batch 100\` 34.6 % (unstable: the summed step is too large), carrying rounding remainders over to the next batch with batch 10 (more pulses; 81.7 %; the option was removed), \`--batch 10 --refresh-at 0.5,0.1 --refresh-fraction 0.02\` 83.0 %, \`--batch 10 --threshold 1\` 84.7 %, \`--gain 0.5,1\` (one update per image) 63.1 %; \`--batch 10 --lr-decay 0.9\` 88.9 % and \`--lr-decay 0.8\` 88.0 %: we kept 0.8 for its steadier last epochs (85.6 % to 88.6 % from epoch 3 on, against 79.4 % to 89.1 %).`,
-  );
-}
-
-if ([...SEEDED, ...SEEDED13].some((n) => find(`${n} (seed 2)`))) {
-  lines.push(
-    "",
-    "## Three seeds",
-    "",
-    "Seeds 2 and 3 change both the training (initial weights, image order) and the board (its device noise and, for the spread, its devices): the commands are the rows above with `seed=N` in the URL and `--seed N` (software: `--seed N` only).",
-    "",
-    "| experiment | seed 1 | seed 2 | seed 3 | mean |",
-    "|---|---|---|---|---|",
-  );
-  for (const n of [...SEEDED13, ...SEEDED]) {
-    const a = bySeed(n);
-    const m = seedMean(n);
+{
+  const g = diffs(SW, LIN);
+  if (g) {
+    const ok = g.every((x) => Math.abs(x) < 2);
+    verdicts.push(["1 (linear device vs software)", ok ? "holds" : "does not hold"]);
     lines.push(
-      `| ${n} | ${a.map((x) => (x === undefined ? "-" : pct(x))).join(" | ")} | ${m === undefined ? "-" : pct(m)} |`,
+      `1. **Linear device vs software** (claim: within 2 points). Software minus linear device, seeds ${SEEDS.join(", ")}: ${spread(g)}. ${ok ? "Within 2 points on every seed: holds." : "Not within 2 points on every seed: does not hold."}`,
+    );
+  }
+}
+{
+  const d = diffs(UNI, BI);
+  // Change from the variation, with minus without (negative: the variation hurts).
+  const hurtBi = diffs(BIV, BI);
+  const hurtUni = diffs(UNIV, UNI);
+  const dv = diffs(UNIV, BIV);
+  if (d) {
+    const every = d.every((x) => x > 0);
+    const beyond = mean(d) > sd(d);
+    const v = every && beyond ? "holds" : mean(d) > 0 ? "holds partly" : "does not hold";
+    verdicts.push(["2 (unidirectional beats bidirectional on Ag:a-Si)", v]);
+    const u = accs(UNI) as number[];
+    const b = accs(BI) as number[];
+    lines.push(
+      `2. **Unidirectional beats bidirectional on Ag:a-Si** (schedule of record: mini-batches of 10 images, learning rate × 0.8 per epoch). Unidirectional ${u.map(pct).join(", ")} against bidirectional ${b.map(pct).join(", ")} (seeds ${SEEDS.join(", ")}); unidirectional minus bidirectional ${spread(d)}; ahead on ${d.filter((x) => x > 0).length} of ${d.length} seeds. ${v === "holds" ? "Ahead on every seed and by more than the seed-to-seed spread of the difference: holds." : v === "holds partly" ? "Ahead on average, but not on every seed or not by more than the spread: holds partly." : "Not ahead on average: does not hold."} The target of at least 85 % with the unidirectional rule is ${u.every((x) => x >= 0.85) ? "met on every seed" : "not met on every seed"}.`,
+    );
+    if (hurtBi && hurtUni && dv) {
+      const hurts = hurtBi.every((x) => x < 0) && -mean(hurtBi) > sd(hurtBi);
+      const recovers = dv.every((x) => x > 0) && mean(hurtUni) > mean(hurtBi);
+      verdicts.push([
+        "2, device-to-device variation (it hurts the plain rule; the unidirectional rule copes)",
+        hurts && recovers ? "holds" : hurts || recovers ? "holds partly" : "does not hold",
+      ]);
+      lines.push(
+        `   **With device-to-device variation** (preset \`agsi-var\`: σ 30 % on each device's number of levels and on its Gmin and Gmax, σ 1 on its NL labels; [devices](devices.md)). Change from the variation (with minus without, same seed; negative = it hurts), bidirectional (the plain rule): ${spread(hurtBi)}; unidirectional: ${spread(hurtUni)}. With the variation, unidirectional minus bidirectional: ${spread(dv)}. ${hurts ? "The variation hurts the plain rule on every seed, by more than the spread." : "The variation does not hurt the plain rule consistently (not on every seed, or not beyond the spread)."} ${dv.every((x) => x > 0) ? "The unidirectional rule stays ahead on every seed" : "The unidirectional rule is not ahead on every seed"}${mean(hurtUni) > mean(hurtBi) ? " and fares better under the variation than the bidirectional rule (mean change)" : " but fares no better under the variation than the bidirectional rule (mean change)"}.`,
+      );
+    }
+  }
+  const uni1 = find("Ag:a-Si, on chip, unidirectional");
+  const bi1 = find("Ag:a-Si, on chip, bidirectional");
+  const swS = find("software backpropagation, batch 10, lr decay 0.8");
+  if (uni1 && bi1)
+    lines.push(
+      `   With one update per image and a constant rate (seed 1 only): unidirectional ${pct(uni1.accuracy!)} against bidirectional ${pct(bi1.accuracy!)} at the last epoch (best epochs ${pct(Math.max(...uni1.epochs!))} and ${pct(Math.max(...bi1.epochs!))}).${swS ? ` The schedule of record in software: ${pct(swS.accuracy!)}.` : ""}`,
+    );
+}
+{
+  const sw = accs(SW);
+  const parts: string[] = [];
+  const gains: Array<{ name: string; gain: number[]; gap: number[] }> = [];
+  for (const name of [...HY, ...HYH]) {
+    const rs = bySeed(name);
+    if (!all(rs) || !all(sw)) continue;
+    const gain = rs.map((r) => (r.accuracy! - r.transfers![1]!.accuracy) * 100);
+    const gap = rs.map((r, i) => (sw[i]! - r.accuracy!) * 100);
+    gains.push({ name, gain, gap });
+  }
+  if (gains.length) {
+    const ten = gains.find((g) => g.name === HY[0]);
+    const ok = ten ? ten.gap.every((x) => x < 1.5) : false;
+    const matters = gains.filter(
+      (g) => g.name !== HY[0] && g.gain.every((x) => x > 0) && mean(g.gain) > sd(g.gain),
+    );
+    verdicts.push([
+      "3 (hybrid training: within 1.5 points of software after one hybrid epoch)",
+      ok ? "holds" : "does not hold",
+    ]);
+    verdicts.push([
+      "3, the hybrid epoch's own effect (it adds accuracy where the transfer leaves it short)",
+      matters.length === gains.length - 1 ? "holds" : matters.length ? "holds partly" : "does not hold",
+    ]);
+    parts.push(
+      `3. **Hybrid training** (claim: within 1.5 points of the software network after one hybrid epoch with layer 1 on Ag:a-Si). After ${FULL} software epochs, software (${FULL} epochs) minus hybrid: ${ten ? spread(ten.gap) : "–"}: ${ok ? "holds" : "does not hold"}. What the hybrid epoch itself adds (accuracy after it minus accuracy right after the open-loop transfer), per case:`,
+    );
+    for (const g of gains) parts.push(`   - ${g.name.replace("hybrid: ", "")}: ${spread(g.gain)}.`);
+    parts.push(
+      `   The hybrid epoch adds more than the seed-to-seed spread on every seed in ${matters.length} of the ${gains.length - 1} cases other than ${FULL} software epochs with a full transfer${matters.length ? ` (${matters.map((m) => m.name.replace("hybrid: ", "").replace(", then one hybrid epoch", "")).join("; ")})` : ""}. Table "Hybrid training" below has every figure.`,
+    );
+    lines.push(...parts);
+  }
+}
+
+lines.push("", "### Status of the claims", "");
+for (const [c, v] of verdicts) lines.push(`- Claim ${c}: **${v}**.`);
+writeFileSync(
+  quick ? "scratch/experiments-verdicts.json" : "docs/experiments-verdicts.json",
+  `${JSON.stringify(Object.fromEntries(verdicts), null, 1)}\n`,
+);
+
+// Why the schedule (claim 2): the ablations of seed 1.
+{
+  const uni = find("Ag:a-Si, on chip, unidirectional");
+  const uniS = find(UNI);
+  const abB = find("ablation: Ag:a-Si, unidirectional, batch 10 only");
+  const abD = find("ablation: Ag:a-Si, unidirectional, lr decay 0.8 only");
+  if (uni && uniS && abB && abD) {
+    const last5 = (r: Row) => mean(r.epochs!.slice(-5));
+    const traj = (r: Row) => r.epochs!.map((a) => (a * 100).toFixed(1)).join(", ");
+    lines.push(
+      "",
+      "## Why mini-batches and a decaying learning rate (claim 2, seed 1)",
+      "",
+      "Each pulse of the Ag:a-Si device adds cycle-to-cycle noise of 3.5 % of the range (the preset's parameter), and its potentiation steps shrink as the device climbs while the noise does not. So how many pulses are sent, not only their net effect, sets how noisy the weights are: two opposite updates cost two sets of pulses even though their effects cancel. Both parts of the schedule cut pulses:",
+      "",
+      `- **Mini-batches of 10 images** (\`--batch 10\`): the host adds the outer products of 10 images and sends the net pulse counts once per layer, so opposite updates of different images cancel before they become pulses. Alone: final ${pct(abB.accuracy!)}, mean of the last five epochs ${pct(last5(abB))} (per epoch ${traj(abB)}).`,
+      `- **Learning rate × 0.8 per epoch** (\`--lr-decay 0.8\`): fewer pulses late in training. Alone, with one update per image: final ${pct(abD.accuracy!)} (per epoch ${traj(abD)}). Why it does not help alone is a hypothesis we have not tested: pulse counts are rounded per image, so at a small rate the many small updates may round to zero while the large ones go through.`,
+      `- **Both** (the schedule of record): final ${pct(uniS.accuracy!)}, mean of the last five ${pct(last5(uniS))} (per epoch ${traj(uniS)}), against ${pct(uni.accuracy!)} and ${pct(last5(uni))} with neither.`,
+      "",
+      "Other schedules were tried while choosing this one; their runs are not in the results file, so they are not reported here.",
     );
   }
 }
 
-const hybrid = rows.find((r) => r.transfers);
-if (hybrid?.transfers && hybrid.epochs) {
-  lines.push("", "## Hybrid training: transferring layer 1", "");
-  lines.push("Both transfers start from a fully depressed layer (the reset is not counted).", "");
-  lines.push("| transfer | pulses | device reads | energy | accuracy right after |", "|---|---|---|---|---|");
-  for (const t of hybrid.transfers)
-    lines.push(
-      `| ${t.method} | ${big(t.pulses)} | ${big(t.reads)} | ${joules(t.energy)} | ${pct(t.accuracy)} |`,
-    );
-  const e = hybrid.epochs;
-  lines.push(
-    "",
-    `After the software pretraining: ${pct(e[e.length - 2]!)}; after the one hybrid epoch with layer 1 on the array: ${pct(e[e.length - 1]!)}.`,
-  );
+lines.push(
+  "",
+  "## Every seed",
+  "",
+  `| experiment | ${SEEDS.map((s) => `seed ${s}`).join(" | ")} | mean ± sd |`,
+  `|---|${SEEDS.map(() => "---|").join("")}---|`,
+);
+for (const e of SEEDED) {
+  const a = accs(e.name);
+  const m = all(a) ? `${pct(mean(a))} ± ${(sd(a) * 100).toFixed(2)}` : "-";
+  lines.push(`| ${e.name} | ${a.map((x) => (x === undefined ? "-" : pct(x))).join(" | ")} | ${m} |`);
 }
-lines.push("", "## Per epoch", "");
+
+{
+  const hyRows = [...HY, ...HYH].flatMap((n) => bySeed(n).map((r, i) => ({ n, seed: SEEDS[i]!, r })));
+  if (hyRows.some((x) => x.r?.transfers)) {
+    lines.push(
+      "",
+      "## Hybrid training",
+      "",
+      'Layer 1 is transferred to Ag:a-Si twice from a fully depressed layer (the reset is not counted): first by write-and-verify, for comparison, then open-loop (no reads), and training goes on from the open-loop transfer. "Half-pulse transfer": every open-loop pulse count halved (`--transfer-scale 0.5`), a deliberately imprecise transfer.',
+      "",
+      "| case | seed | software after pretraining | write-verify transfer: pulses, reads, accuracy | open-loop transfer: pulses, accuracy | after the hybrid epoch | hybrid epoch adds |",
+      "|---|---|---|---|---|---|---|",
+    );
+    for (const { n, seed, r } of hyRows) {
+      if (!r?.transfers || !r.epochs) continue;
+      const [wv, ol] = r.transfers;
+      const pre = r.epochs[r.epochs.length - 2]!;
+      lines.push(
+        `| ${n.replace("hybrid: ", "").replace(", then one hybrid epoch", "")} | ${seed} | ${pct(pre)} | ${big(wv!.pulses)}, ${big(wv!.reads)}, ${pct(wv!.accuracy)} | ${big(ol!.pulses)}, ${pct(ol!.accuracy)} | ${pct(r.accuracy!)} | ${pts((r.accuracy! - ol!.accuracy) * 100)} points |`,
+      );
+    }
+  }
+}
+
+lines.push("", "## Per epoch (seed 1)", "");
 for (const r of mainRows()) {
   if (!r.epochs) continue;
-  lines.push(`- ${r.name}: ${r.epochs.map(pct).join(", ")}`);
+  const e = r.epochs.map(pct);
+  lines.push(
+    isHybrid(r)
+      ? `- ${r.name}: software ${e.slice(0, -1).join(", ")}; hybrid epoch ${e[e.length - 1]}`
+      : `- ${r.name}: ${e.join(", ")}`,
+  );
 }
 lines.push(
   "",
-  "## Per digit (final)",
+  "## Per digit (final, seed 1)",
   "",
   "| experiment | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 |",
   "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -17,56 +17,82 @@ const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
 const pageOnly = process.argv.includes("--page");
 const jobs = Number(process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) ?? 4);
-const PORT = `"emu://?rows=512&cols=256&device=pcm&seed=1"`;
+/** The board of each run: the PCM preset (or a drift variant of it) with the run's seed. */
+const port = (device: string, seed: number) => `"emu://?rows=512&cols=128&device=${device}&seed=${seed}"`;
+/**
+ * Size of every run (stated on the page). Default, the size issue 17 asks for: the network of the
+ * work (400-100-10), 3 epochs of 8 000 images in mini-batches of 10 with the learning rate × 0.8 per
+ * epoch, all 10 000 test images. `--small`: 400-16-10, 1 epoch of 1 000 images, 500 test images, for
+ * a machine that cannot afford the default.
+ */
+const small = process.argv.includes("--small");
 const SIZE = quick
-  ? "--epochs 1 --images-per-epoch 200 --test-images 500"
-  : "--epochs 2 --images-per-epoch 1000 --test-images 2000";
-
-const SCHED_SIZE = quick
-  ? "--epochs 1 --images-per-epoch 200 --test-images 500 --batch 10 --lr-decay 0.8"
-  : "--epochs 3 --images-per-epoch 4000 --test-images 10000 --batch 10 --lr-decay 0.8";
+  ? "--hidden 16 --epochs 1 --images-per-epoch 200 --test-images 300 --batch 10 --lr-decay 0.8"
+  : small
+    ? "--hidden 16 --epochs 1 --images-per-epoch 1000 --test-images 500 --batch 10"
+    : "--epochs 3 --images-per-epoch 8000 --test-images 10000 --batch 10 --lr-decay 0.8";
+const FULL_SIZE = !quick && !small;
+const SEEDS = quick ? [1, 2] : [1, 2, 3, 4, 5];
+const SWEEP_SEEDS = FULL_SIZE ? [1, 2] : [1];
 
 interface Exp {
   key: string;
   name: string;
   args: string;
+  device: string;
   stepTime: number;
-  seed?: number;
+  seed: number;
+  /** The arm or sweep the run belongs to. */
+  group: "baseline" | "ssl" | "nu" | "refresh";
 }
 
 const EXPERIMENTS: Exp[] = [
-  {
-    key: "off",
-    name: "baseline: drift off (no time between updates)",
-    args: `--drift off ${SIZE}`,
-    stepTime: 0,
-  },
-  ...[0.05, 0.5, 5, 500].map((t) => ({
-    key: `on${t}`,
-    name: `SSL: drift on, step time ${t} s${t === 0.05 ? " (default)" : ""}`,
-    args: `--drift on --step-time ${t} ${SIZE}`,
-    stepTime: t,
-  })),
-  // A second seed of the first two, to see how far the difference is noise.
-  { key: "off-s2", name: "baseline, seed 2", args: `--drift off ${SIZE}`, stepTime: 0, seed: 2 },
-  {
-    key: "on0.05-s2",
-    name: "SSL, step time 0.05 s, seed 2",
-    args: `--drift on --step-time 0.05 ${SIZE}`,
-    stepTime: 0.05,
-    seed: 2,
-  },
-  // At a larger size, with the schedule of record of docs/experiments.md (mini-batches of 10 images,
-  // learning rate × 0.8 per epoch), which cuts pulses and refreshes and so makes longer runs affordable.
-  ...[1, 2].flatMap((seed) =>
-    (["off", "on0.05"] as const).map((k) => ({
-      key: `sched-${k}${seed === 2 ? "-s2" : ""}`,
-      name: `schedule: ${k === "off" ? "baseline, drift off" : "SSL, step time 0.05 s"}, seed ${seed}`,
-      args: `${k === "off" ? "--drift off" : "--drift on --step-time 0.05"} ${SCHED_SIZE}`,
-      stepTime: k === "off" ? 0 : 0.05,
+  // The comparison: no drift at all (ν = 0, the same device otherwise, the same waits) against SSL.
+  ...SEEDS.flatMap((seed): Exp[] => [
+    {
+      key: `nu0-s${seed}`,
+      name: `baseline: no drift (nu = 0), seed ${seed}`,
+      args: `--drift on --step-time 0.05 ${SIZE}`,
+      device: "pcm-nu0",
+      stepTime: 0.05,
       seed,
-    })),
-  ),
+      group: "baseline",
+    },
+    {
+      key: `ssl-s${seed}`,
+      name: `SSL: drift on, step time 0.05 s, seed ${seed}`,
+      args: `--drift on --step-time 0.05 ${SIZE}`,
+      device: "pcm",
+      stepTime: 0.05,
+      seed,
+      group: "ssl",
+    },
+  ]),
+  // Sweeps: the drift exponent (ν × ½, × 2) and the refresh threshold.
+  ...SWEEP_SEEDS.flatMap((seed): Exp[] => [
+    ...(["pcm-nu-half", "pcm-nu-double"] as const).map(
+      (device): Exp => ({
+        key: `${device}-s${seed}`,
+        name: `SSL, ${device === "pcm-nu-half" ? "nu x 1/2" : "nu x 2"}, seed ${seed}`,
+        args: `--drift on --step-time 0.05 ${SIZE}`,
+        device,
+        stepTime: 0.05,
+        seed,
+        group: "nu",
+      }),
+    ),
+    ...(["0.9,0.5", "0.6,0.1"] as const).map(
+      (at): Exp => ({
+        key: `refresh${at}-s${seed}`,
+        name: `SSL, refresh at ${at} (default 0.75,0.25), seed ${seed}`,
+        args: `--drift on --step-time 0.05 --refresh-at ${at} ${SIZE}`,
+        device: "pcm",
+        stepTime: 0.05,
+        seed,
+        group: "refresh",
+      }),
+    ),
+  ]),
 ];
 /** --only=key,key: run these and keep the other saved results. */
 const only = process.argv
@@ -91,7 +117,7 @@ if (pageOnly) {
   const queue = EXPERIMENTS.filter((e) => !only || only.includes(e.key));
   const worker = async () => {
     for (let e = queue.shift(); e; e = queue.shift()) {
-      const command = `xbar train --rule ssl --port ${PORT} ${e.args} --seed ${e.seed ?? 1} --json`;
+      const command = `xbar train --rule ssl --port ${port(e.device, e.seed)} ${e.args} --seed ${e.seed} --json`;
       process.stderr.write(`running: ${command}\n`);
       const t0 = performance.now();
       const row: Row = { ...e, command, seconds: 0 };
@@ -119,97 +145,118 @@ if (pageOnly) {
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)} %`;
-const pp = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(2)}`;
+const mean = (xs: number[]) => xs.reduce((p, q) => p + q, 0) / xs.length;
+const sd = (xs: number[]) => {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, xs.length - 1));
+};
 const get = (k: string) => rows.find((r) => r.key === k && r.result);
+const errs = (c: number[][], d: number) => c[d]!.reduce((a, b) => a + b, 0) - c[d]![d]!;
+const asCls = (c: number[][], d: number) => c.reduce((a, row, t) => a + (t === d ? 0 : row[d]!), 0);
+const ms = (xs: number[], f = 2) => `${mean(xs).toFixed(f)} ± ${sd(xs).toFixed(f)}`;
 const lines: string[] = [];
 lines.push("# Spontaneous sparse learning on a drifting PCM array", "");
 lines.push(
-  `Generated by \`npx tsx scripts/run-ssl-experiments.mts\` (regenerate the page from the saved raw results in \`${store}\` with \`--page\`), ${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}. RESEARCH.md section 3 (Lim et al., Nat. Commun. 12, 2021).`,
+  `Generated by \`npx tsx scripts/run-ssl-experiments.mts\` (\`--page\` rewrites the page from the raw results the script saved in \`${store}\`; every number here is computed from them), ${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}. RESEARCH.md section 3 (Lim et al., Nat. Commun. 12, 2021): about 3 % better MNIST accuracy, errors on true 8 from 222 to 76, 8s wrongly classed as 3 from 205 to 109.`,
   "",
-  "Every row is one seeded run of the command shown: `xbar train --rule ssl` on the emulated `pcm` board (aihwkit statistics: gradual SET, abrupt RESET, drift G(t) = Gprog·((t − tprog + t0)/t0)^(−ν), t0 = 20 s, ν ≈ 0.05–0.1 by state, each device's clock reset when it is programmed), through the whole protocol stack. Network 400-100-10 (20x20 centre crop), sigmoid hidden units, softmax output, learning rate 0.1, both layers on differential pairs; update = one OPU per layer and image, SET only (unidirectional), with the refresh of saturated pairs (both devices RESET, the difference rewritten with program-and-verify). Pulses 2 V / −2.5 V, 100 ns.",
+  "Every row is one seeded run of the command shown: `xbar train --rule ssl` on an emulated PCM board (aihwkit statistics: gradual SET, abrupt RESET, drift G(t) = Gprog·((t − tprog + t0)/t0)^(−ν), t0 = 20 s, ν ≈ 0.05–0.1 by state, each device's clock reset when it is programmed), through the whole protocol stack. Both layers on differential pairs; update = one OPU per layer and mini-batch, SET only (unidirectional), with the refresh of saturated pairs. After every image the board clock is brought forward by the step time (`WAIT`), so the conductances drift between updates.",
   "",
-  'SSL: after every image the board clock is brought forward to one step time after the previous step (`WAIT`), so the conductances drift between updates. Baseline: `--drift off`, the same training with no waiting: the clock moves only by the pulses and reads themselves. The emulator has no option to switch drift off on the same device (ν = 0), so the baseline is "drift (nearly) absent", not "compensated"; the table gives how far the board clock moved during training in each case.',
+  "Baseline: the same training and the same waits on `pcm-nu0`, the `pcm` device with its drift exponent set to 0 (no drift at all; every other property and every random draw as `pcm`). SSL: `pcm`. The seed of each run is both the board's (`seed=N` in the URL) and the host's (`--seed N`).",
   "",
-  `Size: ${quick ? "quick (1 epoch of 200 images, 500 test images)" : "2 epochs of 1 000 training images (the same 1 000 each epoch), tested on the first 2 000 test images"}, every run the same size. Much smaller than the 3–5 epochs of 8 000 we aimed for: one image costs about 0.1 s of CPU on the emulated PCM board (the refreshes dominate), and the 2 cores were shared with other work (load average about 16), so the planned runs (3 x 3 000 and a sweep) could not finish before the deadline. The rows "schedule: …" (measured later, on a quiet machine) are larger: 3 epochs of 4 000 images, all 10 000 test images, with the schedule of record of [the training experiments](experiments.md) (\`--batch 10 --lr-decay 0.8\`: mini-batches cut the pulses and the refreshes, which made the longer runs affordable), seeds 1 and 2.`,
+  `Size: \`${SIZE}\` for every run${FULL_SIZE ? " (the size issue 17 asks for)" : ", far smaller than issue 17 asks (3 x 8 000 training images, 10 000 test images, the 400-100-10 network of the work): the two cores were shared with many other jobs, and these runs are what fitted"}. Seeds ${SEEDS.join(", ")} for the comparison, seeds ${SWEEP_SEEDS.join(" and ")} for the sweeps.`,
   "",
 );
-lines.push("## With and without SSL", "");
+// The comparison over seeds.
+const pairs = SEEDS.map((seed) => ({ seed, b: get(`nu0-s${seed}`), s: get(`ssl-s${seed}`) })).filter(
+  (p) => p.b && p.s,
+);
+let verdict = "not measured";
+if (pairs.length) {
+  const accB = pairs.map((p) => p.b!.result.accuracy * 100);
+  const accS = pairs.map((p) => p.s!.result.accuracy * 100);
+  const d = pairs.map((p) => (p.s!.result.accuracy - p.b!.result.accuracy) * 100);
+  const d8 = pairs.map((p) => (p.s!.result.perClass[8] - p.b!.result.perClass[8]) * 100);
+  const e8b = pairs.map((p) => errs(p.b!.result.confusion, 8));
+  const e8s = pairs.map((p) => errs(p.s!.result.confusion, 8));
+  const c3b = pairs.map((p) => asCls(p.b!.result.confusion, 3));
+  const c3s = pairs.map((p) => asCls(p.s!.result.confusion, 3));
+  const gain = mean(d) > sd(d) && d.every((x) => x > 0);
+  const gain8 = mean(d8) > sd(d8) && d8.every((x) => x > 0);
+  verdict = gain && gain8 ? "holds" : gain || gain8 ? "holds partly" : "does not hold";
+  lines.push("## SSL against no drift at all", "");
+  lines.push(
+    `| | no drift (ν = 0) | SSL | SSL − no drift (same seed) |`,
+    "|---|---|---|---|",
+    `| test accuracy, mean ± sd (%) | ${ms(accB)} | ${ms(accS)} | ${ms(d)} points |`,
+    `| per seed (%) | ${accB.map((x) => x.toFixed(2)).join(", ")} | ${accS.map((x) => x.toFixed(2)).join(", ")} | ${d.map((x) => x.toFixed(2)).join(", ")} |`,
+    `| digit 8 accuracy, per seed (%) | ${pairs.map((p) => (p.b!.result.perClass[8] * 100).toFixed(1)).join(", ")} | ${pairs.map((p) => (p.s!.result.perClass[8] * 100).toFixed(1)).join(", ")} | ${ms(d8, 1)} points |`,
+    `| errors on true 8, per seed | ${e8b.join(", ")} | ${e8s.join(", ")} | |`,
+    `| images wrongly classed as 3, per seed | ${c3b.join(", ")} | ${c3s.join(", ")} | |`,
+    "",
+    `Does SSL reproduce the gain (better on every seed, by more than the seed-to-seed spread of the difference)? Overall accuracy: ${gain ? "yes" : "no"}; digit 8: ${gain8 ? "yes" : "no"}. Claim: **${verdict}** at this size.`,
+  );
+}
+writeFileSync(
+  quick ? "scratch/experiments-ssl-verdict.json" : "docs/experiments-ssl-verdict.json",
+  `${JSON.stringify({ "SSL: better accuracy, much better on digit 8": verdict }, null, 1)}\n`,
+);
+// Sweeps.
+lines.push("", "## Sweeps: drift exponent and refresh threshold", "");
 lines.push(
-  "| run | test accuracy | digit 8 | sparsity (\\|W\\| < 0.01) | mean \\|W\\| | board clock in training | pair refreshes | pulses | wall time | command |",
-  "|---|---|---|---|---|---|---|---|---|---|",
+  "Each run against the no-drift baseline of the same seed (sparsity: fraction of the weights with |W| < 0.01 of the full range, read from the array after training).",
+  "",
+  "| run | test accuracy | vs no drift (points) | digit 8 | vs no drift (points) | sparsity | mean \\|W\\| | pair refreshes |",
+  "|---|---|---|---|---|---|---|---|",
+);
+for (const r of rows.filter((x) => x.result)) {
+  const x = r.result;
+  const b = get(`nu0-s${r.seed}`);
+  const sp = x.ssl.sparsity[x.ssl.sparsity.length - 1];
+  const vs = (a: number, c?: number) =>
+    c === undefined ? "–" : `${a - c >= 0 ? "+" : ""}${((a - c) * 100).toFixed(2)}`;
+  lines.push(
+    `| ${r.name} | ${pct(x.accuracy)} | ${r.group === "baseline" ? "–" : vs(x.accuracy, b?.result.accuracy)} | ${pct(x.perClass[8])} | ${r.group === "baseline" ? "–" : vs(x.perClass[8], b?.result.perClass[8])} | ${pct(sp.fraction)} | ${sp.meanAbs.toFixed(4)} | ${x.refreshedPairs ?? 0} |`,
+  );
+}
+{
+  const sweep = rows.filter((r) => r.result && (r.group === "nu" || r.group === "refresh"));
+  const better = sweep.filter((r) => {
+    const b = get(`nu0-s${r.seed}`);
+    return b && r.result.accuracy > b.result.accuracy && r.result.perClass[8] > b.result.perClass[8];
+  });
+  lines.push(
+    "",
+    `Sweep runs better than the no-drift baseline of their seed both overall and on digit 8: ${better.length} of ${sweep.length}${better.length ? ` (${better.map((r) => r.name).join("; ")})` : ""}. With ${SWEEP_SEEDS.length === 1 ? "one seed per setting, no sweep result is beyond the seed-to-seed spread; settings better on their seed" : "several seeds per setting, a setting counts as reproducing the gain only if all of its seeds do"}: ${(() => {
+      const settings = [...new Set(sweep.map((r) => r.name.replace(/, seed \d+$/, "")))];
+      const ok = settings.filter((n) =>
+        SWEEP_SEEDS.every((sd) => better.some((r) => r.name === `${n}, seed ${sd}`)),
+      );
+      return ok.length ? ok.join("; ") : "none";
+    })()}.`,
+  );
+}
+lines.push("", "## Every run", "");
+lines.push(
+  "| run | test accuracy | board clock in training | pulses | wall time | command |",
+  "|---|---|---|---|---|---|",
 );
 for (const r of rows) {
   if (!r.result) {
-    lines.push(
-      `| ${r.name} | failed: ${r.error} | | | | | | | ${r.seconds.toFixed(0)} s | \`${r.command}\` |`,
-    );
+    lines.push(`| ${r.name} | failed: ${r.error} | | | ${r.seconds.toFixed(0)} s | \`${r.command}\` |`);
     continue;
   }
   const x = r.result;
-  const sp = x.ssl.sparsity[x.ssl.sparsity.length - 1];
   lines.push(
-    `| ${r.name} | ${pct(x.accuracy)} | ${pct(x.perClass[8])} | ${pct(sp.fraction)} | ${sp.meanAbs.toFixed(4)} | ${x.ssl.trainClock.toFixed(1)} s | ${x.refreshedPairs ?? 0} | ${(x.totals.pulses / 1e6).toFixed(2)} M | ${r.seconds.toFixed(0)} s | \`${r.command}\` |`,
+    `| ${r.name} | ${pct(x.accuracy)} | ${x.ssl.trainClock.toFixed(1)} s | ${(x.totals.pulses / 1e6).toFixed(2)} M | ${r.seconds.toFixed(0)} s | \`${r.command}\` |`,
   );
 }
 lines.push("", "### Per-digit test accuracy", "");
 const mains = rows.filter((r) => r.result);
-// Each SSL run against the baseline of the same seed.
-const base = (r: Row) => get(`${r.key.startsWith("sched-") ? "sched-" : ""}off${r.seed === 2 ? "-s2" : ""}`);
-const cmp = mains.filter((r) => !r.key.includes("off") && base(r));
-const head = [...mains.map((r) => r.key), ...cmp.map((r) => `${r.key} − ${base(r)!.key} (points)`)];
-lines.push(`| digit | ${head.join(" | ")} |`, `|---|${head.map(() => "---|").join("")}`);
-for (let d = 0; d < 10; d++) {
-  const cells = mains.map((r) => pct(r.result.perClass[d]));
-  const deltas = cmp.map((r) => pp(r.result.perClass[d] - base(r)!.result.perClass[d]));
-  lines.push(`| ${d} | ${[...cells, ...deltas].join(" | ")} |`);
-}
-lines.push(
-  `| all | ${[...mains.map((r) => pct(r.result.accuracy)), ...cmp.map((r) => pp(r.result.accuracy - base(r)!.result.accuracy))].join(" | ")} |`,
-);
-const errs = (c: number[][], d: number) => c[d]!.reduce((a, b) => a + b, 0) - c[d]![d]!;
-const asCls = (c: number[][], d: number) => c.reduce((a, row, t) => a + (t === d ? 0 : row[d]!), 0);
-lines.push("", "Errors on true 8 and images wrongly classed as 3 (the paper: 222 → 76 and 205 → 109):", "");
-lines.push("| run | errors on true 8 | wrongly classed as 3 |", "|---|---|---|");
+lines.push(`| run | ${[...Array(10).keys()].join(" | ")} |`, `|---|${"---|".repeat(10)}`);
 for (const r of mains)
-  lines.push(`| ${r.key} | ${errs(r.result.confusion, 8)} | ${asCls(r.result.confusion, 3)} |`);
-for (const r of mains) {
-  lines.push("", `### Confusion matrix: ${r.name}`, "", "rows: true digit, columns: predicted.", "");
-  lines.push(`| | ${[...Array(10).keys()].join(" | ")} |`, `|---|${"---|".repeat(10)}`);
-  for (const [t, row] of (r.result.confusion as number[][]).entries())
-    lines.push(`| **${t}** | ${row.join(" | ")} |`);
-}
-lines.push("", "### Per epoch", "");
-for (const r of mains) {
   lines.push(
-    `- ${r.key}: test ${r.result.epochs.map((e: any) => pct(e.test.accuracy)).join(", ")}; sparsity ${r.result.ssl.sparsity.map((s: any) => pct(s.fraction)).join(", ")}`,
+    `| ${r.key} | ${(r.result.perClass as number[]).map((a) => (a * 100).toFixed(1)).join(" | ")} |`,
   );
-}
-lines.push("", "## Sparsity against the drift time scale", "");
-lines.push(
-  "The same runs, by step time: the board clock advanced by one step time after every image. Sparsity = fraction of the weights (both layers, biases included) with |W| < 0.01 of the full range, read from the array after training.",
-  "",
-  "| step time | board clock in training | sparsity (\\|W\\| < 0.01) | layer 1 | layer 2 | mean \\|W\\| | test accuracy | digit 8 | pair refreshes | command |",
-  "|---|---|---|---|---|---|---|---|---|---|",
-);
-for (const r of rows.filter((x) => !x.key.startsWith("sched-")).sort((a, b) => a.stepTime - b.stepTime)) {
-  if (!r.result) {
-    lines.push(`| ${r.stepTime} s | failed: ${r.error} | | | | | | | | \`${r.command}\` |`);
-    continue;
-  }
-  const x = r.result;
-  const sp = x.ssl.sparsity[x.ssl.sparsity.length - 1];
-  lines.push(
-    `| ${r.key === "off" ? "0 (drift off)" : `${r.stepTime} s`} | ${x.ssl.trainClock.toFixed(1)} s | ${pct(sp.fraction)} | ${pct(sp.perLayer[0])} | ${pct(sp.perLayer[1])} | ${sp.meanAbs.toFixed(4)} | ${pct(x.accuracy)} | ${pct(x.perClass[8])} | ${x.refreshedPairs ?? 0} | \`${r.command}\` |`,
-  );
-}
-lines.push("", "<!-- FINDINGS -->", "");
 const out = quick ? "scratch/experiments-ssl-quick.md" : "docs/experiments-ssl.md";
-// Keep the hand-written findings (below the marker) when regenerating.
-let findings = "";
-try {
-  const old = readFileSync(out, "utf8");
-  const i = old.indexOf("<!-- FINDINGS -->");
-  if (i >= 0) findings = old.slice(i + "<!-- FINDINGS -->".length).trimStart();
-} catch {}
-writeFileSync(out, lines.join("\n") + findings);
+writeFileSync(out, `${lines.join("\n")}\n`);
 process.stderr.write(`wrote ${out}\n`);

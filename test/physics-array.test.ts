@@ -6,6 +6,7 @@
 import { firstValueFrom, lastValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
 import type { Board } from "../src/board/board.ts";
+import { neurosimG } from "./helpers/neurosim-reference.ts";
 import {
   emu,
   energy,
@@ -94,9 +95,8 @@ describe("sneak paths in a passive array", () => {
 });
 
 describe("half-select disturb", () => {
-  // NeuroSim agsi LTP curve: fraction of the range after x pulses (A from NL 2.4, 97 levels).
-  const A = 97 / (2 * Math.log(0.73 / 0.27));
-  const agsiG = (x: number) => 3.0769e-9 + (35.3851e-9 * (1 - Math.exp(-x / A))) / (1 - Math.exp(-97 / A));
+  // The agsi LTP curve of MLP_NeuroSim V3.0 (NL 2.4, 97 levels; A from NeuroSim's own table).
+  const agsiG = (x: number) => neurosimG(x, { nl: 2.4, pmax: 97, gmin: 3.0769e-9, gmax: 38.462e-9 });
 
   async function disturbRun(scheme: "V/2" | "V/3", disturb: boolean) {
     return withEmu(

@@ -193,21 +193,34 @@ describe("how far an operation got", () => {
   });
 
   it("program-and-verify reports rounds, confirmed pulses and the pulse list in flight", async () => {
-    const board = await connect("emu://?rows=8&cols=8&device=linear&fault=disconnect-after:9", {
-      baseTimeoutMs: 200,
-    });
+    // Handshake (4 requests), then per round a READBLK of the two targets and a PULSELIST:
+    // request 8 is round 2's pulse list, request 9 the read after it.
     const targets = [
       { row: 0, col: 0, target: 5e-5 },
       { row: 0, col: 1, target: 5e-5 },
     ];
-    const err = await lastValueFrom(programVerify(board, targets, { setAmplitude: 2 })).catch((e) => e);
-    expect(err.code).toBe(ErrorCode.DISCONNECTED);
-    const p = err.context.progress;
-    expect(p.devices).toBe(2);
-    expect(p.round).toBeGreaterThan(0);
-    expect(p.pulses).toBeGreaterThan(0);
-    expect(p.pulsesInFlight).toBeGreaterThanOrEqual(0);
-    await board.close();
+    const progressWhenCut = async (after: number) => {
+      const board = await connect(`emu://?rows=8&cols=8&device=linear&fault=disconnect-after:${after}`, {
+        baseTimeoutMs: 200,
+      });
+      try {
+        const err = await lastValueFrom(programVerify(board, targets, { setAmplitude: 2 })).catch((e) => e);
+        expect(err.code).toBe(ErrorCode.DISCONNECTED);
+        return err.context.progress;
+      } finally {
+        await board.close();
+      }
+    };
+    // Cut on the read after round 2: both pulse lists were acknowledged, nothing is in flight.
+    const onRead = await progressWhenCut(9);
+    expect(onRead).toMatchObject({ devices: 2, round: 2, pulsesInFlight: 0 });
+    expect(onRead.pulses).toBeGreaterThan(0);
+    // Cut on round 2's pulse list: its pulses are reported in flight, not confirmed, and with round 1's
+    // confirmed ones they account for every pulse of the run above.
+    const onList = await progressWhenCut(8);
+    expect(onList).toMatchObject({ devices: 2, round: 2 });
+    expect(onList.pulsesInFlight).toBeGreaterThan(0);
+    expect(onList.pulses + onList.pulsesInFlight).toBe(onRead.pulses);
   });
 
   it("retention reports the reads taken before the link went", async () => {

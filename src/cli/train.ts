@@ -95,6 +95,11 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       "hybrid: learning rate of the array layer's open-loop pulses (default a tenth of --lr)",
       numArg("--hybrid-lr", (v) => v > 0, "positive"),
     )
+    .option(
+      "--transfer-scale <x>",
+      "hybrid: factor on the open-loop transfer's pulse counts, a deliberately imprecise transfer (default 1)",
+      numArg("--transfer-scale", (v) => v >= 0, "a non-negative number"),
+    )
     .option("--gain <x>", "weight of a full-range pair, or one per layer: 1,4", perLayerArg("--gain"), 1)
     .option("--test-images <n>", "test images per evaluation", intArg("--test-images", 1, 10000), 10000)
     .option(
@@ -179,7 +184,7 @@ ${SNN_HELP}
 Examples:
   xbar train --rule software --epochs 10
   xbar train --rule onchip --update unidirectional --epochs 10 --images-per-epoch 8000
-  xbar train --rule onchip --update unidirectional --batch 10 --lr-decay 0.8  # 90.2 % on Ag:a-Si (docs/experiments.md)
+  xbar train --rule onchip --update unidirectional --batch 10 --lr-decay 0.8  # the schedule of record (docs/experiments.md)
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json
   xbar train --rule ssl --step-time 0.05 --epochs 3 --json
@@ -196,6 +201,8 @@ Examples:
           ErrorCode.BAD_INPUT,
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
+      if (o.transferScale !== undefined && o.rule !== "hybrid")
+        throw new XbarError(ErrorCode.BAD_INPUT, "--transfer-scale applies to --rule hybrid only");
       const urls: string[] =
         o.rule === "software"
           ? (o.port ?? [])
@@ -246,6 +253,7 @@ Examples:
             batch: o.batch,
             refreshAt: o.refreshAt,
             hybridLr: o.hybridLr,
+            transferScale: o.transferScale,
             gain: o.gain,
             pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
             ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },

@@ -364,7 +364,9 @@ export class ArrayLayer implements Layer {
         if (Math.abs(gp - gn) > 0.02 * this.dG) {
           const at = this.locate(r, gp > gn ? 2 * j : 2 * j + 1);
           const list = rewrites.get(at.tile.board) ?? [];
-          list.push({ row: at.row, col: at.col, target: gmin + Math.abs(gp - gn) });
+          // At most the calibrated range: a read above it (noise, a device with a wider range) would
+          // ask program-and-verify for more than the devices reach, which it refuses (E608).
+          list.push({ row: at.row, col: at.col, target: gmin + Math.min(Math.abs(gp - gn), this.dG) });
           rewrites.set(at.tile.board, list);
         }
       }
@@ -441,7 +443,7 @@ export class ArrayLayer implements Layer {
    * Writes weights open-loop (no verify): depress every device, then give the device of each pair on
    * the side of the weight's sign round(|W|·levels) pulses. Used to transfer a pretrained layer.
    */
-  async writeOpenLoop(w: Float32Array, { reset = true } = {}): Promise<void> {
+  async writeOpenLoop(w: Float32Array, { reset = true, scale = 1 } = {}): Promise<void> {
     if (reset) await this.depressAll();
     for (const t of this.tiles) {
       const counts = new Int16Array(t.rows * t.cols);
@@ -450,9 +452,12 @@ export class ArrayLayer implements Layer {
           const wij = w[(t.rowStart + i) * this.nOut + (t.colStart + c) / 2]!;
           const n = Math.min(
             t.board.limits.nmax,
-            pulsesFor(
-              this.opts.range,
-              this.opts.range.gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG,
+            Math.round(
+              scale *
+                pulsesFor(
+                  this.opts.range,
+                  this.opts.range.gmin + Math.min(1, Math.abs(wij) / this.gain) * this.dG,
+                ),
             ),
           );
           counts[i * t.cols + c + (wij >= 0 ? 0 : 1)] = n;

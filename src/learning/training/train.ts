@@ -68,6 +68,11 @@ export interface TrainOptions {
    * of layer 1's rate, so that the software layers above do most of the adapting (our choice).
    */
   hybridLr?: number;
+  /**
+   * Hybrid: factor on every pulse count of the open-loop transfer (rounded), a deliberately imprecise
+   * transfer for experiments (0.5 = each device gets half its pulses); default 1.
+   */
+  transferScale?: number;
   refreshFraction?: number;
   /** Unidirectional: levels (fractions of the range) at which a pair is refreshed; ArrayLayerOptions. */
   refreshAt?: { high: number; low: number };
@@ -372,7 +377,7 @@ async function run(
       const ts = performance.now();
       let wv: { converged: number; devices: number } | undefined;
       if (method === "write-verify") wv = await l1.writeVerified(w1, { reset: false });
-      else await l1.writeOpenLoop(w1, { reset: false });
+      else await l1.writeOpenLoop(w1, { reset: false, scale: o.transferScale ?? 1 });
       const a = await totals(boards);
       const acc = (await evaluate(new Mlp([l1, layers[1]!]), testSet, testImages)).accuracy;
       transfers.push({

@@ -1,0 +1,41 @@
+/**
+ * Writes the README's claim status (between the markers <!-- claims --> and <!-- /claims -->) from
+ * the verdicts the experiment scripts computed and saved next to their pages:
+ * docs/experiments-verdicts.json (scripts/run-experiments.mts), docs/experiments-snn-verdict.json
+ * (scripts/snn-experiments.mts) and docs/experiments-ssl-verdict.json (scripts/run-ssl-experiments.mts).
+ *
+ *   npx tsx scripts/claims-status.mts
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+const sources: Array<[file: string, page: string, what: string]> = [
+  ["docs/experiments-verdicts.json", "docs/experiments.md", "on-chip, unidirectional and hybrid training"],
+  ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md", "stashing"],
+  ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md", "SSL"],
+];
+const groups: Record<string, string[]> = {
+  holds: [],
+  "holds partly": [],
+  "does not hold": [],
+  "not re-measured": [],
+};
+for (const [file, page, what] of sources) {
+  if (!existsSync(file)) {
+    groups["not re-measured"]!.push(`${what} ([${page.replace("docs/", "")}](${page}))`);
+    continue;
+  }
+  for (const [claim, verdict] of Object.entries(
+    JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
+  )) {
+    groups[verdict] = groups[verdict] ?? [];
+    const name = /^\d/.test(claim) ? `claim ${claim}` : claim;
+    groups[verdict]!.push(`${name} ([${page.replace("docs/", "")}](${page}))`);
+  }
+}
+const part = (v: string) => (groups[v]?.length ? `${v}: ${groups[v]!.join("; ")}` : `${v}: none`);
+const text = `Claims, as measured at the sizes stated on each page (verdicts computed by the experiment scripts; this paragraph by \`npx tsx scripts/claims-status.mts\`): ${["holds", "holds partly", "does not hold", "not re-measured"].map(part).join(". ")}.`;
+const readme = readFileSync("README.md", "utf8");
+const re = /<!-- claims -->[\s\S]*?<!-- \/claims -->/;
+if (!re.test(readme)) throw new Error("README.md has no <!-- claims --> … <!-- /claims --> markers");
+writeFileSync("README.md", readme.replace(re, `<!-- claims -->\n${text}\n<!-- /claims -->`));
+process.stderr.write(`${text}\n`);
