@@ -5,7 +5,6 @@
  *
  *   line ─▶ decodeLine ─▶ replay window? ─▶ validate (table, envelope) ─▶ execute on ArrayState ─▶ reply
  */
-import { timingSafeEqual } from "node:crypto";
 import {
   type ArgInput,
   type Args,
@@ -42,6 +41,7 @@ import {
   SCHEMES,
   type Scheme,
 } from "../firmware-protocol/index.ts";
+import { Admission } from "./admission.ts";
 import { DEVICE_PRESETS, type DevicePreset, deviceNames } from "./devices.ts";
 import { type ArrayEffects, effectsToken, isIdeal, resolveEffects } from "./effects.ts";
 import type { DeviceArray } from "./models/common.ts";
@@ -131,6 +131,8 @@ export class EmulatedBoard {
   readonly window: number;
   /** Token a session must present in HELLO, or undefined. */
   readonly token: string | undefined;
+  /** The token check and the one session that owns the board (admission.ts). */
+  readonly admission: Admission<Session>;
   /** Reboots so far (RESET or a power cycle). */
   boots = 0;
   /** Noise of reads (sense path), independent of the pulse stream. */
@@ -189,6 +191,7 @@ export class EmulatedBoard {
     if (opts.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(opts.token))
       throw new RangeError("token must be 8..256 printable ASCII characters without spaces");
     this.token = opts.token;
+    this.admission = new Admission(opts.token);
     let table: PulseTable | undefined;
     if (opts.lut) table = loadPulseTable(opts.lut);
     // The pulse stream is Random(seed), as in the foundation, so a board without the new options
@@ -246,9 +249,9 @@ export class EmulatedBoard {
     this.sessions.delete(s);
   }
 
-  /** Sends an unsolicited event to every open session. */
+  /** Sends an unsolicited event to the sessions that may hear it (Session.hearsEvents). */
   broadcast(line: string): void {
-    for (const s of this.sessions) s.send(line);
+    for (const s of this.sessions) if (s.hearsEvents) s.send(line);
     for (const l of this.listeners) l(line);
   }
 
@@ -1046,7 +1049,7 @@ export class Session {
     readonly board: EmulatedBoard,
     readonly send: (line: string) => void,
   ) {
-    this.authorized = board.token === undefined;
+    this.authorized = !board.admission.required;
   }
 
   clearReplay(): void {
@@ -1056,7 +1059,20 @@ export class Session {
   /** A reboot: the replay window and the authentication are gone. */
   lose(): void {
     this.replay.clear();
-    this.authorized = this.board.token === undefined;
+    this.authorized = !this.board.admission.required;
+  }
+
+  /** True when this session owns the board (admission.ts): only its lines touch board state. */
+  get isOwner(): boolean {
+    return this.board.admission.isOwner(this);
+  }
+
+  /**
+   * Events go to the owner (also the BOOT of a reboot that ended its authentication), or to every
+   * authorised session while nobody owns the board; never to a session that has not authenticated.
+   */
+  get hearsEvents(): boolean {
+    return this.isOwner || (this.authorized && !this.board.admission.owned);
   }
 
   /** Size of the replay window now (bounded by REPLAY_WINDOW; for tests). */
@@ -1065,6 +1081,7 @@ export class Session {
   }
 
   close(): void {
+    this.board.admission.release(this);
     this.board.closeSession(this);
   }
 
@@ -1082,15 +1099,21 @@ export class Session {
     }
     if (m.verb === "HELLO") {
       this.replay.clear();
-      if (this.board.token !== undefined) this.authorized = this.checkToken(m.args);
+      if (this.board.admission.required) this.authorized = this.checkToken(m.args);
     }
+    // Refusals of sessions that are not (yet) admitted touch no board state: no error queue, no counter.
     if (!this.authorized) {
       const msg =
         m.verb === "HELLO"
           ? "wrong or missing token: open the session with HELLO token=..."
           : "no session: open it with HELLO token=... first";
-      this.board.pushError(ErrorCode.UNAUTHORIZED, msg);
       this.send(encodeErr(m.tag, ErrorCode.UNAUTHORIZED, msg));
+      return;
+    }
+    if (!this.board.admission.claim(this)) {
+      this.send(
+        encodeErr(m.tag, ErrorCode.BUSY, "the board is in use by another connection (one at a time)"),
+      );
       return;
     }
     const seen = this.replay.get(m.tag);
@@ -1116,21 +1139,17 @@ export class Session {
   }
 
   private checkToken(args: Args): boolean {
-    const want = this.board.token;
-    if (want === undefined) return true;
-    let given: string;
+    let given: string | undefined;
     try {
       given = argToken(args, "token");
     } catch {
-      return false;
+      given = undefined;
     }
-    const a = Buffer.from(given, "latin1");
-    const b = Buffer.from(want, "latin1");
-    return a.length === b.length && timingSafeEqual(a, b);
+    return this.board.admission.check(given);
   }
 
   private reject(code: number, msg: string): void {
-    this.board.pushError(code, msg);
+    if (this.authorized && this.board.admission.claim(this)) this.board.pushError(code, msg);
     this.send(encodeEvent("REJECT", { code, msg }));
   }
 }
