@@ -7,3 +7,4 @@ export * from "./errors.ts";
 export * from "./framing.ts";
 export * from "./message.ts";
 export * from "./packed.ts";
+export * from "./redact.ts";

@@ -8,7 +8,8 @@
  *   emu://?device=pcm&sneak=1&stucklow=0.01            … with array effects (EMU_KEYS)
  *   emu://?device=lut&lut=/path/curve.csv              … of a device measured with `xbar characterize`
  *   emu://?device=linear&fault=drop:0.02,corrupt:0.02  … behind a faulty link (mocks/faults.ts)
- *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=)
+ *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=);
+ *   socket://10.0.0.5:5025?token-file=PATH             … read from a file, or from $XBAR_TOKEN (token.ts)
  */
 import { Duplex, PassThrough } from "node:stream";
 import {
@@ -36,6 +37,7 @@ import {
 import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
 import type { Board } from "./board.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
+import { resolveToken } from "./token.ts";
 
 export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
 
@@ -167,7 +169,7 @@ function duplexPair(): [Duplex, Duplex] {
   return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
 }
 
-/** Client options; `token` defaults to the `token=` query key of a socket:// URL. */
+/** Client options; `token` defaults to what the URL or the environment says (token.ts). */
 export interface ConnectOptions extends ClientOptions {}
 
 /** Opens a board by URL, performs the handshake, and returns the Board. */
@@ -194,7 +196,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   } else {
     transport = await openTransport(link);
   }
-  const token = opts.token ?? (link.kind === "socket" ? (link.params.get("token") ?? undefined) : undefined);
+  const token = opts.token ?? (link.kind === "emu" ? undefined : resolveToken(link.params));
   const client = new CrossbarClient(transport, { ...opts, token });
   try {
     return await CrossbarBoard.open(url, client, stop);
@@ -220,6 +222,10 @@ export interface EmulatorServerOptions extends BoardOptions {
   serial?: string;
   /** Fault behaviours of every link served (mocks/faults.ts); default none. */
   faults?: FaultSpec;
+  /** TCP: connections served at once; default 8 (mocks/serve.ts LISTEN_DEFAULTS). */
+  maxConnections?: number;
+  /** TCP: the owner's connection is closed after this long without a request, ms (0: never); default 1 h. */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -229,7 +235,7 @@ export interface EmulatorServerOptions extends BoardOptions {
 export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
-  const { listen, serial, faults, ...boardOpts } = opts;
+  const { listen, serial, faults, maxConnections, idleTimeoutMs, ...boardOpts } = opts;
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);
@@ -246,12 +252,14 @@ export async function startEmulatorServer(
     );
   }
   if (listen) {
-    const server = await serveTcp(board, { ...listen, faults }).catch((e: NodeJS.ErrnoException) => {
-      throw new XbarError(
-        ErrorCode.PORT_BUSY,
-        `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
-      );
-    });
+    const server = await serveTcp(board, { ...listen, faults, maxConnections, idleTimeoutMs }).catch(
+      (e: NodeJS.ErrnoException) => {
+        throw new XbarError(
+          ErrorCode.PORT_BUSY,
+          `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
+        );
+      },
+    );
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : listen.port;
     const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;

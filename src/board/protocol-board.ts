@@ -26,6 +26,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   pulseEnergy,
+  redactSecrets,
   type Scheme,
 } from "../../firmware-protocol/index.ts";
 import type {
@@ -109,7 +110,8 @@ export class CrossbarBoard implements Board {
     client: CrossbarClient,
     onClose: () => Promise<void> = async () => {},
   ): Promise<CrossbarBoard> {
-    const b = new CrossbarBoard(url, client, onClose);
+    // The URL as shown in messages and stored in records: without its token (redact.ts).
+    const b = new CrossbarBoard(redactSecrets(url), client, onClose);
     const port = client.transport.name;
     const hello = await client.request("HELLO");
     const proto = parseReply("HELLO", port, hello, (a) => argInt(a, "proto"));

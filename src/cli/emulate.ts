@@ -2,6 +2,7 @@
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import { emulatorFaults, startEmulatorServer } from "../board/connect.ts";
+import { readTokenFile, TOKEN_PATTERN } from "../board/token.ts";
 
 export interface EmulateOptions {
   listen?: string;
@@ -24,8 +25,25 @@ export interface EmulateOptions {
   fault?: string;
   /** Needed to listen on an address other than loopback (with --token). */
   allowRemote?: boolean;
-  /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
+  /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...); shows in `ps`. */
   token?: string;
+  /** A file whose first line is the token (else $XBAR_TOKEN, then $XBAR_TOKEN_FILE). */
+  tokenFile?: string;
+  /** Connections served at once (more are refused with REJECT 405); default 8. */
+  maxConnections?: number;
+  /** Seconds without a request after which the owner's connection is closed (0: never); default 3600. */
+  idleTimeout?: number;
+}
+
+/** The emulator's token: --token, --token-file, $XBAR_TOKEN or $XBAR_TOKEN_FILE, or none. */
+export function emulatorToken(o: EmulateOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (o.token !== undefined && o.tokenFile !== undefined)
+    throw new XbarError(ErrorCode.BAD_INPUT, "give --token or --token-file, not both");
+  if (o.tokenFile !== undefined) return readTokenFile(o.tokenFile);
+  if (o.token !== undefined) return o.token;
+  if (env.XBAR_TOKEN) return env.XBAR_TOKEN;
+  if (env.XBAR_TOKEN_FILE) return readTokenFile(env.XBAR_TOKEN_FILE);
+  return undefined;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -46,20 +64,24 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
   if (Boolean(o.listen) === Boolean(o.serial))
     throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --listen [HOST:]PORT and --serial PATH");
   const listen = o.listen ? parseListen(o.listen) : undefined;
+  const token = emulatorToken(o);
   if (listen && !LOOPBACK.has(listen.host)) {
     if (!o.allowRemote)
       throw new XbarError(
         ErrorCode.BAD_INPUT,
         `--listen ${listen.host} is reachable from other machines: add --allow-remote and --token SECRET (or listen on 127.0.0.1)`,
       );
-    if (!o.token)
+    if (!token)
       throw new XbarError(
         ErrorCode.BAD_INPUT,
-        `--allow-remote needs --token SECRET: clients then connect with socket://HOST:PORT?token=SECRET`,
+        `--allow-remote needs a token (--token-file FILE, $XBAR_TOKEN or --token SECRET): clients then present it with $XBAR_TOKEN or socket://HOST:PORT?token-file=FILE`,
       );
   }
-  if (o.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(o.token))
-    throw new XbarError(ErrorCode.BAD_INPUT, "--token must be 8..256 printable characters without spaces");
+  if (token !== undefined && !TOKEN_PATTERN.test(token))
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      "the token (--token, --token-file, $XBAR_TOKEN) must be 8..256 printable characters without spaces",
+    );
   let faults: ReturnType<typeof emulatorFaults>;
   if (o.fault !== undefined) {
     try {
@@ -80,8 +102,10 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     seed: o.seed,
     noise: o.noise,
     lut: o.lut,
-    token: o.token,
+    token,
     faults,
+    maxConnections: o.maxConnections,
+    idleTimeoutMs: o.idleTimeout === undefined ? undefined : o.idleTimeout * 1000,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,

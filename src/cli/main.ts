@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from "commander";
 import { stringify } from "csv-stringify/sync";
 import { firstValueFrom, lastValueFrom, tap, toArray } from "rxjs";
 import { XbarError } from "../../drivers/index.ts";
+import { redactSecrets } from "../../firmware-protocol/index.ts";
 import type { Board, ConductanceMap } from "../board/board.ts";
 import { connect, emulatorPresets } from "../board/connect.ts";
 import { characterize, DEFAULT_PULSE, programVerify } from "../pipelines/index.ts";
@@ -171,8 +172,27 @@ Exit status: 0 success, 1 error (one line on stderr), 2 bad usage, 3 devices not
       "--fault <spec>",
       "misbehave on the link, seeded: drop:P (lines), dropbyte:P, corrupt:P, delay:Dms, split, reset-after:N, disconnect-after:N, stall-after:N, seed:S (comma-separated)",
     )
-    .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
-    .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
+    .option("--allow-remote", "allow --listen on an address other than loopback (needs a token)")
+    .option(
+      "--token-file <file>",
+      "file whose first line is the token every client must present (default: $XBAR_TOKEN, then $XBAR_TOKEN_FILE)",
+    )
+    .option(
+      "--token <secret>",
+      "the token itself (other users see it in `ps`: prefer --token-file or $XBAR_TOKEN)",
+    )
+    .option(
+      "--max-connections <n>",
+      "TCP connections served at once; more are refused (REJECT 405)",
+      intArg("--max-connections", 1, 1024),
+      8,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close the session's connection after this long without a request (0: never)",
+      intArg("--idle-timeout", 0, 604800),
+      3600,
+    )
     .addHelpText("after", () => {
       const presets = emulatorPresets();
       const width = Math.max(...presets.map((d) => d.name.length));
@@ -187,7 +207,12 @@ Examples:
   xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
   xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
   xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
-  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
+  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token-file lab.token   (lab.token: the token on one line)
+      clients: XBAR_TOKEN=... xbar idn --port socket://HOST:5025, or socket://HOST:5025?token-file=lab.token
+
+One connection at a time holds the board's session (others: 402 BUSY); a connection that has not
+opened the session within 30 s is closed, and a client that does not read its replies is dropped
+after 30 s (docs/reliability.md, "What listens").
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
   xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host`;
     })
@@ -478,7 +503,7 @@ export async function main(argv: string[]): Promise<number> {
       if (e.code === "commander.help") return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       return EXIT.USAGE;
     }
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = redactSecrets(e instanceof Error ? e.message : String(e));
     process.stderr.write(`xbar: ${msg}\n`);
     if (process.env.XBAR_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     return EXIT.ERROR;

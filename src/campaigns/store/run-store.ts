@@ -12,6 +12,7 @@
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
  */
 import { randomUUID } from "node:crypto";
+import { redactSecrets } from "../../../firmware-protocol/index.ts";
 import { closeDatabase, type Database, lockHolder, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
@@ -130,6 +131,20 @@ function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array |
   return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
 }
 
+/**
+ * Every string the store writes passes through redactSecrets first, so no access token or URL
+ * password reaches the file: board URLs, the campaign's text, errors, specs, results, metadata.
+ */
+function redacting(db: Database): Database {
+  const run = db.run.bind(db);
+  db.run = ((sql: string, values?: Parameters<Database["run"]>[1]) =>
+    run(
+      sql,
+      Array.isArray(values) ? values.map((v) => (typeof v === "string" ? redactSecrets(v) : v)) : values,
+    )) as Database["run"];
+  return db;
+}
+
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("run store: big-endian host");
 
 export class RunStore {
@@ -142,7 +157,7 @@ export class RunStore {
   ) {}
 
   static open(path: string): RunStore {
-    const db = openDatabase(path);
+    const db = redacting(openDatabase(path));
     db.exec(SCHEMA);
     return new RunStore(path, db);
   }
