@@ -60,7 +60,12 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port };
 }
 
-export async function runEmulate(o: EmulateOptions, out: (s: string) => void): Promise<void> {
+/** Serves until SIGINT or SIGTERM, or until `until` settles (tests run the documented examples so). */
+export async function runEmulate(
+  o: EmulateOptions,
+  out: (s: string) => void,
+  until?: Promise<unknown>,
+): Promise<void> {
   if (Boolean(o.listen) === Boolean(o.serial))
     throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --listen [HOST:]PORT and --serial PATH");
   const listen = o.listen ? parseListen(o.listen) : undefined;
@@ -120,10 +125,13 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
   out(`xbar emulate: ${server.describe} serving on ${server.url} (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
       server.stop().finally(resolve);
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    until?.finally(stop);
   });
   out("xbar emulate: stopped");
 }
