@@ -134,10 +134,17 @@ describe("listening elsewhere than loopback", () => {
     await board.close();
   });
 
-  it("xbar emulate --help documents --fault, --allow-remote and --token", async () => {
+  it("xbar emulate --help documents --fault, --allow-remote, --token-file, XBAR_TOKEN and --token", async () => {
     const r = await runXbar(["emulate", "--help"]);
     expect(r.code).toBe(0);
-    for (const flag of ["--fault <spec>", "--allow-remote", "--token <secret>", "reset-after:N", "?token="])
+    for (const flag of [
+      "--fault <spec>",
+      "--allow-remote",
+      "--token <secret>",
+      "--token-file <file>",
+      "reset-after:N",
+      "XBAR_TOKEN",
+    ])
       expect(r.stdout).toContain(flag);
   });
 
