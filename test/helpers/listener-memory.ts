@@ -18,6 +18,8 @@ export interface ListenerChild {
   pid: number;
   /** Resident memory now and its peak since start (VmRSS, VmHWM), MiB. */
   memory(): { rss: number; peak: number };
+  /** What the board's process still holds after a garbage collection (heap used + external), MiB. */
+  held(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -28,7 +30,13 @@ export async function startListenerChild(opts: {
 }): Promise<ListenerChild> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", join(REPO_ROOT, "test", "helpers", "listener-child.ts"), JSON.stringify(opts)],
+    [
+      "--expose-gc",
+      "--import",
+      "tsx",
+      join(REPO_ROOT, "test", "helpers", "listener-child.ts"),
+      JSON.stringify(opts),
+    ],
     { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";
@@ -41,6 +49,11 @@ export async function startListenerChild(opts: {
     child.once("exit", (code) => reject(new Error(`listener child exited with ${code}`)));
   });
   const pid = child.pid!;
+  let heldWaiter: ((mib: number) => void) | undefined;
+  child.stdout!.on("data", (d: string) => {
+    const m = /HELD (\d+)/.exec(d);
+    if (m && heldWaiter) heldWaiter(Number(m[1]) / 2 ** 20);
+  });
   const field = (text: string, key: string) =>
     Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(text)?.[1]) / 1024;
   return {
@@ -49,6 +62,12 @@ export async function startListenerChild(opts: {
     memory() {
       const s = readFileSync(`/proc/${pid}/status`, "utf8");
       return { rss: field(s, "VmRSS"), peak: field(s, "VmHWM") };
+    },
+    held() {
+      return new Promise<number>((resolve) => {
+        heldWaiter = resolve;
+        child.kill("SIGUSR2");
+      });
     },
     async stop() {
       if (child.exitCode !== null) return;
