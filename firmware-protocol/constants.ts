@@ -54,6 +54,12 @@ export const ErrorCode = {
   BAD_INPUT: 608,
   CLOSED: 609,
   UNKNOWN_OUTCOME: 610,
+  /** Devices did not reach their targets (stuck, out of pulse budget); exit status 3. */
+  NOT_CONVERGED: 620,
+  /** The user interrupted a run (Ctrl-C, SIGTERM, Stop); exit status 130. */
+  INTERRUPTED: 621,
+  /** The board lacks the size or an operation the job needs (e.g. too small, no FIRE); exit status 1. */
+  UNSUITABLE_BOARD: 622,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

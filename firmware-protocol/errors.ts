@@ -56,3 +56,8 @@ function describe(ctx: ErrorContext): string {
   if (ctx.port) parts.push(`on ${ctx.port}`);
   return parts.length ? ` (${parts.join(", ")})` : "";
 }
+
+/** True when `e` is an XbarError, and has `code` when one is given: branch on codes, never on casts. */
+export function isXbarError(e: unknown, code?: number): e is XbarError {
+  return e instanceof XbarError && (code === undefined || e.code === code);
+}

@@ -74,10 +74,13 @@ function expectOk(r: RunResult, code = 0): void {
   expect(r.stderr, describeRun(r)).toBe("");
 }
 
-/** An xbar error: exit 1, nothing on stdout, exactly one stderr line `xbar: E<code> <NAME>: ...`. */
+/** Bad usage (E607 BAD_URL, E608 BAD_INPUT) exits 2; every other error exits 1. */
+const exitOf = (code: number) => (code === 607 || code === 608 ? 2 : 1);
+
+/** An xbar error: its exit status, nothing on stdout, exactly one stderr line `xbar: E<code> <NAME>: ...`. */
 function expectXbarError(r: RunResult, code: number, ...mentions: string[]): string {
   expect(r.timedOut, describeRun(r)).toBe(false);
-  expect(r.code, describeRun(r)).toBe(1);
+  expect(r.code, describeRun(r)).toBe(exitOf(code));
   expect(r.stdout, describeRun(r)).toBe("");
   expect(r.stderr, describeRun(r)).not.toMatch(STACK_LINE);
   const errLines = lines(r.stderr);
@@ -88,7 +91,7 @@ function expectXbarError(r: RunResult, code: number, ...mentions: string[]): str
   return line;
 }
 
-/** A usage error from commander: exit 2, nothing on stdout, one stderr line `error: ...`. */
+/** A usage error found by commander: exit 2, nothing on stdout, one stderr line `xbar: E608 BAD_INPUT: ...`. */
 function expectUsageError(r: RunResult, ...mentions: string[]): string {
   expect(r.timedOut, describeRun(r)).toBe(false);
   expect(r.code, describeRun(r)).toBe(2);
@@ -97,7 +100,7 @@ function expectUsageError(r: RunResult, ...mentions: string[]): string {
   const errLines = lines(r.stderr);
   expect(errLines, describeRun(r)).toHaveLength(1);
   const line = errLines[0]!;
-  expect(line, describeRun(r)).toMatch(/^error: /);
+  expect(line, describeRun(r)).toMatch(/^xbar: E608 BAD_INPUT: /);
   for (const m of mentions) expect(line, describeRun(r)).toContain(m);
   return line;
 }
@@ -165,7 +168,7 @@ describe.concurrent("--help", () => {
   });
 
   it("--version prints the package version", async () => {
-    const r = await runXbar(["--version"]);
+    const r = await runXbar(["--version"], { spawn: true });
     expectOk(r);
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
     expect(r.stdout.trim()).toBe(pkg.version);
@@ -187,7 +190,7 @@ describe.concurrent("--help", () => {
     },
   );
 
-  // BUG: `xbar demo|idn|stat|program|ports --help` show no example (main.ts adds no example command
+  // Regression (fixed): `xbar demo|idn|stat|program|ports --help` show no example (main.ts adds no example command
   // line to these five: program's help shows a targets file but no `xbar program ...` invocation),
   // unlike emulate, read, pulse and characterize.
   it.each([...NO_EXAMPLE])("xbar %s --help shows an example", async (cmd) => {
@@ -202,7 +205,7 @@ describe.concurrent("--help", () => {
     expect(r.stdout).toMatch(/choices: "linear", "agsi"/);
   });
 
-  // BUG: `xbar` with no command prints the help on stderr but exits 0; a missing command is a usage
+  // Regression (fixed): `xbar` with no command prints the help on stderr but exits 0; a missing command is a usage
   // error (exit 2). main() maps commander's "commander.help" to EXIT.OK without looking at its exitCode (1).
   it("xbar with no command is a usage error", async () => {
     const r = await runOnce([]);
@@ -240,11 +243,11 @@ describe.concurrent("commands on emu://", () => {
     expect(r.stderr).toMatch(/^xbar: .*10 x 10/);
   });
 
-  // BUG: the demo's size check throws a plain Error (src/cli/demo.ts), so stderr reads
+  // Regression (fixed): the demo's size check throws a plain Error (src/cli/demo.ts), so stderr reads
   // "xbar: the demo needs an array of at least 10 x 10" without an E<code> <NAME> (expected E608 BAD_INPUT).
   it("demo on a board smaller than 10 x 10 reports an error code", async () => {
     const r = await runOnce(["demo", "--port", LINEAR8]);
-    expect(r.stderr).toMatch(/^xbar: E608 BAD_INPUT: .*10 x 10/);
+    expect(r.stderr).toMatch(/^xbar: E622 UNSUITABLE_BOARD: .*10 x 10/);
   });
 
   it("idn --json: rows, cols and device from the emu:// URL", async () => {
@@ -466,15 +469,15 @@ describe.concurrent("commands on emu://", () => {
     ]);
   });
 
-  it("characterize --out into a missing directory: exit 1, one line naming the path", async () => {
+  it("characterize --out into a missing directory: exit 2, one line naming the path", async () => {
     const r = await runOnce(charOutMissing());
-    expect(r.code, describeRun(r)).toBe(1);
+    expect(r.code, describeRun(r)).toBe(2);
     expect(r.stderr).not.toMatch(STACK_LINE);
     expect(lines(r.stderr)).toHaveLength(1);
     expect(r.stderr).toMatch(/^xbar: .*no-such-dir/);
   });
 
-  // BUG: a failure to write --out is not an XbarError: stderr reads
+  // Regression (fixed): a failure to write --out is not an XbarError: stderr reads
   // "xbar: ENOENT: no such file or directory, open '.../no-such-dir/curve.csv'" with no E<code> <NAME>
   // (and only after the whole characterisation has run).
   it("characterize --out into a missing directory reports an error code before measuring", async () => {
@@ -597,7 +600,7 @@ describe.concurrent("bad input: one line on stderr, no stack trace", () => {
     expectXbarError(await runOnce(commentedTargets()), 608, '"target"', "abc");
   });
 
-  // BUG: src/cli/targets-file.ts computes line numbers as record index + 2, so comment lines (and
+  // Regression (fixed): src/cli/targets-file.ts computes line numbers as record index + 2, so comment lines (and
   // blank lines) before a bad record shift the number: the bad value is on line 4 but the message
   // says "line 3".
   it("program, a comment line before the bad line: the message names line 4", async () => {
@@ -610,7 +613,7 @@ describe.concurrent("bad input: one line on stderr, no stack trace", () => {
     expectXbarError(await runXbar(["program", "--targets", path, "--port", LINEAR8]), 305);
   });
 
-  // BUG: when stdout is closed early (`xbar read --all --csv | head -1`, or any reader that goes away)
+  // Regression (fixed): when stdout is closed early (`xbar read --all --csv | head -1`, or any reader that goes away)
   // the write fails with EPIPE, which nothing handles: node prints "Unhandled 'error' event" and a
   // stack trace on stderr. Expected: a quiet exit (no stack trace).
   it("stdout closed by the reader: no stack trace", async () => {

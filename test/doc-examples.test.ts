@@ -71,8 +71,12 @@ function examplesOf(source: string, text: string): Example[] {
       .split("\n")
       .map((l) => parseExample(source, l))
       .filter((e): e is Example => e?.args.some((a) => a === "--listen" || a === "--serial") === true)
-      // A synopsis (`--listen [HOST:]PORT | --serial PATH`) is not an example.
+      // A synopsis (`--listen [HOST:]PORT | --serial PATH`) or a mention (`xbar emulate --listen`)
+      // is not an example.
       .filter((e) => !e.args.some((a) => /[[\]|]/.test(a)))
+      .filter((e) =>
+        e.args.every((a, i) => (a !== "--listen" && a !== "--serial") || /^[^-]/.test(e.args[i + 1] ?? "-")),
+      )
   );
 }
 
@@ -97,7 +101,7 @@ async function runExample(ex: Example): Promise<{ url: string; rows: number }> {
   const serving = new Promise<string>((r) => {
     served = r;
   });
-  const program = buildProgram();
+  const program = await buildProgram(["node", "xbar", "emulate"]);
   program.exitOverride();
   const emulate = program.commands.find((c) => c.name() === "emulate")!;
   emulate.exitOverride();

@@ -150,7 +150,7 @@ describe("listening elsewhere than loopback", () => {
 
   it("xbar emulate --listen 0.0.0.0:0 without --allow-remote exits with E608", async () => {
     const r = await runXbar(["emulate", "--listen", "0.0.0.0:0"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // bad usage (E608) exits 2 since main's exit-code rules
     expect(r.stderr).toMatch(/E608.*--allow-remote/);
   });
 });

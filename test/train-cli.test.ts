@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
-import { runXbar, stopAll } from "./helpers/run-xbar.ts";
+import { runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const TINY = ["--epochs", "1", "--images-per-epoch", "40", "--hidden", "4", "--test-images", "50", "--json"];
 
@@ -72,6 +72,7 @@ describe("xbar train refuses bad input before touching a board", () => {
   it("a network that does not fit the board, named with its size", async () => {
     const r = await runXbar(["train", "--rule", "onchip", "--port", "emu://?rows=64&cols=64", ...TINY]);
     expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^xbar: E622 UNSUITABLE_BOARD: /);
     // Layer 1 is cut into row bands over the 64 rows; layer 2 then finds no columns left.
     expect(r.stderr).toMatch(
       /^xbar: .*layer 2 \(4\+1 x 2\*10\) needs 5x20 devices; the boards have no room left/,
@@ -98,7 +99,8 @@ describe("xbar train refuses bad input before touching a board", () => {
     ];
     for (const [args, message] of ignored) {
       const r = await runXbar(["train", ...args]);
-      expect(r.code, args.join(" ")).toBe(1);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/^xbar: E608 BAD_INPUT: /);
       expect(r.stderr).toMatch(message);
     }
   });
@@ -129,5 +131,46 @@ describe("xbar train refuses bad input before touching a board", () => {
   it("an unknown rule and a missing rule are usage errors", async () => {
     expect((await runXbar(["train", "--rule", "magic"])).code).toBe(2);
     expect((await runXbar(["train"])).code).toBe(2);
+  });
+});
+
+describe("Ctrl-C on xbar train (a real process: signals are what is tested)", () => {
+  it("stops part-way through an epoch, keeps the completed epochs, says so, exits 130", {
+    timeout: 120_000,
+  }, async () => {
+    const t0 = Date.now();
+    const p = startXbar([
+      "train",
+      "--rule",
+      "onchip",
+      "--port",
+      "emu://?rows=512&cols=64&device=linear&seed=1",
+      "--epochs",
+      "50",
+      "--images-per-epoch",
+      "300",
+      "--hidden",
+      "8",
+      "--test-images",
+      "50",
+    ]);
+    await p.waitFor(/^epoch 1 /m, 90_000);
+    const epochMs = Date.now() - t0;
+    const t1 = Date.now();
+    // Mid-way through epoch 2.
+    await new Promise((r) => setTimeout(r, epochMs / 4));
+    const sent = Date.now();
+    p.child.kill("SIGINT");
+    const s = await p.exited();
+    const stopMs = Date.now() - sent;
+    expect(s.code, p.stderr()).toBe(130);
+    expect(p.stderr()).toMatch(
+      /^xbar: E621 INTERRUPTED: training \(--rule onchip\) stopped in epoch 2: 1 completed epoch/m,
+    );
+    // It stopped inside epoch 2 instead of finishing it (an epoch took epochMs here).
+    expect(stopMs, `stop took ${stopMs} ms, an epoch ${epochMs} ms`).toBeLessThan(
+      Math.max(1000, (epochMs * 3) / 4),
+    );
+    expect(Date.now() - t1).toBeGreaterThan(0);
   });
 });

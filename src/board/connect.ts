@@ -36,10 +36,11 @@ import {
 } from "../../mocks/index.ts";
 import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
 import type { Board } from "./board.ts";
+import { DEFAULT_URL } from "./default-url.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
 import { resolveToken } from "./token.ts";
 
-export const DEFAULT_URL = "emu://?rows=64&cols=64&device=agsi&seed=1";
+export { DEFAULT_URL };
 
 /**
  * emu:// query keys. Board: rows, cols, device, seed, window, maxline, noise (scale of the device's

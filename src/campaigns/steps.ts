@@ -5,6 +5,8 @@
  * aborts the board (array idle).
  */
 import { firstValueFrom, type Observable } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Block, Board } from "../board/board.ts";
 import type { Smu } from "../board/instrument.ts";
 import { train } from "../learning/training/train.ts";
@@ -146,7 +148,11 @@ export async function executeStep(step: Step, ctx: StepContext): Promise<Record<
     case "program": {
       let b = step.body;
       if (b.relative) {
-        if (!ctx.range) throw new Error("program: relative levels need a characterize step before");
+        if (!ctx.range)
+          throw new XbarError(
+            ErrorCode.BAD_INPUT,
+            "program: relative levels need a characterize step before",
+          );
         const { gmin, gmax } = ctx.range;
         b = { ...b, low: gmin + b.low * (gmax - gmin), high: gmin + b.high * (gmax - gmin) };
       }
@@ -227,7 +233,7 @@ export async function executeStep(step: Step, ctx: StepContext): Promise<Record<
     }
     case "iv": {
       const b = step.body;
-      if (!ctx.smu) throw new Error("iv: no instrument");
+      if (!ctx.smu) throw new XbarError(ErrorCode.BAD_INPUT, "iv: no instrument");
       const cycles = b.cycles ?? 1;
       const sweeps: Array<[number, number]> = [];
       for (let k = 0; k < cycles; k++) {

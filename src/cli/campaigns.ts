@@ -2,9 +2,8 @@
  * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
  * `xbar runs list|show` (export and plot are registered by src/campaigns/store and src/campaigns/plots).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
@@ -24,12 +23,7 @@ export const dbOption = () =>
 /** Exit status of an interrupted run (as for SIGINT). */
 export const EXIT_ABORTED = 130;
 
-export function softwareVersion(): string {
-  const pkg = JSON.parse(
-    readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8"),
-  ) as { name: string; version: string };
-  return `${pkg.name} ${pkg.version} (node ${process.version})`;
-}
+import { softwareVersion } from "../version.ts";
 
 const fmtParams = (p: Record<string, unknown>) =>
   Object.entries(p)

@@ -33,7 +33,7 @@ export async function runDemo(url: string, out: (s: string) => void): Promise<vo
     );
     if (i.rows < 10 || i.cols < 10) {
       throw new XbarError(
-        ErrorCode.BAD_INPUT,
+        ErrorCode.UNSUITABLE_BOARD,
         `the demo needs an array of at least 10 x 10, this one is ${i.rows} x ${i.cols}`,
       );
     }

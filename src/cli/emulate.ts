@@ -1,8 +1,11 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
+import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorFaults, startEmulatorServer } from "../board/connect.ts";
+import { emulatorFaults, emulatorPresets, startEmulatorServer } from "../board/connect.ts";
 import { readTokenFile, TOKEN_PATTERN } from "../board/token.ts";
+import { out, rate } from "./common.ts";
+import { intArg, numArg } from "./options.ts";
 
 export interface EmulateOptions {
   listen?: string;
@@ -134,4 +137,105 @@ export async function runEmulate(
     until?.finally(stop);
   });
   out("xbar emulate: stopped");
+}
+
+/** Registers `xbar emulate`. */
+export function addEmulateCommand(program: Command): void {
+  program
+    .command("emulate")
+    .description("serve an emulated crossbar board on a TCP port or a serial device path until interrupted")
+    .option("--listen <[host:]port>", "TCP address to listen on (host defaults to 127.0.0.1, loopback)")
+    .option("--serial <path>", "serial device path to serve on, e.g. one end of a socat pty pair")
+    .option("--rows <n>", "array rows", intArg("--rows", 1, 4096), 64)
+    .option("--cols <n>", "array columns", intArg("--cols", 1, 4096), 64)
+    .addOption(
+      new Option("--device <name>", "device model preset")
+        .choices(emulatorPresets().map((d) => d.name))
+        .default("agsi"),
+    )
+    .option("--seed <n>", "seed of all randomness", intArg("--seed", 0, 2 ** 31 - 1), 1)
+    .option(
+      "--noise <scale>",
+      "scale of the device's randomness (C2C, programming and read noise, D2D spread); 0 = its mean device",
+      numArg("--noise", (v) => v >= 0 && v <= 10, "a scale in [0, 10]"),
+      1,
+    )
+    .option("--lut <file.csv>", "pulse-response table for --device lut (the CSV of xbar characterize --out)")
+    .option("--sneak", "passive array: sneak currents in reads under the biasing scheme")
+    .option("--disturb", "passive array: half-select disturb of programming pulses")
+    .option(
+      "--stuck-low <rate>",
+      "fraction of devices stuck at low conductance",
+      numArg("--stuck-low", rate, "in [0, 1]"),
+    )
+    .option(
+      "--stuck-high <rate>",
+      "fraction of devices stuck at high conductance",
+      numArg("--stuck-high", rate, "in [0, 1]"),
+    )
+    .option(
+      "--read-noise <sigma>",
+      "relative read noise of each device current",
+      numArg("--read-noise", rate, "in [0, 1]"),
+    )
+    .option("--adc-bits <n>", "ADC resolution of every sensed current, bits", intArg("--adc-bits", 2, 24))
+    .option(
+      "--adc-range <amps>",
+      "ADC full scale, A (default: one device at 1 V and the preset's Gmax)",
+      numArg("--adc-range", (v) => v > 0 && v <= 1, "a current in (0, 1] A"),
+    )
+    .option(
+      "--wire <ohms>",
+      "line resistance per cell segment, ohm",
+      numArg("--wire", (v) => v >= 0 && v <= 1e4, "in [0, 10000]"),
+    )
+    .option(
+      "--fault <spec>",
+      "misbehave on the link, seeded: drop:P (lines), dropbyte:P, corrupt:P, delay:Dms, split, reset-after:N, disconnect-after:N, stall-after:N, seed:S (comma-separated)",
+    )
+    .option("--allow-remote", "allow --listen on an address other than loopback (needs a token)")
+    .option(
+      "--token-file <file>",
+      "file whose first line is the token every client must present (default: $XBAR_TOKEN, then $XBAR_TOKEN_FILE)",
+    )
+    .option(
+      "--token <secret>",
+      "the token itself (other users see it in `ps`: prefer --token-file or $XBAR_TOKEN)",
+    )
+    .option(
+      "--max-connections <n>",
+      "TCP connections served at once; more are refused (REJECT 405)",
+      intArg("--max-connections", 1, 1024),
+      8,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close the session's connection after this long without a request (0: never)",
+      intArg("--idle-timeout", 0, 604800),
+      3600,
+    )
+    .addHelpText("after", () => {
+      const presets = emulatorPresets();
+      const width = Math.max(...presets.map((d) => d.name.length));
+      return `
+Device presets:
+${presets.map((d) => `  ${d.name.padEnd(width)}  ${d.description}`).join("\n")}
+
+Array effects are off unless given; the board reports them in IDN effects= (docs/devices.md).
+
+Examples:
+  xbar emulate --listen 5025 --device linear --rows 128 --cols 128
+  xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
+  xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
+  xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
+  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token-file lab.token   (lab.token: the token on one line)
+      clients: XBAR_TOKEN=... xbar idn --port socket://HOST:5025, or socket://HOST:5025?token-file=lab.token
+  socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
+  xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host
+
+One connection at a time holds the board's session (others: 402 BUSY); a connection that has not
+opened the session within 30 s is closed, and a client that does not read its replies is dropped
+after 30 s (docs/reliability.md, "What listens").`;
+    })
+    .action(async (o) => runEmulate(o, out));
 }

@@ -1,11 +1,16 @@
 /** Option parsers for the CLI: each refuses bad input with a message that names the option. */
 import { InvalidArgumentError } from "commander";
-import { DEFAULT_URL } from "../board/connect.ts";
+import { DEFAULT_URL } from "../board/default-url.ts";
+
+/** A decimal integer as typed: no hex, no exponent, no padding, no fraction ("16", "-3"). */
+const INTEGER = /^[+-]?\d+$/;
+/** A decimal number as typed: digits, a point, an exponent ("3.2", "-2.8", "300e-6", ".5"). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string): number => {
-    const v = Number(raw);
-    if (raw.trim() === "" || !Number.isInteger(v) || v < min || v > max) {
+    const v = INTEGER.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(v) || v < min || v > max) {
       throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got "${raw}"`);
     }
     return v;
@@ -14,8 +19,8 @@ export function intArg(name: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
 
 export function numArg(name: string, check: (v: number) => boolean = Number.isFinite, what = "a number") {
   return (raw: string): number => {
-    const v = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(v) || !check(v))
+    const v = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(v) || !check(v))
       throw new InvalidArgumentError(`${name} must be ${what}, got "${raw}"`);
     return v;
   };

@@ -11,8 +11,10 @@ import {
   RETRAIN_DEFAULT_PORT,
   type RetrainResult,
   retrain,
+  retrainDefaultPort,
 } from "../learning/retrain/retrain.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 
 const TITLES: Record<PhaseResult["name"], string> = {
@@ -28,7 +30,10 @@ export function addRetrainCommand(program: Command, out: (s: string) => void): v
     .description(
       "train threshold-switch-on-PCM cells on a pattern (the letter F), let them forget, retrain: pulses and time each way",
     )
-    .option("-p, --port <url>", `board URL with ts-pcm cells (default ${RETRAIN_DEFAULT_PORT})`)
+    .option(
+      "-p, --port <url>",
+      `board URL with ts-pcm cells (default: an emulated ts-pcm array of the pattern's size, ${RETRAIN_DEFAULT_PORT} for 5 x 5)`,
+    )
     .option("--size <n>", "grid size of the letter F", intArg("--size", 5, 64), 5)
     .option("--pattern <rows>", 'a square pattern instead of F: rows joined by "/", "#" on, "." off')
     .option(
@@ -96,7 +101,9 @@ Exit status 3 when a training phase did not reach the trained state within --max
       const { size, pattern } = o.pattern
         ? parsePattern(o.pattern)
         : { size: o.size, pattern: letterF(o.size) };
-      const board = await connect(o.port ?? RETRAIN_DEFAULT_PORT);
+      const board = await connect(o.port ?? retrainDefaultPort(size));
+      const stop = listenForInterrupt("the retraining experiment");
+      let phases = 0;
       try {
         const done = await lastValueFrom(
           retrain({
@@ -114,11 +121,20 @@ Exit status 3 when a training phase did not reach the trained state within --max
             forgetSeconds: o.forgetSeconds,
           }).pipe(
             tap((e) => {
-              if (e.type === "phase" && !o.json) printPhase(e.phase, o.target, out);
+              if (e.type !== "phase") return;
+              phases++;
+              if (!o.json) printPhase(e.phase, o.target, out);
             }),
+            untilAborted(stop.signal),
           ),
+          { defaultValue: undefined },
         );
-        if (done.type !== "done") return;
+        if (done?.type !== "done") {
+          if (!stop.signal.aborted) return;
+          throw interruptedError(
+            `retraining stopped after ${phases} completed phase(s)${phases && !o.json ? " (printed above)" : ""}; the board was left idle`,
+          );
+        }
         const r = done.result;
         if (o.svg) {
           const { retrainSvg } = await import("../learning/retrain/svg.ts");
@@ -129,6 +145,7 @@ Exit status 3 when a training phase did not reach the trained state within --max
         if (!r.phases.every((p) => p.name === "reset" || p.name === "forget" || p.reached))
           process.exitCode = 3;
       } finally {
+        stop.dispose();
         await board.close();
       }
     });

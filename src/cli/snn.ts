@@ -4,9 +4,12 @@
  */
 import type { Command } from "commander";
 import { lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import { connect } from "../board/connect.ts";
 import { SNN_DEFAULT_PORT, type SnnResult, trainSnn } from "../learning/snn/snn.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { progressBar } from "./progress.ts";
 
 export const SNN_RULE = "snn";
@@ -38,7 +41,10 @@ export async function runSnnCommand(
 ): Promise<void> {
   // Where the user left a general option at its MLP default, the spiking network's own default applies.
   if (o.rule !== SNN_RULE)
-    throw new RangeError(`--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`);
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `--stash and --steps apply to --rule snn only, not to --rule ${o.rule}`,
+    );
   const given = (k: string) => cmd.getOptionValueSource(k) !== "default";
   for (const [k, flag] of [
     ["batch", "--batch"],
@@ -46,22 +52,28 @@ export async function runSnnCommand(
     ["refreshAt", "--refresh-at"],
   ] as const)
     if (cmd.getOptionValueSource(k) === "cli")
-      throw new RangeError(
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
         `${flag} applies to the perceptron rules (software, onchip, hybrid, ssl), not to --rule snn`,
       );
-  if (o.port && o.port.length > 1) throw new RangeError("--rule snn uses one board");
-  if (Array.isArray(o.lr)) throw new RangeError("--rule snn takes one --lr");
+  if (o.port && o.port.length > 1) throw new XbarError(ErrorCode.BAD_INPUT, "--rule snn uses one board");
+  if (Array.isArray(o.lr)) throw new XbarError(ErrorCode.BAD_INPUT, "--rule snn takes one --lr");
   let criterion: { window?: number; stashAt?: number } = {};
   if (typeof o.stash === "string") {
     const m = /^(\d+):(0?\.\d+|1(?:\.0*)?)$/.exec(o.stash);
     if (!m || Number(m[1]) < 1)
-      throw new RangeError(`--stash takes WINDOW:FRACTION, e.g. 20:0.85, not "${o.stash}"`);
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `--stash takes WINDOW:FRACTION, e.g. 20:0.85, not "${o.stash}"`,
+      );
     criterion = { window: Number(m[1]), stashAt: Number(m[2]) };
   }
   const board = await connect(o.port?.[0] ?? SNN_DEFAULT_PORT);
+  const stop = listenForInterrupt("the training");
+  const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
+  const bar = progressBar(images, "snn");
+  let epochs = 0;
   try {
-    const images = given("imagesPerEpoch") ? o.imagesPerEpoch : 3000;
-    const bar = progressBar(images, "snn");
     const done = await lastValueFrom(
       trainSnn({
         board,
@@ -82,6 +94,7 @@ export async function runSnnCommand(
           else if (e.type === "info" && !o.json) process.stderr.write(`xbar train: ${e.message}\n`);
           else if (e.type === "epoch") {
             bar.update(0);
+            epochs++;
             const r = e.report;
             if (!o.json)
               out(
@@ -89,11 +102,19 @@ export async function runSnnCommand(
               );
           }
         }),
+        untilAborted(stop.signal),
       ),
+      { defaultValue: undefined },
     );
     bar.stop();
-    if (done.type === "done") report(done.result, Boolean(o.json), out);
+    if (done?.type === "done") return report(done.result, Boolean(o.json), out);
+    if (stop.signal.aborted)
+      throw interruptedError(
+        `training (--rule snn) stopped after ${epochs} completed epoch(s)${epochs && !o.json ? " (printed above)" : ""}; the board was left idle`,
+      );
   } finally {
+    bar.stop();
+    stop.dispose();
     await board.close();
   }
 }

@@ -1,11 +1,14 @@
 /** `xbar train`: training rules with the array in the loop (see src/learning/training/train.ts). */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { lastValueFrom, tap } from "rxjs";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
-import { RULES, type TrainResult, train } from "../learning/training/train.ts";
+import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
 import { eng } from "./format.ts";
+import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.ts";
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
@@ -185,7 +188,8 @@ Examples:
     .action(async (o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) return runSnnCommand(o, cmd, out);
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
           "--refresh-at applies to refreshed pairs: --rule onchip --update unidirectional, or --rule ssl",
         );
       const urls: string[] =
@@ -196,10 +200,12 @@ Examples:
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
       const boards: Board[] = [];
+      const stop = listenForInterrupt("the training");
+      const bar = progressBar(o.imagesPerEpoch, "train");
+      const epochs: EpochReport[] = [];
+      let lastEpoch = 0;
       try {
         for (const u of urls) boards.push(await connect(u));
-        const bar = progressBar(o.imagesPerEpoch, "train");
-        let lastEpoch = 0;
         const done = await lastValueFrom(
           train({
             rule: o.rule,
@@ -232,6 +238,7 @@ Examples:
               } else if (e.type === "epoch") {
                 bar.update(0);
                 const r = e.report;
+                epochs.push(r);
                 if (!o.json) {
                   out(
                     `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s`,
@@ -239,15 +246,43 @@ Examples:
                 }
               }
             }),
+            untilAborted(stop.signal),
           ),
+          { defaultValue: undefined },
         );
         bar.stop();
-        if (done.type !== "done") return;
-        report(done.result, Boolean(o.json), out);
+        if (done?.type === "done") return report(done.result, Boolean(o.json), out);
+        if (stop.signal.aborted) throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
       } finally {
+        bar.stop();
+        stop.dispose();
         for (const b of boards) await b.close();
       }
     });
+}
+
+/** What an interrupted training keeps: the completed epochs (as JSON with --json), and the error to exit with. */
+function interrupted(
+  rule: string,
+  epoch: number,
+  epochs: EpochReport[],
+  json: boolean,
+  out: (s: string) => void,
+): Error {
+  if (json)
+    out(
+      JSON.stringify({
+        rule,
+        interrupted: true,
+        epochs: epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
+      }),
+    );
+  const kept = epochs.length
+    ? `${epochs.length} completed epoch(s) kept (${json ? "printed as JSON" : "their figures are above"}; last test accuracy ${pct(epochs[epochs.length - 1]!.test.accuracy)})`
+    : "no epoch was completed";
+  return interruptedError(
+    `training (--rule ${rule}) stopped in epoch ${Math.max(epoch, 1)}: ${kept}; the boards were left idle`,
+  );
 }
 
 function report(r: TrainResult, json: boolean, out: (s: string) => void): void {

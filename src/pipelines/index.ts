@@ -1,4 +1,4 @@
-export * from "./cancellable-run.ts";
+export * from "./observe-experiment.ts";
 export * from "./operators/abort-on-unsubscribe.ts";
 export * from "./operators/pulses.ts";
 export * from "./operators/with-progress.ts";

@@ -1,11 +1,13 @@
 /**
- * Runs the real `xbar` command (node bin/xbar.mjs, which loads src/cli/main.ts through tsx) for the
- * end-to-end CLI tests (test/cli.test.ts).
+ * Runs the `xbar` command for the end-to-end CLI tests (test/cli.test.ts and others).
  *
- * - `runXbar(args)`: one invocation with stdin ignored, an environment without XBAR_PORT and
- *   XBAR_DEBUG, the repo root as cwd and a time limit; resolves with exit code, stdout and stderr.
- *   Foreground runs share a small semaphore so that concurrent tests do not oversubscribe the CPU
- *   (each run costs ~0.5 s of tsx start-up), which would make time limits flaky.
+ * - `runXbar(args)`: one invocation with an environment without XBAR_PORT and XBAR_DEBUG, the repo
+ *   root as cwd; resolves with exit code, stdout and stderr. By default the command runs in this
+ *   process (`main(argv)` of src/cli/main.ts, stdout and stderr captured), which costs no start-up
+ *   and holds on a loaded machine; `{ spawn: true }` runs the real `node bin/xbar.mjs` (the compiled
+ *   dist/) in a child process, for what only a process boundary shows (exit on a closed stdout,
+ *   signals, start-up). Spawned runs share a small semaphore so that concurrent tests do not
+ *   oversubscribe the CPU.
  * - `startXbar(args)` / `startProcess(cmd, args)`: a background process (`xbar emulate`, socat) whose
  *   output can be awaited line by line; every one is registered so `stopAll()` (call it in afterAll)
  *   leaves nothing running.
@@ -14,6 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { main } from "../../src/cli/main.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const XBAR_BIN = join(REPO_ROOT, "bin", "xbar.mjs");
@@ -81,18 +84,74 @@ export interface RunOptions {
    * which would otherwise wait behind every queued run at each step.
    */
   urgent?: boolean;
-  /** Called with the child right after spawning (e.g. to close its stdout early). */
+  /** Called with the child right after spawning (e.g. to close its stdout early); implies `spawn`. */
   onSpawn?: (child: ChildProcess) => void;
+  /** Run `node bin/xbar.mjs` in a child process instead of `main(argv)` in this one. */
+  spawn?: boolean;
 }
 
 /** Runs `xbar ARGS` to completion. Never rejects: a time-out shows in `timedOut`. */
 export async function runXbar(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (!opts.spawn && !opts.onSpawn) return runInProcess(args, opts);
   await acquire(opts.urgent ?? false);
   try {
     return await runOnce(args, opts);
   } finally {
     release();
   }
+}
+
+/** In-process runs capture the process's stdout and stderr: one at a time. */
+let inProcessQueue: Promise<unknown> = Promise.resolve();
+
+function runInProcess(args: string[], opts: RunOptions): Promise<RunResult> {
+  const run = inProcessQueue.then(() => runInProcessNow(args, opts));
+  inProcessQueue = run.catch(() => {});
+  return run;
+}
+
+async function runInProcessNow(args: string[], opts: RunOptions): Promise<RunResult> {
+  const t0 = Date.now();
+  const env = opts.env ?? xbarEnv();
+  const saved = { ...process.env };
+  for (const k of Object.keys(process.env)) if (!(k in env)) delete process.env[k];
+  Object.assign(process.env, env);
+  let stdout = "";
+  let stderr = "";
+  const writes = { out: process.stdout.write, err: process.stderr.write };
+  const capture =
+    (append: (s: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      cb?.();
+      return true;
+    };
+  process.stdout.write = capture((s) => (stdout += s)) as typeof process.stdout.write;
+  process.stderr.write = capture((s) => (stderr += s)) as typeof process.stderr.write;
+  process.exitCode = undefined;
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  let code: number | null = null;
+  try {
+    code = await Promise.race([
+      main([process.execPath, XBAR_BIN, ...args]),
+      new Promise<null>((res) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          res(null);
+        }, opts.timeoutMs ?? 20_000);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    process.stdout.write = writes.out;
+    process.stderr.write = writes.err;
+    process.exitCode = undefined;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  return { args, code, signal: null, stdout, stderr, timedOut, ms: Date.now() - t0 };
 }
 
 function runOnce(args: string[], opts: RunOptions): Promise<RunResult> {

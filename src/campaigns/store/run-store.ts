@@ -12,7 +12,9 @@
  * twice. Arrays (conductance maps, confusion matrices) are stored as little-endian typed-array blobs.
  */
 import { randomUUID } from "node:crypto";
-import { redactSecrets } from "../../../firmware-protocol/index.ts";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { redactSecrets } from "../../../firmware-protocol/redact.ts";
 import { closeDatabase, type Database, lockHolder, openDatabase, openSnapshot, type Row } from "./sqlite.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
@@ -145,7 +147,8 @@ function redacting(db: Database): Database {
   return db;
 }
 
-if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("run store: big-endian host");
+if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
+  throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
 
 export class RunStore {
   private constructor(

@@ -29,6 +29,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XbarError } from "../../../drivers/index.ts";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 
 const require = createRequire(import.meta.url);
 const sqlite = require("node-sqlite3-wasm") as typeof import("node-sqlite3-wasm");
@@ -74,7 +75,8 @@ export function openDatabase(path: string): Database {
     // last commits (https://sqlite.org/pragma.html#pragma_synchronous). FULL costs an fsync per measurement.
     db.exec("PRAGMA synchronous=NORMAL");
     db.exec("PRAGMA foreign_keys=ON");
-    if (mode.journal_mode !== "wal") throw new Error(`journal mode is ${mode.journal_mode}, not wal`);
+    if (mode.journal_mode !== "wal")
+      throw new XbarError(ErrorCode.INTERNAL, `journal mode is ${mode.journal_mode}, not wal`);
     // Take the exclusive lock now, so that a second process is refused at open, not halfway.
     db.exec("BEGIN IMMEDIATE; COMMIT");
   } catch (e) {

@@ -8,6 +8,8 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { parseIdx } from "./idx.ts";
 
 export interface Dataset {
@@ -39,12 +41,14 @@ export function loadMnist(
   split: "train" | "test",
   { crop = 20, limit }: { crop?: Crop; limit?: number } = {},
 ): Dataset {
-  if (crop !== 20 && crop !== 28) throw new RangeError(`crop must be 20 or 28, not ${crop}`);
+  if (crop !== 20 && crop !== 28)
+    throw new XbarError(ErrorCode.BAD_INPUT, `crop must be 20 or 28, not ${crop}`);
   const [imgFile, lblFile] = FILES[split];
   const img = parseIdx(readFileSync(join(dataDir(), imgFile)), imgFile);
   const lbl = parseIdx(readFileSync(join(dataDir(), lblFile)), lblFile);
   if (img.dims.length !== 3 || lbl.dims.length !== 1 || img.dims[0] !== lbl.dims[0]) {
-    throw new Error(
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
       `${imgFile}/${lblFile}: dimensions ${img.dims.join("x")} and ${lbl.dims.join("x")} do not match`,
     );
   }

@@ -4,6 +4,9 @@
  * the boards, filling each board's columns left to right; a layer taller than a board is cut into row
  * bands whose currents the host adds up; tiles never split a pair.
  */
+
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 
 export interface Tile {
@@ -26,7 +29,7 @@ export interface Placement {
 export class Allocator {
   private readonly used = new Map<Board, number>();
   constructor(readonly boards: Board[]) {
-    if (boards.length === 0) throw new RangeError("no boards to place layers on");
+    if (boards.length === 0) throw new XbarError(ErrorCode.BAD_INPUT, "no boards to place layers on");
   }
 
   /** Places a physical matrix of `rows x cols` (cols even). Throws when the boards are full. */
@@ -40,7 +43,8 @@ export class Allocator {
         const free = this.boards
           .map((b) => `${b.identity.rows}x${b.identity.cols - (this.used.get(b) ?? 0)}`)
           .join(", ");
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.UNSUITABLE_BOARD,
           `${name} needs ${rows}x${cols} devices; the boards have no room left (free: ${free})`,
         );
       }

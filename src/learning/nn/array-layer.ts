@@ -15,6 +15,8 @@
  * W = (G+ − G−)/ΔG with ΔG = Gmax − Gmin; vin is the input voltage for x = 1.
  */
 import { concatMap, forkJoin, from, lastValueFrom, map, type Observable, of } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 import { programVerify, type Target } from "../../pipelines/procedures/program-verify.ts";
 import type { Placement, Tile } from "./allocate.ts";
@@ -88,13 +90,16 @@ export class ArrayLayer implements Layer {
     this.dG = opts.range.gmax - opts.range.gmin;
     this.vin = opts.vin ?? 0.2;
     this.gain = opts.gain ?? 1;
-    if (!(this.gain > 0)) throw new RangeError(`gain must be positive, not ${this.gain}`);
+    if (!(this.gain > 0)) throw new XbarError(ErrorCode.BAD_INPUT, `gain must be positive, not ${this.gain}`);
     this.batch = opts.batch ?? 1;
     if (!(Number.isInteger(this.batch) && this.batch >= 1))
-      throw new RangeError(`batch must be an integer >= 1, not ${opts.batch}`);
+      throw new XbarError(ErrorCode.BAD_INPUT, `batch must be an integer >= 1, not ${opts.batch}`);
     const at = opts.refreshAt;
     if (at && !(at.low >= 0 && at.low < at.high && at.high < 1))
-      throw new RangeError(`refresh levels must satisfy 0 <= low < high < 1, not ${at.low} and ${at.high}`);
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `refresh levels must satisfy 0 <= low < high < 1, not ${at.low} and ${at.high}`,
+      );
     this.xPhys = new Float32Array(nIn + 1);
   }
 
@@ -310,7 +315,7 @@ export class ArrayLayer implements Layer {
         return { tile: t, row: t.r0 + r - t.rowStart, col: t.c0 + c - t.colStart };
       }
     }
-    throw new RangeError(`no tile holds (${r}, ${c})`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `no tile holds (${r}, ${c})`);
   }
 
   /**

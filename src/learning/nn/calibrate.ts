@@ -4,6 +4,8 @@
  * counting the pulses it took to cover 95 % of the range (levels). Leaves the device depressed.
  */
 import { lastValueFrom } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 
 export interface DeviceRange {
@@ -75,7 +77,11 @@ export async function calibrateRange(
   const levels = Math.max(1, Math.round(((idx < 0 ? curve.length : idx + 1) * 4) / 0.95));
   // Leave the device depressed.
   for (let k = 0; k < Math.ceil((levels * 2) / 64); k++) await train(p.vn, 64);
-  if (!(gmax > gmin)) throw new Error(`device r=${row} c=${col} did not respond to pulses: cannot calibrate`);
+  if (!(gmax > gmin))
+    throw new XbarError(
+      ErrorCode.NOT_CONVERGED,
+      `device r=${row} c=${col} did not respond to pulses: cannot calibrate`,
+    );
   // Monotone envelope of the (noisy) curve, up to the first time it reaches Gmax.
   const mono: number[] = [];
   let top = gmin;

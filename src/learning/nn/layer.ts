@@ -8,6 +8,8 @@
  *   update(x,δ) : W ← W − lr·[x, 1]·δᵀ   (as exactly as the layer's hardware allows)
  */
 import { type Observable, of } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Random } from "./random.ts";
 
 export interface UpdateOptions {
@@ -47,11 +49,14 @@ export class SoftwareLayer implements Layer {
     { batch = 1 }: { batch?: number } = {},
   ) {
     if (!(Number.isInteger(batch) && batch >= 1))
-      throw new RangeError(`batch must be an integer >= 1, not ${batch}`);
+      throw new XbarError(ErrorCode.BAD_INPUT, `batch must be an integer >= 1, not ${batch}`);
     this.batch = batch;
     if (init instanceof Float32Array) {
       if (init.length !== (nIn + 1) * nOut)
-        throw new RangeError(`weights have ${init.length} values, expected ${(nIn + 1) * nOut}`);
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
+          `weights have ${init.length} values, expected ${(nIn + 1) * nOut}`,
+        );
       this.w = init.slice();
     } else {
       this.w = new Float32Array((nIn + 1) * nOut);

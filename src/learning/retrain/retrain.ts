@@ -20,13 +20,15 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { isXbarError, XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Block, Board, ConductanceMap, Counters } from "../../board/board.ts";
-import { cancellableRun } from "../../pipelines/cancellable-run.ts";
+import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 
 /** The letter "F" on a size x size grid (size >= 5): a stem, a top bar and a shorter middle bar. */
 export function letterF(size: number): Uint8Array {
   if (!(Number.isInteger(size) && size >= 5))
-    throw new RangeError(`size must be an integer >= 5, not ${size}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `size must be an integer >= 5, not ${size}`);
   const p = new Uint8Array(size * size);
   const stem = Math.max(1, Math.round(size / 5));
   const mid = Math.floor(size / 2);
@@ -44,7 +46,8 @@ export function parsePattern(text: string): { size: number; pattern: Uint8Array 
     .filter((r) => r.length > 0);
   const size = rows.length;
   if (size < 2 || rows.some((r) => r.length !== size))
-    throw new RangeError(
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
       `a pattern must be square (n rows of n characters), got ${rows.map((r) => r.length).join("/")}`,
     );
   const pattern = new Uint8Array(size * size);
@@ -153,8 +156,13 @@ export type RetrainEvent =
 
 export const RETRAIN_DEFAULT_PORT = "emu://?rows=5&cols=5&device=ts-pcm&seed=1";
 
+/** The default board for a pattern of `size` x `size` cells: an emulated ts-pcm array just that big. */
+export function retrainDefaultPort(size: number): string {
+  return `emu://?rows=${size}&cols=${size}&device=ts-pcm&seed=1`;
+}
+
 export function retrain(opts: RetrainOptions): Observable<RetrainEvent> {
-  return cancellableRun<RetrainEvent, RetrainResult>([opts.board], (emit, cancelled) =>
+  return observeExperiment<RetrainEvent, RetrainResult>([opts.board], (emit, cancelled) =>
     run(opts, emit, cancelled),
   );
 }
@@ -185,26 +193,29 @@ async function run(
   } = o;
   const pattern = o.pattern ?? letterF(size);
   if (pattern.length !== size * size)
-    throw new RangeError(`the pattern has ${pattern.length} cells, not ${size}x${size}`);
-  if (!(need > 0 && need <= 1)) throw new RangeError(`need must be in (0, 1], not ${need}`);
-  if (!(target > 0)) throw new RangeError(`target must be a positive conductance, not ${target}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `the pattern has ${pattern.length} cells, not ${size}x${size}`);
+  if (!(need > 0 && need <= 1))
+    throw new XbarError(ErrorCode.BAD_INPUT, `need must be in (0, 1], not ${need}`);
+  if (!(target > 0))
+    throw new XbarError(ErrorCode.BAD_INPUT, `target must be a positive conductance, not ${target}`);
   if (!(Number.isInteger(maxSteps) && maxSteps >= 1))
-    throw new RangeError(`maxSteps must be an integer >= 1`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `maxSteps must be an integer >= 1`);
   if (!(forgetAmplitude < 0 && resetAmplitude < 0))
-    throw new RangeError("RESET and forgetting amplitudes must be negative");
+    throw new XbarError(ErrorCode.BAD_INPUT, "RESET and forgetting amplitudes must be negative");
   const { rows, cols } = board.identity;
   if (rows < size || cols < size)
-    throw new RangeError(
+    throw new XbarError(
+      ErrorCode.UNSUITABLE_BOARD,
       `a ${size}x${size} pattern needs ${size}x${size} cells; ${board.url} has ${rows}x${cols}`,
     );
   // Probe FIRE harmlessly (0 V: below any threshold, no firing, no change): a board whose devices
   // have no threshold switch refuses it (PROTOCOL.md, FIRE).
   const noFire = `${board.url} has ${board.identity.technology} devices without FIRE: the retraining experiment needs threshold-switch cells (e.g. emu://?device=ts-pcm)`;
-  if (!board.identity.operations.includes("FIRE")) throw new RangeError(noFire);
+  if (!board.identity.operations.includes("FIRE")) throw new XbarError(ErrorCode.UNSUITABLE_BOARD, noFire);
   try {
     await lastValueFrom(board.fire({ r0: 0, c0: 0, rows: 1, cols: 1 }, 0, 1e-9));
   } catch (e) {
-    if ((e as { code?: number }).code === 203) throw new RangeError(noFire);
+    if (isXbarError(e, ErrorCode.BAD_ARGUMENT)) throw new XbarError(ErrorCode.UNSUITABLE_BOARD, noFire);
     throw e;
   }
   const grid: Block = { r0: 0, c0: 0, rows: size, cols: size };
@@ -270,7 +281,7 @@ async function run(
     let firings = 0;
     let fires = 0;
     while (onCells(m) < needCells && steps < maxSteps) {
-      if (cancelled()) throw new Error("retraining cancelled");
+      if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "retraining cancelled");
       for (const b of blocks) {
         const s = await lastValueFrom(board.fire(b, v, window));
         for (const n of s) firings += n;

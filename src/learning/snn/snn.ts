@@ -19,8 +19,10 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board, Counters } from "../../board/board.ts";
-import { cancellableRun } from "../../pipelines/cancellable-run.ts";
+import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { Random } from "../nn/random.ts";
@@ -164,7 +166,7 @@ export function activeRuns(active: boolean[]): Array<[number, number]> {
 }
 
 export function trainSnn(opts: SnnOptions): Observable<SnnEvent> {
-  return cancellableRun<SnnEvent, SnnResult>([opts.board], (emit, cancelled) =>
+  return observeExperiment<SnnEvent, SnnResult>([opts.board], (emit, cancelled) =>
     runSnn(opts, emit, cancelled),
   );
 }
@@ -202,7 +204,7 @@ async function runSnn(
     ["window", window, 1],
   ] as const) {
     if (!(Number.isInteger(v) && v >= min))
-      throw new RangeError(`${k} must be an integer >= ${min}, not ${v}`);
+      throw new XbarError(ErrorCode.BAD_INPUT, `${k} must be an integer >= ${min}, not ${v}`);
   }
   for (const [k, v, ok] of [
     ["maxRate", maxRate, maxRate > 0 && maxRate <= 1],
@@ -213,7 +215,7 @@ async function runSnn(
     ["stashAt", stashAt, stashAt > 0 && stashAt <= 1],
     ["tolerance", tolerance, tolerance >= 0 && tolerance < 1],
   ] as const) {
-    if (!ok) throw new RangeError(`${k} is out of range: ${v}`);
+    if (!ok) throw new XbarError(ErrorCode.BAD_INPUT, `${k} is out of range: ${v}`);
   }
   const t0 = performance.now();
   const trainSet = o.train ?? loadMnist("train", { crop });
@@ -222,11 +224,13 @@ async function runSnn(
   const cols = 2 * CLASSES;
   const { rows: bRows, cols: bCols } = board.identity;
   if (bRows < nIn || bCols < cols)
-    throw new RangeError(
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
       `the spiking network needs ${nIn}x${cols} devices (${nIn} inputs, ${CLASSES} neurons as pairs); ${board.url} has ${bRows}x${bCols}`,
     );
   if (imagesPerEpoch > trainSet.count)
-    throw new RangeError(
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
       `imagesPerEpoch ${imagesPerEpoch} is more than the ${trainSet.count} training images`,
     );
   const vread = (await firstValueFrom(board.configure())).readVoltage;
@@ -375,7 +379,7 @@ async function runSnn(
     cellReads = 0;
     let right = 0;
     for (let k = 0; k < order.length; k++) {
-      if (cancelled()) throw new Error("training cancelled");
+      if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
       const label = trainSet.labels[order[k]!]!;
       const { x, rates } = encode(trainSet, [order[k]!]);
       const { counts, potential } = await integrate(x, 1, active);

@@ -7,6 +7,8 @@
  *                                                                   └─▶ L2.update(h, δ2) ∥ L1.update(x, δ1)
  */
 import { concatMap, forkJoin, map, type Observable, of } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Layer } from "../nn/layer.ts";
 
 export function sigmoid(z: Float32Array): Float32Array {
@@ -38,10 +40,11 @@ export interface StepResult {
 
 export class Mlp {
   constructor(readonly layers: Layer[]) {
-    if (layers.length < 1) throw new RangeError("a network needs at least one layer");
+    if (layers.length < 1) throw new XbarError(ErrorCode.BAD_INPUT, "a network needs at least one layer");
     for (let i = 1; i < layers.length; i++) {
       if (layers[i]!.nIn !== layers[i - 1]!.nOut) {
-        throw new RangeError(
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
           `layer ${i + 1} takes ${layers[i]!.nIn} inputs but layer ${i} gives ${layers[i - 1]!.nOut}`,
         );
       }

@@ -28,6 +28,8 @@
  * that switches drift off on the same device (ν = 0), so "off" means "no time between updates".
  */
 import { firstValueFrom, lastValueFrom } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 import type { ArrayLayer } from "../nn/array-layer.ts";
 import type { PulseShape } from "../nn/calibrate.ts";
@@ -86,10 +88,11 @@ export function sslOptions(o: SslOptions = {}): Required<SslOptions> {
   const drift = o.drift ?? "on";
   const sparsityThreshold = o.sparsityThreshold ?? DEFAULT_SPARSITY_THRESHOLD;
   if (!(Number.isFinite(stepTime) && stepTime >= 0 && stepTime <= 86400))
-    throw new RangeError(`stepTime must be in [0, 86400] s, not ${stepTime}`);
-  if (drift !== "on" && drift !== "off") throw new RangeError(`drift must be "on" or "off", not ${drift}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `stepTime must be in [0, 86400] s, not ${stepTime}`);
+  if (drift !== "on" && drift !== "off")
+    throw new XbarError(ErrorCode.BAD_INPUT, `drift must be "on" or "off", not ${drift}`);
   if (!(sparsityThreshold > 0 && sparsityThreshold < 1))
-    throw new RangeError(`sparsityThreshold must be in (0, 1), not ${sparsityThreshold}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `sparsityThreshold must be in (0, 1), not ${sparsityThreshold}`);
   return { stepTime, drift, sparsityThreshold };
 }
 

@@ -13,8 +13,10 @@
  */
 
 import { firstValueFrom, lastValueFrom, type Observable, tap } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board, Counters } from "../../board/board.ts";
-import { cancellableRun } from "../../pipelines/cancellable-run.ts";
+import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
@@ -165,12 +167,12 @@ export async function trainResult(
       }),
     ),
   );
-  if (!result) throw new Error("training ended without a result");
+  if (!result) throw new XbarError(ErrorCode.INTERNAL, "training ended without a result");
   return result;
 }
 
 export function train(opts: TrainOptions): Observable<TrainEvent> {
-  return cancellableRun<TrainEvent, TrainResult>(opts.boards, (emit, cancelled) =>
+  return observeExperiment<TrainEvent, TrainResult>(opts.boards, (emit, cancelled) =>
     run(opts, emit, cancelled),
   );
 }
@@ -199,10 +201,12 @@ async function run(
     batch = 1,
     lrDecay = 1,
   } = o;
-  if (!(lrDecay > 0 && lrDecay <= 1)) throw new RangeError(`lrDecay must be in (0, 1], not ${lrDecay}`);
+  if (!(lrDecay > 0 && lrDecay <= 1))
+    throw new XbarError(ErrorCode.BAD_INPUT, `lrDecay must be in (0, 1], not ${lrDecay}`);
   if (!(RULES as readonly string[]).includes(rule))
-    throw new RangeError(`unknown rule "${rule}": choose ${RULES.join(", ")}`);
-  if (rule !== "software" && boards.length === 0) throw new RangeError(`rule ${rule} needs a board`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `unknown rule "${rule}": choose ${RULES.join(", ")}`);
+  if (rule !== "software" && boards.length === 0)
+    throw new XbarError(ErrorCode.BAD_INPUT, `rule ${rule} needs a board`);
   for (const [k, v, min] of [
     ["epochs", epochs, 1],
     ["imagesPerEpoch", imagesPerEpoch, 1],
@@ -211,14 +215,15 @@ async function run(
     ["batch", batch, 1],
   ] as const) {
     if (!(Number.isInteger(v) && v >= min))
-      throw new RangeError(`${k} must be an integer >= ${min}, not ${v}`);
+      throw new XbarError(ErrorCode.BAD_INPUT, `${k} must be an integer >= ${min}, not ${v}`);
   }
   const sslOpts = rule === "ssl" ? sslOptions(o.ssl) : undefined;
   const t0 = performance.now();
   const trainSet = o.train ?? loadMnist("train", { crop });
   const testSet = o.test ?? loadMnist("test", { crop, limit: testImages });
   if (imagesPerEpoch > trainSet.count)
-    throw new RangeError(
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
       `imagesPerEpoch ${imagesPerEpoch} is more than the ${trainSet.count} training images`,
     );
   const rng = new Random(seed);
@@ -232,7 +237,8 @@ async function run(
   let range = o.range;
   const arrayLayers: ArrayLayer[] = [];
   const gains = typeof gain === "number" ? [gain, gain] : gain;
-  for (const g of gains) if (!(g > 0)) throw new RangeError(`gain must be positive, not ${g}`);
+  for (const g of gains)
+    if (!(g > 0)) throw new XbarError(ErrorCode.BAD_INPUT, `gain must be positive, not ${g}`);
   const software = (i: number) =>
     new SoftwareLayer(sizes[i]!, sizes[i + 1]!, { rng, scale: 0.1 * (gains[i] ?? 1) }, { batch });
   let layers: Layer[];
@@ -293,7 +299,7 @@ async function run(
     const x = new Float32Array(nIn);
     await drift?.resume();
     for (let k = 0; k < order.length; k++) {
-      if (cancelled()) throw new Error("training cancelled");
+      if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
       const idx = subset[order[k]!]!;
       x.set(trainSet.images.subarray(idx * nIn, (idx + 1) * nIn));
       const r = await lastValueFrom(net.trainStep(x, trainSet.labels[idx]!, rates));

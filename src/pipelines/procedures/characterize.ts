@@ -5,6 +5,8 @@
  *   read ─▶ [+V pulse, read] × N ─▶ [−V pulse, read] × N        emits one point per read
  */
 import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
 import { withProgress } from "../operators/with-progress.ts";
@@ -44,9 +46,11 @@ export function characterize(board: Board, opts: CharacterizeOptions): Observabl
     width = DEFAULT_PULSE.width,
   } = opts;
   if (!(Number.isInteger(pulses) && pulses >= 1))
-    throw new RangeError(`pulses must be a positive integer, not ${pulses}`);
-  if (!(setAmplitude > 0)) throw new RangeError(`setAmplitude must be positive, not ${setAmplitude}`);
-  if (!(resetAmplitude < 0)) throw new RangeError(`resetAmplitude must be negative, not ${resetAmplitude}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `pulses must be a positive integer, not ${pulses}`);
+  if (!(setAmplitude > 0))
+    throw new XbarError(ErrorCode.BAD_INPUT, `setAmplitude must be positive, not ${setAmplitude}`);
+  if (!(resetAmplitude < 0))
+    throw new XbarError(ErrorCode.BAD_INPUT, `resetAmplitude must be negative, not ${resetAmplitude}`);
   const phase = (name: "potentiation" | "depression", amplitude: number, offset: number) =>
     range(1, pulses).pipe(
       concatMap((index) =>

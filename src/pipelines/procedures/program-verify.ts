@@ -13,6 +13,8 @@
  * - capped when it used `maxPulses` without converging.
  */
 import { concatMap, EMPTY, expand, from, map, mergeMap, type Observable, reduce, takeWhile } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board, ConductanceMap } from "../../board/board.ts";
 import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
 import { withProgress } from "../operators/with-progress.ts";
@@ -81,12 +83,15 @@ export function programVerify(
     resetAmplitude = DEFAULT_PULSE.resetAmplitude,
     width = DEFAULT_PULSE.width,
   } = opts;
-  if (targets.length === 0) throw new RangeError("no targets to program");
+  if (targets.length === 0) throw new XbarError(ErrorCode.BAD_INPUT, "no targets to program");
   if (!(tolerance > 0 && tolerance < 1))
-    throw new RangeError(`tolerance must be in (0, 1), not ${tolerance}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `tolerance must be in (0, 1), not ${tolerance}`);
   for (const t of targets) {
     if (!(t.target > 0 && Number.isFinite(t.target)))
-      throw new RangeError(`target at r=${t.row} c=${t.col} must be a positive conductance, not ${t.target}`);
+      throw new XbarError(
+        ErrorCode.BAD_INPUT,
+        `target at r=${t.row} c=${t.col} must be a positive conductance, not ${t.target}`,
+      );
   }
   const tol = (target: number) => Math.max(tolerance * target, absTolerance);
   const n = targets.length;

@@ -3,6 +3,8 @@
  * (virtual on an emulated board, so hours take milliseconds).
  */
 import { concat, concatMap, defer, map, type Observable, range, tap } from "rxjs";
+import { ErrorCode } from "../../../firmware-protocol/constants.ts";
+import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Block, Board, ConductanceMap } from "../../board/board.ts";
 import { abortOnUnsubscribe } from "../operators/abort-on-unsubscribe.ts";
 import { readMap } from "../operators/pulses.ts";
@@ -26,9 +28,9 @@ export function retention(
   board: Board,
   { block, interval, count }: RetentionOptions,
 ): Observable<RetentionPoint> {
-  if (!(interval > 0)) throw new RangeError(`interval must be positive, not ${interval}`);
+  if (!(interval > 0)) throw new XbarError(ErrorCode.BAD_INPUT, `interval must be positive, not ${interval}`);
   if (!(Number.isInteger(count) && count >= 0))
-    throw new RangeError(`count must be a non-negative integer, not ${count}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `count must be a non-negative integer, not ${count}`);
   const sample = (t$: Observable<number>) =>
     t$.pipe(concatMap((t) => readMap(board, block).pipe(map((m) => ({ t, map: m })))));
   return defer(() => {
