@@ -103,6 +103,9 @@ describe("the token from a file or the environment", () => {
     const r = await xbar(["idn", "--port", url], { XBAR_TOKEN: TOKEN });
     expect(r.code).toBe(0);
     expect(r.text).toMatch(/8 x 8/);
+    // ... and --help says so, on the board commands and on emulate.
+    expect((await xbar(["idn", "--help"])).text).toMatch(/XBAR_TOKEN.*token-file=/s);
+    expect((await xbar(["emulate", "--help"])).text).toMatch(/--token-file.*XBAR_TOKEN/s);
   });
 
   it("a stored URL (token=***) takes its token from the environment, else says where to give it (E607)", () => {
