@@ -18,7 +18,11 @@ export interface ServeOptions {
    * costs at most this plus one reply (at most the board's maxLine), not everything it asked for.
    */
   outputBudget?: number;
-  /** A connection whose replies stay untaken this long is dropped, ms; default 30 000. */
+  /**
+   * A connection whose replies stay untaken this long is dropped, ms (0: never, it stays unread until
+   * they are taken); default 30 000. serveSerial and the in-process emu:// link use 0: a serial port or
+   * a pipe is not a connection that another client could take over.
+   */
   stallTimeoutMs?: number;
   /**
    * Longest line, bytes, of a connection that does not own the board (admission.ts): it can only be
@@ -68,6 +72,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   /** Bytes written and not yet taken by the peer (the fault layer's own queue included). */
   const waiting = () => raw.writableLength + (stream === raw ? 0 : stream.writableLength);
   let stall: NodeJS.Timeout | undefined;
+  let paused = false;
   let detached = false;
   const resumeWhenDrained = () => {
     if (detached) return;
@@ -79,20 +84,24 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
     }
     clearTimeout(stall);
     stall = undefined;
+    paused = false;
     reader.output.resume();
   };
   reader.output.on("data", (line: string) => {
     session.handle(line);
     reader.input.maxLine = lineLimit();
     opts.onLine?.();
-    if (stall === undefined && waiting() > outputBudget) {
+    if (!paused && waiting() > outputBudget) {
+      paused = true;
       reader.output.pause();
-      stall = setTimeout(() => {
-        opts.onDrop?.(`replies not taken for ${stallTimeoutMs} ms`);
-        stream.destroy();
-        raw.destroy();
-      }, stallTimeoutMs);
-      stall.unref();
+      if (stallTimeoutMs > 0) {
+        stall = setTimeout(() => {
+          opts.onDrop?.(`replies not taken for ${stallTimeoutMs} ms`);
+          stream.destroy();
+          raw.destroy();
+        }, stallTimeoutMs);
+        stall.unref();
+      }
       resumeWhenDrained();
     }
   });
@@ -219,6 +228,6 @@ export async function serveSerial(
 ): Promise<SerialPort> {
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
-  serveStream(board, port, opts);
+  serveStream(board, port, { stallTimeoutMs: 0, ...opts });
   return port;
 }

@@ -188,7 +188,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
-    const detach = serveStream(board, boardEnd, { faults });
+    const detach = serveStream(board, boardEnd, { faults, stallTimeoutMs: 0 });
     transport = new StreamTransport(hostEnd, "emu://", board.maxLine);
     stop = async () => {
       detach();
