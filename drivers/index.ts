@@ -2,6 +2,7 @@
 
 export * from "../firmware-protocol/errors.ts";
 export * from "./crossbar-client.ts";
+export * from "./list-ports.ts";
 export * from "./open-transport.ts";
 export * from "./stream-transport.ts";
 export * from "./transport.ts";

@@ -135,7 +135,7 @@ describe("steps in-process (runner and store without the CLI)", () => {
 });
 
 describe("checks against the board, before the first pulse", () => {
-  it("refuses a step outside the board's envelope, naming the line; the run is failed with no step begun", async () => {
+  it("refuses a step outside the board's envelope, naming the line, before the database is created", async () => {
     const file = join(dir, "envelope.yaml");
     const db = join(dir, "envelope.sqlite");
     writeFileSync(
@@ -147,12 +147,80 @@ describe("checks against the board, before the first pulse", () => {
     expect(r.stderr).toBe(
       `xbar: E301 AMPLITUDE_LIMIT: ${file}:5: steps[1].characterize: amplitude 9 V outside the envelope (|v| <= 5 V) of emu://?rows=8&cols=8\n`,
     );
+    expect(existsSync(db)).toBe(false);
+  });
+});
+
+describe("--dry-run checks what it can before the real run", () => {
+  const cases: Array<[string, string, number, RegExp]> = [
+    [
+      "a device outside the array",
+      "board: emu://?rows=8&cols=8\nsteps:\n  - characterize: { row: 20, col: 0, pulses: 3 }\n",
+      2,
+      /^xbar: E608 BAD_INPUT: .*:4: steps\[0\]\.characterize: device r=20 c=0 is outside the 8 x 8 array/,
+    ],
+    [
+      "a voltage beyond the envelope",
+      "board: emu://?rows=8&cols=8\nsteps:\n  - characterize: { row: 0, col: 0, pulses: 3, setAmplitude: 12 }\n",
+      1,
+      /^xbar: E301 AMPLITUDE_LIMIT: .*amplitude 12 V outside the envelope/,
+    ],
+    [
+      "an http:// board URL",
+      "board: http://lab-board\nsteps:\n  - identify: {}\n",
+      2,
+      /^xbar: E607 BAD_URL: .*http:\/\/lab-board/,
+    ],
+    [
+      "a target above the devices' largest conductance",
+      "board: emu://?rows=8&cols=8&device=linear\nsteps:\n  - program: { pattern: uniform, block: { r0: 0, c0: 0, rows: 2, cols: 2 }, low: 1e-6, high: 1 }\n",
+      2,
+      /^xbar: E608 BAD_INPUT: .*target 1 S is above the largest conductance/,
+    ],
+  ];
+  it.each(cases)("refuses %s, and the database is not created", async (_what, body, code, message) => {
+    const file = join(dir, "dry.yaml");
+    const db = join(dir, "dry-never.sqlite");
+    writeFileSync(file, `name: dry\n${body}`);
+    for (const args of [["--dry-run"], []]) {
+      const r = await runXbar(["run", file, "--db", db, ...args]);
+      expect(r.code, describeRun(r)).toBe(code);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it("an unreachable board is reported, not refused, by a dry run", async () => {
+    const file = join(dir, "dry-far.yaml");
+    writeFileSync(file, "name: far\nboard: socket://127.0.0.1:1\nsteps:\n  - identify: {}\n");
+    const r = await runXbar(["run", file, "--dry-run"]);
+    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.stdout).toMatch(
+      /^not checked against socket:\/\/127\.0\.0\.1:1 \(not reachable from here: E606/m,
+    );
+  });
+});
+
+describe("program steps that do not converge", () => {
+  it("onUnconverged: fail fails the run with E620 and exit 3; the counts are kept with the step", async () => {
+    const file = join(dir, "strict.yaml");
+    const db = join(dir, "strict.sqlite");
+    writeFileSync(
+      file,
+      "name: strict\nboard: emu://?rows=8&cols=8&device=pcm&seed=1\nsteps:\n  - characterize: { row: 0, col: 0, pulses: 30 }\n  - program: { pattern: checkerboard, block: { r0: 0, c0: 0, rows: 4, cols: 4 }, relative: true, low: 0.3, high: 0.7, tolerance: 0.01, maxPulses: 5, onUnconverged: fail }\n",
+    );
+    const r = await runXbar(["run", file, "--db", db]);
+    expect(r.code, describeRun(r)).toBe(3);
+    expect(r.stderr).toMatch(/^xbar: E620 NOT_CONVERGED: program: \d+ of 16 devices did not converge/m);
     const store = RunStore.open(db);
     const run = store.runs()[0]!;
-    const steps = store.steps(run.id);
+    const step = store.steps(run.id).find((st) => st.kind === "program")!;
     store.close();
     expect(run.status).toBe("failed");
-    expect(steps).toEqual([]);
+    expect(step.status).toBe("failed");
+    expect(step.error).toMatch(
+      /\d+ of 16 devices did not converge \(\d+ stuck, \d+ out of pulse budget, \d+ not settled/,
+    );
   });
 });
 
@@ -180,6 +248,17 @@ describe("a sweep over three device presets", () => {
     expect(techs).toEqual(["linear", "agsi", "pcm"]);
     expect(statuses).toEqual(["completed", "completed", "completed"]);
     expect(curves).toEqual([121, 121, 121]);
+    // The pcm run's checkerboard does not fully converge: the default policy (warn) completes the
+    // step, says so on stderr and on the run's line, and records the counts with the step.
+    expect(r.stderr).toMatch(
+      /^xbar: warning: run 3 step 3 program: \d+ of 64 devices did not converge \(\d+ stuck, \d+ out of pulse budget, \d+ not settled within \d+ rounds\)$/m,
+    );
+    expect(r.stdout).toMatch(/^run 3: completed with 1 warning\(s\)$/m);
+    const check = RunStore.open(db);
+    const pcmProgram = check.steps(3).find((st) => st.kind === "program")!.result as Record<string, number>;
+    check.close();
+    expect(pcmProgram.converged + pcmProgram.stuck + pcmProgram.capped + pcmProgram.pending).toBe(64);
+    expect(pcmProgram.converged).toBeLessThan(64);
 
     const csv = join(dir, "emu.csv");
     const pq = join(dir, "emu.parquet");

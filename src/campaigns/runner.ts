@@ -11,11 +11,13 @@
  */
 import { hostname } from "node:os";
 import { firstValueFrom } from "rxjs";
-import { XbarError } from "../../drivers/index.ts";
+import { parseLinkUrl } from "../../drivers/open-transport.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { connectSmu, type Smu } from "../board/instrument.ts";
-import { DEFAULT_PULSE } from "../pipelines/index.ts";
+import { checkReachable, DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign, CampaignRun, Path } from "./load.ts";
 import type { Step } from "./schema.ts";
 import { executeStep, StepAborted } from "./steps.ts";
@@ -48,7 +50,7 @@ export function preflight(
     const device = (r: number, c: number) => {
       if (r >= rows || c >= cols)
         throw new XbarError(
-          608,
+          ErrorCode.BAD_INPUT,
           `${at}: device r=${r} c=${c} is outside the ${rows} x ${cols} array of ${board.url}`,
         );
     };
@@ -62,12 +64,12 @@ export function preflight(
       for (const v of [set, reset])
         if (Math.abs(v) > l.vmax)
           throw new XbarError(
-            301,
+            ErrorCode.AMPLITUDE_LIMIT,
             `${at}: amplitude ${v} V outside the envelope (|v| <= ${l.vmax} V) of ${board.url}`,
           );
       if (w < l.wmin || w > l.wmax)
         throw new XbarError(
-          302,
+          ErrorCode.WIDTH_LIMIT,
           `${at}: width ${w} s outside the envelope (${l.wmin} .. ${l.wmax} s) of ${board.url}`,
         );
     };
@@ -82,9 +84,56 @@ export function preflight(
     if (s.kind === "program") {
       block(s.body.block);
       pulse(s.body);
+      if (!s.body.relative) for (const g of [s.body.low, s.body.high]) checkReachable(board, g, at);
     }
     if (s.kind === "read" || s.kind === "retention") block(s.body.block);
   });
+}
+
+/** What checking a campaign against its boards found for one board URL. */
+export interface BoardCheck {
+  url: string;
+  /** "checked": against the board's identity and envelope; "unreachable": only the URL was checked. */
+  status: "checked" | "unreachable";
+  detail: string;
+}
+
+/**
+ * Checks every run of a campaign against its board before anything is recorded or applied: the URL's
+ * grammar, then array bounds, the safety envelope and reachable targets against the board's identity
+ * (for emu://, a fresh emulated board of the same kind; else the board itself when it answers).
+ * Throws the first refusal (coded, naming the file line); a board that cannot be reached is reported,
+ * not refused, when `allowUnreachable` (a dry run prepared away from the lab).
+ */
+export async function checkCampaign(campaign: Campaign, allowUnreachable: boolean): Promise<BoardCheck[]> {
+  const checks = new Map<string, BoardCheck>();
+  for (const run of campaign.runs) {
+    const key = `${run.url}\n${JSON.stringify(run.steps)}`;
+    if (checks.has(key)) continue;
+    parseLinkUrl(run.url);
+    let board: Board;
+    try {
+      board = await connect(run.url);
+    } catch (e) {
+      const unreachable = [
+        ErrorCode.PORT_NOT_FOUND,
+        ErrorCode.CONNECTION_REFUSED,
+        ErrorCode.TIMEOUT,
+        ErrorCode.PORT_BUSY,
+      ];
+      if (!allowUnreachable || !(isXbarError(e) && unreachable.includes(e.code as never))) throw e;
+      checks.set(key, { url: run.url, status: "unreachable", detail: e.message });
+      continue;
+    }
+    try {
+      preflight(board, run.steps, campaign.where);
+      const i = board.identity;
+      checks.set(key, { url: run.url, status: "checked", detail: `${i.rows} x ${i.cols} ${i.technology}` });
+    } finally {
+      await board.close().catch(() => {});
+    }
+  }
+  return [...checks.values()];
 }
 
 export async function runCampaign(

@@ -47,6 +47,8 @@ export const STEP_BODIES = {
     relative: z.boolean().optional(),
     tolerance: z.number().gt(0).lt(1).optional(),
     maxPulses: int(1).optional(),
+    /** When devices end stuck or out of pulse budget: `warn` (default: the step completes with a warning) or `fail` (the run fails, exit 3). */
+    onUnconverged: z.enum(["warn", "fail"]).optional(),
     ...pulseShape,
   }),
   /** Forming: pulses of rising amplitude on one device, a read after each, until G >= target. */

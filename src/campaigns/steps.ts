@@ -173,16 +173,22 @@ export async function executeStep(step: Step, ctx: StepContext): Promise<Record<
           meta: { pulses: d.pulses },
         });
       await consume(readMap(board, b.block), signal, (m) => record(mapMeasurement("map", m)));
-      return {
+      const outcome = {
         low: b.low,
         high: b.high,
         devices: targets.length,
         converged: last!.converged,
         stuck: last!.stuck,
         capped: last!.capped,
+        pending: last!.pending,
         rounds: last!.round,
         pulses: last!.pulses,
       };
+      const missed = outcome.devices - outcome.converged;
+      if (missed === 0) return outcome;
+      const what = `${missed} of ${outcome.devices} devices did not converge (${outcome.stuck} stuck, ${outcome.capped} out of pulse budget, ${outcome.pending} not settled within ${outcome.rounds} rounds)`;
+      if (b.onUnconverged === "fail") throw new XbarError(ErrorCode.NOT_CONVERGED, `program: ${what}`);
+      return { ...outcome, warning: what };
     }
     case "form": {
       const b = step.body;

@@ -1,6 +1,7 @@
 /** `xbar demo|idn|stat|read|pulse|ports`: a board's identity, counters, reads and pulses. */
 import type { Command } from "commander";
 import { firstValueFrom } from "rxjs";
+import { listSerialPorts } from "../../drivers/list-ports.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { ConductanceMap } from "../board/board.ts";
 import { out, outRaw, portOption, withBoard } from "./common.ts";
@@ -161,16 +162,7 @@ export function addBoardCommands(program: Command): void {
     .option("--json", "print JSON")
     .addHelpText("after", "\nExamples:\n  xbar ports\n  xbar ports --json")
     .action(async (o) => {
-      const { SerialPort } = await import("serialport");
-      let ports: Awaited<ReturnType<typeof SerialPort.list>>;
-      try {
-        ports = await SerialPort.list();
-      } catch (e) {
-        throw new XbarError(
-          604,
-          `this system cannot enumerate serial ports (${(e as Error).message}); give the device path directly, e.g. --port /dev/ttyUSB0`,
-        );
-      }
+      const ports = await listSerialPorts();
       if (o.json) return out(JSON.stringify(ports));
       if (ports.length === 0) return out("no serial ports found");
       for (const p of ports)

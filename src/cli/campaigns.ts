@@ -8,7 +8,7 @@ import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
-import { runCampaign } from "../campaigns/runner.ts";
+import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
 import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
 import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
 import { type Progress, progressBar } from "./progress.ts";
@@ -67,6 +67,13 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
           return;
         }
         for (const l of describePlan(campaign).lines) out(l);
+        // Checked against the boards before anything is recorded or applied (a dry run included).
+        for (const c of await checkCampaign(campaign, Boolean(o.dryRun)))
+          out(
+            c.status === "checked"
+              ? `checked against ${c.url}: ${c.detail}, every step within its bounds and envelope`
+              : `not checked against ${c.url} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
+          );
         if (o.dryRun) return;
         store = RunStore.open(o.db);
         const created = store.createCampaign({
@@ -115,16 +122,19 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       let bar: Progress | undefined;
+      let warnings = 0;
       const nSteps = campaign.runs[0]!.steps.length;
       try {
         const res = await runCampaign(store, campaign, runs, {
           signal: ctl.signal,
           software: softwareVersion(),
           events: {
-            runStart: (r, i, n) =>
+            runStart: (r, i, n) => {
+              warnings = 0;
               out(
                 `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
-              ),
+              );
+            },
             stepSkipped: (r, idx, s) =>
               out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
             stepStart: (r, idx, s) => {
@@ -141,10 +151,18 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
               out(
                 `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${summary(result)}`,
               );
+              if (typeof result.warning === "string") {
+                warnings++;
+                process.stderr.write(
+                  `xbar: warning: run ${r.id} step ${idx + 1} ${s.kind}: ${result.warning}\n`,
+                );
+              }
             },
             runEnd: (r, status) => {
               bar?.stop();
-              out(`run ${r.id}: ${status}`);
+              out(
+                `run ${r.id}: ${status}${status === "completed" && warnings ? ` with ${warnings} warning(s)` : ""}`,
+              );
             },
           },
         });

@@ -1,5 +1,5 @@
 /**
- * The retraining experiment on neuron–synapse cells (RESEARCH.md section 5, Sung et al. 2022): a
+ * The retraining experiment on neuron–synapse cells (docs/research.md §5, Sung et al. 2022): a
  * campaign over the Board interface (its `fire()` is the protocol's FIRE) on an array of threshold-switch-on-PCM
  * cells (`tech=ts-pcm`).
  *

@@ -1,6 +1,6 @@
 /**
  * A spiking network trained with the array in the loop, and the neuromodulation-inspired stashing
- * system (RESEARCH.md section 4, Cheong et al. 2022). A pipeline over the Board interface only.
+ * system (docs/research.md §4, Cheong et al. 2022). A pipeline over the Board interface only.
  *
  *   image ─▶ rate code: T steps of input spikes (read pulses of vread on the rows)
  *         ─▶ one VMM of k = T vectors per run of active columns (the synapses: differential pairs)
@@ -10,7 +10,7 @@
  *            presentations is stashed: its columns get no pulses and are left out of the VMMs
  *   end ─▶ every neuron restored; test accuracy with all columns
  *
- * Our choices (the work's full text was not available; RESEARCH.md): one layer of `classes` LIF
+ * Our choices (the work's full text was not available; docs/research.md): one layer of `classes` LIF
  * neurons (decay β, threshold θ in weight units, reset by subtraction), Bernoulli rate coding, a local
  * delta rule on spike counts (pre-synaptic spike rate × post-synaptic count error against a teacher:
  * `target` spikes for the label's neuron, none for the others), bidirectional updates on the pair

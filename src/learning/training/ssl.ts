@@ -1,5 +1,5 @@
 /**
- * Spontaneous sparse learning (SSL) on a drifting PCM array (RESEARCH.md section 3; Lim et al.,
+ * Spontaneous sparse learning (SSL) on a drifting PCM array (docs/research.md §3; Lim et al.,
  * Nat. Commun. 12, 2021), as a pipeline over the Board interface only.
  *
  * The network and the update are those of the on-chip rule (both layers on differential pairs, forward

@@ -1,5 +1,5 @@
 /**
- * Training rules as pipelines over the Board interface (RESEARCH.md sections 1 and 2):
+ * Training rules as pipelines over the Board interface (docs/research.md §1 and §2):
  * - "software": backpropagation in floating point, no board (the reference);
  * - "onchip": every layer on arrays: forward = VMM, backward = transposed VMM, update = pulses
  *   (one OPU per layer and image), bidirectional or unidirectional with the refresh of saturated pairs,

@@ -67,6 +67,19 @@ export interface ProgramProgress {
   devices?: DeviceOutcome[];
 }
 
+/**
+ * Refuses a target no device of the board can reach: above the largest conductance the board reports
+ * (LIM gmax), so that it is named up front instead of ending as "stuck" after the pulse budget.
+ */
+export function checkReachable(board: Board, target: number, where: string): void {
+  const gmax = board.limits.gmax;
+  if (gmax !== undefined && target > gmax * (1 + 1e-9))
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `${where}: target ${target} S is above the largest conductance of the devices of ${board.url} (${gmax} S)`,
+    );
+}
+
 export function programVerify(
   board: Board,
   targets: Target[],
@@ -92,6 +105,7 @@ export function programVerify(
         ErrorCode.BAD_INPUT,
         `target at r=${t.row} c=${t.col} must be a positive conductance, not ${t.target}`,
       );
+    checkReachable(board, t.target, `target at r=${t.row} c=${t.col}`);
   }
   const tol = (target: number) => Math.max(tolerance * target, absTolerance);
   const n = targets.length;
