@@ -24,6 +24,7 @@ import { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
 import {
   type ArgInput,
   type Args,
+  argToken,
   type BoardEvent,
   COMMANDS,
   type Discarded,
@@ -335,7 +336,13 @@ export class CrossbarClient {
     }
     const m = d.message;
     if (m.kind === "event") {
-      if (m.name === "REJECT") this.resendAll();
+      if (m.name === "REJECT" && m.args.get("code") === String(ErrorCode.CONNECTION_CLOSED)) {
+        // The board closes this connection and says why (PROTOCOL.md §3, Connections).
+        const msg = argToken(m.args, "msg", "connection closed by the board");
+        this.fail(
+          new XbarError(ErrorCode.CONNECTION_CLOSED, msg, { port: this.transport.name, side: "board" }),
+        );
+      } else if (m.name === "REJECT") this.resendAll();
       if (m.name === "BOOT") this.onBoot();
       this.events.next(m);
       return;

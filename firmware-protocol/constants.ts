@@ -56,6 +56,8 @@ export const ErrorCode = {
   BUSY: 402,
   UNAUTHORIZED: 403,
   COMPLIANCE_TRIP: 404,
+  /** The board closes this connection: too many connections, idle, or not admitted in time (§3, Connections). */
+  CONNECTION_CLOSED: 405,
   INTERNAL: 500,
   // Host side only, never on the wire.
   TIMEOUT: 601,

@@ -4,6 +4,7 @@
  * being done (command, tag, device address, port). Tests check `code`, never the text.
  */
 import { errorCodeName } from "./constants.ts";
+import { redactSecrets } from "./redact.ts";
 
 export interface ErrorContext {
   /** The protocol verb, e.g. "PULSE". */
@@ -21,13 +22,22 @@ export interface ErrorContext {
 }
 
 export class XbarError extends Error {
+  readonly detail: string;
+  readonly context: ErrorContext;
+
+  /** Secrets (tokens, URL passwords) in `detail` and `context.port` are redacted (redact.ts). */
   constructor(
     readonly code: number,
-    readonly detail: string,
-    readonly context: ErrorContext = {},
+    detail: string,
+    context: ErrorContext = {},
     options?: { cause?: unknown },
   ) {
-    super(`E${code} ${errorCodeName(code)}: ${detail}${describe(context)}`, options);
+    const ctx =
+      typeof context.port === "string" ? { ...context, port: redactSecrets(context.port) } : context;
+    const text = redactSecrets(detail);
+    super(`E${code} ${errorCodeName(code)}: ${text}${describe(ctx)}`, options);
+    this.detail = text;
+    this.context = ctx;
     this.name = "XbarError";
   }
 }

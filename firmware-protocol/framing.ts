@@ -24,7 +24,8 @@ export class LineGuard extends Transform {
   private run = 0;
   private dropping = false;
 
-  constructor(private readonly maxLine = MAX_LINE) {
+  /** @param maxLine longest line, bytes; may be changed at any time (a listener raises it once a connection is admitted). */
+  constructor(public maxLine = MAX_LINE) {
     super();
   }
 

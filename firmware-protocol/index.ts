@@ -8,4 +8,5 @@ export * from "./errors.ts";
 export * from "./framing.ts";
 export * from "./message.ts";
 export * from "./packed.ts";
+export * from "./redact.ts";
 export * from "./request.ts";

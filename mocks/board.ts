@@ -27,6 +27,7 @@ import {
   type Request,
   type Verb,
 } from "../firmware-protocol/index.ts";
+import { Admission } from "./admission.ts";
 import { ArrayModel, type ArrayOptions } from "./array.ts";
 import { defaultConfig, FIRMWARE_VERSION, HARD_LIMITS, zeroCounters } from "./config.ts";
 import { effectsToken } from "./effects.ts";
@@ -120,6 +121,8 @@ export class EmulatedBoard extends ArrayModel {
   readonly window: number;
   /** Token a session must present in HELLO, or undefined. */
   readonly token: string | undefined;
+  /** The token check and the one session that owns the board (admission.ts). */
+  readonly admission: Admission<Session>;
   /** Bits of the DAC and ADC (protocol 1.1 wire), or undefined for a float32 board. */
   readonly dacBits: number | undefined;
   readonly adcBits: number | undefined;
@@ -151,6 +154,7 @@ export class EmulatedBoard extends ArrayModel {
     this.maxLine = opts.maxLine ?? MAX_LINE;
     this.window = opts.window ?? 16;
     this.token = opts.token;
+    this.admission = new Admission(opts.token);
     this.dacBits = opts.dac;
     this.adcBits = opts.adc;
     this.timescale = opts.timescale ?? 0;
@@ -212,7 +216,7 @@ export class EmulatedBoard extends ArrayModel {
 
   /** Sends an unsolicited event to every open session. */
   broadcast(line: string): void {
-    for (const s of this.sessions) s.send(line);
+    for (const s of this.sessions) if (s.hearsEvents) s.send(line);
     for (const l of this.listeners) l(line);
   }
 

@@ -67,7 +67,7 @@ export class Session {
     readonly board: EmulatedBoard,
     private readonly output: (line: string) => void,
   ) {
-    this.authorized = board.token === undefined;
+    this.authorized = !board.admission.required;
     this.config = board.config;
   }
 
@@ -85,11 +85,24 @@ export class Session {
   lose(): void {
     this.replay.clear();
     this.config = this.board.config;
-    this.authorized = this.board.token === undefined;
+    this.authorized = !this.board.admission.required;
     clearTimeout(this.timer);
     this.running = null;
     this.pending = [];
     this.busyUntil = 0;
+  }
+
+  /** True when this session owns the board (admission.ts): only its lines touch board state. */
+  get isOwner(): boolean {
+    return this.board.admission.isOwner(this);
+  }
+
+  /**
+   * Events go to the owner (also the BOOT of a reboot that ended its authentication), or to every
+   * authorised session while nobody owns the board; never to a session that has not authenticated.
+   */
+  get hearsEvents(): boolean {
+    return this.isOwner || (this.authorized && !this.board.admission.owned);
   }
 
   /** Size of the replay window now (bounded by REPLAY_WINDOW; for tests). */
@@ -110,6 +123,7 @@ export class Session {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    this.board.admission.release(this);
     this.board.closeSession(this);
   }
 
@@ -177,8 +191,8 @@ export class Session {
       // not retransmit into the same error: it is answered, not REJECTed (REJECT asks for a resend).
       if (d.tag !== undefined && d.code === ErrorCode.MALFORMED && this.board.protocol !== "1.0") {
         const crc = line.slice(line.lastIndexOf("*") + 1).replace(/\r$/, "");
-        if (!this.authorized) {
-          this.board.pushError(ErrorCode.UNAUTHORIZED, "no session");
+        // Refusals of sessions that are not admitted touch no board state (no error queue, no counter).
+        if (!this.authorized || !this.board.admission.claim(this)) {
           this.send(
             encodeErr(d.tag, ErrorCode.UNAUTHORIZED, "no session: open it with HELLO token=... first"),
           );
@@ -199,15 +213,21 @@ export class Session {
       // (1.1; a 1.0 board kept it), the token checked again.
       this.replay.clear();
       if (this.board.protocol !== "1.0") this.config = defaultConfig();
-      if (this.board.token !== undefined) this.authorized = this.checkToken(m.args);
+      if (this.board.admission.required) this.authorized = this.checkToken(m.args);
     }
     if (!this.authorized) {
       const msg =
         m.verb === "HELLO"
           ? "wrong or missing token: open the session with HELLO token=..."
           : "no session: open it with HELLO token=... first";
-      this.board.pushError(ErrorCode.UNAUTHORIZED, msg);
       this.send(encodeErr(m.tag, ErrorCode.UNAUTHORIZED, msg));
+      return;
+    }
+    // One connection at a time owns the board (admission.ts); the others touch nothing of it.
+    if (!this.board.admission.claim(this)) {
+      this.send(
+        encodeErr(m.tag, ErrorCode.BUSY, "the board is in use by another connection (one at a time)"),
+      );
       return;
     }
     const seen = this.replay.get(m.tag);
@@ -317,22 +337,17 @@ export class Session {
   }
 
   private checkToken(args: Args): boolean {
-    const want = this.board.token;
-    if (want === undefined) return true;
     let given: string | undefined;
     try {
       given = parseRequest("HELLO", args).token;
     } catch {
-      return false;
+      given = undefined;
     }
-    if (given === undefined) return false;
-    const a = Buffer.from(given, "latin1");
-    const b = Buffer.from(want, "latin1");
-    return a.length === b.length && timingSafeEqual(a, b);
+    return this.board.admission.check(given);
   }
 
   private reject(code: number, msg: string): void {
-    this.board.pushError(code, msg);
+    if (this.authorized && this.board.admission.claim(this)) this.board.pushError(code, msg);
     this.send(encodeEvent("REJECT", { code, msg }));
   }
 }

@@ -134,16 +134,23 @@ describe("listening elsewhere than loopback", () => {
     await board.close();
   });
 
-  it("xbar emulate --help documents --fault, --allow-remote and --token", async () => {
+  it("xbar emulate --help documents --fault, --allow-remote, --token-file, XBAR_TOKEN and --token", async () => {
     const r = await runXbar(["emulate", "--help"]);
     expect(r.code).toBe(0);
-    for (const flag of ["--fault <spec>", "--allow-remote", "--token <secret>", "reset-after:N", "?token="])
+    for (const flag of [
+      "--fault <spec>",
+      "--allow-remote",
+      "--token <secret>",
+      "--token-file <file>",
+      "reset-after:N",
+      "XBAR_TOKEN",
+    ])
       expect(r.stdout).toContain(flag);
   });
 
   it("xbar emulate --listen 0.0.0.0:0 without --allow-remote exits with E608", async () => {
     const r = await runXbar(["emulate", "--listen", "0.0.0.0:0"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2); // bad usage (E608) exits 2 since main's exit-code rules
     expect(r.stderr).toMatch(/E608.*--allow-remote/);
   });
 });

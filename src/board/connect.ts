@@ -9,7 +9,8 @@
  *   emu://?device=lut&lut=/path/curve.csv              … of a device measured with `xbar characterize`
  *   emu://?device=linear&fault=drop:0.02,corrupt:0.02  … behind a faulty link (mocks/faults.ts)
  *   emu://?timescale=1&baud=115200                     … taking a board's time, on a 115200-baud UART
- *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=)
+ *   socket://10.0.0.5:5025?token=SECRET                a board that asks for a token (HELLO token=);
+ *   socket://10.0.0.5:5025?token-file=PATH             … read from a file, or from $XBAR_TOKEN (token.ts)
  */
 import { Duplex, PassThrough } from "node:stream";
 import { Arc1Client } from "../../drivers/arc1/client.ts";
@@ -47,6 +48,7 @@ import { BenchBoard } from "./bench-board.ts";
 import type { Board } from "./board.ts";
 import { DEFAULT_URL } from "./default-url.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
+import { resolveToken } from "./token.ts";
 
 export { DEFAULT_URL };
 
@@ -216,7 +218,7 @@ function duplexPair(): [Duplex, Duplex] {
   return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
 }
 
-/** Client options; `token` defaults to the `token=` query key of a socket:// URL. */
+/** Client options; `token` defaults to what the URL or the environment says (token.ts). */
 export interface ConnectOptions extends ClientOptions {}
 
 /** Opens a board by URL, performs the handshake, and returns the Board. */
@@ -237,7 +239,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
-    const detach = serveStream(board, boardEnd, { faults, baud, boot: true });
+    const detach = serveStream(board, boardEnd, { faults, baud, boot: true, stallTimeoutMs: 0 });
     transport = new StreamTransport(hostEnd, "emu://", board.maxLine);
     stop = async () => {
       detach();
@@ -247,7 +249,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   } else {
     transport = await openTransport(link);
   }
-  const token = opts.token ?? (link.kind === "socket" ? (link.params.get("token") ?? undefined) : undefined);
+  const token = opts.token ?? (link.kind === "emu" ? undefined : resolveToken(link.params));
   const client = new CrossbarClient(transport, { ...opts, token });
   try {
     return await CrossbarBoard.open(url, client, stop);
@@ -275,6 +277,10 @@ export interface EmulatorServerOptions extends BoardOptions {
   faults?: FaultSpec;
   /** Bandwidth of every link served, as a UART at this baud rate 8N1 (mocks/baud.ts); default unlimited. */
   baud?: number;
+  /** TCP: connections served at once; default 8 (mocks/serve.ts LISTEN_DEFAULTS). */
+  maxConnections?: number;
+  /** TCP: the owner's connection is closed after this long without a request, ms (0: never); default 1 h. */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -284,7 +290,7 @@ export interface EmulatorServerOptions extends BoardOptions {
 export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
-  const { listen, serial, faults, baud, ...boardOpts } = opts;
+  const { listen, serial, faults, baud, maxConnections, idleTimeoutMs, ...boardOpts } = opts;
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);
@@ -301,12 +307,14 @@ export async function startEmulatorServer(
     );
   }
   if (listen) {
-    const server = await serveTcp(board, { ...listen, faults, baud }).catch((e: NodeJS.ErrnoException) => {
-      throw new XbarError(
-        ErrorCode.PORT_BUSY,
-        `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
-      );
-    });
+    const server = await serveTcp(board, { ...listen, faults, baud, maxConnections, idleTimeoutMs }).catch(
+      (e: NodeJS.ErrnoException) => {
+        throw new XbarError(
+          ErrorCode.PORT_BUSY,
+          `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
+        );
+      },
+    );
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : listen.port;
     const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;

@@ -20,6 +20,7 @@ import {
   quantise,
   type ReplyOf,
   type RequestOf,
+  redactSecrets,
   type Scheme,
   type Verb,
   withDefaults,
@@ -148,7 +149,8 @@ export class CrossbarBoard implements Board {
     client: CrossbarClient,
     onClose: () => Promise<void> = async () => {},
   ): Promise<CrossbarBoard> {
-    const b = new CrossbarBoard(url, client, onClose);
+    // The URL as shown in messages and stored in records: without its token (redact.ts).
+    const b = new CrossbarBoard(redactSecrets(url), client, onClose);
     const port = client.transport.name;
     // Any minor version of our major one interoperates (PROTOCOL.md, Compatibility).
     const { proto } = await client.call("HELLO", {});

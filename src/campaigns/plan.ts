@@ -3,6 +3,7 @@
  * each takes. Estimates are rough on purpose: commands × link latency (by URL kind) + pulse time +
  * waits on the board clock (zero wall time on an emulated board, whose clock is virtual).
  */
+import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import {
   type DeviceWork,
   estimateSeconds,
@@ -190,7 +191,7 @@ export function describePlan(c: Campaign): { lines: string[]; seconds: number } 
     const params = Object.entries(r.params)
       .map(([k, v]) => `${k}=${v}`)
       .join(" ");
-    lines.push(`run ${i + 1}/${c.runs.length}${params ? ` (${params})` : ""} on ${r.url}`);
+    lines.push(`run ${i + 1}/${c.runs.length}${params ? ` (${params})` : ""} on ${redactSecrets(r.url)}`);
     r.steps.forEach((s, j) => {
       const e = estimateStep(s, r.url);
       total += e.seconds;

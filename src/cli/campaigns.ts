@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
+import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
 import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
@@ -77,8 +78,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         for (const c of await checkCampaign(campaign, Boolean(o.dryRun)))
           out(
             c.status === "checked"
-              ? `checked against ${c.url}: ${c.detail}, every step within its bounds and envelope`
-              : `not checked against ${c.url} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
+              ? `checked against ${redactSecrets(c.url)}: ${c.detail}, every step within its bounds and envelope`
+              : `not checked against ${redactSecrets(c.url)} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
           );
         if (o.dryRun) return;
         store = await RunStore.open(o.db);

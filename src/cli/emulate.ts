@@ -3,6 +3,7 @@ import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import { emulatorFaults, emulatorPresets, startArc1Server, startEmulatorServer } from "../board/connect.ts";
+import { readTokenFile, TOKEN_PATTERN } from "../board/token.ts";
 import { out, rate } from "./common.ts";
 import { intArg, numArg } from "./options.ts";
 
@@ -30,7 +31,7 @@ export interface EmulateOptions {
   fault?: string;
   /** Needed to listen on an address other than loopback (with --token). */
   allowRemote?: boolean;
-  /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...). */
+  /** Token every session must present in HELLO (clients: socket://HOST:PORT?token=...); shows in `ps`. */
   token?: string;
   /** Wall seconds per board second (0: as fast as possible; 1: the board's own time). */
   timescale?: number;
@@ -42,6 +43,23 @@ export interface EmulateOptions {
   complianceTrip?: boolean;
   /** Answer as a protocol 1.0 board did. */
   protocol?: "1.0" | "1.1";
+  /** A file whose first line is the token (else $XBAR_TOKEN, then $XBAR_TOKEN_FILE). */
+  tokenFile?: string;
+  /** Connections served at once (more are refused with REJECT 405); default 8. */
+  maxConnections?: number;
+  /** Seconds without a request after which the owner's connection is closed (0: never); default 3600. */
+  idleTimeout?: number;
+}
+
+/** The emulator's token: --token, --token-file, $XBAR_TOKEN or $XBAR_TOKEN_FILE, or none. */
+export function emulatorToken(o: EmulateOptions, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (o.token !== undefined && o.tokenFile !== undefined)
+    throw new XbarError(ErrorCode.BAD_INPUT, "give --token or --token-file, not both");
+  if (o.tokenFile !== undefined) return readTokenFile(o.tokenFile);
+  if (o.token !== undefined) return o.token;
+  if (env.XBAR_TOKEN) return env.XBAR_TOKEN;
+  if (env.XBAR_TOKEN_FILE) return readTokenFile(env.XBAR_TOKEN_FILE);
+  return undefined;
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
@@ -58,24 +76,33 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, ""), port };
 }
 
-export async function runEmulate(o: EmulateOptions, out: (s: string) => void): Promise<void> {
+/** Serves until SIGINT or SIGTERM, or until `until` settles (tests run the documented examples so). */
+export async function runEmulate(
+  o: EmulateOptions,
+  out: (s: string) => void,
+  until?: Promise<unknown>,
+): Promise<void> {
   if (Boolean(o.listen) === Boolean(o.serial))
     throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --listen [HOST:]PORT and --serial PATH");
   const listen = o.listen ? parseListen(o.listen) : undefined;
+  const token = emulatorToken(o);
   if (listen && !LOOPBACK.has(listen.host)) {
     if (!o.allowRemote)
       throw new XbarError(
         ErrorCode.BAD_INPUT,
         `--listen ${listen.host} is reachable from other machines: add --allow-remote and --token SECRET (or listen on 127.0.0.1)`,
       );
-    if (!o.token)
+    if (!token)
       throw new XbarError(
         ErrorCode.BAD_INPUT,
-        `--allow-remote needs --token SECRET: clients then connect with socket://HOST:PORT?token=SECRET`,
+        `--allow-remote needs a token (--token-file FILE, $XBAR_TOKEN or --token SECRET): clients then present it with $XBAR_TOKEN or socket://HOST:PORT?token-file=FILE`,
       );
   }
-  if (o.token !== undefined && !/^[\x21-\x7e]{8,256}$/.test(o.token))
-    throw new XbarError(ErrorCode.BAD_INPUT, "--token must be 8..256 printable characters without spaces");
+  if (token !== undefined && !TOKEN_PATTERN.test(token))
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      "the token (--token, --token-file, $XBAR_TOKEN) must be 8..256 printable characters without spaces",
+    );
   let faults: ReturnType<typeof emulatorFaults>;
   if (o.fault !== undefined) {
     try {
@@ -98,13 +125,15 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
     lut: o.lut,
     dac: o.dac,
     adc: o.adc,
-    token: o.token,
+    token,
     faults,
     timescale: o.timescale,
     baud: o.baud,
     state: o.state,
     complianceTrip: o.complianceTrip,
     protocol: o.protocol,
+    maxConnections: o.maxConnections,
+    idleTimeoutMs: o.idleTimeout === undefined ? undefined : o.idleTimeout * 1000,
     effects: {
       sneak: o.sneak ?? false,
       disturb: o.disturb ?? false,
@@ -119,10 +148,13 @@ export async function runEmulate(o: EmulateOptions, out: (s: string) => void): P
   out(`xbar emulate: ${server.describe} serving on ${server.url} (Ctrl-C to stop)`);
   await new Promise<void>((resolve) => {
     const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
       server.stop().finally(resolve);
     };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    until?.finally(stop);
   });
   out("xbar emulate: stopped");
 }
@@ -212,8 +244,27 @@ export function addEmulateCommand(program: Command): void {
         .choices(["1.0", "1.1"])
         .default("1.1"),
     )
-    .option("--allow-remote", "allow --listen on an address other than loopback (needs --token)")
-    .option("--token <secret>", "token every client must present (socket://HOST:PORT?token=SECRET)")
+    .option("--allow-remote", "allow --listen on an address other than loopback (needs a token)")
+    .option(
+      "--token-file <file>",
+      "file whose first line is the token every client must present (default: $XBAR_TOKEN, then $XBAR_TOKEN_FILE)",
+    )
+    .option(
+      "--token <secret>",
+      "the token itself (other users see it in `ps`: prefer --token-file or $XBAR_TOKEN)",
+    )
+    .option(
+      "--max-connections <n>",
+      "TCP connections served at once; more are refused (REJECT 405)",
+      intArg("--max-connections", 1, 1024),
+      8,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "close the session's connection after this long without a request (0: never)",
+      intArg("--idle-timeout", 0, 604800),
+      3600,
+    )
     .option("--arc1", "serve an emulated ArC ONE (its own serial protocol) instead; needs --serial")
     .addHelpText("after", () => {
       const presets = emulatorPresets();
@@ -229,12 +280,17 @@ Examples:
   xbar emulate --listen 5025 --device pcm --sneak --stuck-low 0.01 --read-noise 0.02
   xbar emulate --listen 5025 --device lut --lut curve.csv      (curve.csv from xbar characterize --out)
   xbar emulate --listen 5025 --device linear --fault drop:0.02,corrupt:0.02,delay:5ms,split,seed:3
-  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token SECRET   (clients: socket://HOST:5025?token=SECRET)
+  xbar emulate --listen 0.0.0.0:5025 --allow-remote --token-file lab.token   (lab.token: the token on one line)
+      clients: XBAR_TOKEN=... xbar idn --port socket://HOST:5025, or socket://HOST:5025?token-file=lab.token
   xbar emulate --listen 5025 --timescale 1 --baud 115200     (a board's own time on a 115200-baud UART)
   xbar emulate --serial /tmp/xbar-board --state board.state  (the array survives restarts; BOOT on start)
   socat -d -d pty,raw,echo=0,link=/tmp/xbar-board pty,raw,echo=0,link=/tmp/xbar-host &
   xbar emulate --serial /tmp/xbar-board &  xbar idn --port /tmp/xbar-host
-  xbar emulate --arc1 --serial /tmp/xbar-board --rows 8 --cols 8 &  xbar idn --port "arc1:///tmp/xbar-host?rows=8&cols=8&boot=0"`;
+  xbar emulate --arc1 --serial /tmp/xbar-board --rows 8 --cols 8 &  xbar idn --port "arc1:///tmp/xbar-host?rows=8&cols=8&boot=0"
+
+One connection at a time holds the board's session (others: 402 BUSY); a connection that has not
+opened the session within 30 s is closed, and a client that does not read its replies is dropped
+after 30 s (docs/reliability.md, "What listens").`;
     })
     .action(async (o, cmd: Command) => {
       if (!o.arc1) return runEmulate(o, out);

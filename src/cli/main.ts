@@ -12,6 +12,7 @@
 import { Command, CommanderError } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
+import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { packageInfo } from "../version.ts";
 import { EXIT, type Out, out } from "./common.ts";
 
@@ -89,7 +90,8 @@ function usageMessage(e: CommanderError): string {
 
 function report(e: XbarError): void {
   process.stderr.write(`xbar: ${e.message}\n`);
-  if (process.env.XBAR_DEBUG) process.stderr.write(`${e.stack}\n`);
+  // The message is redacted by XbarError; a stack taken over from another error may not be.
+  if (process.env.XBAR_DEBUG) process.stderr.write(`${redactSecrets(e.stack ?? "")}\n`);
 }
 
 let quietOnClosedStdout = false;

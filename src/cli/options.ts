@@ -26,7 +26,7 @@ export function numArg(name: string, check: (v: number) => boolean = Number.isFi
   };
 }
 
-export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:///dev/ttyACM0?baud=921600), socket://HOST:PORT, or emu://?rows=R&cols=C&device=NAME&seed=N (default: $XBAR_PORT, else the default board: ${DEFAULT_URL} with its devices kept in ${defaultBoardStateFile()}; xbar reset clears it)`;
+export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:///dev/ttyACM0?baud=921600), socket://HOST:PORT (a board's token: $XBAR_TOKEN, $XBAR_TOKEN_FILE or ?token-file=FILE), or emu://?rows=R&cols=C&device=NAME&seed=N (default: $XBAR_PORT, else the default board: ${DEFAULT_URL} with its devices kept in ${defaultBoardStateFile()}; xbar reset clears it)`;
 
 export function defaultPort(): string {
   return process.env.XBAR_PORT || defaultBoardUrl();

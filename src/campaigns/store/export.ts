@@ -7,6 +7,7 @@
 import { writeFileSync } from "node:fs";
 import { stringify } from "csv-stringify/sync";
 import { parquetWriteBuffer } from "hyparquet-writer";
+import { redactSecrets } from "../../../firmware-protocol/index.ts";
 import type { RunRow, RunStore } from "./run-store.ts";
 
 export interface ExportRow {
@@ -108,6 +109,10 @@ export async function exportRows(store: RunStore, runs: RunRow[]): Promise<Expor
       }
     }
   }
+  // Databases written before tokens were redacted on the way in may still hold them (redact.ts).
+  for (const row of out)
+    for (const [k, v] of Object.entries(row))
+      if (typeof v === "string") (row as unknown as Record<string, unknown>)[k] = redactSecrets(v);
   return out;
 }
 

@@ -21,6 +21,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { redactSecrets } from "../../../firmware-protocol/redact.ts";
 import { migrate } from "./migrations.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
 import { isPostgresUrl, type Row, type SqlDriver, type SqlQuery, type SqlValue } from "./sql.ts";
@@ -117,6 +118,34 @@ function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array |
   return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
 }
 
+/**
+ * Every string the store writes passes through redactSecrets first, so no access token or URL
+ * password reaches the file: board URLs, the campaign's text, errors, specs, results, metadata.
+ */
+/** Every string written through `q` with its secrets (tokens, passwords) replaced by *** first. */
+function redactingQueries(q: SqlQuery): SqlQuery {
+  const clean = (params?: SqlValue[]) => params?.map((v) => (typeof v === "string" ? redactSecrets(v) : v));
+  return {
+    all: (sql, params) => q.all(sql, clean(params)),
+    get: (sql, params) => q.get(sql, clean(params)),
+    run: (sql, params) => q.run(sql, clean(params)),
+  };
+}
+
+/** The driver with redaction on every query, in and out of transactions. */
+function redacting(db: SqlDriver): SqlDriver {
+  const q = redactingQueries(db);
+  return {
+    dialect: db.dialect,
+    location: db.location,
+    all: q.all,
+    get: q.get,
+    run: q.run,
+    tx: (fn) => db.tx((inner) => fn(redactingQueries(inner))),
+    close: () => db.close(),
+  };
+}
+
 if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
   throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
 
@@ -203,9 +232,11 @@ export class RunStore {
    * a `postgres://` URL (shared with other processes); migrates its schema to this version.
    */
   static async open(location: string): Promise<RunStore> {
-    const db = isPostgresUrl(location)
-      ? await PostgresDriver.open(location)
-      : new SqliteDriver(location, openDatabase(location));
+    const db = redacting(
+      isPostgresUrl(location)
+        ? await PostgresDriver.open(location)
+        : new SqliteDriver(location, openDatabase(location)),
+    );
     try {
       await migrate(db);
     } catch (e) {
