@@ -161,7 +161,7 @@ describe("xbar train --rule snn over a TCP socket", () => {
       ...TINY,
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/needs 400x20 devices .* has 64x64/);
+    expect(r.stderr).toMatch(/^xbar: E622 UNSUITABLE_BOARD: .*needs 400x20 devices .* has 64x64/);
   });
 });
 
@@ -171,10 +171,10 @@ describe("xbar train --rule snn refuses bad input before touching a board", () =
       runXbar(["train", "--rule", "onchip", "--stash", ...TINY]),
       runXbar(["train", "--rule", "snn", "--stash", "20:x", ...TINY]),
     ]);
-    expect(a.code).toBe(1);
-    expect(a.stderr).toMatch(/^xbar: --stash and --steps apply to --rule snn only/);
-    expect(b.code).toBe(1);
-    expect(b.stderr).toMatch(/^xbar: --stash takes WINDOW:FRACTION/);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/^xbar: E608 BAD_INPUT: --stash and --steps apply to --rule snn only/);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/^xbar: E608 BAD_INPUT: --stash takes WINDOW:FRACTION/);
   });
 });
 

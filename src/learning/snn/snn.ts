@@ -225,7 +225,7 @@ async function runSnn(
   const { rows: bRows, cols: bCols } = board.identity;
   if (bRows < nIn || bCols < cols)
     throw new XbarError(
-      ErrorCode.BAD_INPUT,
+      ErrorCode.UNSUITABLE_BOARD,
       `the spiking network needs ${nIn}x${cols} devices (${nIn} inputs, ${CLASSES} neurons as pairs); ${board.url} has ${bRows}x${bCols}`,
     );
   if (imagesPerEpoch > trainSet.count)
