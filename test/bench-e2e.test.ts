@@ -84,8 +84,8 @@ function cliSuite(url: () => string, name: string): void {
     try {
       const [run] = await store.runs();
       expect(run!.status).toBe("completed");
-      expect(store.measurements(run!.id, "pulse_response")).toHaveLength(21);
-      expect(store.measurementCount(run!.id)).toBeGreaterThan(21);
+      expect(await store.measurements(run!.id, "pulse_response")).toHaveLength(21);
+      expect(await store.measurementCount(run!.id)).toBeGreaterThan(21);
     } finally {
       await store.close();
     }

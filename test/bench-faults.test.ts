@@ -110,7 +110,7 @@ describe("bench board under bad conditions", () => {
       expect(run.status).toBe("failed");
       expect(run.error).toContain("E601");
       // Every point emitted before the hang is in the database, under the failed attempt of the step.
-      expect(store.measurementCount(run.id)).toBe(seen);
+      expect(await store.measurementCount(run.id)).toBe(seen);
       expect(seen).toBeGreaterThanOrEqual(7);
       expect((await store.steps(run.id)).map((st) => st.status)).toEqual(["failed"]);
       expect(bench.smu.outputOn).toBe(false);
