@@ -95,6 +95,8 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
     stall = undefined;
     paused = false;
     reader.output.resume();
+    // Lines already received wait in the queue while paused: hand them on now.
+    if (!scheduled && head < lines.length) feed();
   };
   /** One line to the session, then the back-pressure check: stop reading while replies wait. */
   const handle = (line: string) => {
@@ -122,7 +124,8 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   let scheduled = false;
   const feed = () => {
     scheduled = false;
-    while (head < lines.length && !detached) {
+    // Paused (replies wait above the budget): the rest of the queue waits for resumeWhenDrained.
+    while (head < lines.length && !detached && !paused) {
       if (session.guard.held()) {
         scheduled = true;
         setImmediate(feed);
@@ -130,6 +133,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
       }
       handle(lines[head++]!);
     }
+    if (head < lines.length) return;
     lines.length = 0;
     head = 0;
   };

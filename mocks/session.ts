@@ -68,7 +68,8 @@ export class Session {
     private readonly output: (line: string) => void,
   ) {
     this.authorized = !board.admission.required;
-    this.config = board.config;
+    // A new link starts from the defaults (1.1: CFG lasts for the session that set it; a 1.0 board kept it).
+    this.config = board.protocol === "1.0" ? board.config : defaultConfig();
   }
 
   /** Sends a line (a reply or an event), counting its bytes (STAT tx). */

@@ -106,19 +106,25 @@ describe("1.1 errata, board side", () => {
     expect(cfg.kind === "ok" && [cfg.args.get("vmax"), cfg.args.get("vread")]).toEqual(["5", "0.2"]);
   });
 
-  it("CFG is the session's: another connection to the same board keeps its own", async () => {
+  it("CFG is the session's: the next connection to the same board starts from the defaults", async () => {
     const board = new EmulatedBoard(OPTS);
     const a: Message[] = [];
     const b: Message[] = [];
     const sa = board.openSession((l) => a.push((decodeLine(l) as { message: Message }).message));
-    const sb = board.openSession((l) => b.push((decodeLine(l) as { message: Message }).message));
     sa.handle(encodeRequest(1, "CFG", { vmax: 2 }).slice(0, -1));
-    sb.handle(encodeRequest(1, "PULSE", { r: 0, c: 0, v: 3, w: 1e-4 }).slice(0, -1));
     sa.handle(encodeRequest(2, "PULSE", { r: 0, c: 0, v: 3, w: 1e-4 }).slice(0, -1));
     await settled(sa);
-    await settled(sb);
-    expect(b[0]!.kind).toBe("ok"); // B was never narrowed
     expect(a[1]).toMatchObject({ kind: "err", code: ErrorCode.AMPLITUDE_LIMIT });
+    // One connection at a time owns the board (§3, Connections): B gets 402 while A holds it ...
+    const sb = board.openSession((l) => b.push((decodeLine(l) as { message: Message }).message));
+    sb.handle(encodeRequest(1, "PULSE", { r: 0, c: 0, v: 3, w: 1e-4 }).slice(0, -1));
+    await settled(sb);
+    expect(b[0]).toMatchObject({ kind: "err", code: ErrorCode.BUSY });
+    // ... and once A's link has closed, B's session was never narrowed by A's CFG.
+    sa.close();
+    sb.handle(encodeRequest(2, "PULSE", { r: 0, c: 0, v: 3, w: 1e-4 }).slice(0, -1));
+    await settled(sb);
+    expect(b[1], JSON.stringify(b[1])).toMatchObject({ kind: "ok" });
   });
 
   it("a CAN byte at the end of a line is noise (102), not an over-long line (103)", async () => {
