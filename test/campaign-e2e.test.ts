@@ -180,7 +180,7 @@ describe("--dry-run checks what it can before the real run", () => {
       "a target above the devices' largest conductance",
       "board: emu://?rows=8&cols=8&device=linear\nsteps:\n  - program: { pattern: uniform, block: { r0: 0, c0: 0, rows: 2, cols: 2 }, low: 1e-6, high: 1 }\n",
       2,
-      /^xbar: E608 BAD_INPUT: .*target 1 S is above the largest conductance/,
+      /^xbar: E608 BAD_INPUT: .*target 1 S is far above the largest conductance/,
     ],
   ];
   it.each(cases)("refuses %s, and the database is not created", async (_what, body, code, message) => {

@@ -437,18 +437,24 @@ describe.concurrent("commands on emu://", () => {
     expect(r.stdout).toMatch(/^programmed 2\/2 devices within 5% in \d+ rounds, \d+ pulses\n$/);
   });
 
-  it("program: a target beyond the linear range (500 uS) -> exit 3, the device listed", async () => {
-    const targets = file("beyond.csv", "row,col,target\n0,0,3e-5\n2,4,5e-4\n");
+  it("program: a target beyond the linear range (150 uS) -> exit 3, the device listed", async () => {
+    const targets = file("beyond.csv", "row,col,target\n0,0,3e-5\n2,4,1.5e-4\n");
     const r = await runXbar(["program", "--targets", targets, "--port", LINEAR8]);
     expectOk(r, 3);
     const out = lines(r.stdout);
     expect(out[0]).toMatch(/^programmed 1\/2 devices /);
     expect(out.slice(1)).toHaveLength(1);
-    expect(out[1]).toMatch(/^\s+r=2 c=4: (capped|stuck|not converged), G = .*target 500 uS/);
+    expect(out[1]).toMatch(/^\s+r=2 c=4: (capped|stuck|not converged), G = .*target 150 uS/);
+  });
+
+  it("program: a target far beyond every device (1 S) is refused before any pulse, E608", async () => {
+    const targets = file("far.csv", "row,col,target\n0,0,1\n");
+    const line = expectXbarError(await runXbar(["program", "--targets", targets, "--port", LINEAR8]), 608);
+    expect(line).toMatch(/target 1 S is far above the largest conductance/);
   });
 
   it("program --json: the device beyond range is not converged, exit 3", async () => {
-    const targets = file("beyond-json.csv", "row,col,target\n5,5,5e-4\n");
+    const targets = file("beyond-json.csv", "row,col,target\n5,5,1.5e-4\n");
     const r = await runXbar(["program", "--targets", targets, "--port", LINEAR8, "--json"]);
     expectOk(r, 3);
     const j = parseJson<{ converged: number; devices: Array<{ row: number; col: number; status: string }> }>(

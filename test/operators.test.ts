@@ -86,7 +86,7 @@ describe("programVerify", () => {
       programVerify(
         b,
         [
-          { row: 0, col: 0, target: 3e-4 },
+          { row: 0, col: 0, target: 1.5e-4 },
           { row: 0, col: 1, target: 5e-6 },
         ],
         { maxPulses: 5000 },

@@ -54,8 +54,11 @@ describe("the packed package in a fresh project", () => {
     expect(files).toContain("dist/src/index.d.ts");
     expect(files).toContain("bin/xbar.mjs");
     expect(files).toContain("firmware-protocol/PROTOCOL.md");
+    // The live view's page (HTML, CSS, JavaScript served as they are) is the only source folder shipped.
     const stray = files.filter(
-      (f) => /^(test|docs|scripts|bench|src|mocks|drivers)\//.test(f) || /(?<!\.d)\.ts$/.test(f),
+      (f) =>
+        (/^(test|docs|scripts|bench|src|mocks|drivers)\//.test(f) && !f.startsWith("src/view/page/")) ||
+        /(?<!\.d)\.ts$/.test(f),
     );
     expect(stray).toEqual([]);
   });

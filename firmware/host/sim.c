@@ -74,21 +74,35 @@ const sim_preset *sim_preset_find(const char *name) {
 
 const char *sim_preset_names(void) { return "linear, agsi"; }
 
-double sim_half_exponent(double nl) {
-  static const double anchors[3][2] = {{0, 0}, {2.4, 0}, {4.88, 0}};
-  double e[3] = {0, log(0.73 / 0.27), log(0.92 / 0.08)};
+/* NeuroSim's own mapping from the nonlinearity label NL to A/Pmax (getParamA() of MLP_NeuroSim V3.0,
+ * its table Nonlinearity-NormA), as mocks/models/neurosim.ts has it: the table's values at these labels,
+ * log A interpolated against log NL in between, A*NL constant below the first label. */
+static const double NORM_A[][2] = {
+    {0.1, 12.625807}, {0.25, 5.048012}, {0.5, 2.519877}, {0.75, 1.675322}, {1, 1.251653},
+    {1.25, 0.996328}, {1.5, 0.825164},  {1.75, 0.702081}, {2, 0.609035},   {2.4, 0.499181},
+    {2.5, 0.476965},  {3, 0.38683},     {3.5, 0.320556},  {4, 0.269089},   {4.5, 0.227383},
+    {4.88, 0.200303}, {5, 0.192406},    {5.5, 0.162236},  {6, 0.135619},   {6.5, 0.11175},
+    {7, 0.090139},
+};
+
+double sim_norm_a(double nl) {
+  const size_t n = sizeof NORM_A / sizeof NORM_A[0];
   double a = fabs(nl);
-  for (int i = 1; i < 3; i++) {
-    double n0 = anchors[i - 1][0], n1 = anchors[i][0];
-    if (a <= n1 || i == 2) return e[i - 1] + ((a - n0) * (e[i] - e[i - 1])) / (n1 - n0);
+  if (a <= NORM_A[0][0]) return (NORM_A[0][1] * NORM_A[0][0]) / a;
+  for (size_t i = 1; i < n; i++) {
+    double x0 = NORM_A[i - 1][0], y0 = NORM_A[i - 1][1], x1 = NORM_A[i][0], y1 = NORM_A[i][1];
+    if (a == x1) return y1;
+    if (a < x1 || i == n - 1) {
+      double t = log(a / x0) / log(x1 / x0);
+      return exp(log(y0) + t * log(y1 / y0));
+    }
   }
-  return 0;
+  return NORM_A[n - 1][1];
 }
 
 sim_branch sim_branch_of(double levels, double nl, double range) {
   sim_branch br;
-  double e = sim_half_exponent(nl);
-  if (e < 1e-9) {
+  if (fabs(nl) < 1e-6) {
     br.linear = 1;
     br.a = 0;
     br.b = range / levels;
@@ -97,7 +111,7 @@ sim_branch sim_branch_of(double levels, double nl, double range) {
   }
   double sign = nl > 0 ? 1 : nl < 0 ? -1 : 1;
   br.linear = 0;
-  br.a = sign * (levels / (2 * e));
+  br.a = sign * levels * sim_norm_a(nl);
   br.b = range / (1 - exp(-levels / br.a));
   br.p = levels;
   return br;

@@ -33,7 +33,7 @@ typedef struct {
 const sim_preset *sim_preset_find(const char *name);
 /* Comma-separated names of the presets, for messages. */
 const char *sim_preset_names(void);
-double sim_half_exponent(double nl);
+double sim_norm_a(double nl);
 sim_branch sim_branch_of(double levels, double nl, double range);
 
 /* Starts the simulation: rows x cols devices of `preset` at Gmin, randomness seeded with `seed`. */

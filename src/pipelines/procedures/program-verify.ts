@@ -68,15 +68,17 @@ export interface ProgramProgress {
 }
 
 /**
- * Refuses a target no device of the board can reach: above the largest conductance the board reports
- * (LIM gmax), so that it is named up front instead of ending as "stuck" after the pulse budget.
+ * Refuses a target far above what the board's devices reach: more than twice the largest
+ * conductance the board reports (LIM gmax, the nominal device's maximum; devices spread around it
+ * from device to device, so a target a little above it may still be reached). Such a target is named
+ * up front instead of ending as "stuck" after the whole pulse budget.
  */
 export function checkReachable(board: Board, target: number, where: string): void {
   const gmax = board.limits.gmax;
-  if (gmax !== undefined && target > gmax * (1 + 1e-9))
+  if (gmax !== undefined && target > 2 * gmax)
     throw new XbarError(
       ErrorCode.BAD_INPUT,
-      `${where}: target ${target} S is above the largest conductance of the devices of ${board.url} (${gmax} S)`,
+      `${where}: target ${target} S is far above the largest conductance of the devices of ${board.url} (${gmax} S nominal)`,
     );
 }
 
