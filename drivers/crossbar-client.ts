@@ -338,7 +338,7 @@ export class CrossbarClient {
     if (m.kind === "event") {
       if (m.name === "REJECT" && m.args.get("code") === String(ErrorCode.CONNECTION_CLOSED)) {
         // The board closes this connection and says why (PROTOCOL.md §3, Connections).
-        const msg = argToken(m.args, "msg", "connection closed by the board");
+        const msg = m.args.get("msg") ?? "connection closed by the board";
         this.fail(
           new XbarError(ErrorCode.CONNECTION_CLOSED, msg, { port: this.transport.name, side: "board" }),
         );

@@ -4,7 +4,7 @@
  * arrays (one slot per device), never in an object per device. docs/devices.md shows each preset's
  * pulse-response curve, measured through the protocol (scripts/make-device-docs.mts).
  *
- * Sources (see also ../shared/RESEARCH.md, "Device models to offer"):
+ * Sources (see also docs/research.md, "Device models"):
  * - MLP_NeuroSim V3.0 (Chen, Peng, Yu; Georgia Tech), its Ag:a-Si device table and nonlinear curve.
  * - IBM aihwkit (github.com/IBM/aihwkit): `simulator/configs/devices.py` (PulsedDevice, ConstantStep,
  *   LinearStep, SoftBounds, ExpStep, PowStep defaults), `simulator/presets/devices.py`
@@ -74,7 +74,7 @@ const LINEAR: NeuroSimParams = {
 };
 
 /**
- * `agsi`: the Ag:a-Si device of MLP_NeuroSim V3.0 (RESEARCH.md): Gmax 38.462 nS, Gmin 3.0769 nS,
+ * `agsi`: the Ag:a-Si device of MLP_NeuroSim V3.0 (docs/research.md): Gmax 38.462 nS, Gmin 3.0769 nS,
  * 97 LTP / 100 LTD levels, nonlinearity +2.4 / −4.88, cycle-to-cycle noise 3.5 % of the range,
  * write 3.2 V / −2.8 V, 300 µs. The 1.5 V threshold is our choice.
  */
@@ -282,7 +282,7 @@ const presets: DevicePreset[] = [
   ns(
     "agsi",
     "Ag:a-Si, MLP_NeuroSim V3.0: 3.08-38.5 nS, 97/100 levels, NL +2.4/-4.88, 3.5% C2C",
-    "MLP_NeuroSim V3.0 Ag:a-Si device (RESEARCH.md)",
+    "MLP_NeuroSim V3.0 Ag:a-Si device (docs/research.md)",
     AGSI,
   ),
   ns(

@@ -2,7 +2,7 @@
  * Device presets of the emulated board, each characterised through the normal pipeline over the
  * protocol (connect("emu://…") and the characterize / retention operators), against the curve that
  * defines it: the numbers expected here come from the presets' published parameters (MLP_NeuroSim,
- * IBM aihwkit, RESEARCH.md) and the formulas in their documentation, not from the model code.
+ * IBM aihwkit, docs/research.md) and the formulas in their documentation, not from the model code.
  */
 import { lastValueFrom, toArray } from "rxjs";
 import { describe, expect, it } from "vitest";

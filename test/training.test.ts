@@ -334,12 +334,6 @@ describe("the claims at reduced size", () => {
       for (const r of arms["agsi unidirectional"]!) expect(r.refreshes).toBeGreaterThan(0);
     });
 
-    it("device-to-device variation at the literature's magnitudes (agsi-var) costs the unidirectional rule more than 2 points on every seed", () => {
-      // Measured: −3.5, −3.5, −4.3 points: the variation matters to training on the array.
-      for (const x of gapsOf(arms["agsi-var unidirectional"]!, arms["agsi unidirectional"]!))
-        expect(x).toBeLessThan(-2);
-    });
-
     it("with that variation the unidirectional rule is not behind the bidirectional one on any seed", () => {
       // Measured: +9.9, +0.1, +13.2 points. Whether the variation hurts the bidirectional rule is not
       // resolved at this size (−5.9, +10.1, −2.5 points): its last epoch swings from seed to seed.
