@@ -24,7 +24,6 @@ import { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
 import {
   type ArgInput,
   type Args,
-  argToken,
   type BoardEvent,
   COMMANDS,
   type Discarded,

@@ -1,14 +1,3 @@
-/**
- * One link to the emulated board (a serial port or a TCP connection): framing and checksums
- * (decodeLine), the session (HELLO, its token and its configuration), the replay window of
- * PROTOCOL.md §3, and time: commands that take time run in slices while the session keeps reading
- * (ABORT), replies leave when the board time of their command has passed (timescale), and the event
- * loop is never held for more than ~10 ms.
- *
- *   line ─▶ busy? queue ─▶ decodeLine ─▶ session / token ─▶ replay window? ─▶ board.execute
- *        ─▶ reply, or Job ─▶ step … step (ABORT?) ─▶ reply ─▶ (board time owed) ─▶ send
- */
-import { timingSafeEqual } from "node:crypto";
 import {
   type ArgInput,
   type Args,

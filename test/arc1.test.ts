@@ -57,7 +57,7 @@ describe("ArC ONE protocol on the wire", () => {
     const client = new Arc1Client(rec.stream, "recorded");
     try {
       await client.init(CONF);
-      expect(rec.sent.join("")).toBe("00\n" + initPacket(CONF));
+      expect(rec.sent.join("")).toBe(`00\n${initPacket(CONF)}`);
       expect(initPacket(CONF)).toBe("0\n30\n4\n4\n2\n0\n0\n0.200000\n");
       expect(Buffer.concat(rec.received).toString("latin1")).toBe("1\n");
       rec.sent.length = 0;
