@@ -11,7 +11,7 @@
  * the host (retention) pass in real time: the emulator's virtual clock also follows the wall clock.
  */
 import type { Duplex } from "node:stream";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
 import type { BoardOptions } from "./board.ts";
 import { duplexPair } from "./duplex-pair.ts";
 import { ProbedArray } from "./probe-array.ts";
@@ -263,6 +263,8 @@ export async function serveArc1Serial(
   opts: BoardOptions,
   path: string,
 ): Promise<{ arc1: EmulatedArc1; port: SerialPort }> {
+  // serialport (a native binding) is loaded only when a serial path is served.
+  const { SerialPort } = await import("serialport");
   const port = new SerialPort({ path, baudRate: 921600, parity: "even", autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   const { arc1 } = serveArc1Stream(opts, port);

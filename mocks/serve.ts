@@ -4,7 +4,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { SerialPort } from "serialport";
+import type { SerialPort } from "serialport";
 import { createLineReader, ErrorCode, encodeEvent } from "../firmware-protocol/index.ts";
 import { withBaud } from "./baud.ts";
 import type { EmulatedBoard, Session } from "./board.ts";
@@ -266,6 +266,8 @@ export async function serveSerial(
   baudRate = 115200,
   opts: ServeOptions = {},
 ): Promise<SerialPort> {
+  // serialport (a native binding) is loaded only when a serial path is served.
+  const { SerialPort } = await import("serialport");
   const port = new SerialPort({ path, baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   serveStream(board, port, { boot: true, stallTimeoutMs: 0, ...opts });
