@@ -1,13 +1,5 @@
-/**
- * A Keithley 2400-class source-measure unit over SCPI, on any line Transport (serial path or
- * socket://, as for boards). One request at a time: SCPI instruments answer in order and have no
- * tags, so a query waits for its reply line before the next is sent. Every command is followed by
- * nothing; errors are read from the instrument's error queue (`errors()`), and `checked()` turns a
- * non-empty queue into an XbarError naming the command.
- */
-import { firstValueFrom, timeout } from "rxjs";
 import { XbarError } from "../../firmware-protocol/errors.ts";
-import type { Transport } from "../transport.ts";
+import { LineInstrument } from "./line-instrument.ts";
 
 export interface SmuIdentity {
   vendor: string;
@@ -37,46 +29,9 @@ export interface SweepOptions {
   compliance?: number;
 }
 
-export class Smu {
-  private chain: Promise<unknown> = Promise.resolve();
+/** A 2400-class source-measure unit over SCPI: one command at a time on a line instrument. */
+export class Smu extends LineInstrument {
   identity?: SmuIdentity;
-
-  constructor(
-    private readonly link: Transport,
-    /** Reply time-out, ms; default 5000. */
-    private readonly timeoutMs = 5000,
-  ) {}
-
-  get name(): string {
-    return this.link.name;
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => {});
-    return p;
-  }
-
-  /** Sends a command (no reply expected). */
-  write(cmd: string): Promise<void> {
-    return this.serial(async () => {
-      this.link.write(`${cmd}\n`);
-    });
-  }
-
-  /** Sends a query and waits for its reply line. */
-  query(cmd: string): Promise<string> {
-    return this.serial(async () => {
-      const reply = firstValueFrom(this.link.lines.pipe(timeout(this.timeoutMs))).catch((e: Error) => {
-        throw new XbarError(601, `no reply to "${cmd}" within ${this.timeoutMs} ms (${e.name})`, {
-          command: cmd,
-          port: this.link.name,
-        });
-      });
-      this.link.write(`${cmd}\n`);
-      return (await reply).trim();
-    });
-  }
 
   async identify(): Promise<SmuIdentity> {
     const [vendor = "", model = "", serial = "", firmware = ""] = (await this.query("*IDN?")).split(",");
@@ -200,9 +155,5 @@ export class Smu {
   /** Whether the source output is on. */
   async outputOn(): Promise<boolean> {
     return (await this.query(":OUTP?")) === "1";
-  }
-
-  close(): Promise<void> {
-    return this.link.close();
   }
 }
