@@ -156,6 +156,16 @@ describe("checks against the board, before the first pulse", () => {
   });
 });
 
+describe("reading the run database", () => {
+  it("runs list on a database that does not exist names it (E608, exit 2) and does not create it", async () => {
+    const db = join(dir, "typo.sqlite");
+    const r = await runXbar(["runs", "list", "--db", db]);
+    expect(r.code, describeRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/^xbar: E608 BAD_INPUT: no run database at .*typo\.sqlite/);
+    expect(existsSync(db)).toBe(false);
+  });
+});
+
 describe("--dry-run checks what it can before the real run", () => {
   const cases: Array<[string, string, number, RegExp]> = [
     [

@@ -2,16 +2,18 @@
  * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
  * `xbar runs list|show` (export and plot are registered by src/campaigns/store and src/campaigns/plots).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { type Command, Option } from "commander";
-import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
+import { XbarError } from "../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
 import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
 import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
 import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
+import { isPostgresUrl } from "../campaigns/store/sql.ts";
 import type { RunView } from "../view/run-view.ts";
 import { type Progress, progressBar } from "./progress.ts";
 import { addViewOptions, startRunView, type ViewFlags } from "./view.ts";
@@ -419,6 +421,12 @@ function summary(r: Record<string, unknown>): string {
  * committed so far (said on stderr, so that JSON on stdout stays clean).
  */
 async function readStore(path: string): Promise<RunStore> {
+  // Reading never creates a database: a mistyped --db is named, not answered with an empty one.
+  if (!isPostgresUrl(path) && !existsSync(path))
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `no run database at ${path} (xbar run --db ${path} creates one; $XBAR_DB sets the default)`,
+    );
   const store = await RunStore.openForReading(path);
   if (store.snapshotOf !== undefined)
     process.stderr.write(
