@@ -14,7 +14,7 @@
  * A is the SMU's HI (force) terminal, row B its LO terminal. Unused lines float.
  */
 import type { Duplex } from "node:stream";
-import { duplexPair } from "./duplex-pair.ts";
+import { lineInstrumentInProcess, serveLines } from "./line-link.ts";
 import type { ProbedArray } from "./probe-array.ts";
 import type { SmuLoad } from "./smu.ts";
 
@@ -142,28 +142,10 @@ export function matrixLoad(matrix: EmulatedMatrix, array: ProbedArray): SmuLoad 
 
 /** Serves an emulated matrix on a stream (LF-terminated lines). */
 export function serveMatrixStream(matrix: EmulatedMatrix, stream: Duplex): () => void {
-  let buf = "";
-  const onData = (d: Buffer) => {
-    buf += d.toString("latin1");
-    if (buf.length > 65536) buf = buf.slice(-65536);
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      const reply = matrix.handle(buf.slice(0, nl).replace(/\r$/, ""));
-      buf = buf.slice(nl + 1);
-      if (reply !== undefined && !stream.destroyed) stream.write(`${reply}\n`);
-      nl = buf.indexOf("\n");
-    }
-  };
-  stream.on("data", onData);
-  return () => stream.off("data", onData);
+  return serveLines((line) => matrix.handle(line), stream);
 }
 
 /** An in-process link to an emulated matrix: returns the host's end. */
 export function matrixInProcess(matrix: EmulatedMatrix): Duplex {
-  const [hostEnd, instrumentEnd] = duplexPair();
-  instrumentEnd.on("error", () => {});
-  hostEnd.on("error", () => {});
-  hostEnd.once("close", () => instrumentEnd.destroy());
-  serveMatrixStream(matrix, instrumentEnd);
-  return hostEnd;
+  return lineInstrumentInProcess((line) => matrix.handle(line));
 }

@@ -18,7 +18,7 @@
  * array (mocks/matrix.ts) is another `SmuLoad`.
  */
 import type { Duplex } from "node:stream";
-import { duplexPair } from "./duplex-pair.ts";
+import { lineInstrumentInProcess, serveLines } from "./line-link.ts";
 
 export interface SmuDeviceOptions {
   /** Initial conductance, S; default 1e-5. */
@@ -315,30 +315,10 @@ export class EmulatedSmu {
 
 /** Serves an emulated SMU on a stream (LF-terminated lines, as a 2400 on RS-232 or a socket). */
 export function serveSmuStream(smu: EmulatedSmu, stream: Duplex): () => void {
-  let buf = "";
-  const onData = (d: Buffer) => {
-    buf += d.toString("latin1");
-    if (buf.length > 65536) buf = buf.slice(-65536);
-    let nl = buf.indexOf("\n");
-    while (nl >= 0) {
-      const line = buf.slice(0, nl).replace(/\r$/, "");
-      buf = buf.slice(nl + 1);
-      const reply = smu.handle(line);
-      if (reply !== undefined && !stream.destroyed) stream.write(`${reply}\n`);
-      nl = buf.indexOf("\n");
-    }
-  };
-  stream.on("data", onData);
-  return () => stream.off("data", onData);
+  return serveLines((line) => smu.handle(line), stream);
 }
 
 /** An in-process link to an emulated SMU: returns the host's end. */
 export function smuInProcess(smu: EmulatedSmu): Duplex {
-  const [hostEnd, smuEnd] = duplexPair();
-  // Closing the host's end (its AbortError) ends the instrument's end too.
-  smuEnd.on("error", () => {});
-  hostEnd.on("error", () => {});
-  hostEnd.once("close", () => smuEnd.destroy());
-  serveSmuStream(smu, smuEnd);
-  return hostEnd;
+  return lineInstrumentInProcess((line) => smu.handle(line));
 }

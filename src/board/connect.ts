@@ -211,7 +211,11 @@ export async function connectSmu(url: string): Promise<Smu> {
   return smu;
 }
 
-/** Two connected in-process Duplex ends: what one writes, the other reads. */
+/**
+ * Two connected in-process Duplex ends for emu://: what one writes, the other reads, a turn of the
+ * stream machinery later (mocks/duplex-pair.ts is the same-tick pair the instruments use; the
+ * protocol board keeps this one, whose replies do not chain within one tick).
+ */
 function duplexPair(): [Duplex, Duplex] {
   const a = new PassThrough();
   const b = new PassThrough();
@@ -339,7 +343,8 @@ export async function startEmulatorServer(
 
 /** Keys of bench:// (instruments by URL) and of bench-emu:// (emulated ones; also the emu:// keys). */
 const BENCH_KEYS = ["smu", "matrix", "rows", "cols", "nplc", "tech", "timeout"] as const;
-const BENCH_EMU_KEYS = [
+/** emu:// keys of the emulated array behind bench-emu:// and arc1-emu:// (the array physics). */
+const ARRAY_EMU_KEYS = [
   "rows",
   "cols",
   "device",
@@ -352,9 +357,8 @@ const BENCH_EMU_KEYS = [
   "adcbits",
   "adcrange",
   "wire",
-  "nplc",
-  "forbid",
 ] as const;
+const BENCH_EMU_KEYS = [...ARRAY_EMU_KEYS, "nplc", "forbid"] as const;
 
 /**
  * A Board from bench instruments (src/board/bench-board.ts):
@@ -454,21 +458,7 @@ export async function connectBench(url: string): Promise<Board> {
 }
 
 const ARC1_KEYS = ["rows", "cols", "cycles", "tech", "baud", "boot"] as const;
-const ARC1_EMU_KEYS = [
-  "rows",
-  "cols",
-  "device",
-  "seed",
-  "noise",
-  "sneak",
-  "readnoise",
-  "stucklow",
-  "stuckhigh",
-  "adcbits",
-  "adcrange",
-  "wire",
-  "cycles",
-] as const;
+const ARC1_EMU_KEYS = [...ARRAY_EMU_KEYS, "cycles"] as const;
 
 /**
  * An ArC ONE (src/board/arc1-board.ts):
