@@ -100,22 +100,27 @@ describe("timescale", () => {
 });
 
 describe("the event loop", () => {
-  it("is never held for long by a heavy command at timescale 0 (a PBLK with disturb over 48x48)", async () => {
+  it("turns every slice or so during a heavy command at timescale 0 (a PBLK with disturb over 48x48)", async () => {
     const board = new EmulatedBoard({ rows: 48, cols: 48, device: "linear", effects: { disturb: true } });
     const { send, reply } = sessionOf(board);
-    // Measured in CPU time of this process between two turns of the loop, so that a loaded machine
-    // descheduling the process does not count as holding the loop.
+    // Each interval between two turns of the loop is measured twice: in wall time (which counts time the
+    // process was descheduled by a loaded machine) and in CPU time of the process (which counts other
+    // threads of the process running in parallel, e.g. V8's concurrent GC). The loop was held for at most
+    // the smaller of the two.
     const cpu = () => {
       const u = process.cpuUsage();
       return (u.user + u.system) / 1000;
     };
-    let maxHeld = 0;
-    let last = cpu();
+    const held: number[] = [];
+    let lastCpu = cpu();
+    let lastWall = performance.now();
     let ticking = true;
     const tick = () => {
-      const now = cpu();
-      maxHeld = Math.max(maxHeld, now - last);
-      last = now;
+      const c = cpu();
+      const w = performance.now();
+      held.push(Math.min(c - lastCpu, w - lastWall));
+      lastCpu = c;
+      lastWall = w;
       if (ticking) setImmediate(tick);
     };
     setImmediate(tick);
@@ -126,10 +131,15 @@ describe("the event loop", () => {
     ticking = false;
     const took = cpu() - c0;
     expect(r.m.kind).toBe("ok");
-    // The command took many times the ~10 ms bound in CPU, yet the loop turned every ~10 ms of it
-    // (5 ms slices, plus one train, the test's own polling and other threads of this process, e.g. GC).
+    // The command took many times the session's 5 ms slice in CPU, yet the loop turned after each slice:
+    // 99 % of the intervals within a slice (HOLD_MS, 5 ms) plus a margin (one train, the test's polling), and none so
+    // long that a timer or SIGINT would wait noticeably (a stop-the-world GC pause may fall in one).
+    held.sort((a, b) => a - b);
+    const p99 = held[Math.floor(held.length * 0.99)]!;
     expect(took).toBeGreaterThan(4 * 10);
-    expect(maxHeld).toBeLessThan(10 + 15);
+    expect(held.length).toBeGreaterThan(took / 25);
+    expect(p99).toBeLessThan(10 + 15);
+    expect(held.at(-1)!).toBeLessThan(100);
   });
 
   it("turns during a loop of requests on emu://, so timers (and SIGINT) run as over a socket", async () => {

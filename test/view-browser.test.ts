@@ -31,6 +31,8 @@ const ARTEFACTS = join(REPO_ROOT, "test-results");
  * such a machine, and a hang still fails.
  */
 const LIMIT_MS = Number(process.env.VIEW_LIMIT_MS ?? 240_000);
+/** Time limit of one wait for the page once the run it shows has ended (it has nothing left to do). */
+const WAIT_MS = 30_000;
 /** A board just large enough for the 400-16-10 network on differential pairs. */
 const BOARD = { rows: 416, cols: 64, device: "linear", seed: 1 };
 
@@ -122,17 +124,36 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
       const url = await viewUrl(run.output);
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       const page = await browser.newPage();
+      // The page records, as it renders, each new epoch count and each new map: the order is then
+      // checked after the run, free of races between the run and this test's own polling.
+      await page.addInitScript(() => {
+        const w = window as unknown as { xbarLog: string[] };
+        w.xbarLog = [];
+        new MutationObserver((records) => {
+          for (const r of records) {
+            const el = r.target as HTMLElement;
+            if (el.id === "epochs-note" && r.attributeName === "data-epochs") w.xbarLog.push(`epochs ${el.dataset.epochs}`);
+            if (el.id === "map-0" && r.attributeName === "data-at") w.xbarLog.push(`map ${el.dataset.at}`);
+          }
+        }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-epochs", "data-at"] });
+      });
       await page.goto(url);
-      await page.waitForSelector('#epochs-note[data-epochs="1"]');
-      const at1 = Number(await page.getAttribute("#map-0", "data-at"));
-      expect(Number(await page.getAttribute("#map-0", "data-known"))).toBe(BOARD.rows * BOARD.cols);
-      // The map was read again after epoch 1 (the refresh at the end of epoch 2, or the final one).
-      await page.waitForFunction((t) => Number(document.getElementById("map-0")?.dataset.at) > t, at1);
-      expect(await page.locator("#acc-chart canvas").count()).toBeGreaterThan(0);
       expect(await run.done).toBe(0);
-      await page.waitForSelector('#status[data-state="completed"]');
-      await page.waitForSelector('#epochs-note[data-epochs="2"]');
-      await page.waitForSelector('#confusion[data-label="final"]');
+      await page.waitForSelector('#status[data-state="completed"]', { timeout: WAIT_MS });
+      await page.waitForSelector('#epochs-note[data-epochs="2"]', { timeout: WAIT_MS });
+      await page.waitForSelector('#confusion[data-label="final"]', { timeout: WAIT_MS });
+      expect(Number(await page.getAttribute("#map-0", "data-known"))).toBe(BOARD.rows * BOARD.cols);
+      expect(await page.locator("#acc-chart canvas").count()).toBeGreaterThan(0);
+      // The learning curve grew an epoch at a time, and the map was read again after the first epoch.
+      const log = await page.evaluate(() => (window as unknown as { xbarLog: string[] }).xbarLog);
+      const epochs = log.filter((e) => e.startsWith("epochs ") && e !== "epochs 0");
+      expect(epochs[0]).toBe("epochs 1");
+      expect(epochs.at(-1)).toBe("epochs 2");
+      const first = log.indexOf("epochs 1");
+      const mapAt = (e: string) => Number(e.slice(4));
+      const before = log.slice(0, first).filter((e) => e.startsWith("map ")).map(mapAt);
+      const after = log.slice(first).filter((e) => e.startsWith("map ")).map(mapAt);
+      expect(after.some((t) => t > Math.max(0, ...before)), log.join(", ")).toBe(true);
       const shown = await page.$$eval("#counters-0 td[data-k]", (tds) =>
         Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.k, (td as HTMLElement).dataset.v])),
       );
@@ -168,7 +189,7 @@ steps:
       const run = xbar(["run", file, "--db", db, "--view", "0", "--view-refresh", "0.2", "--view-wait"]);
       const page = await browser.newPage();
       await page.goto(await viewUrl(run.output));
-      await page.waitForSelector('#epochs-note[data-epochs="1"]');
+      await page.waitForFunction(() => Number(document.getElementById("epochs-note")?.dataset.epochs) >= 1);
       expect(await page.locator("#plan").textContent()).toContain('campaign "view-stop"');
       await page.click("#stop");
       expect(await run.done).toBe(130);
