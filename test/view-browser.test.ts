@@ -132,10 +132,15 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
         new MutationObserver((records) => {
           for (const r of records) {
             const el = r.target as HTMLElement;
-            if (el.id === "epochs-note" && r.attributeName === "data-epochs") w.xbarLog.push(`epochs ${el.dataset.epochs}`);
+            if (el.id === "epochs-note" && r.attributeName === "data-epochs")
+              w.xbarLog.push(`epochs ${el.dataset.epochs}`);
             if (el.id === "map-0" && r.attributeName === "data-at") w.xbarLog.push(`map ${el.dataset.at}`);
           }
-        }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-epochs", "data-at"] });
+        }).observe(document, {
+          subtree: true,
+          attributes: true,
+          attributeFilter: ["data-epochs", "data-at"],
+        });
       });
       await page.goto(url);
       expect(await run.done).toBe(0);
