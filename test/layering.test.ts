@@ -1,0 +1,48 @@
+/**
+ * The layers, as the README's architecture states them, checked on the sources' imports:
+ * - the emulator (mocks/) sees only protocol frames: it imports firmware-protocol/ and its own files;
+ * - the protocol layer (firmware-protocol/) imports nothing of the project's other layers;
+ * - of src/, only the composition point (src/board/connect*.ts) reaches into mocks/;
+ * - drivers/ import the protocol layer, never src/ or mocks/.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO_ROOT } from "./helpers/run-xbar.ts";
+
+/** Every .ts file under `dir`, relative to the repository. */
+function sources(dir: string): string[] {
+  return readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
+    .map((f) => join(dir, f));
+}
+
+/** The top-level folders of the project that `file` imports (static and dynamic imports). */
+function layersImported(file: string): Set<string> {
+  const text = readFileSync(join(REPO_ROOT, file), "utf8");
+  const out = new Set<string>();
+  for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"(\.[^"]+)"/g)) {
+    const target = relative(REPO_ROOT, join(REPO_ROOT, file, "..", m[1]!));
+    out.add(target.split("/")[0]!);
+  }
+  return out;
+}
+
+describe("the layers", () => {
+  it.each([
+    ["mocks", ["mocks", "firmware-protocol"]],
+    ["firmware-protocol", ["firmware-protocol"]],
+    ["drivers", ["drivers", "firmware-protocol"]],
+  ])("%s/ imports only %j", (dir, allowed) => {
+    const strays = sources(dir).flatMap((f) =>
+      [...layersImported(f)].filter((l) => !allowed.includes(l)).map((l) => `${f} → ${l}/`),
+    );
+    expect(strays).toEqual([]);
+  });
+
+  it("of src/, only the composition point (src/board/connect*.ts) reaches into mocks/", () => {
+    const reaching = sources("src").filter((f) => layersImported(f).has("mocks"));
+    expect(reaching.length).toBeGreaterThan(0);
+    expect(reaching.filter((f) => !/^src\/board\/connect[\w-]*\.ts$/.test(f))).toEqual([]);
+  });
+});
