@@ -62,6 +62,19 @@ describe("SIGKILL at random points", () => {
       const stepLines = [...run.stdout().matchAll(/step (\d+)\/6 characterize: pulse/g)];
       killedIn.push(Number(stepLines.at(-1)?.[1] ?? 0));
       expect(status.signal === "SIGKILL" || status.code === 0).toBe(true);
+      if (status.signal === "SIGKILL") {
+        // Before any resume, the reader sees what a resume will record: the run aborted by a process
+        // that is gone, the step it was in interrupted (not "running" for ever).
+        const list = await runXbar(["runs", "list", "--db", db, "--json"]);
+        const row = (JSON.parse(list.stdout) as Array<{ id: number; status: string; error: string }>).find(
+          (r) => r.id === id,
+        );
+        expect(row?.status, list.stdout).toBe("aborted");
+        expect(row?.error).toBe("the process ended without closing the run");
+        const show = await runXbar(["runs", "show", String(id), "--db", db]);
+        expect(show.stdout).toMatch(/attempt \d+: interrupted/);
+        expect(show.stdout).not.toMatch(/: running/);
+      }
       kept.push((await counts(db, id)).all);
       if (k > 0) expect(kept[k]!, "measurements after kill vs before").toBeGreaterThanOrEqual(kept[k - 1]!);
     }

@@ -14,7 +14,6 @@
  * worker that lost its job to another (it stalled, BullMQ handed the job on) is thereby refused
  * (E652) instead of completing a step a second time.
  */
-import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { firstValueFrom } from "rxjs";
 import { parseLinkUrl } from "../../drivers/open-transport.ts";
@@ -28,6 +27,7 @@ import { checkReachable, DEFAULT_PULSE } from "../pipelines/index.ts";
 import type { Campaign, CampaignRun, Path } from "./load.ts";
 import type { Step } from "./schema.ts";
 import { executeStep, StepAborted } from "./steps.ts";
+import { ownerToken } from "./store/owner.ts";
 import type { Measurement, RunRow, RunStore } from "./store/run-store.ts";
 
 export interface RunnerEvents {
@@ -111,9 +111,6 @@ export interface RunnerOptions {
   /** Wraps each run's board (the live view observes it so); default none. */
   wrapBoard?: (board: Board) => Board;
 }
-
-/** A token naming this process as a run's owner. */
-export const ownerToken = (): string => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
 /** What checking a campaign against its boards found for one board URL. */
 export interface BoardCheck {

@@ -23,7 +23,8 @@ import { XbarError } from "../../drivers/index.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { parseCampaign } from "../campaigns/load.ts";
-import { ownerToken, runCampaign } from "../campaigns/runner.ts";
+import { runCampaign } from "../campaigns/runner.ts";
+import { ownerToken } from "../campaigns/store/owner.ts";
 import { RunStore } from "../campaigns/store/run-store.ts";
 import {
   BOARD_NAME,

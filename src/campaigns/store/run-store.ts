@@ -23,6 +23,7 @@ import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../../firmware-protocol/redact.ts";
 import { migrate } from "./migrations.ts";
+import { OWNER_GONE, ownerIsGone } from "./owner.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
 import { isPostgresUrl, type Row, type SqlDriver, type SqlQuery, type SqlValue } from "./sql.ts";
 import { lockHolder, openDatabase, openSnapshot } from "./sqlite.ts";
@@ -358,7 +359,13 @@ export class RunStore {
     return (await this.db.all("SELECT * FROM campaigns ORDER BY id")).map((r) => this.toCampaign(r));
   }
 
+  /**
+   * A run as stored, except that one left "running" by a process of this computer that is gone
+   * (killed outright) is shown as what resuming it records: aborted (owner.ts).
+   */
   private toRun(r: Row): RunRow {
+    if (r.status === "running" && ownerIsGone(str(r.owner)))
+      r = { ...r, status: "aborted", error: OWNER_GONE };
     return {
       id: num(r.id),
       uuid: String(r.uuid),
@@ -418,7 +425,7 @@ export class RunStore {
         );
         await q.run("UPDATE runs SET status = 'aborted', ended = ?, error = ? WHERE id = ?", [
           now(),
-          "the process ended without closing the run",
+          OWNER_GONE,
           id,
         ]);
       }
@@ -477,9 +484,12 @@ export class RunStore {
     };
   }
 
+  /** The steps of a run, every attempt; a step left running by a process that is gone shows as interrupted. */
   async steps(runId: number): Promise<StepRow[]> {
     const rows = await this.db.all("SELECT * FROM steps WHERE run_id = ? ORDER BY idx, attempt", [runId]);
-    return rows.map((r) => this.toStep(r));
+    const run = await this.db.get("SELECT status, owner FROM runs WHERE id = ?", [runId]);
+    const gone = run?.status === "running" && ownerIsGone(str(run.owner));
+    return rows.map((r) => this.toStep(gone && r.status === "running" ? { ...r, status: "interrupted" } : r));
   }
 
   /** Indices of the steps of a run that completed. */
