@@ -1,3 +1,4 @@
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import { LineInstrument } from "./line-instrument.ts";
 
@@ -58,7 +59,7 @@ export class Smu extends LineInstrument {
     const errs = await this.errors();
     if (errs.length)
       throw new XbarError(
-        608,
+        ErrorCode.BAD_INPUT,
         `SMU refused ${cmds.join("; ")}: ${errs.map((e) => `${e.code} ${e.message}`).join(", ")}`,
         {
           port: this.link.name,
@@ -90,7 +91,7 @@ export class Smu extends LineInstrument {
   private parse(reply: string): SmuReading[] {
     const x = reply.split(",").map(Number);
     if (x.length % 5 !== 0 || x.some((v) => !Number.isFinite(v)))
-      throw new XbarError(608, `SMU reading not understood: "${reply.slice(0, 80)}"`, {
+      throw new XbarError(ErrorCode.BAD_INPUT, `SMU reading not understood: "${reply.slice(0, 80)}"`, {
         port: this.link.name,
       });
     const out: SmuReading[] = [];
@@ -102,7 +103,8 @@ export class Smu extends LineInstrument {
   /** One reading at the present source level (output must be on). */
   async measure(): Promise<SmuReading> {
     const r = await this.query(":READ?");
-    if (!r) throw new XbarError(608, `SMU gave no reading: ${JSON.stringify(await this.errors())}`);
+    if (!r)
+      throw new XbarError(ErrorCode.BAD_INPUT, `SMU gave no reading: ${JSON.stringify(await this.errors())}`);
     return this.parse(r)[0]!;
   }
 

@@ -3,10 +3,12 @@
  * is sent to a board. Errors name the file, line and field, e.g.
  *   xbar: E608 BAD_INPUT: campaign.yaml:12: steps[2].characterize.pulses: expected a number (got "ten")
  */
+
 import { readFileSync } from "node:fs";
 import { isNode, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { CampaignSchema, STEP_BODIES, STEP_KINDS, type Step, type StepKind } from "./schema.ts";
 
 export interface CampaignRun {
@@ -53,7 +55,10 @@ class Located {
 
   error(path: Path, message: string, extra = ""): XbarError {
     const line = this.line(path);
-    return new XbarError(608, `${this.file}${line ? `:${line}` : ""}: ${fmtPath(path)}: ${message}${extra}`);
+    return new XbarError(
+      ErrorCode.BAD_INPUT,
+      `${this.file}${line ? `:${line}` : ""}: ${fmtPath(path)}: ${message}${extra}`,
+    );
   }
 }
 
@@ -119,7 +124,7 @@ export function loadCampaignFile(file: string): Campaign {
     text = readFileSync(file, "utf8");
   } catch (e) {
     throw new XbarError(
-      608,
+      ErrorCode.BAD_INPUT,
       `cannot read campaign file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
     );
   }
@@ -132,7 +137,7 @@ export function parseCampaign(text: string, file = "campaign.yaml"): Campaign {
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = lines.linePos(e.pos[0]).line;
-    throw new XbarError(608, `${file}:${line}: not valid YAML: ${e.message.split("\n")[0]}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `${file}:${line}: not valid YAML: ${e.message.split("\n")[0]}`);
   }
   const at = new Located(doc, lines, file);
   const raw = doc.toJS() as unknown;

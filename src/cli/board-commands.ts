@@ -1,8 +1,10 @@
 /** `xbar demo|idn|stat|read|pulse|ports|reset`: a board's identity, counters, reads and pulses. */
+
 import { existsSync, rmSync } from "node:fs";
 import type { Command } from "commander";
 import { firstValueFrom } from "rxjs";
 import { listSerialPorts } from "../../drivers/list-ports.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { ConductanceMap } from "../board/board.ts";
 import { DEFAULT_URL, defaultBoardStateFile } from "../board/default-url.ts";
@@ -88,10 +90,11 @@ export function addBoardCommands(program: Command): void {
     .addHelpText("after", "\nExamples:\n  xbar read --row 3 --col 5\n  xbar read --all --csv > map.csv")
     .action(async (o) => {
       const single = o.row !== undefined || o.col !== undefined;
-      if (single === Boolean(o.all)) throw new XbarError(608, "give either --row R --col C or --all");
+      if (single === Boolean(o.all))
+        throw new XbarError(ErrorCode.BAD_INPUT, "give either --row R --col C or --all");
       if (single && (o.row === undefined || o.col === undefined))
-        throw new XbarError(608, "give both --row and --col");
-      if (o.json && o.csv) throw new XbarError(608, "give at most one of --json and --csv");
+        throw new XbarError(ErrorCode.BAD_INPUT, "give both --row and --col");
+      if (o.json && o.csv) throw new XbarError(ErrorCode.BAD_INPUT, "give at most one of --json and --csv");
       await withBoard(o.port, async (b) => {
         const m: ConductanceMap = single
           ? {

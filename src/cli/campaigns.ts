@@ -62,7 +62,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     )
     .action(async (file: string | undefined, o: RunFlags) => {
       if (Boolean(file) === Boolean(o.resume))
-        throw new XbarError(608, "give a campaign file, or --resume RUN_ID (not both)");
+        throw new XbarError(ErrorCode.BAD_INPUT, "give a campaign file, or --resume RUN_ID (not both)");
       let campaign: Campaign;
       let store: RunStore | undefined;
       let runs: RunRow[];
@@ -97,12 +97,12 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       } else {
         const id = Number(o.resume);
         if (!Number.isInteger(id) || id < 1)
-          throw new XbarError(608, `--resume takes a run id, not "${o.resume}"`);
+          throw new XbarError(ErrorCode.BAD_INPUT, `--resume takes a run id, not "${o.resume}"`);
         store = await RunStore.open(o.db);
         const run = await store.run(id);
         if (!run) {
           await store.close();
-          throw new XbarError(608, `no run ${id} in ${store.location}`);
+          throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
         }
         const c = (await store.campaign(run.campaignId))!;
         campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
@@ -259,7 +259,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       "\nColumns: run_id, run_uuid, campaign_id, campaign, params (sweep values, JSON), url, technology, serial,\nsoftware, run_status, run_started, step, step_kind, kind, seq, taken, board_clock_s, row, col, x, x_unit,\ny, y_unit, label, meta. A conductance map gives one row per device.\n\nExamples:\n  xbar runs export --campaign 1 --csv lab.csv --parquet lab.parquet\n  xbar runs export 4 5 --csv two-runs.csv",
     )
     .action(async (ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
-      if (!o.csv && !o.parquet) throw new XbarError(608, "give --csv FILE and/or --parquet FILE");
+      if (!o.csv && !o.parquet)
+        throw new XbarError(ErrorCode.BAD_INPUT, "give --csv FILE and/or --parquet FILE");
       const store = await readStore(o.db);
       try {
         const rows = await exportRows(store, await selectRuns(store, ids, o.campaign));
@@ -293,7 +294,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       const formats = o.format.split(",").map((f) => f.trim());
       for (const f of formats)
         if (f !== "svg" && f !== "png")
-          throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
+          throw new XbarError(ErrorCode.BAD_INPUT, `--format takes svg, png or svg,png, not "${f}"`);
       const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
       const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
       const store = await readStore(o.db);
@@ -330,7 +331,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       const store = await readStore(o.db);
       try {
         const run = await store.run(Number(id));
-        if (!run) throw new XbarError(608, `no run ${id} in ${store.location}`);
+        if (!run) throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
         const c = (await store.campaign(run.campaignId))!;
         if (o.campaign) return out(c.text);
         const steps = await store.steps(run.id);
@@ -366,7 +367,7 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
       const only = o.campaign?.map((c) => {
         const n = Number(c);
         if (!Number.isInteger(n) || n < 1)
-          throw new XbarError(608, `--campaign takes campaign ids, not "${c}"`);
+          throw new XbarError(ErrorCode.BAD_INPUT, `--campaign takes campaign ids, not "${c}"`);
         return n;
       });
       const { copyRuns } = await import("../campaigns/store/copy.ts");
@@ -394,14 +395,15 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
 export async function selectRuns(store: RunStore, ids: string[], campaign?: string): Promise<RunRow[]> {
   if (campaign !== undefined) {
     const runs = await store.runsOf(Number(campaign));
-    if (runs.length === 0) throw new XbarError(608, `no campaign ${campaign} in ${store.location}`);
+    if (runs.length === 0)
+      throw new XbarError(ErrorCode.BAD_INPUT, `no campaign ${campaign} in ${store.location}`);
     return runs;
   }
   if (ids.length === 0) return store.runs();
   const runs: RunRow[] = [];
   for (const id of ids) {
     const r = await store.run(Number(id));
-    if (!r) throw new XbarError(608, `no run ${id} in ${store.location}`);
+    if (!r) throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
     runs.push(r);
   }
   return runs;

@@ -1,6 +1,8 @@
 /** What the command groups share: output, the --port option, a board for the length of an action. */
+
 import { closeSync, openSync } from "node:fs";
 import { Option } from "commander";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { defaultPort, PORT_HELP } from "./options.ts";
@@ -51,7 +53,7 @@ export function checkWritable(path: string): void {
           : err.code === "EACCES"
             ? "permission denied"
             : err.message;
-    throw new XbarError(608, `cannot write ${path}: ${why}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `cannot write ${path}: ${why}`);
   }
 }
 

@@ -3,8 +3,10 @@
  * (src/fleet/). The job engine is BullMQ on Redis (`--queue redis://HOST:6379`, default $XBAR_QUEUE);
  * the run store is shared (`--db postgres://...`).
  */
+
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { loadCampaignFile } from "../campaigns/load.ts";
 import { cancelJobs, findJob, jobsOfCampaign, queueStatus } from "../fleet/admin.ts";
 import { connectRedis } from "../fleet/connection.ts";
@@ -170,7 +172,7 @@ Examples:
     .action(async (id: string, o: { queue: string; json?: boolean }) => {
       await withRedis(o.queue, async (redis) => {
         const j = await findJob(redis, id);
-        if (!j) throw new XbarError(608, `no job ${id} on any board's queue`);
+        if (!j) throw new XbarError(ErrorCode.BAD_INPUT, `no job ${id} on any board's queue`);
         if (o.json) return out(JSON.stringify(j));
         out(`job ${j.id}: ${j.state} on board ${j.board}`);
         out(`campaign "${j.campaign}" ${j.campaignUuid}, point ${j.idx + 1} ${JSON.stringify(j.params)}`);
@@ -208,12 +210,13 @@ Examples:
     .option("--campaign <uuid>", "every job of this submitted campaign")
     .addOption(queueOption())
     .action(async (ids: string[], o: { queue: string; campaign?: string }) => {
-      if (ids.length === 0 && !o.campaign) throw new XbarError(608, "give job ids or --campaign UUID");
+      if (ids.length === 0 && !o.campaign)
+        throw new XbarError(ErrorCode.BAD_INPUT, "give job ids or --campaign UUID");
       await withRedis(o.queue, async (redis) => {
         const jobs = o.campaign ? await jobsOfCampaign(redis, o.campaign) : [];
         for (const id of ids) {
           const j = await findJob(redis, id);
-          if (!j) throw new XbarError(608, `no job ${id} on any board's queue`);
+          if (!j) throw new XbarError(ErrorCode.BAD_INPUT, `no job ${id} on any board's queue`);
           jobs.push({ id, board: j.board });
         }
         for (const r of await cancelJobs(redis, jobs)) out(`job ${r.id}: ${r.outcome}`);

@@ -3,9 +3,11 @@
  * Cancelling a job that waits removes it; one that runs is flagged, and its worker aborts the step
  * (array idle, data kept, the run marked aborted and resumable with `xbar run --resume`).
  */
+
 import { type ConnectionOptions, Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import {
   type FleetJobData,
   type FleetJobResult,
@@ -97,7 +99,8 @@ export async function findJob(redis: Redis, id: string): Promise<JobInfo | undef
 /** The jobs of a submitted campaign (by its uuid). */
 export async function jobsOfCampaign(redis: Redis, uuid: string) {
   const jobs = await campaignJobs(redis, uuid);
-  if (jobs.length === 0) throw new XbarError(608, `no submitted campaign ${uuid} in the queue`);
+  if (jobs.length === 0)
+    throw new XbarError(ErrorCode.BAD_INPUT, `no submitted campaign ${uuid} in the queue`);
   return jobs;
 }
 

@@ -64,13 +64,13 @@ export function redisOptions(url: string): RedisOptions {
   try {
     u = new URL(url);
   } catch {
-    throw new XbarError(607, `--queue takes redis://HOST:PORT, not "${url}"`);
+    throw new XbarError(ErrorCode.BAD_URL, `--queue takes redis://HOST:PORT, not "${url}"`);
   }
   if (u.protocol !== "redis:" && u.protocol !== "rediss:")
-    throw new XbarError(607, `--queue takes redis://HOST:PORT, not "${redactRedis(url)}"`);
+    throw new XbarError(ErrorCode.BAD_URL, `--queue takes redis://HOST:PORT, not "${redactRedis(url)}"`);
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
   if (!Number.isInteger(db) || db < 0)
-    throw new XbarError(607, `bad Redis database number in ${redactRedis(url)}`);
+    throw new XbarError(ErrorCode.BAD_URL, `bad Redis database number in ${redactRedis(url)}`);
   return {
     host: u.hostname || "127.0.0.1",
     port: u.port ? Number(u.port) : 6379,

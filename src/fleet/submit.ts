@@ -44,7 +44,7 @@ function boardRef(url: string, where: string): { by: "name" | "kind"; value: str
   const m = /^(name|kind):(.+)$/.exec(url);
   if (!m || !BOARD_NAME.test(m[2]!))
     throw new XbarError(
-      608,
+      ErrorCode.BAD_INPUT,
       `${where}: board "${url}": a campaign for the fleet names its board as name:NAME or kind:KIND (e.g. board: name:bench-3)`,
     );
   return { by: m[1] as "name" | "kind", value: m[2]! };

@@ -16,10 +16,12 @@
  * boards' workers go on. Ctrl-C (SIGINT/SIGTERM): running steps are aborted (arrays idle, data kept)
  * and their jobs put back in their queues for the next worker; `xbar queue cancel` aborts one job.
  */
+
 import { hostname } from "node:os";
 import { type ConnectionOptions, type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { XbarError } from "../../drivers/index.ts";
+import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { parseCampaign } from "../campaigns/load.ts";
@@ -71,9 +73,15 @@ export function parseBoardSpec(s: string): BoardSpec {
   const name = s.slice(0, eq);
   const url = s.slice(eq + 1);
   if (eq < 1 || !url)
-    throw new XbarError(608, `--board takes NAME=URL, e.g. bench-3=/dev/ttyUSB0 (got "${s}")`);
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `--board takes NAME=URL, e.g. bench-3=/dev/ttyUSB0 (got "${s}")`,
+    );
   if (!BOARD_NAME.test(name))
-    throw new XbarError(608, `board name "${name}": letters, digits, ".", "_" and "-" only (at most 64)`);
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `board name "${name}": letters, digits, ".", "_" and "-" only (at most 64)`,
+    );
   return { name, url };
 }
 
@@ -104,10 +112,11 @@ export async function startWorker(opts: WorkerOptions): Promise<FleetWorker> {
   const open = opts.connectBoard ?? connect;
   const names = new Set<string>();
   for (const b of opts.boards) {
-    if (names.has(b.name)) throw new XbarError(608, `board ${b.name} is given twice`);
+    if (names.has(b.name)) throw new XbarError(ErrorCode.BAD_INPUT, `board ${b.name} is given twice`);
     names.add(b.name);
   }
-  if (opts.boards.length === 0) throw new XbarError(608, "give at least one --board NAME=URL");
+  if (opts.boards.length === 0)
+    throw new XbarError(ErrorCode.BAD_INPUT, "give at least one --board NAME=URL");
   const lockDuration = opts.lockDuration ?? 30_000;
   const redis: Redis = await connectRedis(opts.queue);
   let store: RunStore;
@@ -204,7 +213,9 @@ export async function startWorker(opts: WorkerOptions): Promise<FleetWorker> {
         throw new WaitingError();
       }
       if (res.status === "aborted")
-        throw new UnrecoverableError(new XbarError(401, "cancelled by xbar queue cancel").message);
+        throw new UnrecoverableError(
+          new XbarError(ErrorCode.ABORTED, "cancelled by xbar queue cancel").message,
+        );
       const msg = res.error instanceof Error ? res.error.message : String(res.error);
       log(`job ${job.id}: run ${run.id} failed: ${msg}`);
       // A failed run is kept as failed; running it again is a decision for a person (xbar run --resume).

@@ -62,7 +62,10 @@ export function openDatabase(path: string): Database {
   if (existsSync(lock)) {
     const pid = lockHolder(path);
     if (pid !== undefined)
-      throw new XbarError(605, `run database ${path} is in use by process ${pid} (a campaign running?)`);
+      throw new XbarError(
+        ErrorCode.PORT_BUSY,
+        `run database ${path} is in use by process ${pid} (a campaign running?)`,
+      );
     // No owner file, or its process is gone: the lock is stale.
     rmSync(lock, { recursive: true, force: true });
   }
@@ -80,7 +83,7 @@ export function openDatabase(path: string): Database {
     // Take the exclusive lock now, so that a second process is refused at open, not halfway.
     db.exec("BEGIN IMMEDIATE; COMMIT");
   } catch (e) {
-    throw new XbarError(608, `cannot open run database ${path}: ${(e as Error).message}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `cannot open run database ${path}: ${(e as Error).message}`);
   }
   writeFileSync(owner, `${process.pid}\n`);
   return db;
@@ -132,5 +135,8 @@ export function openSnapshot(path: string): { db: Database; close: () => void } 
       lastError = (e as Error).message;
     }
   }
-  throw new XbarError(605, `cannot take a consistent snapshot of ${path} while it is in use: ${lastError}`);
+  throw new XbarError(
+    ErrorCode.PORT_BUSY,
+    `cannot take a consistent snapshot of ${path} while it is in use: ${lastError}`,
+  );
 }

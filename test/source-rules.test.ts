@@ -3,7 +3,8 @@
  * - the emulator (mocks/) sees only protocol frames: it imports firmware-protocol/ and its own files;
  * - the protocol layer (firmware-protocol/) imports nothing of the project's other layers;
  * - of src/, only the composition point (src/board/connect*.ts) reaches into mocks/;
- * - drivers/ import the protocol layer, never src/ or mocks/.
+ * - drivers/ import the protocol layer, never src/ or mocks/;
+ * and one rule of the error format: every XbarError names its code (`ErrorCode.BAD_INPUT`, never `608`).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -44,5 +45,18 @@ describe("the layers", () => {
     const reaching = sources("src").filter((f) => layersImported(f).has("mocks"));
     expect(reaching.length).toBeGreaterThan(0);
     expect(reaching.filter((f) => !/^src\/board\/connect[\w-]*\.ts$/.test(f))).toEqual([]);
+  });
+});
+
+describe("the error format", () => {
+  it("every XbarError names its code from ErrorCode, never a raw number", () => {
+    const files = ["src", "drivers", "mocks", "firmware-protocol", "bench", "scripts"].flatMap((d) =>
+      readdirSync(join(REPO_ROOT, d), { recursive: true, encoding: "utf8" })
+        .filter((f) => /\.m?ts$/.test(f))
+        .map((f) => join(d, f)),
+    );
+    expect(files.length).toBeGreaterThan(100);
+    const raw = files.filter((f) => /new XbarError\(\s*\d/.test(readFileSync(join(REPO_ROOT, f), "utf8")));
+    expect(raw).toEqual([]);
   });
 });
