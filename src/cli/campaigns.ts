@@ -1,43 +1,29 @@
 /**
- * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]`, `xbar run --resume RUN_ID` and
- * `xbar runs list|show` (export and plot are registered by src/campaigns/store and src/campaigns/plots).
+ * `xbar run CAMPAIGN.yaml [--dry-run] [--db FILE]` and `xbar run --resume RUN_ID`: open the campaign
+ * (new, or the runs left of a resumed one), then execute it, printing each run and step (the
+ * database's reading commands, `xbar runs …`, are in runs-commands.ts).
  */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
-import { type Command, Option } from "commander";
+import { basename } from "node:path";
+import type { Command } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
-import { checkCampaign, runCampaign } from "../campaigns/runner.ts";
-import { exportRows, writeCsv, writeParquet } from "../campaigns/store/export.ts";
+import { checkCampaign, type RunnerEvents, runCampaign } from "../campaigns/runner.ts";
 import { type RunRow, RunStore } from "../campaigns/store/run-store.ts";
-import { isPostgresUrl } from "../campaigns/store/sql.ts";
+import { softwareVersion } from "../version.ts";
 import type { RunView } from "../view/run-view.ts";
+import { EXIT } from "./common.ts";
+import { dbOption } from "./options.ts";
 import { type Progress, progressBar } from "./progress.ts";
+import { fmtParams, stepSummary } from "./run-format.ts";
 import { addViewOptions, startRunView, type ViewFlags } from "./view.ts";
 import { campaignFeed, withFeed } from "./view-feed.ts";
 
 /** Options of `xbar run`, the live view's included. */
 type RunFlags = ViewFlags & { dryRun?: boolean; resume?: string; db: string };
-
-export const DEFAULT_DB = "xbar-runs.sqlite";
-export const dbOption = () =>
-  new Option("--db <file|url>", "run database: an SQLite file, or postgres://USER@HOST/DB").default(
-    process.env.XBAR_DB ?? DEFAULT_DB,
-    "$XBAR_DB or ./xbar-runs.sqlite",
-  );
-
-/** Exit status of an interrupted run (as for SIGINT). */
-export const EXIT_ABORTED = 130;
-
-import { softwareVersion } from "../version.ts";
-
-const fmtParams = (p: Record<string, unknown>) =>
-  Object.entries(p)
-    .map(([k, v]) => `${k}=${v}`)
-    .join(" ");
+type Out = (s: string) => void;
 
 export function addRunCommands(program: Command, out: (s: string) => void): void {
   addViewOptions(program.command("run"))
@@ -63,376 +49,174 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
     .action(async (file: string | undefined, o: RunFlags) => {
       if (Boolean(file) === Boolean(o.resume))
         throw new XbarError(ErrorCode.BAD_INPUT, "give a campaign file, or --resume RUN_ID (not both)");
-      let campaign: Campaign;
-      let store: RunStore | undefined;
-      let runs: RunRow[];
-      if (file) {
-        try {
-          campaign = loadCampaignFile(file);
-        } catch (e) {
-          // A bad campaign file is bad usage (exit 2), refused before anything is sent.
-          process.stderr.write(`xbar: ${(e as Error).message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        for (const l of describePlan(campaign).lines) out(l);
-        // Checked against the boards before anything is recorded or applied (a dry run included).
-        for (const c of await checkCampaign(campaign, Boolean(o.dryRun)))
-          out(
-            c.status === "checked"
-              ? `checked against ${redactSecrets(c.url)}: ${c.detail}, every step within its bounds and envelope`
-              : `not checked against ${redactSecrets(c.url)} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
-          );
-        if (o.dryRun) return;
-        store = await RunStore.open(o.db);
-        const created = await store.createCampaign({
-          name: campaign.name,
-          file: basename(file),
-          text: campaign.text,
-          software: softwareVersion(),
-          runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
-        });
-        runs = created.runs;
-        out(`campaign ${created.campaign.id}: runs ${runs.map((r) => r.id).join(", ")} in ${store.location}`);
-      } else {
-        const id = Number(o.resume);
-        if (!Number.isInteger(id) || id < 1)
-          throw new XbarError(ErrorCode.BAD_INPUT, `--resume takes a run id, not "${o.resume}"`);
-        store = await RunStore.open(o.db);
-        const run = await store.run(id);
-        if (!run) {
-          await store.close();
-          throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
-        }
-        const c = (await store.campaign(run.campaignId))!;
-        campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
-        runs = await store.runsOf(run.campaignId);
-        const left = runs.filter((r) => r.status !== "completed");
-        if (left.length === 0) {
-          await store.close();
-          out(`campaign ${c.id} (run ${id}) is already completed`);
-          return;
-        }
-        out(
-          `resuming campaign ${c.id} "${c.name}": runs ${left.map((r) => `${r.id} (${r.status})`).join(", ")}`,
-        );
-        if (o.dryRun) {
-          for (const l of describePlan(campaign).lines) out(l);
-          await store.close();
-          return;
-        }
-      }
-      const ctl = new AbortController();
-      const onSignal = (sig: NodeJS.Signals) => {
-        if (ctl.signal.aborted) return;
-        process.stderr.write(`xbar: ${sig}: aborting the campaign (array left idle, data kept)\n`);
-        ctl.abort();
-      };
-      process.on("SIGINT", onSignal);
-      process.on("SIGTERM", onSignal);
-      let bar: Progress | undefined;
-      let warnings = 0;
-      const nSteps = campaign.runs[0]!.steps.length;
-      let rv: RunView | undefined;
-      try {
-        rv = await startRunView(
-          o,
-          "run",
-          `campaign "${campaign.name}"`,
-          () => {
-            if (ctl.signal.aborted) return;
-            process.stderr.write(
-              "xbar: Stop pressed on the view: aborting the campaign (array left idle, data kept)\n",
-            );
-            ctl.abort();
-          },
-          out,
-          ctl.signal,
-        );
-        const feed = rv && campaignFeed(rv, campaign, runs);
-        const res = await runCampaign(store, campaign, runs, {
-          signal: ctl.signal,
-          software: softwareVersion(),
-          wrapBoard: rv && ((b) => rv!.view.observe(b)),
-          events: withFeed(feed, {
-            runStart: (r, i, n) => {
-              warnings = 0;
-              out(
-                `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
-              );
-            },
-            stepSkipped: (r, idx, s) =>
-              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
-            stepStart: (r, idx, s) => {
-              out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: ${estimateStep(s, r.url).what}`);
-              bar = undefined;
-            },
-            stepProgress: (d, t, s) => {
-              bar ??= progressBar(t, "    ");
-              bar.update(d, s ? { status: s } : undefined);
-            },
-            stepEnd: (r, idx, s, result, ms) => {
-              bar?.stop();
-              bar = undefined;
-              out(
-                `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${summary(result)}`,
-              );
-              if (typeof result.warning === "string") {
-                warnings++;
-                process.stderr.write(
-                  `xbar: warning: run ${r.id} step ${idx + 1} ${s.kind}: ${result.warning}\n`,
-                );
-              }
-            },
-            runEnd: (r, status) => {
-              bar?.stop();
-              out(
-                `run ${r.id}: ${status}${status === "completed" && warnings ? ` with ${warnings} warning(s)` : ""}`,
-              );
-            },
-          }),
-        });
-        if (res.status === "aborted") {
-          const r = (await store.runsOf(runs[0]!.campaignId)).find((x) => x.status === "aborted");
-          const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
-          out(`aborted; resume with: ${resume}`);
-          process.exitCode = EXIT_ABORTED;
-          await rv?.finish("stopped", `resume with: ${resume}`, EXIT_ABORTED, false);
-        } else if (res.status === "failed") {
-          await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), 1, false);
-          throw res.error;
-        } else await rv?.finish("completed", undefined, 0, false);
-      } finally {
-        await rv?.finish("failed", "the command ended with an error", 1, false);
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
-        await store.close();
-      }
+      const opened = file ? await openNewCampaign(file, o, out) : await openResumedCampaign(o, out);
+      if (opened) await executeCampaign(opened, o, out);
     });
-
-  const runsCmd = program
-    .command("runs")
-    .description("the run database: list, show, export (CSV, Parquet), plot (SVG, PNG)")
-    .addHelpText(
-      "after",
-      "\nWhile a campaign runs, these commands read a snapshot of what it has committed so far.\n\nExamples:\n  xbar runs list\n  xbar runs show 3\n  xbar runs export 3 --csv out.csv\n  xbar runs plot 3 --out plots/",
-    );
-  runsCmd
-    .command("list")
-    .description("every run: id, campaign, sweep values, status, start and end, measurements")
-    .addOption(dbOption())
-    .option("--json", "print JSON")
-    .addHelpText("after", "\nExamples:\n  xbar runs list\n  xbar runs list --db lab.sqlite --json")
-    .action(async (o: { db: string; json?: boolean }) => {
-      const store = await readStore(o.db);
-      try {
-        const runs = await store.runs();
-        const counts = new Map<number, number>();
-        for (const r of runs) counts.set(r.id, await store.measurementCount(r.id));
-        if (o.json) return out(JSON.stringify(runs.map((r) => ({ ...r, measurements: counts.get(r.id) }))));
-        if (runs.length === 0) return out(`no runs in ${store.location}`);
-        out(
-          "id  campaign            status     started                   ended                     measurements  params",
-        );
-        for (const r of runs) {
-          const c = (await store.campaign(r.campaignId))!;
-          out(
-            `${String(r.id).padEnd(3)} ${`${c.id}:${c.name}`.slice(0, 19).padEnd(19)} ${r.status.padEnd(10)} ${(r.started ?? "-").padEnd(25)} ${(r.ended ?? "-").padEnd(25)} ${String(counts.get(r.id)).padStart(12)}  ${fmtParams(r.params)}`,
-          );
-        }
-      } finally {
-        await store.close();
-      }
-    });
-  runsCmd
-    .command("export")
-    .description(
-      "export measurements, one row per measurement with the run's metadata, as CSV and/or Parquet",
-    )
-    .argument("[run-ids...]", "runs to export (default: all)")
-    .option("--campaign <id>", "every run of this campaign")
-    .option("--csv <file>", "write CSV")
-    .option("--parquet <file>", "write Parquet")
-    .addOption(dbOption())
-    .addHelpText(
-      "after",
-      "\nColumns: run_id, run_uuid, campaign_id, campaign, params (sweep values, JSON), url, technology, serial,\nsoftware, run_status, run_started, step, step_kind, kind, seq, taken, board_clock_s, row, col, x, x_unit,\ny, y_unit, label, meta. A conductance map gives one row per device.\n\nExamples:\n  xbar runs export --campaign 1 --csv lab.csv --parquet lab.parquet\n  xbar runs export 4 5 --csv two-runs.csv",
-    )
-    .action(async (ids: string[], o: { db: string; campaign?: string; csv?: string; parquet?: string }) => {
-      if (!o.csv && !o.parquet)
-        throw new XbarError(ErrorCode.BAD_INPUT, "give --csv FILE and/or --parquet FILE");
-      const store = await readStore(o.db);
-      try {
-        const rows = await exportRows(store, await selectRuns(store, ids, o.campaign));
-        if (o.csv) {
-          writeCsv(o.csv, rows);
-          out(`wrote ${rows.length} rows to ${o.csv}`);
-        }
-        if (o.parquet) {
-          writeParquet(o.parquet, rows);
-          out(`wrote ${rows.length} rows to ${o.parquet}`);
-        }
-      } finally {
-        await store.close();
-      }
-    });
-  runsCmd
-    .command("plot")
-    .description(
-      "plots from the database as SVG and PNG: pulse response, conductance maps, retention, learning curves, confusion matrices",
-    )
-    .argument("[run-ids...]", "runs to plot (default: all)")
-    .option("--campaign <id>", "every run of this campaign, plus a side-by-side pulse-response plot")
-    .requiredOption("--out <dir>", "folder to write the plots to (created if missing)")
-    .addOption(new Option("--format <formats>", "svg, png or svg,png").default("svg,png"))
-    .addOption(dbOption())
-    .addHelpText(
-      "after",
-      "\nExamples:\n  xbar runs plot --campaign 1 --out plots/\n  xbar runs plot 3 --out plots/ --format svg",
-    )
-    .action(async (ids: string[], o: { db: string; campaign?: string; out: string; format: string }) => {
-      const formats = o.format.split(",").map((f) => f.trim());
-      for (const f of formats)
-        if (f !== "svg" && f !== "png")
-          throw new XbarError(ErrorCode.BAD_INPUT, `--format takes svg, png or svg,png, not "${f}"`);
-      const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
-      const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
-      const store = await readStore(o.db);
-      const plots = [];
-      try {
-        const runs = await selectRuns(store, ids, o.campaign);
-        for (const r of runs) plots.push(...(await runPlots(store, r)));
-        if (o.campaign !== undefined) {
-          const cmp = await comparePlot(store, runs, `campaign-${o.campaign}-pulse-response`);
-          if (cmp) plots.push(cmp);
-        }
-      } finally {
-        await store.close();
-      }
-      mkdirSync(o.out, { recursive: true });
-      for (const p of plots) {
-        const svg = await toSvg(p.spec);
-        if (formats.includes("svg")) writeFileSync(join(o.out, `${p.name}.svg`), svg);
-        if (formats.includes("png")) writeFileSync(join(o.out, `${p.name}.png`), await svgToPng(svg));
-      }
-      out(
-        `wrote ${plots.length} plot(s) as ${formats.join(" and ")} to ${o.out}: ${plots.map((p) => p.name).join(", ")}`,
-      );
-    });
-  runsCmd
-    .command("show")
-    .description("one run: identity, configuration, software, steps and their results")
-    .argument("<run-id>", "run id")
-    .addOption(dbOption())
-    .option("--json", "print JSON")
-    .option("--campaign", "print the campaign file as it was run")
-    .addHelpText("after", "\nExamples:\n  xbar runs show 3\n  xbar runs show 3 --campaign > again.yaml")
-    .action(async (id: string, o: { db: string; json?: boolean; campaign?: boolean }) => {
-      const store = await readStore(o.db);
-      try {
-        const run = await store.run(Number(id));
-        if (!run) throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
-        const c = (await store.campaign(run.campaignId))!;
-        if (o.campaign) return out(c.text);
-        const steps = await store.steps(run.id);
-        if (o.json) return out(JSON.stringify({ run, campaign: c, steps }));
-        out(`run ${run.id} ${run.uuid}: ${run.status}${run.error ? ` (${run.error})` : ""}`);
-        out(`campaign ${c.id} "${c.name}" (${c.file ?? "-"}), params ${fmtParams(run.params) || "-"}`);
-        out(
-          `board ${run.url}${run.identity ? `: ${(run.identity as { vendor: string }).vendor} ${(run.identity as { model: string }).model} ${(run.identity as { rows: number }).rows} x ${(run.identity as { cols: number }).cols} ${(run.identity as { technology: string }).technology}` : ""}`,
-        );
-        out(`config ${JSON.stringify(run.config)}`);
-        out(
-          `software ${run.software} on ${run.host ?? "-"}; started ${run.started ?? "-"}, ended ${run.ended ?? "-"}`,
-        );
-        for (const s of steps)
-          out(
-            `  step ${s.idx + 1} ${s.kind} attempt ${s.attempt}: ${s.status}${s.error ? ` (${s.error})` : ""} ${s.result ? summary(s.result) : ""}`,
-          );
-      } finally {
-        await store.close();
-      }
-    });
-  runsCmd
-    .command("copy")
-    .description("copy campaigns, runs, steps and measurements from one run database to another")
-    .requiredOption("--from <file|url>", "the database to copy from (SQLite file or postgres:// URL)")
-    .requiredOption("--to <file|url>", "the database to copy to (created or migrated as needed)")
-    .option("--campaign <ids...>", "only these campaigns (ids in the source)")
-    .addHelpText(
-      "after",
-      "\nA campaign already in the target (same uuid) is skipped, so copying again copies nothing twice.\nIds are given anew by the target.\n\nExamples:\n  xbar runs copy --from xbar-runs.sqlite --to postgres://lab@db.lab/xbar\n  xbar runs copy --from postgres://lab@db.lab/xbar --to backup.sqlite --campaign 3 4",
-    )
-    .action(async (o: { from: string; to: string; campaign?: string[] }) => {
-      const only = o.campaign?.map((c) => {
-        const n = Number(c);
-        if (!Number.isInteger(n) || n < 1)
-          throw new XbarError(ErrorCode.BAD_INPUT, `--campaign takes campaign ids, not "${c}"`);
-        return n;
-      });
-      const { copyRuns } = await import("../campaigns/store/copy.ts");
-      const from = await readStore(o.from);
-      try {
-        const to = await RunStore.open(o.to);
-        try {
-          const r = await copyRuns(from, to, only);
-          out(
-            `copied ${r.campaigns} campaign(s), ${r.runs} run(s), ${r.steps} step attempt(s), ${r.measurements} measurement(s) from ${from.location} to ${to.location}${r.skipped ? `; ${r.skipped} campaign(s) already there, skipped` : ""}`,
-          );
-          if (r.runIds.size > 0) out(`run ids: ${[...r.runIds].map(([a, b]) => `${a} -> ${b}`).join(", ")}`);
-        } finally {
-          await to.close();
-        }
-      } finally {
-        await from.close();
-      }
-    });
-  // Bad usage of a `runs` subcommand is exit 2, as for every other command (src/cli/main.ts).
-  for (const c of runsCmd.commands) c.exitOverride();
 }
 
-/** Runs named by ids, or by --campaign, or all runs. */
-export async function selectRuns(store: RunStore, ids: string[], campaign?: string): Promise<RunRow[]> {
-  if (campaign !== undefined) {
-    const runs = await store.runsOf(Number(campaign));
-    if (runs.length === 0)
-      throw new XbarError(ErrorCode.BAD_INPUT, `no campaign ${campaign} in ${store.location}`);
-    return runs;
-  }
-  if (ids.length === 0) return store.runs();
-  const runs: RunRow[] = [];
-  for (const id of ids) {
-    const r = await store.run(Number(id));
-    if (!r) throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
-    runs.push(r);
-  }
-  return runs;
-}
-
-function summary(r: Record<string, unknown>): string {
-  const parts = Object.entries(r)
-    .filter(([, v]) => typeof v === "number" || typeof v === "string")
-    .map(
-      ([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? (v as number).toPrecision(4) : v}`,
-    );
-  return parts.length ? `(${parts.join(", ")})` : "";
+/** A campaign ready to run: its runs recorded in the store (new, or left to do of a resumed one). */
+interface OpenedCampaign {
+  campaign: Campaign;
+  store: RunStore;
+  runs: RunRow[];
 }
 
 /**
- * The run database for a reading command: itself, or while a campaign holds it a snapshot of what is
- * committed so far (said on stderr, so that JSON on stdout stays clean).
+ * `xbar run FILE`: loads the file, prints its plan, checks it against its boards, then (unless a dry
+ * run) records the campaign and its runs. Undefined when there is nothing to run.
  */
-async function readStore(path: string): Promise<RunStore> {
-  // Reading never creates a database: a mistyped --db is named, not answered with an empty one.
-  if (!isPostgresUrl(path) && !existsSync(path))
-    throw new XbarError(
-      ErrorCode.BAD_INPUT,
-      `no run database at ${path} (xbar run --db ${path} creates one; $XBAR_DB sets the default)`,
+async function openNewCampaign(file: string, o: RunFlags, out: Out): Promise<OpenedCampaign | undefined> {
+  let campaign: Campaign;
+  try {
+    campaign = loadCampaignFile(file);
+  } catch (e) {
+    // A bad campaign file is bad usage (exit 2), refused before anything is sent.
+    process.stderr.write(`xbar: ${(e as Error).message}\n`);
+    process.exitCode = EXIT.USAGE;
+    return undefined;
+  }
+  for (const l of describePlan(campaign).lines) out(l);
+  // Checked against the boards before anything is recorded or applied (a dry run included).
+  for (const c of await checkCampaign(campaign, Boolean(o.dryRun)))
+    out(
+      c.status === "checked"
+        ? `checked against ${redactSecrets(c.url)}: ${c.detail}, every step within its bounds and envelope`
+        : `not checked against ${redactSecrets(c.url)} (not reachable from here: ${c.detail}); only the file and the URL were checked`,
     );
-  const store = await RunStore.openForReading(path);
-  if (store.snapshotOf !== undefined)
-    process.stderr.write(
-      `xbar: ${path} is in use by process ${store.snapshotOf} (a campaign running): reading a snapshot of what it has committed so far\n`,
+  if (o.dryRun) return undefined;
+  const store = await RunStore.open(o.db);
+  const created = await store.createCampaign({
+    name: campaign.name,
+    file: basename(file),
+    text: campaign.text,
+    software: softwareVersion(),
+    runs: campaign.runs.map((r) => ({ params: r.params, url: r.url })),
+  });
+  out(
+    `campaign ${created.campaign.id}: runs ${created.runs.map((r) => r.id).join(", ")} in ${store.location}`,
+  );
+  return { campaign, store, runs: created.runs };
+}
+
+/** `xbar run --resume ID`: the campaign of that run, from the store, with the runs not completed. */
+async function openResumedCampaign(o: RunFlags, out: Out): Promise<OpenedCampaign | undefined> {
+  const id = Number(o.resume);
+  if (!Number.isInteger(id) || id < 1)
+    throw new XbarError(ErrorCode.BAD_INPUT, `--resume takes a run id, not "${o.resume}"`);
+  const store = await RunStore.open(o.db);
+  const run = await store.run(id);
+  if (!run) {
+    await store.close();
+    throw new XbarError(ErrorCode.BAD_INPUT, `no run ${id} in ${store.location}`);
+  }
+  const c = (await store.campaign(run.campaignId))!;
+  const campaign = parseCampaign(c.text, c.file ?? "campaign.yaml");
+  const runs = await store.runsOf(run.campaignId);
+  const left = runs.filter((r) => r.status !== "completed");
+  if (left.length === 0) {
+    await store.close();
+    out(`campaign ${c.id} (run ${id}) is already completed`);
+    return undefined;
+  }
+  out(`resuming campaign ${c.id} "${c.name}": runs ${left.map((r) => `${r.id} (${r.status})`).join(", ")}`);
+  if (o.dryRun) {
+    for (const l of describePlan(campaign).lines) out(l);
+    await store.close();
+    return undefined;
+  }
+  return { campaign, store, runs };
+}
+
+/**
+ * Runs an opened campaign to its end, printing each run and step; Ctrl-C, SIGTERM or Stop on the view
+ * aborts it (array idle, data kept, exit 130 with the command to resume). Closes the store.
+ */
+async function executeCampaign(
+  { campaign, store, runs }: OpenedCampaign,
+  o: RunFlags,
+  out: Out,
+): Promise<void> {
+  const ctl = new AbortController();
+  const abort = (why: string) => {
+    if (ctl.signal.aborted) return;
+    process.stderr.write(`xbar: ${why}: aborting the campaign (array left idle, data kept)\n`);
+    ctl.abort();
+  };
+  const onSignal = (sig: NodeJS.Signals) => abort(sig);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let rv: RunView | undefined;
+  try {
+    rv = await startRunView(
+      o,
+      "run",
+      `campaign "${campaign.name}"`,
+      () => abort("Stop pressed on the view"),
+      out,
+      ctl.signal,
     );
-  return store;
+    const feed = rv && campaignFeed(rv, campaign, runs);
+    const res = await runCampaign(store, campaign, runs, {
+      signal: ctl.signal,
+      software: softwareVersion(),
+      wrapBoard: rv && ((b) => rv!.view.observe(b)),
+      events: withFeed(feed, printedEvents(campaign.runs[0]!.steps.length, out)),
+    });
+    if (res.status === "aborted") {
+      const r = (await store.runsOf(runs[0]!.campaignId)).find((x) => x.status === "aborted");
+      const resume = `xbar run --resume ${r?.id ?? runs[0]!.id} --db ${o.db}`;
+      out(`aborted; resume with: ${resume}`);
+      process.exitCode = EXIT.INTERRUPTED;
+      await rv?.finish("stopped", `resume with: ${resume}`, EXIT.INTERRUPTED, false);
+    } else if (res.status === "failed") {
+      await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), EXIT.ERROR, false);
+      throw res.error;
+    } else await rv?.finish("completed", undefined, EXIT.OK, false);
+  } finally {
+    await rv?.finish("failed", "the command ended with an error", EXIT.ERROR, false);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await store.close();
+  }
+}
+
+/** What `xbar run` prints as the campaign goes: a line per run and step, a progress bar within a step. */
+function printedEvents(nSteps: number, out: Out): RunnerEvents {
+  let bar: Progress | undefined;
+  let warnings = 0;
+  return {
+    runStart: (r, i, n) => {
+      warnings = 0;
+      out(
+        `run ${r.id} (${i + 1}/${n}${Object.keys(r.params).length ? `, ${fmtParams(r.params)}` : ""}) on ${r.url}`,
+      );
+    },
+    stepSkipped: (r, idx, s) =>
+      out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: already completed, skipped`),
+    stepStart: (r, idx, s) => {
+      out(`  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: ${estimateStep(s, r.url).what}`);
+      bar = undefined;
+    },
+    stepProgress: (d, t, s) => {
+      bar ??= progressBar(t, "    ");
+      bar.update(d, s ? { status: s } : undefined);
+    },
+    stepEnd: (r, idx, s, result, ms) => {
+      bar?.stop();
+      bar = undefined;
+      out(
+        `  run ${r.id} step ${idx + 1}/${nSteps} ${s.kind}: done in ${fmtDuration(ms / 1000)} ${stepSummary(result)}`,
+      );
+      if (typeof result.warning === "string") {
+        warnings++;
+        process.stderr.write(`xbar: warning: run ${r.id} step ${idx + 1} ${s.kind}: ${result.warning}\n`);
+      }
+    },
+    runEnd: (r, status) => {
+      bar?.stop();
+      out(
+        `run ${r.id}: ${status}${status === "completed" && warnings ? ` with ${warnings} warning(s)` : ""}`,
+      );
+    },
+  };
 }

@@ -13,8 +13,8 @@ import { connectRedis } from "../fleet/connection.ts";
 import { submitCampaign, watchJobs } from "../fleet/submit.ts";
 import { parseBoardSpec, startWorker } from "../fleet/worker.ts";
 import { softwareVersion } from "../version.ts";
-import { dbOption, EXIT_ABORTED } from "./campaigns.ts";
-import { intArg } from "./options.ts";
+import { EXIT } from "./common.ts";
+import { dbOption, intArg } from "./options.ts";
 
 const queueOption = () =>
   new Option("--queue <redis-url>", "the job queue: redis://HOST:PORT").default(
@@ -87,7 +87,7 @@ Examples:
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
-      process.exitCode = EXIT_ABORTED;
+      process.exitCode = EXIT.INTERRUPTED;
     });
 
   program

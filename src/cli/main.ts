@@ -32,7 +32,8 @@ const GROUPS: Array<{ commands: string[]; load: () => Promise<Register> }> = [
   },
   { commands: ["emulate"], load: async () => (await import("./emulate.ts")).addEmulateCommand },
   { commands: ["train"], load: async () => (await import("./train.ts")).addTrainCommand },
-  { commands: ["run", "runs"], load: async () => (await import("./campaigns.ts")).addRunCommands },
+  { commands: ["run"], load: async () => (await import("./campaigns.ts")).addRunCommands },
+  { commands: ["runs"], load: async () => (await import("./runs-commands.ts")).addRunsCommands },
   {
     commands: ["worker", "submit", "queue"],
     load: async () => (await import("./fleet.ts")).addFleetCommands,

@@ -1,5 +1,5 @@
 /** Option parsers for the CLI: each refuses bad input with a message that names the option. */
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import { DEFAULT_URL, defaultBoardStateFile, defaultBoardUrl } from "../board/default-url.ts";
 
 /** A decimal integer as typed: no hex, no exponent, no padding, no fraction ("16", "-3"). */
@@ -31,3 +31,11 @@ export const PORT_HELP = `board URL: a serial device path (/dev/ttyUSB0, serial:
 export function defaultPort(): string {
   return process.env.XBAR_PORT || defaultBoardUrl();
 }
+
+/** The run database every campaign and fleet command takes. */
+export const DEFAULT_DB = "xbar-runs.sqlite";
+export const dbOption = () =>
+  new Option("--db <file|url>", "run database: an SQLite file, or postgres://USER@HOST/DB").default(
+    process.env.XBAR_DB ?? DEFAULT_DB,
+    "$XBAR_DB or ./xbar-runs.sqlite",
+  );

@@ -15,7 +15,7 @@ import { DbView } from "../view/db-view.ts";
 import type { ViewMode } from "../view/live-view.ts";
 import { RunView } from "../view/run-view.ts";
 import { startViewServer } from "../view/server.ts";
-import { EXIT_ABORTED } from "./campaigns.ts";
+import { EXIT } from "./common.ts";
 import { parseListen } from "./emulate.ts";
 import { numArg } from "./options.ts";
 
@@ -220,8 +220,8 @@ async function watchBoard(url: string, l: Listen & { refresh: number }, out: (s:
     await stopped;
     off();
     if (timer) clearInterval(timer);
-    await rv.finish("stopped", "view ended", EXIT_ABORTED);
-    process.exitCode = EXIT_ABORTED;
+    await rv.finish("stopped", "view ended", EXIT.INTERRUPTED);
+    process.exitCode = EXIT.INTERRUPTED;
   } finally {
     await board.close();
   }
