@@ -19,7 +19,7 @@ import {
   retention,
   type Target,
 } from "../pipelines/index.ts";
-import type { Step, StepBody } from "./schema.ts";
+import type { Step, StepBody, StepKind } from "./schema.ts";
 import type { Measurement } from "./store/run-store.ts";
 
 export interface StepContext {
@@ -110,217 +110,261 @@ const mapMeasurement = (
   };
 };
 
-/** Runs one step; resolves with a small JSON summary stored with the step. */
-export async function executeStep(step: Step, ctx: StepContext): Promise<Record<string, unknown>> {
+/** The board's identity, limits and counters, recorded once. */
+async function identifyStep(_body: StepBody<"identify">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record } = ctx;
+  const c = await firstValueFrom(board.counters());
+  record({
+    kind: "identity",
+    boardClock: c.clock,
+    meta: { identity: board.identity, limits: board.limits, counters: c },
+  });
+  return { identity: board.identity };
+}
+
+/** A pulse-response curve of one device: every point recorded as it is read. */
+async function characterizeStep(
+  body: StepBody<"characterize">,
+  ctx: StepContext,
+): Promise<Record<string, unknown>> {
   const { board, record, signal, progress } = ctx;
-  switch (step.kind) {
-    case "identify": {
-      const c = await firstValueFrom(board.counters());
-      record({
-        kind: "identity",
-        boardClock: c.clock,
-        meta: { identity: board.identity, limits: board.limits, counters: c },
-      });
-      return { identity: board.identity };
-    }
-    case "characterize": {
-      const b = step.body;
-      const total = 2 * b.pulses + 1;
-      let n = 0;
-      let min = Number.POSITIVE_INFINITY;
-      let max = 0;
-      await consume(characterize(board, b), signal, (p) => {
-        record({
-          kind: "pulse_response",
-          row: b.row,
-          col: b.col,
-          x: p.pulse,
-          y: p.conductance,
-          label: p.phase,
-          meta: { amplitude: p.amplitude, width: p.width },
-        });
-        min = Math.min(min, p.conductance);
-        max = Math.max(max, p.conductance);
-        progress(++n, total, p.phase);
-      });
-      return { points: n, gmin: min, gmax: max };
-    }
-    case "program": {
-      let b = step.body;
-      if (b.relative) {
-        if (!ctx.range)
-          throw new XbarError(
-            ErrorCode.BAD_INPUT,
-            "program: relative levels need a characterize step before",
-          );
-        const { gmin, gmax } = ctx.range;
-        b = { ...b, low: gmin + b.low * (gmax - gmin), high: gmin + b.high * (gmax - gmin) };
-      }
-      const targets = patternTargets(b);
-      let last: ProgramProgress | undefined;
-      await consume(programVerify(board, targets, b), signal, (p) => {
-        last = p;
-        progress(p.converged + p.stuck + p.capped, targets.length, `round ${p.round}, ${p.pulses} pulses`);
-      });
-      for (const d of last!.devices ?? [])
-        record({
-          kind: "program",
-          row: d.row,
-          col: d.col,
-          x: d.target,
-          y: d.conductance,
-          label: d.status,
-          meta: { pulses: d.pulses },
-        });
-      await consume(readMap(board, b.block), signal, (m) => record(mapMeasurement("map", m)));
-      const outcome = {
-        low: b.low,
-        high: b.high,
-        devices: targets.length,
-        converged: last!.converged,
-        stuck: last!.stuck,
-        capped: last!.capped,
-        pending: last!.pending,
-        rounds: last!.round,
-        pulses: last!.pulses,
-      };
-      const missed = outcome.devices - outcome.converged;
-      if (missed === 0) return outcome;
-      const what = `${missed} of ${outcome.devices} devices did not converge (${outcome.stuck} stuck, ${outcome.capped} out of pulse budget, ${outcome.pending} not settled within ${outcome.rounds} rounds)`;
-      if (b.onUnconverged === "fail") throw new XbarError(ErrorCode.NOT_CONVERGED, `program: ${what}`);
-      return { ...outcome, warning: what };
-    }
-    case "form": {
-      const b = step.body;
-      const width = b.width ?? DEFAULT_PULSE.width;
-      const n = Math.floor((b.stop - b.start) / b.step + 1e-9) + 1;
-      let g = Number.NaN;
-      let k = 0;
-      for (; k < n; k++) {
-        if (signal.aborted) throw new StepAborted();
-        const amplitude = b.start + k * b.step;
-        await consume(
-          board.pulse({ row: b.row, col: b.col, amplitude, width, readAfter: true }),
-          signal,
-          (r) => {
-            g = r.conductance!;
-          },
-        );
-        record({ kind: "form", row: b.row, col: b.col, x: amplitude, y: g, meta: { width } });
-        progress(k + 1, n, `${amplitude.toFixed(2)} V`);
-        if (g >= b.target) break;
-      }
-      return { formed: g >= b.target ? 1 : 0, pulses: Math.min(k + 1, n), conductance: g };
-    }
-    case "read": {
-      let mean = 0;
-      await consume(readMap(board, step.body.block as Block | undefined), signal, (m) => {
-        const meas = mapMeasurement("map", m);
-        mean = meas.y!;
-        record(meas);
-      });
-      return { mean };
-    }
-    case "retention": {
-      const b = step.body;
-      let n = 0;
-      await consume(retention(board, b), signal, (p) => {
-        record(mapMeasurement("retention", p.map, p.t));
-        progress(++n, b.count + 1, `t = ${p.t.toPrecision(4)} s`);
-      });
-      return { reads: n };
-    }
-    case "wait": {
-      let clock = 0;
-      await consume(board.wait(step.body.seconds), signal, (t) => {
-        clock = t;
-      });
-      return { clock };
-    }
-    case "iv": {
-      const b = step.body;
-      if (!ctx.smu) throw new XbarError(ErrorCode.BAD_INPUT, "iv: no instrument");
-      const cycles = b.cycles ?? 1;
-      const sweeps: Array<[number, number]> = [];
-      for (let k = 0; k < cycles; k++) {
-        sweeps.push([b.start, b.stop]);
-        if (b.back) sweeps.push([b.stop, b.start]);
-      }
-      let n = 0;
-      let compliance = 0;
-      for (const [k, [start, stop]] of sweeps.entries()) {
-        if (signal.aborted) throw new StepAborted();
-        const pts = await ctx.smu.sweepVoltage({ start, stop, points: b.points, compliance: b.compliance });
-        for (const p of pts) {
-          record({
-            kind: "iv",
-            x: p.v,
-            y: p.i,
-            label: `sweep ${k + 1}`,
-            meta: { t: p.t, compliance: p.compliance },
-          });
-          if (p.compliance) compliance++;
-          n++;
-        }
-        progress(k + 1, sweeps.length, `sweep ${k + 1}: ${start} V to ${stop} V`);
-      }
-      return { points: n, sweeps: sweeps.length, inCompliance: compliance };
-    }
-    case "train": {
-      const b = step.body;
-      const opts = {
-        rule: b.rule,
-        boards: b.rule === "software" ? [] : [board],
-        update: b.update,
-        epochs: b.epochs ?? 1,
-        imagesPerEpoch: b.imagesPerEpoch ?? 1000,
-        testImages: b.testImages ?? 1000,
-        hidden: b.hidden,
-        crop: b.crop,
-        seed: b.seed,
-        lr: b.lr,
-      };
-      let final: Record<string, unknown> = {};
-      const images = opts.epochs * opts.imagesPerEpoch;
-      await consume(train(opts as Parameters<typeof train>[0]), signal, (e) => {
-        if (e.type === "progress")
-          progress(
-            Math.min(images, (e.epoch - 1) * opts.imagesPerEpoch + e.image),
-            images,
-            `${e.phase} loss ${e.loss.toFixed(3)}`,
-          );
-        if (e.type === "epoch") {
-          const r = e.report;
-          record({
-            kind: "epoch",
-            x: r.epoch,
-            y: r.test.accuracy,
-            label: r.phase,
-            meta: {
-              trainLoss: r.trainLoss,
-              trainAccuracy: r.trainAccuracy,
-              testLoss: r.test.loss,
-              pulses: r.pulses,
-              energy: r.energy,
-              seconds: r.seconds,
-            },
-          });
-        }
-        if (e.type === "done") {
-          const f = e.result.final;
-          record({
-            kind: "confusion",
-            y: f.accuracy,
-            label: b.rule,
-            array: {
-              data: Int32Array.from(f.confusion.flat()),
-              shape: [f.confusion.length, f.confusion.length],
-            },
-          });
-          final = { accuracy: f.accuracy, loss: f.loss, totals: e.result.totals };
-        }
-      });
-      return final;
-    }
+  const total = 2 * body.pulses + 1;
+  let n = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = 0;
+  await consume(characterize(board, body), signal, (p) => {
+    record({
+      kind: "pulse_response",
+      row: body.row,
+      col: body.col,
+      x: p.pulse,
+      y: p.conductance,
+      label: p.phase,
+      meta: { amplitude: p.amplitude, width: p.width },
+    });
+    min = Math.min(min, p.conductance);
+    max = Math.max(max, p.conductance);
+    progress(++n, total, p.phase);
+  });
+  return { points: n, gmin: min, gmax: max };
+}
+
+/**
+ * Program-and-verify of a pattern; each device's outcome, then the map. Devices that do not converge
+ * warn (default) or fail the step (`onUnconverged: fail`, E620).
+ */
+async function programStep(body: StepBody<"program">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record, signal, progress } = ctx;
+  let b = body;
+  if (b.relative) {
+    if (!ctx.range)
+      throw new XbarError(ErrorCode.BAD_INPUT, "program: relative levels need a characterize step before");
+    const { gmin, gmax } = ctx.range;
+    b = { ...b, low: gmin + b.low * (gmax - gmin), high: gmin + b.high * (gmax - gmin) };
   }
+  const targets = patternTargets(b);
+  let last: ProgramProgress | undefined;
+  await consume(programVerify(board, targets, b), signal, (p) => {
+    last = p;
+    progress(p.converged + p.stuck + p.capped, targets.length, `round ${p.round}, ${p.pulses} pulses`);
+  });
+  for (const d of last!.devices ?? [])
+    record({
+      kind: "program",
+      row: d.row,
+      col: d.col,
+      x: d.target,
+      y: d.conductance,
+      label: d.status,
+      meta: { pulses: d.pulses },
+    });
+  await consume(readMap(board, b.block), signal, (m) => record(mapMeasurement("map", m)));
+  const outcome = {
+    low: b.low,
+    high: b.high,
+    devices: targets.length,
+    converged: last!.converged,
+    stuck: last!.stuck,
+    capped: last!.capped,
+    pending: last!.pending,
+    rounds: last!.round,
+    pulses: last!.pulses,
+  };
+  const missed = outcome.devices - outcome.converged;
+  if (missed === 0) return outcome;
+  const what = `${missed} of ${outcome.devices} devices did not converge (${outcome.stuck} stuck, ${outcome.capped} out of pulse budget, ${outcome.pending} not settled within ${outcome.rounds} rounds)`;
+  if (b.onUnconverged === "fail") throw new XbarError(ErrorCode.NOT_CONVERGED, `program: ${what}`);
+  return { ...outcome, warning: what };
+}
+
+/** Electroforming: pulses of rising amplitude until the device reaches its target conductance. */
+async function formStep(body: StepBody<"form">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record, signal, progress } = ctx;
+  const width = body.width ?? DEFAULT_PULSE.width;
+  const n = Math.floor((body.stop - body.start) / body.step + 1e-9) + 1;
+  let g = Number.NaN;
+  let k = 0;
+  for (; k < n; k++) {
+    if (signal.aborted) throw new StepAborted();
+    const amplitude = body.start + k * body.step;
+    await consume(
+      board.pulse({ row: body.row, col: body.col, amplitude, width, readAfter: true }),
+      signal,
+      (r) => {
+        g = r.conductance!;
+      },
+    );
+    record({ kind: "form", row: body.row, col: body.col, x: amplitude, y: g, meta: { width } });
+    progress(k + 1, n, `${amplitude.toFixed(2)} V`);
+    if (g >= body.target) break;
+  }
+  return { formed: g >= body.target ? 1 : 0, pulses: Math.min(k + 1, n), conductance: g };
+}
+
+/** A conductance map of a block (or of the whole array). */
+async function readStep(body: StepBody<"read">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record, signal } = ctx;
+  let mean = 0;
+  await consume(readMap(board, body.block as Block | undefined), signal, (m) => {
+    const meas = mapMeasurement("map", m);
+    mean = meas.y!;
+    record(meas);
+  });
+  return { mean };
+}
+
+/** Maps of a block over time, on the board's clock. */
+async function retentionStep(
+  body: StepBody<"retention">,
+  ctx: StepContext,
+): Promise<Record<string, unknown>> {
+  const { board, record, signal, progress } = ctx;
+  let n = 0;
+  await consume(retention(board, body), signal, (p) => {
+    record(mapMeasurement("retention", p.map, p.t));
+    progress(++n, body.count + 1, `t = ${p.t.toPrecision(4)} s`);
+  });
+  return { reads: n };
+}
+
+/** Lets the board's clock run (devices drift, relax). */
+async function waitStep(body: StepBody<"wait">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, signal } = ctx;
+  let clock = 0;
+  await consume(board.wait(body.seconds), signal, (t) => {
+    clock = t;
+  });
+  return { clock };
+}
+
+/** I-V sweeps with the campaign's SMU, there and back for each cycle. */
+async function ivStep(body: StepBody<"iv">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { record, signal, progress } = ctx;
+  if (!ctx.smu) throw new XbarError(ErrorCode.BAD_INPUT, "iv: no instrument");
+  const cycles = body.cycles ?? 1;
+  const sweeps: Array<[number, number]> = [];
+  for (let k = 0; k < cycles; k++) {
+    sweeps.push([body.start, body.stop]);
+    if (body.back) sweeps.push([body.stop, body.start]);
+  }
+  let n = 0;
+  let compliance = 0;
+  for (const [k, [start, stop]] of sweeps.entries()) {
+    if (signal.aborted) throw new StepAborted();
+    const pts = await ctx.smu.sweepVoltage({ start, stop, points: body.points, compliance: body.compliance });
+    for (const p of pts) {
+      record({
+        kind: "iv",
+        x: p.v,
+        y: p.i,
+        label: `sweep ${k + 1}`,
+        meta: { t: p.t, compliance: p.compliance },
+      });
+      if (p.compliance) compliance++;
+      n++;
+    }
+    progress(k + 1, sweeps.length, `sweep ${k + 1}: ${start} V to ${stop} V`);
+  }
+  return { points: n, sweeps: sweeps.length, inCompliance: compliance };
+}
+
+/** A training run of a rule on the board: every epoch and the final confusion matrix recorded. */
+async function trainStep(body: StepBody<"train">, ctx: StepContext): Promise<Record<string, unknown>> {
+  const { board, record, signal, progress } = ctx;
+  const opts = {
+    rule: body.rule,
+    boards: body.rule === "software" ? [] : [board],
+    update: body.update,
+    epochs: body.epochs ?? 1,
+    imagesPerEpoch: body.imagesPerEpoch ?? 1000,
+    testImages: body.testImages ?? 1000,
+    hidden: body.hidden,
+    crop: body.crop,
+    seed: body.seed,
+    lr: body.lr,
+  };
+  let final: Record<string, unknown> = {};
+  const images = opts.epochs * opts.imagesPerEpoch;
+  await consume(train(opts as Parameters<typeof train>[0]), signal, (e) => {
+    if (e.type === "progress")
+      progress(
+        Math.min(images, (e.epoch - 1) * opts.imagesPerEpoch + e.image),
+        images,
+        `${e.phase} loss ${e.loss.toFixed(3)}`,
+      );
+    if (e.type === "epoch") {
+      const r = e.report;
+      record({
+        kind: "epoch",
+        x: r.epoch,
+        y: r.test.accuracy,
+        label: r.phase,
+        meta: {
+          trainLoss: r.trainLoss,
+          trainAccuracy: r.trainAccuracy,
+          testLoss: r.test.loss,
+          pulses: r.pulses,
+          energy: r.energy,
+          seconds: r.seconds,
+        },
+      });
+    }
+    if (e.type === "done") {
+      const f = e.result.final;
+      record({
+        kind: "confusion",
+        y: f.accuracy,
+        label: body.rule,
+        array: {
+          data: Int32Array.from(f.confusion.flat()),
+          shape: [f.confusion.length, f.confusion.length],
+        },
+      });
+      final = { accuracy: f.accuracy, loss: f.loss, totals: e.result.totals };
+    }
+  });
+  return final;
+}
+
+/** What each kind of step does. */
+const EXECUTORS: {
+  [K in StepKind]: (body: StepBody<K>, ctx: StepContext) => Promise<Record<string, unknown>>;
+} = {
+  identify: identifyStep,
+  characterize: characterizeStep,
+  program: programStep,
+  form: formStep,
+  read: readStep,
+  retention: retentionStep,
+  wait: waitStep,
+  iv: ivStep,
+  train: trainStep,
+};
+
+/** Runs one step; resolves with a small JSON summary stored with the step. */
+export function executeStep(step: Step, ctx: StepContext): Promise<Record<string, unknown>> {
+  return (EXECUTORS[step.kind] as (body: Step["body"], ctx: StepContext) => Promise<Record<string, unknown>>)(
+    step.body,
+    ctx,
+  );
 }
