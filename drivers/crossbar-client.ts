@@ -83,6 +83,8 @@ interface Pending {
   timeoutMs: number;
   /** Transmissions driven by the timeout (the first one included); bounded by retries + 1. */
   attempts: number;
+  /** `transport.bytes.received` when the timer was last armed (a reply still arriving shows as growth). */
+  receivedAtArm: number;
   /** When a REJECT last made the client resend it (performance.now()), or -Infinity. */
   rejectAt: number;
   /** A REJECT resend deferred to the end of the interval (at most one waits). */
@@ -104,6 +106,11 @@ export interface ClientStats {
   reboots: number;
   /** Programming requests settled with 610 UNKNOWN_OUTCOME by a reboot. */
   unknownOutcomes: number;
+  /**
+   * Timeouts that found the link busy (a line still arriving, or the request still being written)
+   * and waited one more timeout instead of resending: a slow link is not a silent one.
+   */
+  waitsExtended: number;
 }
 
 export class CrossbarClient {
@@ -119,6 +126,7 @@ export class CrossbarClient {
     strayReplies: 0,
     reboots: 0,
     unknownOutcomes: 0,
+    waitsExtended: 0,
   };
   window: number;
   private readonly baseTimeoutMs: number;
@@ -142,6 +150,8 @@ export class CrossbarClient {
   private heard = false;
   /** CFG arguments the host set since the last RESET (restored after a reboot). */
   private sessionConfig: Record<string, unknown> = {};
+  /** `transport.bytes.received` after the last whole line: more than this is a line still arriving. */
+  private receivedAtLine = 0;
 
   constructor(
     readonly transport: Transport,
@@ -229,6 +239,7 @@ export class CrossbarClient {
         line,
         timeoutMs,
         attempts: 0,
+        receivedAtArm: 0,
         rejectAt: Number.NEGATIVE_INFINITY,
         context,
         resolve,
@@ -291,13 +302,35 @@ export class CrossbarClient {
     }
     p.attempts++;
     this.inFlight.set(p.tag, p);
-    clearTimeout(p.timer);
-    p.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
     this.transport.write(p.line);
+    this.arm(p);
+  }
+
+  private arm(p: Pending): void {
+    clearTimeout(p.timer);
+    p.receivedAtArm = this.transport.bytes.received;
+    p.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
+  }
+
+  /**
+   * True when the link is busy rather than silent: bytes of a line have arrived since the timer was
+   * armed and the line is not complete yet (a long reply on a slow UART), or the request itself is
+   * still queued for writing. The timeout counts silence, not the time a slow link takes to carry
+   * a long line; a link that stops carrying bytes still times out one timeout later.
+   */
+  private linkBusy(p: Pending): boolean {
+    const received = this.transport.bytes.received;
+    const arriving = received > p.receivedAtArm && received > this.receivedAtLine;
+    return arriving || (this.transport.writeBacklog?.() ?? 0) > 0;
   }
 
   private onTimeout(p: Pending): void {
     if (this.inFlight.get(p.tag) !== p) return;
+    if (this.linkBusy(p)) {
+      this.stats.waitsExtended++;
+      this.arm(p);
+      return;
+    }
     if (p.attempts <= this.retries) {
       this.stats.retransmissions++;
       this.send(p);
@@ -326,6 +359,7 @@ export class CrossbarClient {
   }
 
   private onLine(line: string): void {
+    this.receivedAtLine = this.transport.bytes.received;
     if (line === "" || line === "\r") return;
     const d = decodeLine(line);
     if (!d.ok) {

@@ -62,6 +62,10 @@ export class StreamTransport implements Transport {
     this.stream.write(data, "latin1");
   }
 
+  writeBacklog(): number {
+    return this.stream.writableLength;
+  }
+
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;

@@ -23,4 +23,6 @@ export interface Transport {
   close(): Promise<void>;
   /** Bytes written and received so far (for the wire-efficiency figures of `npm run bench`). */
   readonly bytes: { sent: number; received: number };
+  /** Bytes written but not yet taken by the link (a long line on a slow port); 0 when unknown. */
+  writeBacklog?(): number;
 }

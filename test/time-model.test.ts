@@ -6,10 +6,18 @@
 import { Duplex, PassThrough } from "node:stream";
 import { lastValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
-import { StreamTransport } from "../drivers/index.ts";
-import { argInt, decodeLine, encodeRequest, type Message } from "../firmware-protocol/index.ts";
+import { CrossbarClient, StreamTransport } from "../drivers/index.ts";
+import {
+  argInt,
+  decodeLine,
+  ErrorCode,
+  encodeRequest,
+  isXbarError,
+  type Message,
+} from "../firmware-protocol/index.ts";
 import { DEFAULT_PROFILE, EmulatedBoard, pulseTime, serveStream } from "../mocks/index.ts";
 import { connect } from "../src/board/connect.ts";
+import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 
 /** Scheduling slack of a loaded 2-core machine, ms. */
 const SLACK_MS = 150;
@@ -148,14 +156,16 @@ describe("the event loop", () => {
     const timer = setInterval(() => fired++, 5);
     const t0 = performance.now();
     let reads = 0;
-    while (performance.now() - t0 < 200) {
+    // Reads back to back until the 5 ms timer has fired 5 times and 20 reads were made: a loop whose
+    // replies chained within one turn of the event loop would starve the timer until the 10 s limit.
+    while ((fired < 5 || reads < 20) && performance.now() - t0 < 10_000) {
       await lastValueFrom(board.read(0, 0));
       reads++;
     }
     clearInterval(timer);
     await board.close();
-    expect(reads).toBeGreaterThan(10);
-    expect(fired).toBeGreaterThanOrEqual(5); // 200 ms of 5 ms ticks: many, not zero
+    expect(reads).toBeGreaterThanOrEqual(20);
+    expect(fired).toBeGreaterThanOrEqual(5);
   });
 });
 
@@ -195,5 +205,41 @@ describe("baud", () => {
     // READALL of 64 float32 is ~380 bytes of reply at 1920 B/s: at least 0.15 s.
     expect(performance.now() - t0).toBeGreaterThan(150);
     await board.close();
+  });
+
+  it("a reply that takes many timeouts to arrive is waited for, not resent: the timeout counts silence", async () => {
+    // READALL of 32x32 float32 at 19200 baud: ~5.5 kB of reply, ~2.9 s, against a 150 ms timeout.
+    const board = (await connect("emu://?rows=32&cols=32&device=linear&baud=19200", {
+      baseTimeoutMs: 150,
+    })) as CrossbarBoard;
+    const t0 = performance.now();
+    const map = await lastValueFrom(board.readAll());
+    expect(map.data).toHaveLength(32 * 32);
+    expect(performance.now() - t0).toBeGreaterThan(10 * 150);
+    expect(board.client.stats.retransmissions).toBe(0);
+    expect(board.client.stats.waitsExtended).toBeGreaterThan(5);
+    await board.close();
+  });
+
+  it("a link that goes silent part-way through a line still times out (E601 after every attempt)", async () => {
+    // A board that answers each request with the start of a line, then nothing.
+    const hostEnd = new Duplex({
+      read() {},
+      write(_chunk, _encoding, done) {
+        this.push("1 OK rows=8 data=AAAA");
+        done();
+      },
+    });
+    const client = new CrossbarClient(new StreamTransport(hostEnd, "half-line"), {
+      baseTimeoutMs: 100,
+      retries: 1,
+    });
+    const t0 = performance.now();
+    const e = await client.request("READALL").catch((x: unknown) => x);
+    expect(isXbarError(e, ErrorCode.TIMEOUT)).toBe(true);
+    // Two attempts, each extended once at most by the bytes that arrived after it was sent.
+    expect(performance.now() - t0).toBeLessThan(4 * 100 + SLACK_MS);
+    expect(client.stats.retransmissions).toBe(1);
+    await client.close();
   });
 });
