@@ -21,11 +21,11 @@
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { Random } from "../../../firmware-protocol/random.ts";
 import type { Board, Counters } from "../../board/board.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
-import { Random } from "../nn/random.ts";
 
 export interface SnnOptions {
   /** The board holding the synapses: at least `inputs` rows and 2 · classes columns. */

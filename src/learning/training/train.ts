@@ -15,6 +15,7 @@
 import { firstValueFrom, lastValueFrom, type Observable, tap } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { Random } from "../../../firmware-protocol/random.ts";
 import type { Board, Counters } from "../../board/board.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { eng } from "../../units.ts";
@@ -23,7 +24,6 @@ import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { type Layer, SoftwareLayer } from "../nn/layer.ts";
-import { Random } from "../nn/random.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
 import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
