@@ -17,6 +17,7 @@ export { type ErrorContext, isXbarError, XbarError } from "../firmware-protocol/
 export { Arc1Board } from "./board/arc1-board.ts";
 export { BenchBoard } from "./board/bench-board.ts";
 export * from "./board/board.ts";
+export * from "./board/counters.ts";
 export { HostComposedBoard } from "./board/compose.ts";
 export {
   type ConnectOptions,

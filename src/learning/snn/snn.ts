@@ -22,7 +22,11 @@ import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { Random } from "../../../firmware-protocol/random.ts";
-import type { Board, Counters } from "../../board/board.ts";
+import type { Board } from "../../board/board.ts";
+import { type Activity, activityBetween, addActivity, NO_ACTIVITY } from "../../board/counters.ts";
+
+export type { Activity } from "../../board/counters.ts";
+
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
@@ -65,16 +69,6 @@ export interface SnnOptions {
   range?: DeviceRange;
   train?: Dataset;
   test?: Dataset;
-}
-
-/** Board activity from its own counters. */
-export interface Activity {
-  pulses: number;
-  reads: number;
-  vmms: number;
-  energy: number;
-  /** Board clock advanced, s. */
-  clock: number;
 }
 
 export interface SnnEpoch {
@@ -129,29 +123,6 @@ export type SnnEvent =
 export const SNN_DEFAULT_PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
 const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 100e-6 };
 const CLASSES = 10;
-
-const activity = (a: Counters, b: Counters): Activity => ({
-  pulses: b.pulses - a.pulses,
-  reads: b.reads - a.reads,
-  vmms: b.vmms - a.vmms,
-  energy: b.energy - a.energy,
-  clock: b.clock - a.clock,
-});
-const add = (a: Activity, b: Activity): Activity => ({
-  pulses: a.pulses + b.pulses,
-  reads: a.reads + b.reads,
-  vmms: a.vmms + b.vmms,
-  energy: a.energy + b.energy,
-  clock: a.clock + b.clock,
-});
-const sub = (a: Activity, b: Activity): Activity => ({
-  pulses: a.pulses - b.pulses,
-  reads: a.reads - b.reads,
-  vmms: a.vmms - b.vmms,
-  energy: a.energy - b.energy,
-  clock: a.clock - b.clock,
-});
-const ZERO: Activity = { pulses: 0, reads: 0, vmms: 0, energy: 0, clock: 0 };
 
 /** Runs of consecutive active columns: [c0, nc] pairs (a neuron's pair is never split). */
 export function activeRuns(active: boolean[]): Array<[number, number]> {
@@ -271,7 +242,7 @@ async function runSnn(
   };
   const trained = (h: ReturnType<typeof ring>) => h.n >= window && h.right >= stashAt * window;
   const before = new Map<number, Float32Array>();
-  let auditCost = ZERO;
+  let auditCost = NO_ACTIVITY;
   let cellReads = 0;
 
   /** Input spikes of `k` images, rate-coded: `(k·T) x nIn` voltages, and each image's spike counts. */
@@ -368,7 +339,7 @@ async function runSnn(
   };
 
   const reports: SnnEpoch[] = [];
-  let trainTotal = ZERO;
+  let trainTotal = NO_ACTIVITY;
   let cellTotal = 0;
   let seen = 0;
   const d = new Float32Array(cols);
@@ -376,6 +347,11 @@ async function runSnn(
     const order = rng.permutation(trainSet.count).slice(0, imagesPerEpoch);
     const c0 = await counters();
     const audit0 = auditCost;
+    /** This epoch's training so far: the board's activity less the audit's reads. */
+    const trainedSoFar = async () => {
+      const board = activityBetween(c0, await counters());
+      return activityBetween(activityBetween(audit0, auditCost), board);
+    };
     cellReads = 0;
     let right = 0;
     for (let k = 0; k < order.length; k++) {
@@ -421,7 +397,7 @@ async function runSnn(
           if (audit) {
             const a = await counters();
             before.set(j, await readPair(j));
-            auditCost = add(auditCost, activity(a, await counters()));
+            auditCost = addActivity(auditCost, activityBetween(a, await counters()));
           }
         }
       }
@@ -433,11 +409,11 @@ async function runSnn(
           images: order.length,
           accuracy: right / (k + 1),
           stashed: active.filter((a) => !a).length,
-          train: sub(activity(c0, await counters()), sub(auditCost, audit0)),
+          train: await trainedSoFar(),
         });
     }
-    const trainAct = sub(activity(c0, await counters()), sub(auditCost, audit0));
-    trainTotal = add(trainTotal, trainAct);
+    const trainAct = await trainedSoFar();
+    trainTotal = addActivity(trainTotal, trainAct);
     const trainCells = cellReads;
     cellTotal += trainCells;
     const ev = await evaluate();
@@ -469,7 +445,7 @@ async function runSnn(
   const e0 = await counters();
   cellReads = 0;
   const final = await evaluate();
-  const testAct = activity(e0, await counters());
+  const testAct = activityBetween(e0, await counters());
   return {
     stash,
     options: {
