@@ -17,7 +17,6 @@ export { type ErrorContext, isXbarError, XbarError } from "../firmware-protocol/
 export { Arc1Board } from "./board/arc1-board.ts";
 export { BenchBoard } from "./board/bench-board.ts";
 export * from "./board/board.ts";
-export * from "./board/counters.ts";
 export { HostComposedBoard } from "./board/compose.ts";
 export {
   type ConnectOptions,
@@ -28,6 +27,7 @@ export {
   emulatorPresets,
   startEmulatorServer,
 } from "./board/connect.ts";
+export * from "./board/counters.ts";
 export { type DeviceWork, estimateSeconds, timingOfUrl } from "./board/estimate.ts";
 export { CrossbarBoard } from "./board/protocol-board.ts";
 export * from "./pipelines/index.ts";

@@ -295,7 +295,8 @@ Exit status: 0 completed, 1 failed (the run is kept as failed), 2 bad usage or c
         if (f !== "svg" && f !== "png")
           throw new XbarError(608, `--format takes svg, png or svg,png, not "${f}"`);
       const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
-      const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
+      const { toSvg } = await import("../vega.ts");
+      const { svgToPng } = await import("../campaigns/plots/png.ts");
       const store = await readStore(o.db);
       const plots = [];
       try {
