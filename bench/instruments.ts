@@ -19,7 +19,7 @@ import { EmulatedBench, serveBenchTcp } from "../mocks/bench.ts";
 import type { Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
 import { estimateSeconds } from "../src/board/estimate.ts";
-import { startPtyPair, which } from "../test/support/pty.ts";
+import { startPtyPair, which } from "../tools/pty.ts";
 import { num, ratio, table } from "./table.ts";
 
 const OUT = "docs/bench-instruments.json";

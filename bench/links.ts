@@ -11,7 +11,7 @@
  */
 import type { Board } from "../src/board/board.ts";
 import { connect, startEmulatorServer } from "../src/board/connect.ts";
-import { Cleanup, startPtyPair, which } from "../test/support/pty.ts";
+import { Cleanup, startPtyPair, which } from "../tools/pty.ts";
 
 export interface EmuConfig {
   rows: number;

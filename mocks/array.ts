@@ -5,13 +5,13 @@
  * nothing of the protocol: the protocol peer (board.ts) validates requests and calls in here.
  */
 import { ErrorCode, ProtocolError } from "../firmware-protocol/index.ts";
+import { FastRandom, Random, streamSeed } from "../firmware-protocol/random.ts";
 import { type Config, type Counters, defaultConfig, HARD_LIMITS, zeroCounters } from "./config.ts";
 import { DEVICE_PRESETS, type DevicePreset, deviceNames } from "./devices.ts";
 import { type ArrayEffects, isIdeal, resolveEffects } from "./effects.ts";
 import type { DeviceArray } from "./models/common.ts";
 import { loadPulseTable, type PulseTable } from "./models/lut.ts";
 import { TsPcmArray } from "./models/pcm.ts";
-import { FastRandom, Random, streamSeed } from "./random.ts";
 
 export interface ArrayOptions {
   /** Array size; default 64 x 64, at most 4096 x 4096. */

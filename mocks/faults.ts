@@ -21,7 +21,7 @@
  *   seed:S           seed of the fault choices (default 1)
  */
 import { Duplex } from "node:stream";
-import { Random } from "./random.ts";
+import { Random } from "../firmware-protocol/random.ts";
 
 export interface FaultSpec {
   drop?: number;

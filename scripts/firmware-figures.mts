@@ -13,10 +13,10 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { openSerial } from "../drivers/index.ts";
-import { buildFirmware, FIRMWARE_DIR, startFirmware } from "../test/helpers/firmware.ts";
-import { fuzzFirmware } from "../test/helpers/fuzz-firmware.ts";
-import { pulseTrains } from "../test/helpers/pulse-trains.ts";
-import { soakFirmware } from "../test/helpers/soak-firmware.ts";
+import { buildFirmware, FIRMWARE_DIR, startFirmware } from "../tools/firmware.ts";
+import { fuzzFirmware } from "../tools/reliability/fuzz-firmware.ts";
+import { pulseTrains } from "../tools/reliability/pulse-trains.ts";
+import { soakFirmware } from "../tools/reliability/soak-firmware.ts";
 
 const make = (target: string) =>
   execFileSync("make", ["-C", FIRMWARE_DIR, "--no-print-directory", target], { encoding: "utf8" });

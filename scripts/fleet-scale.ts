@@ -21,8 +21,8 @@ import { parseCampaign } from "../src/campaigns/load.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { connectRedis } from "../src/fleet/connection.ts";
 import { submitCampaign, watchJobs } from "../src/fleet/submit.ts";
-import { startXbar, stopAll } from "../test/helpers/run-xbar.ts";
-import { startPostgres, startRedis } from "../test/support/services.ts";
+import { startXbar, stopAll } from "../tools/run-xbar.ts";
+import { startPostgres, startRedis } from "../tools/services.ts";
 
 const { values: a } = parseArgs({
   options: {

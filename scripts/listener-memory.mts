@@ -1,6 +1,6 @@
 /**
  * Figures of docs/reliability.md, "What listens": what misbehaving clients can make an emulated
- * board's TCP listener hold. The board runs in a child process (test/helpers/listener-child.ts) and
+ * board's TCP listener hold. The board runs in a child process (tools/reliability/listener-child.ts) and
  * its resident memory (VmRSS) and peak (VmHWM) are read from /proc, so Linux only.
  *
  *   npx tsx scripts/listener-memory.mts      # about 20 s; writes docs/listener-memory.json
@@ -16,7 +16,7 @@ import {
   type ListenerChild,
   sleep,
   startListenerChild,
-} from "../test/helpers/listener-memory.ts";
+} from "../tools/reliability/listener-memory.ts";
 
 const MiB = (x: number) => Math.round(x * 10) / 10;
 const results: Record<string, unknown> = {};

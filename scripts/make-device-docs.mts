@@ -15,14 +15,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { firstValueFrom, lastValueFrom, toArray } from "rxjs";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 import { argPacked } from "../firmware-protocol/index.ts";
 import { DEVICE_PRESETS, type DevicePreset } from "../mocks/index.ts";
 import type { Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
 import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 import { characterize } from "../src/pipelines/index.ts";
+import { toSvg, vegaLite } from "../src/vega.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const DOCS = join(ROOT, "docs");
@@ -47,13 +47,6 @@ async function response(b: Board, p: DevicePreset, pulses: number, row = 0, col 
     }).pipe(toArray()),
   );
   return pts;
-}
-
-async function svg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  const out = await view.toSVG();
-  view.finalize();
-  return `${out}\n`;
 }
 
 /** Conductance unit for a range: nS or uS. */
@@ -82,8 +75,7 @@ function lineChart(
   y: string,
   extra: Partial<TopLevelSpec> = {},
 ) {
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+  return vegaLite({
     title: { text: title, subtitle, anchor: "start" },
     width: 560,
     height: 300,
@@ -101,7 +93,7 @@ function lineChart(
     },
     config: { font: "Helvetica, Arial, sans-serif" },
     ...extra,
-  } as TopLevelSpec;
+  } as TopLevelSpec);
 }
 
 /** The pulse-response picture of a preset: its mean device (noise 0) and three devices as published. */
@@ -141,7 +133,7 @@ async function presetChart(p: DevicePreset, lut?: string): Promise<{ file: strin
   const sub = `${pulses} pulses of ${p.vset} V then ${pulses} of ${p.vreset} V, ${p.width * 1e6} µs, a read (0.2 V) after each${every}; emu://?device=${p.name}`;
   writeFileSync(
     join(PICS, file),
-    await svg(
+    await toSvg(
       lineChart(
         `${p.name}: ${p.description}`,
         sub,
@@ -185,7 +177,7 @@ async function driftChart(): Promise<string> {
   const enc = spec.encoding as Record<string, Record<string, unknown>>;
   enc.x!.scale = { type: "log" };
   enc.y!.scale = { type: "log" };
-  writeFileSync(join(PICS, "pcm-drift.svg"), await svg(spec as unknown as TopLevelSpec));
+  writeFileSync(join(PICS, "pcm-drift.svg"), await toSvg(spec as unknown as TopLevelSpec));
   return "pcm-drift.svg";
 }
 
@@ -214,7 +206,7 @@ async function fireChart(): Promise<string> {
   }
   writeFileSync(
     join(PICS, "ts-pcm-firing.svg"),
-    await svg(
+    await toSvg(
       lineChart(
         "ts-pcm: firing rate rises with use (positive feedback); forgotten cells relearn faster",
         "FIRE v=1.6 V, t=1 ms, repeated; each firing is a weak SET of the PCM; noise=0",
@@ -268,8 +260,7 @@ async function sneakChart(): Promise<{ file: string; table: string[][] }> {
     }
     table.push(line);
   }
-  const spec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+  const spec = vegaLite({
     title: {
       text: "Passive 16×16 array (sneak=1): mean read error of a random pattern",
       subtitle: "vread 0.2 V, one device at a time, against the same array with selectors; log scale",
@@ -298,8 +289,8 @@ async function sneakChart(): Promise<{ file: string; table: string[][] }> {
       color: { field: "device", type: "nominal", legend: null },
     },
     config: { font: "Helvetica, Arial, sans-serif" },
-  } as TopLevelSpec;
-  writeFileSync(join(PICS, "sneak-read-error.svg"), await svg(spec));
+  } as TopLevelSpec);
+  writeFileSync(join(PICS, "sneak-read-error.svg"), await toSvg(spec));
   return { file: "sneak-read-error.svg", table };
 }
 

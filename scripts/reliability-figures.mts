@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { Duplex, PassThrough } from "node:stream";
 import { CrossbarClient, StreamTransport, type XbarError } from "../drivers/index.ts";
 import { EmulatedBoard, type FaultSpec, serveStream, withFaults } from "../mocks/index.ts";
-import { fuzzBoard } from "../test/helpers/fuzz.ts";
-import { runSoak } from "../test/helpers/soak.ts";
+import { fuzzBoard } from "../tools/reliability/fuzz.ts";
+import { runSoak } from "../tools/reliability/soak.ts";
 
 const out = (s = "") => process.stdout.write(`${s}\n`);
 // The fuzzer's assertions run inside fast-check; the soak's inside the helper: both throw on failure.

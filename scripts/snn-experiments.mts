@@ -18,11 +18,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { lastValueFrom, tap } from "rxjs";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 import { connect } from "../src/board/connect.ts";
 import { loadMnist } from "../src/learning/datasets/mnist.ts";
 import { SNN_DEFAULT_PORT, type SnnOptions, type SnnResult, trainSnn } from "../src/learning/snn/snn.ts";
+import { toSvg, vegaLite } from "../src/vega.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const PICS = join(ROOT, "docs", "experiments");
@@ -151,13 +151,6 @@ if (pageOnly) {
 }
 const CHOSEN = crit(meta.chosen);
 
-async function svg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  const out = await view.toSVG();
-  view.finalize();
-  return `${out}\n`;
-}
-
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const uj = (x: number) => `${(x * 1e6).toFixed(2)} µJ`;
 const rowOf = (r: Run, base?: SnnResult) => {
@@ -204,8 +197,7 @@ const stashRows = first
   .filter((r) => r.stash)
   .flatMap((r) => r.curve.map((p) => ({ x: p.image, y: p.stashed, series: `stash, ${r.criterion}` })));
 const line = (title: string, data: object[], y: string): TopLevelSpec =>
-  ({
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+  vegaLite({
     title: { text: title, anchor: "start" },
     width: 520,
     height: 240,
@@ -217,11 +209,11 @@ const line = (title: string, data: object[], y: string): TopLevelSpec =>
       color: { field: "series", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 400 } },
     },
     config: { font: "Helvetica, Arial, sans-serif" },
-  }) as TopLevelSpec;
+  } as TopLevelSpec);
 if (!quick) {
   writeFileSync(
     join(PICS, "snn-energy.svg"),
-    await svg(
+    await toSvg(
       line(
         `Training energy from the board's counters (seed ${REPORT[0]})`,
         energyRows,
@@ -231,7 +223,7 @@ if (!quick) {
   );
   writeFileSync(
     join(PICS, "snn-stashed.svg"),
-    await svg(line(`Neurons stashed during training (seed ${REPORT[0]})`, stashRows, "neurons stashed")),
+    await toSvg(line(`Neurons stashed during training (seed ${REPORT[0]})`, stashRows, "neurons stashed")),
   );
 }
 

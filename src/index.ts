@@ -27,6 +27,7 @@ export {
   startEmulatorServer,
 } from "./board/connect.ts";
 export { connectSmu } from "./board/connect-bench.ts";
+export * from "./board/counters.ts";
 export { type DeviceWork, estimateSeconds, timingOfUrl } from "./board/estimate.ts";
 export { CrossbarBoard } from "./board/protocol-board.ts";
 export * from "./pipelines/index.ts";

@@ -13,8 +13,8 @@ import { ErrorCode } from "../firmware-protocol/index.ts";
 import { arc1InProcess } from "../mocks/arc1.ts";
 import { Arc1Board } from "../src/board/arc1-board.ts";
 import { connect } from "../src/board/connect.ts";
-import { startXbar, stopAll } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
+import { startXbar, stopAll } from "../tools/run-xbar.ts";
 
 /** Wraps the host's end so that every byte written and read is recorded. */
 function recording(end: Duplex): { stream: Duplex; sent: string[]; received: Buffer[] } {

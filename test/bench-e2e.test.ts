@@ -17,7 +17,7 @@ import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { main } from "../src/cli/main.ts";
 import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
 import { trainResult } from "../src/learning/training/train.ts";
-import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "xbar-bench-e2e-"));
 const BENCH = "bench-emu://?rows=4&cols=4&device=agsi&seed=1";

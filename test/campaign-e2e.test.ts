@@ -14,8 +14,8 @@ import { parseCampaign } from "../src/campaigns/load.ts";
 import { runCampaign } from "../src/campaigns/runner.ts";
 import { STEP_KINDS } from "../src/campaigns/schema.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
-import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "../tools/run-xbar.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "xbar-campaign-e2e-"));
 const pairs: PtyPair[] = [];

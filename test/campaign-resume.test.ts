@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "../tools/run-xbar.ts";
 import { emulateOnTcp } from "./helpers/emulator.ts";
-import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const STEPS = 6;
 const PULSES = 400;

@@ -12,7 +12,7 @@ import { canonical, EmulatedSmu, serveSmuStream } from "../mocks/smu.ts";
 import { connectSmu } from "../src/board/instrument.ts";
 import { parseCampaign } from "../src/campaigns/load.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
-import { describeRun, runXbar, stopAll } from "./helpers/run-xbar.ts";
+import { describeRun, runXbar, stopAll } from "../tools/run-xbar.ts";
 
 const servers: Server[] = [];
 afterAll(async () => {

@@ -29,7 +29,7 @@ import {
   startXbar,
   stopAll,
   which,
-} from "./helpers/run-xbar.ts";
+} from "../tools/run-xbar.ts";
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 30_000 });
 

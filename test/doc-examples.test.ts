@@ -14,8 +14,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connect } from "../src/board/connect.ts";
 import { runEmulate } from "../src/cli/emulate.ts";
 import { buildProgram, main } from "../src/cli/main.ts";
-import { REPO_ROOT } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
+import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
+import { REPO_ROOT } from "../tools/run-xbar.ts";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const work = mkdtempSync(join(tmpdir(), "xbar-doc-examples-"));

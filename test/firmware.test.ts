@@ -24,10 +24,10 @@ import {
   type RunningFirmware,
   startFirmware,
   toolchainMissing,
-} from "./helpers/firmware.ts";
-import { fuzzFirmware } from "./helpers/fuzz-firmware.ts";
-import { pulseTrains } from "./helpers/pulse-trains.ts";
-import { soakFirmware } from "./helpers/soak-firmware.ts";
+} from "../tools/firmware.ts";
+import { fuzzFirmware } from "../tools/reliability/fuzz-firmware.ts";
+import { pulseTrains } from "../tools/reliability/pulse-trains.ts";
+import { soakFirmware } from "../tools/reliability/soak-firmware.ts";
 
 const missing = toolchainMissing();
 const skip = missing !== undefined && process.env.CI !== "true";

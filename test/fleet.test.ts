@@ -23,9 +23,9 @@ import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { main } from "../src/cli/main.ts";
 import { connectRedis } from "../src/fleet/connection.ts";
 import { submitCampaign, watchJobs } from "../src/fleet/submit.ts";
-import { type Background, startXbar, stopAll } from "./helpers/run-xbar.ts";
-import { type PtyPair, startPtyPair, which } from "./support/pty.ts";
-import { type Service, servicesMissing, startPostgres, startRedis } from "./support/services.ts";
+import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
+import { type Background, startXbar, stopAll } from "../tools/run-xbar.ts";
+import { type Service, servicesMissing, startPostgres, startRedis } from "../tools/services.ts";
 
 const missing = [servicesMissing(), which("socat") ? "" : "socat"].filter(Boolean).join(", ");
 const CI = process.env.CI === "true";

@@ -1,14 +1,14 @@
 /**
  * Fuzzing (fast-check, seeded, bounded in time) of the emulated board's command handling and of the
  * codec with random and malformed lines: no crash, no unbounded state, exactly one well-formed reply
- * or REJECT per line. The generators are in test/helpers/fuzz.ts.
+ * or REJECT per line. The generators are in tools/reliability/fuzz.ts.
  */
 import { Duplex, PassThrough } from "node:stream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeLine } from "../firmware-protocol/index.ts";
 import { EmulatedBoard, serveStream } from "../mocks/index.ts";
-import { fuzzBoard, lineArbitrary } from "./helpers/fuzz.ts";
+import { fuzzBoard, lineArbitrary } from "../tools/reliability/fuzz.ts";
 
 describe("fuzzing the board session", () => {
   it("20 000 random, mutated and structured lines: one well-formed reply or REJECT each, no 500, bounded state", async () => {

@@ -10,7 +10,7 @@ import {
   type ListenerChild,
   sleep,
   startListenerChild,
-} from "./helpers/listener-memory.ts";
+} from "../tools/reliability/listener-memory.ts";
 
 const children: ListenerChild[] = [];
 afterAll(async () => {

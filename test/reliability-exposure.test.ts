@@ -11,7 +11,7 @@ import { EmulatedBoard } from "../mocks/index.ts";
 import { connect, startEmulatorServer } from "../src/board/connect.ts";
 import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 import { parseListen, runEmulate } from "../src/cli/emulate.ts";
-import { runXbar } from "./helpers/run-xbar.ts";
+import { runXbar } from "../tools/run-xbar.ts";
 
 const TOKEN = "s3cret-T0ken";
 

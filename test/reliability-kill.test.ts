@@ -10,10 +10,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Random } from "../mocks/random.ts";
+import { Random } from "../firmware-protocol/random.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "../tools/run-xbar.ts";
 import { emulateOnTcp } from "./helpers/emulator.ts";
-import { describeRun, runXbar, startXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const STEPS = 6;
 const PULSES = 120;

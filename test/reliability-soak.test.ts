@@ -1,14 +1,14 @@
 /**
  * Exactly-once programming: tens of thousands of pulses through a link that drops and corrupts a few
  * per cent of the lines in both directions, compared with a fault-free run of the same seed (the
- * board's own pulse counter and every conductance). See test/helpers/soak.ts.
+ * board's own pulse counter and every conductance). See tools/reliability/soak.ts.
  *
  * Without the client's replay-window span bound (PROTOCOL.md §3) this soak doubles 80 to 740 pulses
  * per seed: a window of 16 on a fast link executes more than 64 requests while one lost reply waits
  * for its timeout, and its retransmission no longer finds the stored reply.
  */
 import { describe, expect, it } from "vitest";
-import { runSoak } from "./helpers/soak.ts";
+import { runSoak } from "../tools/reliability/soak.ts";
 
 describe("exactly-once programming soak", () => {
   for (const seed of [1, 2, 3]) {

@@ -17,8 +17,8 @@ import {
   type RetrainResult,
   retrain,
 } from "../src/learning/retrain/retrain.ts";
+import { runXbar, stopAll } from "../tools/run-xbar.ts";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
-import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const F5 = ["#####", "#....", "####.", "#....", "#...."];
 const show = (p: Uint8Array, n: number) =>

@@ -13,7 +13,7 @@ import { runCampaign } from "../src/campaigns/runner.ts";
 import { copyRuns } from "../src/campaigns/store/copy.ts";
 import { SCHEMA_VERSION } from "../src/campaigns/store/migrations.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
-import { type Service, servicesMissing, startPostgres } from "./support/services.ts";
+import { type Service, servicesMissing, startPostgres } from "../tools/services.ts";
 
 const missing = servicesMissing();
 const CI = process.env.CI === "true";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
-import { startXbar, stopAll } from "./helpers/run-xbar.ts";
+import { startXbar, stopAll } from "../tools/run-xbar.ts";
 
 afterAll(() => stopAll());
 

@@ -14,8 +14,8 @@ import {
   type SnnResult,
   trainSnn,
 } from "../src/learning/snn/snn.ts";
+import { runXbar, stopAll } from "../tools/run-xbar.ts";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
-import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
 const SMALL: Partial<SnnOptions> = {

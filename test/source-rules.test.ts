@@ -4,12 +4,13 @@
  * - the protocol layer (firmware-protocol/) imports nothing of the project's other layers;
  * - of src/, only the composition point (src/board/connect*.ts) reaches into mocks/;
  * - drivers/ import the protocol layer, never src/ or mocks/;
+ * - nothing outside test/ imports from test/ (bench/, scripts/ and tools/ share tools/ with it);
  * and one rule of the error format: every XbarError names its code (`ErrorCode.BAD_INPUT`, never `608`).
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
-import { REPO_ROOT } from "./helpers/run-xbar.ts";
+import { REPO_ROOT } from "../tools/run-xbar.ts";
 
 /** Every .ts file under `dir`, relative to the repository. */
 function sources(dir: string): string[] {
@@ -40,6 +41,16 @@ describe("the layers", () => {
     );
     expect(strays).toEqual([]);
   });
+
+  it.each(["src", "drivers", "mocks", "firmware-protocol", "bench", "scripts", "tools"])(
+    "%s/ imports nothing from test/",
+    (dir) => {
+      const files = readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: "utf8" })
+        .filter((f) => /\.m?ts$/.test(f))
+        .map((f) => join(dir, f));
+      expect(files.filter((f) => layersImported(f).has("test"))).toEqual([]);
+    },
+  );
 
   it("of src/, only the composition point (src/board/connect*.ts) reaches into mocks/", () => {
     const reaching = sources("src").filter((f) => layersImported(f).has("mocks"));

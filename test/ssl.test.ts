@@ -12,8 +12,8 @@ import { connect } from "../src/board/connect.ts";
 import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
 import { DriftClock, SSL_PULSE, sslOptions } from "../src/learning/training/ssl.ts";
 import { type TrainOptions, type TrainResult, trainResult } from "../src/learning/training/train.ts";
+import { runXbar, stopAll } from "../tools/run-xbar.ts";
 import { describeOnPty } from "./helpers/emulator.ts";
-import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const PCM = "emu://?rows=512&cols=64&device=pcm&seed=2";
 let trainSet: Dataset;

@@ -5,8 +5,8 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runXbar, stopAll } from "../tools/run-xbar.ts";
 import { describeOnPty, emulateOnTcp } from "./helpers/emulator.ts";
-import { runXbar, stopAll } from "./helpers/run-xbar.ts";
 
 const TINY = ["--epochs", "1", "--images-per-epoch", "40", "--hidden", "4", "--test-images", "50", "--json"];
 

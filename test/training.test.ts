@@ -4,6 +4,7 @@
  */
 import { lastValueFrom } from "rxjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Random } from "../firmware-protocol/random.ts";
 import type { Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
 import { parseIdx } from "../src/learning/datasets/idx.ts";
@@ -12,7 +13,6 @@ import { Allocator } from "../src/learning/nn/allocate.ts";
 import { ArrayLayer } from "../src/learning/nn/array-layer.ts";
 import { calibrateRange } from "../src/learning/nn/calibrate.ts";
 import { SoftwareLayer } from "../src/learning/nn/layer.ts";
-import { Random } from "../src/learning/nn/random.ts";
 import { type TrainOptions, type TrainResult, trainResult } from "../src/learning/training/train.ts";
 
 let trainSet: Dataset;

@@ -17,7 +17,7 @@ import { startEmulatorServer } from "../src/board/connect.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { main } from "../src/cli/main.ts";
 import { openDbView } from "../src/cli/view.ts";
-import { REPO_ROOT } from "./helpers/run-xbar.ts";
+import { REPO_ROOT } from "../tools/run-xbar.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);

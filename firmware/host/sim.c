@@ -1,7 +1,7 @@
 /*
  * The simulated array of the host build: the NeuroSim-style model of the TypeScript emulator
  * (mocks/models/neurosim.ts) with its presets `linear` and `agsi` (mocks/devices.ts), and its
- * random source (xoroshiro128+ of pure-rand, mocks/random.ts). Conductances are doubles, one per
+ * random source (xoroshiro128+ of pure-rand, firmware-protocol/random.ts). Conductances are doubles, one per
  * device, in a static array sized by XFW_MAX_ROWS x XFW_MAX_COLS.
  */
 #include "sim.h"

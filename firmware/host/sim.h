@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-/* xoroshiro128+ as pure-rand 8 (the emulator's Random, mocks/random.ts), with its uniformFloat64 and
+/* xoroshiro128+ as pure-rand 8 (the emulator's Random, firmware-protocol/random.ts), with its uniformFloat64 and
  * Box-Muller normals: the same seed gives the same numbers. */
 typedef struct {
   uint32_t s01, s00, s11, s10;

@@ -16,7 +16,7 @@
  * (default 50 µS + 40 µS·w, so aihwkit's default range ±0.6 is 26–74 µS), clipped at 0 S for the rare
  * device whose spread bound goes below w = −gmid/gscale.
  */
-import type { Rng } from "../random.ts";
+import type { Rng } from "../../firmware-protocol/random.ts";
 import { bytesOf, DeviceArray, type DeviceContext, strength } from "./common.ts";
 
 export type AihwKind = "constant" | "linear" | "softbounds" | "exp" | "pow";

@@ -6,7 +6,7 @@
  * A model sees device indices (row-major, `r * cols + c`), amplitudes, widths, counts and the board's
  * virtual clock. It never sees protocol frames and never reads the clock itself.
  */
-import type { Rng } from "../random.ts";
+import type { Rng } from "../../firmware-protocol/random.ts";
 
 /** What a model is built with. */
 export interface DeviceContext {

@@ -101,7 +101,8 @@ export function addRunsCommands(program: Command, out: (s: string) => void): voi
         if (f !== "svg" && f !== "png")
           throw new XbarError(ErrorCode.BAD_INPUT, `--format takes svg, png or svg,png, not "${f}"`);
       const { runPlots, comparePlot } = await import("../campaigns/plots/plots.ts");
-      const { toSvg, svgToPng } = await import("../campaigns/plots/render.ts");
+      const { toSvg } = await import("../vega.ts");
+      const { svgToPng } = await import("../campaigns/plots/png.ts");
       const store = await readStore(o.db);
       const plots = [];
       try {

@@ -4,8 +4,8 @@
  * is missing.
  */
 import { afterAll, beforeAll, describe } from "vitest";
-import { type PtyPair, startPtyPair, which } from "../support/pty.ts";
-import { startXbar, stopAll } from "./run-xbar.ts";
+import { type PtyPair, startPtyPair, which } from "../../tools/pty.ts";
+import { startXbar, stopAll } from "../../tools/run-xbar.ts";
 
 /** Starts `xbar emulate --listen 127.0.0.1:0 ARGS` and resolves with its socket:// URL. */
 export async function emulateOnTcp(args: string[]): Promise<string> {

@@ -31,8 +31,8 @@ import {
   type Transport,
 } from "../../drivers/index.ts";
 import { type BoardOptions, EmulatedBoard, serveSerial, serveStream, serveTcp } from "../../mocks/index.ts";
-import { Cleanup, startPtyPair, which } from "../support/pty.ts";
-import { buildFirmware, startFirmware, toolchainMissing } from "./firmware.ts";
+import { buildFirmware, startFirmware, toolchainMissing } from "../../tools/firmware.ts";
+import { Cleanup, startPtyPair, which } from "../../tools/pty.ts";
 
 /** The one configuration of every emulated link, so results are comparable across links. */
 export const EMU_OPTIONS = { rows: 16, cols: 16, device: "linear", seed: 7 } as const satisfies BoardOptions;

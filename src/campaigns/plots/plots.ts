@@ -4,8 +4,9 @@
  * confusion matrices. Each has a title naming the run, axes with units, and is readable alone.
  */
 import type { TopLevelSpec } from "vega-lite";
+import { vegaLite } from "../../vega.ts";
 import type { RunRow, RunStore } from "../store/run-store.ts";
-import { FONT } from "./render.ts";
+import { FONT } from "./png.ts";
 
 export interface Plot {
   /** File name without extension, e.g. "run-3-pulse-response". */
@@ -41,8 +42,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
     const u = unitOf(Math.max(...curve.map((m) => m.y ?? 0)));
     plots.push({
       name: `run-${run.id}-pulse-response`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: {
           text: `Pulse response, ${title}`,
           subtitle: "potentiating then depressing pulses, a read after each",
@@ -64,7 +64,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
           y: { field: "g", type: "quantitative", title: `conductance (${u.name})` },
           color: { field: "device", type: "nominal", title: "device" },
         },
-      },
+      }),
     });
   }
 
@@ -79,8 +79,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
     const cell = Math.max(8, Math.min(28, Math.floor(420 / Math.max(rows, cols))));
     plots.push({
       name: `run-${run.id}-step-${m.stepIdx + 1}-map`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: {
           text: `Conductance map, ${title}`,
           subtitle: `step ${m.stepIdx + 1} (${m.stepKind}): ${rows} x ${cols} devices from r=${m.row} c=${m.col}`,
@@ -95,7 +94,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
           y: { field: "row", type: "ordinal", title: "row" },
           color: { field: "g", type: "quantitative", title: `G (${u.name})`, scale: { scheme: "viridis" } },
         },
-      },
+      }),
     });
   }
 
@@ -119,8 +118,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
     }
     plots.push({
       name: `run-${run.id}-retention`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: {
           text: `Retention, ${title}`,
           subtitle: "every device of the block (grey) and their mean (black)",
@@ -150,7 +148,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
             },
           },
         ],
-      },
+      }),
     });
   }
 
@@ -162,8 +160,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
     const smu = (run.identity as { instrument?: { model?: string } } | null)?.instrument?.model ?? "SMU";
     plots.push({
       name: `run-${run.id}-iv`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: {
           text: `I-V sweep, ${title}`,
           subtitle: `measured with ${smu}; points joined in the order measured`,
@@ -179,7 +176,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
           color: { field: "sweep", type: "nominal", title: "sweep" },
           order: { field: "order", type: "quantitative" },
         },
-      },
+      }),
     });
   }
 
@@ -195,8 +192,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
     ]);
     plots.push({
       name: `run-${run.id}-learning-curve`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: { text: `Learning curve, ${title}` },
         width: 420,
         height: 260,
@@ -208,7 +204,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
           y: { field: "accuracy", type: "quantitative", title: "accuracy (%)", scale: { zero: false } },
           color: { field: "set", type: "nominal", title: "data" },
         },
-      },
+      }),
     });
   }
 
@@ -219,8 +215,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
       for (let p = 0; p < n; p++) values.push({ truth: t, predicted: p, count: m.array!.data[t * n + p]! });
     plots.push({
       name: `run-${run.id}-step-${m.stepIdx + 1}-confusion`,
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+      spec: vegaLite({
         title: {
           text: `Confusion matrix, ${title}`,
           subtitle: `test accuracy ${((m.y ?? 0) * 100).toFixed(1)} %`,
@@ -245,7 +240,7 @@ export async function runPlots(store: RunStore, run: RunRow): Promise<Plot[]> {
             encoding: { text: { field: "count", type: "quantitative" } },
           },
         ],
-      },
+      }),
     });
   }
   return plots;
@@ -269,8 +264,7 @@ export async function comparePlot(store: RunStore, runs: RunRow[], name: string)
   if (values.length === 0) return undefined;
   return {
     name,
-    spec: {
-      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    spec: vegaLite({
       title: {
         text: "Pulse response per run",
         subtitle: "conductance after each pulse; unit in each panel's title",
@@ -290,6 +284,6 @@ export async function comparePlot(store: RunStore, runs: RunRow[], name: string)
           color: { field: "device", type: "nominal", title: "device" },
         },
       },
-    },
+    }),
   };
 }

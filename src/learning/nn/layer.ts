@@ -10,7 +10,7 @@
 import { type Observable, of } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
-import type { Random } from "./random.ts";
+import type { Random } from "../../../firmware-protocol/random.ts";
 
 export interface UpdateOptions {
   lr: number;

@@ -23,6 +23,7 @@ import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { isXbarError, XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Block, Board, ConductanceMap, Counters } from "../../board/board.ts";
+import { activityBetween } from "../../board/counters.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 
 /** The letter "F" on a size x size grid (size >= 5): a stem, a top bar and a shorter middle bar. */
@@ -246,16 +247,19 @@ async function run(
         width,
       }),
     );
-  const figures = (a: Counters, b: Counters, extra: Partial<PhaseFigures> = {}): PhaseFigures => ({
-    steps: 0,
-    reached: false,
-    firings: 0,
-    fires: 0,
-    pulses: b.pulses - a.pulses,
-    time: b.clock - a.clock,
-    energy: b.energy - a.energy,
-    ...extra,
-  });
+  const figures = (a: Counters, b: Counters, extra: Partial<PhaseFigures> = {}): PhaseFigures => {
+    const done = activityBetween(a, b);
+    return {
+      steps: 0,
+      reached: false,
+      firings: 0,
+      fires: 0,
+      pulses: done.pulses,
+      time: done.clock,
+      energy: done.energy,
+      ...extra,
+    };
+  };
   const phases: PhaseResult[] = [];
   const done = (p: PhaseResult) => {
     phases.push(p);

@@ -1,7 +1,7 @@
 /**
  * The retraining experiment as an SVG (Vega-Lite, rendered in Node): the array after each phase as a
  * heat map on one colour scale, and the pattern's mean conductance against the training window for the
- * naive training and the retraining. vega and vega-lite are loaded only when a picture is asked for.
+ * naive training and the retraining. vega (src/vega.ts) is loaded only when a picture is asked for.
  */
 import type { RetrainResult } from "./retrain.ts";
 
@@ -9,8 +9,7 @@ export async function retrainSvg(
   r: RetrainResult,
   title = "Retraining the letter F on ts-pcm cells",
 ): Promise<string> {
-  const vega = await import("vega");
-  const { compile } = await import("vega-lite");
+  const { toSvg, vegaLite } = await import("../../vega.ts");
   const cells: Array<Record<string, string | number>> = [];
   const names: Record<string, string> = {
     reset: "0 after RESET",
@@ -32,8 +31,7 @@ export async function retrainSvg(
   }
   const target = Number(r.options.target) * 1e6;
   const px = Math.max(12, Math.round(140 / r.size));
-  const spec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+  const spec = vegaLite({
     title: {
       text: title,
       subtitle: `naive ${r.phases.find((p) => p.name === "naive")!.steps} windows, retraining ${r.phases.find((p) => p.name === "retrain")!.steps} windows to the trained state (${(Number(r.options.need) * 100).toFixed(0)} % of the pattern at or above ${target} µS)`,
@@ -85,10 +83,6 @@ export async function retrainSvg(
       },
     ],
     config: { font: "Helvetica, Arial, sans-serif" },
-  };
-  // biome-ignore lint/suspicious/noExplicitAny: the spec is built as data; vega-lite checks it.
-  const view = new vega.View(vega.parse(compile(spec as any).spec), { renderer: "none" });
-  const out = await view.toSVG();
-  view.finalize();
-  return `${out}\n`;
+  });
+  return toSvg(spec);
 }

@@ -21,11 +21,19 @@
 import { firstValueFrom, lastValueFrom, type Observable } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
-import type { Board, Counters } from "../../board/board.ts";
+import { Random } from "../../../firmware-protocol/random.ts";
+import type { Board } from "../../board/board.ts";
+import { type Activity, activityBetween, addActivity, NO_ACTIVITY } from "../../board/counters.ts";
+
+export type { Activity } from "../../board/counters.ts";
+
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
-import { Random } from "../nn/random.ts";
+import { CLASSES, type Evaluation, type Neurons, SpikingLayer } from "./spiking-layer.ts";
+import { StashMonitor } from "./stash-monitor.ts";
+
+export { activeRuns } from "./spiking-layer.ts";
 
 export interface SnnOptions {
   /** The board holding the synapses: at least `inputs` rows and 2 · classes columns. */
@@ -65,16 +73,6 @@ export interface SnnOptions {
   range?: DeviceRange;
   train?: Dataset;
   test?: Dataset;
-}
-
-/** Board activity from its own counters. */
-export interface Activity {
-  pulses: number;
-  reads: number;
-  vmms: number;
-  energy: number;
-  /** Board clock advanced, s. */
-  clock: number;
 }
 
 export interface SnnEpoch {
@@ -128,42 +126,6 @@ export type SnnEvent =
 
 export const SNN_DEFAULT_PORT = "emu://?rows=400&cols=20&device=srm&seed=1";
 const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 100e-6 };
-const CLASSES = 10;
-
-const activity = (a: Counters, b: Counters): Activity => ({
-  pulses: b.pulses - a.pulses,
-  reads: b.reads - a.reads,
-  vmms: b.vmms - a.vmms,
-  energy: b.energy - a.energy,
-  clock: b.clock - a.clock,
-});
-const add = (a: Activity, b: Activity): Activity => ({
-  pulses: a.pulses + b.pulses,
-  reads: a.reads + b.reads,
-  vmms: a.vmms + b.vmms,
-  energy: a.energy + b.energy,
-  clock: a.clock + b.clock,
-});
-const sub = (a: Activity, b: Activity): Activity => ({
-  pulses: a.pulses - b.pulses,
-  reads: a.reads - b.reads,
-  vmms: a.vmms - b.vmms,
-  energy: a.energy - b.energy,
-  clock: a.clock - b.clock,
-});
-const ZERO: Activity = { pulses: 0, reads: 0, vmms: 0, energy: 0, clock: 0 };
-
-/** Runs of consecutive active columns: [c0, nc] pairs (a neuron's pair is never split). */
-export function activeRuns(active: boolean[]): Array<[number, number]> {
-  const runs: Array<[number, number]> = [];
-  for (let j = 0; j < active.length; j++) {
-    if (!active[j]) continue;
-    const last = runs[runs.length - 1];
-    if (last && last[0] + last[1] === 2 * j) last[1] += 2;
-    else runs.push([2 * j, 2]);
-  }
-  return runs;
-}
 
 export function trainSnn(opts: SnnOptions): Observable<SnnEvent> {
   return observeExperiment<SnnEvent, SnnResult>([opts.board], (emit, cancelled) =>
@@ -171,14 +133,84 @@ export function trainSnn(opts: SnnOptions): Observable<SnnEvent> {
   );
 }
 
+/** The options with their defaults, checked; in the order of the result's `options`. */
+interface Settings extends Neurons {
+  epochs: number;
+  imagesPerEpoch: number;
+  testImages: number;
+  target: number;
+  lr: number;
+  window: number;
+  stashAt: number;
+  tolerance: number;
+  crop: Crop;
+  seed: number;
+  pulse: PulseShape;
+}
+
+/**
+ * One training run: the layer on the board, the stash monitor and what stashing has done so far.
+ *
+ *   settingsOf ─▶ setUp (calibrate, depress) ─▶ trainEpoch × epochs (trainImage, stashTrained, evaluate)
+ *              ─▶ auditStashed ─▶ finalTest (every neuron restored) ─▶ SnnResult
+ */
+interface Run {
+  s: Settings;
+  stash: boolean;
+  audit: boolean;
+  range: DeviceRange;
+  layer: SpikingLayer;
+  monitor: StashMonitor;
+  rng: Random;
+  trainSet: Dataset;
+  testSet: Dataset;
+  /** The neurons not stashed. */
+  active: boolean[];
+  /** When each neuron was stashed (image index counted over all epochs), or null. */
+  stashedAt: Array<number | null>;
+  /** Images trained on, all epochs. */
+  seen: number;
+  /** With `audit`: each stashed neuron's pair when stashed, and what reading them cost. */
+  stashedPairs: Map<number, Float32Array>;
+  auditCost: Activity;
+  /** The error of each column for the update (pairs: +e, −e), reused from image to image. */
+  d: Float32Array;
+  emit: (e: SnnEvent) => void;
+  cancelled: () => boolean;
+}
+
 async function runSnn(
   o: SnnOptions,
   emit: (e: SnnEvent) => void,
   cancelled: () => boolean,
 ): Promise<SnnResult> {
+  const s = settingsOf(o);
+  const t0 = performance.now();
+  const run = await setUp(o, s, emit, cancelled);
+  const epochs: SnnEpoch[] = [];
+  for (let epoch = 1; epoch <= s.epochs; epoch++) epochs.push(await trainEpoch(run, epoch));
+  const audit = run.audit ? await auditStashed(run) : undefined;
+  const { final, test } = await finalTest(run);
+  return {
+    stash: run.stash,
+    options: { ...s, board: o.board.url },
+    range: run.range,
+    epochs,
+    accuracy: final.accuracy,
+    perClass: final.perClass,
+    confusion: final.confusion,
+    train: epochs.reduce((sum, e) => addActivity(sum, e.train), NO_ACTIVITY),
+    cellReads: epochs.reduce((sum, e) => sum + e.cellReads, 0),
+    test,
+    stashedAt: run.stashedAt,
+    audit,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** The options with their defaults; a value out of range is refused, naming the option. */
+function settingsOf(o: SnnOptions): Settings {
   const {
-    board,
-    stash = false,
     epochs = 1,
     imagesPerEpoch = 3000,
     testImages = 1000,
@@ -190,7 +222,6 @@ async function runSnn(
     window = 30,
     stashAt = 0.9,
     tolerance = 0.5,
-    audit = false,
     crop = 20,
     seed = 1,
     pulse = DEFAULT_PULSE,
@@ -217,9 +248,36 @@ async function runSnn(
   ] as const) {
     if (!ok) throw new XbarError(ErrorCode.BAD_INPUT, `${k} is out of range: ${v}`);
   }
-  const t0 = performance.now();
-  const trainSet = o.train ?? loadMnist("train", { crop });
-  const testSet = o.test ?? loadMnist("test", { crop, limit: testImages });
+  // In the order of the result's `options`.
+  return {
+    epochs,
+    imagesPerEpoch,
+    testImages,
+    steps,
+    maxRate,
+    beta,
+    theta,
+    target,
+    lr,
+    window,
+    stashAt,
+    tolerance,
+    crop,
+    seed,
+    pulse,
+  };
+}
+
+/** The data and the board checked, the device range (calibrated when not given), every synapse depressed. */
+async function setUp(
+  o: SnnOptions,
+  s: Settings,
+  emit: (e: SnnEvent) => void,
+  cancelled: () => boolean,
+): Promise<Run> {
+  const { board, stash = false, audit = false } = o;
+  const trainSet = o.train ?? loadMnist("train", { crop: s.crop });
+  const testSet = o.test ?? loadMnist("test", { crop: s.crop, limit: s.testImages });
   const nIn = trainSet.inputs;
   const cols = 2 * CLASSES;
   const { rows: bRows, cols: bCols } = board.identity;
@@ -228,278 +286,169 @@ async function runSnn(
       ErrorCode.UNSUITABLE_BOARD,
       `the spiking network needs ${nIn}x${cols} devices (${nIn} inputs, ${CLASSES} neurons as pairs); ${board.url} has ${bRows}x${bCols}`,
     );
-  if (imagesPerEpoch > trainSet.count)
+  if (s.imagesPerEpoch > trainSet.count)
     throw new XbarError(
       ErrorCode.BAD_INPUT,
-      `imagesPerEpoch ${imagesPerEpoch} is more than the ${trainSet.count} training images`,
+      `imagesPerEpoch ${s.imagesPerEpoch} is more than the ${trainSet.count} training images`,
     );
   const vread = (await firstValueFrom(board.configure())).readVoltage;
-  const counters = () => firstValueFrom(board.counters());
-
   let range = o.range;
   if (!range) {
     emit({ type: "info", message: `calibrating device r=0 c=0 on ${board.url}` });
-    range = await calibrateRange(board, 0, 0, pulse);
+    range = await calibrateRange(board, 0, 0, s.pulse);
   }
-  const dG = range.gmax - range.gmin;
   // Start from w = 0: every synapse depressed (both devices of each pair at Gmin).
   emit({ type: "info", message: `depressing the ${nIn}x${cols} synapses` });
-  const full = { r0: 0, c0: 0, rows: nIn, cols };
   await lastValueFrom(
     board.pulseBlock({
-      ...full,
+      ...synapses(nIn),
       counts: new Int16Array(nIn * cols).fill(-Math.min(board.limits.nmax, Math.ceil(range.levels * 1.5))),
-      vp: pulse.vp,
-      vn: pulse.vn,
-      width: pulse.width,
+      vp: s.pulse.vp,
+      vn: s.pulse.vn,
+      width: s.pulse.width,
     }),
   );
-
-  const rng = new Random(seed);
-  const active = new Array<boolean>(CLASSES).fill(true);
-  const stashedAt: Array<number | null> = new Array(CLASSES).fill(null);
-  // Per neuron, two rings: its responses to its own class and to the others (so that a silent neuron
-  // is not judged well trained because it is right on the 90 % of images that are not its class).
-  const ring = () => ({ ring: new Uint8Array(window), n: 0, right: 0 });
-  const history = Array.from({ length: CLASSES }, () => ({ own: ring(), other: ring() }));
-  const push = (h: ReturnType<typeof ring>, ok: number) => {
-    const slot = h.n % window;
-    if (h.n >= window) h.right -= h.ring[slot]!;
-    h.ring[slot] = ok;
-    h.right += ok;
-    h.n++;
-  };
-  const trained = (h: ReturnType<typeof ring>) => h.n >= window && h.right >= stashAt * window;
-  const before = new Map<number, Float32Array>();
-  let auditCost = ZERO;
-  let cellReads = 0;
-
-  /** Input spikes of `k` images, rate-coded: `(k·T) x nIn` voltages, and each image's spike counts. */
-  const encode = (data: Dataset, idx: ArrayLike<number>) => {
-    const k = idx.length;
-    const x = new Float32Array(k * steps * nIn);
-    const rates = new Float32Array(k * nIn);
-    for (let s = 0; s < k; s++) {
-      const img = data.images.subarray(idx[s]! * nIn, (idx[s]! + 1) * nIn);
-      for (let t = 0; t < steps; t++) {
-        const o = (s * steps + t) * nIn;
-        for (let i = 0; i < nIn; i++) {
-          if (img[i]! > 0 && rng.uniform() < img[i]! * maxRate) {
-            x[o + i] = vread;
-            rates[s * nIn + i]! += 1 / steps;
-          }
-        }
-      }
-    }
-    return { x, rates };
-  };
-
-  /** LIF over the steps for `k` images; `y` holds the pair currents per step. Emits counts (k x classes). */
-  const integrate = async (x: Float32Array, k: number, use: boolean[]) => {
-    const runs = activeRuns(use);
-    const currents = new Float32Array(k * steps * CLASSES);
-    for (const [c0, nc] of runs) {
-      const y = await lastValueFrom(board.vmm({ r0: 0, c0, rows: nIn, cols: nc }, x, k * steps));
-      cellReads += k * steps * nIn * nc;
-      for (let v = 0; v < k * steps; v++) {
-        for (let c = 0; c < nc; c += 2)
-          currents[v * CLASSES + (c0 + c) / 2] = (y[v * nc + c]! - y[v * nc + c + 1]!) / (vread * dG);
-      }
-    }
-    const counts = new Float32Array(k * CLASSES);
-    const potential = new Float32Array(k * CLASSES);
-    for (let s = 0; s < k; s++) {
-      for (let j = 0; j < CLASSES; j++) {
-        if (!use[j]) continue;
-        let v = 0;
-        let n = 0;
-        for (let t = 0; t < steps; t++) {
-          v = beta * v + currents[(s * steps + t) * CLASSES + j]!;
-          if (v >= theta) {
-            n++;
-            v -= theta;
-          }
-        }
-        counts[s * CLASSES + j] = n;
-        potential[s * CLASSES + j] = v;
-      }
-    }
-    return { counts, potential };
-  };
-
-  /** The winner: most spikes, ties broken by the membrane potential left. */
-  const winner = (counts: Float32Array, potential: Float32Array, s: number, use: boolean[]) => {
-    let best = -1;
-    for (let j = 0; j < CLASSES; j++) {
-      if (!use[j]) continue;
-      const o = s * CLASSES;
-      if (
-        best < 0 ||
-        counts[o + j]! > counts[o + best]! ||
-        (counts[o + j] === counts[o + best] && potential[o + j]! > potential[o + best]!)
-      )
-        best = j;
-    }
-    return best;
-  };
-
-  const readPair = async (j: number) =>
-    (await lastValueFrom(board.readBlock({ r0: 0, c0: 2 * j, rows: nIn, cols: 2 }))).data;
-
-  const evaluate = async () => {
-    const all = new Array<boolean>(CLASSES).fill(true);
-    const confusion = Array.from({ length: CLASSES }, () => new Array<number>(CLASSES).fill(0));
-    const batch = 50;
-    const n = Math.min(testImages, testSet.count);
-    for (let s0 = 0; s0 < n; s0 += batch) {
-      const idx = Array.from({ length: Math.min(batch, n - s0) }, (_, s) => s0 + s);
-      const { x } = encode(testSet, idx);
-      const { counts, potential } = await integrate(x, idx.length, all);
-      for (let s = 0; s < idx.length; s++)
-        confusion[testSet.labels[idx[s]!]!]![winner(counts, potential, s, all)]!++;
-    }
-    let right = 0;
-    const perClass = confusion.map((row, c) => {
-      right += row[c]!;
-      const total = row.reduce((a, b) => a + b, 0);
-      return total ? row[c]! / total : 0;
-    });
-    return { accuracy: right / n, perClass, confusion };
-  };
-
-  const reports: SnnEpoch[] = [];
-  let trainTotal = ZERO;
-  let cellTotal = 0;
-  let seen = 0;
-  const d = new Float32Array(cols);
-  for (let epoch = 1; epoch <= epochs; epoch++) {
-    const order = rng.permutation(trainSet.count).slice(0, imagesPerEpoch);
-    const c0 = await counters();
-    const audit0 = auditCost;
-    cellReads = 0;
-    let right = 0;
-    for (let k = 0; k < order.length; k++) {
-      if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
-      const label = trainSet.labels[order[k]!]!;
-      const { x, rates } = encode(trainSet, [order[k]!]);
-      const { counts, potential } = await integrate(x, 1, active);
-      if (winner(counts, potential, 0, active) === label) right++;
-      d.fill(0);
-      let any = false;
-      for (let j = 0; j < CLASSES; j++) {
-        if (!active[j]) continue;
-        const e = (j === label ? target : 0) - counts[j]!;
-        d[2 * j] = e;
-        d[2 * j + 1] = -e;
-        if (e !== 0) any = true;
-        // The stash monitor: was this neuron's spike count right?
-        const h = history[j]!;
-        push(j === label ? h.own : h.other, Math.abs(e) <= tolerance * target ? 1 : 0);
-      }
-      if (any)
-        await lastValueFrom(
-          board.outerProductUpdate({
-            ...full,
-            x: rates,
-            d,
-            scale: lr,
-            vp: pulse.vp,
-            vn: pulse.vn,
-            width: pulse.width,
-            mode: "count",
-            threshold: 0.5,
-          }),
-        );
-      seen++;
-      if (stash) {
-        for (let j = 0; j < CLASSES; j++) {
-          const h = history[j]!;
-          if (!active[j] || !trained(h.own) || !trained(h.other)) continue;
-          active[j] = false;
-          stashedAt[j] = seen;
-          emit({ type: "stash", neuron: j, image: seen });
-          if (audit) {
-            const a = await counters();
-            before.set(j, await readPair(j));
-            auditCost = add(auditCost, activity(a, await counters()));
-          }
-        }
-      }
-      if (k % 100 === 99 || k === order.length - 1)
-        emit({
-          type: "progress",
-          epoch,
-          image: k + 1,
-          images: order.length,
-          accuracy: right / (k + 1),
-          stashed: active.filter((a) => !a).length,
-          train: sub(activity(c0, await counters()), sub(auditCost, audit0)),
-        });
-    }
-    const trainAct = sub(activity(c0, await counters()), sub(auditCost, audit0));
-    trainTotal = add(trainTotal, trainAct);
-    const trainCells = cellReads;
-    cellTotal += trainCells;
-    const ev = await evaluate();
-    const report: SnnEpoch = {
-      epoch,
-      images: order.length,
-      trainAccuracy: right / order.length,
-      testAccuracy: ev.accuracy,
-      stashed: active.filter((a) => !a).length,
-      train: trainAct,
-      cellReads: trainCells,
-    };
-    reports.push(report);
-    emit({ type: "epoch", report });
-  }
-  // The audit: stashed columns must be exactly as they were when stashed.
-  let auditResult: SnnResult["audit"];
-  if (audit) {
-    auditResult = [];
-    for (const [j, g0] of before) {
-      const g1 = await readPair(j);
-      let m = 0;
-      for (let i = 0; i < g0.length; i++) m = Math.max(m, Math.abs(g1[i]! - g0[i]!));
-      auditResult.push({ neuron: j, maxChange: m });
-    }
-  }
-  // Restore every neuron, then the final evaluation with all columns.
-  active.fill(true);
-  const e0 = await counters();
-  cellReads = 0;
-  const final = await evaluate();
-  const testAct = activity(e0, await counters());
+  const rng = new Random(s.seed);
   return {
+    s,
     stash,
-    options: {
-      epochs,
-      imagesPerEpoch,
-      testImages,
-      steps,
-      maxRate,
-      beta,
-      theta,
-      target,
-      lr,
-      window,
-      stashAt,
-      tolerance,
-      crop,
-      seed,
-      pulse,
-      board: board.url,
-    },
+    audit,
     range,
-    epochs: reports,
-    accuracy: final.accuracy,
-    perClass: final.perClass,
-    confusion: final.confusion,
-    train: trainTotal,
-    cellReads: cellTotal,
-    test: testAct,
-    stashedAt,
-    audit: auditResult,
-    seconds: (performance.now() - t0) / 1000,
+    layer: new SpikingLayer(board, nIn, vread, range.gmax - range.gmin, s, rng),
+    monitor: new StashMonitor(CLASSES, s.window, s.stashAt),
+    rng,
+    trainSet,
+    testSet,
+    active: new Array<boolean>(CLASSES).fill(true),
+    stashedAt: new Array(CLASSES).fill(null),
+    seen: 0,
+    stashedPairs: new Map(),
+    auditCost: NO_ACTIVITY,
+    d: new Float32Array(cols),
+    emit,
+    cancelled,
   };
+}
+
+/** The block of the synapses: `nIn` rows, a pair of columns per neuron. */
+const synapses = (nIn: number) => ({ r0: 0, c0: 0, rows: nIn, cols: 2 * CLASSES });
+
+const counters = (run: Run) => firstValueFrom(run.layer.board.counters());
+
+/** One epoch: each image trained on (stashing as neurons become trained), then the test. */
+async function trainEpoch(run: Run, epoch: number): Promise<SnnEpoch> {
+  const order = run.rng.permutation(run.trainSet.count).slice(0, run.s.imagesPerEpoch);
+  const c0 = await counters(run);
+  const audit0 = run.auditCost;
+  /** This epoch's training so far: the board's activity less the audit's reads. */
+  const trainedSoFar = async () => {
+    const board = activityBetween(c0, await counters(run));
+    return activityBetween(activityBetween(audit0, run.auditCost), board);
+  };
+  run.layer.cellReads = 0;
+  let right = 0;
+  for (let k = 0; k < order.length; k++) {
+    if (run.cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
+    if (await trainImage(run, order[k]!)) right++;
+    run.seen++;
+    if (run.stash) await stashTrained(run);
+    if (k % 100 === 99 || k === order.length - 1)
+      run.emit({
+        type: "progress",
+        epoch,
+        image: k + 1,
+        images: order.length,
+        accuracy: right / (k + 1),
+        stashed: run.active.filter((a) => !a).length,
+        train: await trainedSoFar(),
+      });
+  }
+  const train = await trainedSoFar();
+  const cellReads = run.layer.cellReads;
+  const ev = await run.layer.evaluate(run.testSet, run.s.testImages);
+  const report: SnnEpoch = {
+    epoch,
+    images: order.length,
+    trainAccuracy: right / order.length,
+    testAccuracy: ev.accuracy,
+    stashed: run.active.filter((a) => !a).length,
+    train,
+    cellReads,
+  };
+  run.emit({ type: "epoch", report });
+  return report;
+}
+
+/**
+ * Training image `index`: the active neurons' spike counts, the teacher's error recorded by the
+ * stash monitor, and one outer-product update when any count was off. Whether the winner was right.
+ */
+async function trainImage(run: Run, index: number): Promise<boolean> {
+  const { layer, active, d, s } = run;
+  const label = run.trainSet.labels[index]!;
+  const { x, rates } = layer.encode(run.trainSet, [index]);
+  const { counts, potential } = await layer.integrate(x, 1, active);
+  const right = layer.winner(counts, potential, 0, active) === label;
+  d.fill(0);
+  let any = false;
+  for (let j = 0; j < CLASSES; j++) {
+    if (!active[j]) continue;
+    const e = (j === label ? s.target : 0) - counts[j]!;
+    d[2 * j] = e;
+    d[2 * j + 1] = -e;
+    if (e !== 0) any = true;
+    // The stash monitor: was this neuron's spike count right?
+    run.monitor.record(j, j === label, Math.abs(e) <= s.tolerance * s.target);
+  }
+  if (any)
+    await lastValueFrom(
+      layer.board.outerProductUpdate({
+        ...synapses(layer.nIn),
+        x: rates,
+        d,
+        scale: s.lr,
+        vp: s.pulse.vp,
+        vn: s.pulse.vn,
+        width: s.pulse.width,
+        mode: "count",
+        threshold: 0.5,
+      }),
+    );
+  return right;
+}
+
+/** Stashes every active neuron the monitor finds trained; with `audit`, reads its pair first. */
+async function stashTrained(run: Run): Promise<void> {
+  for (let j = 0; j < CLASSES; j++) {
+    if (!run.active[j] || !run.monitor.trained(j)) continue;
+    run.active[j] = false;
+    run.stashedAt[j] = run.seen;
+    run.emit({ type: "stash", neuron: j, image: run.seen });
+    if (run.audit) {
+      const a = await counters(run);
+      run.stashedPairs.set(j, await run.layer.readPair(j));
+      run.auditCost = addActivity(run.auditCost, activityBetween(a, await counters(run)));
+    }
+  }
+}
+
+/** The audit: stashed columns must be exactly as they were when stashed (largest |ΔG| per neuron). */
+async function auditStashed(run: Run): Promise<SnnResult["audit"]> {
+  const audit: NonNullable<SnnResult["audit"]> = [];
+  for (const [j, g0] of run.stashedPairs) {
+    const g1 = await run.layer.readPair(j);
+    let m = 0;
+    for (let i = 0; i < g0.length; i++) m = Math.max(m, Math.abs(g1[i]! - g0[i]!));
+    audit.push({ neuron: j, maxChange: m });
+  }
+  return audit;
+}
+
+/** Every neuron restored, then the final evaluation with all columns, and what it cost. */
+async function finalTest(run: Run): Promise<{ final: Evaluation; test: Activity }> {
+  run.active.fill(true);
+  const e0 = await counters(run);
+  run.layer.cellReads = 0;
+  const final = await run.layer.evaluate(run.testSet, run.s.testImages);
+  return { final, test: activityBetween(e0, await counters(run)) };
 }

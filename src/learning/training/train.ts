@@ -15,7 +15,9 @@
 import { firstValueFrom, lastValueFrom, type Observable, tap } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { Random } from "../../../firmware-protocol/random.ts";
 import type { Board, Counters } from "../../board/board.ts";
+import { activityBetween, linkBetween, sumCounters } from "../../board/counters.ts";
 import { observeExperiment } from "../../pipelines/observe-experiment.ts";
 import { eng } from "../../units.ts";
 import { type Crop, type Dataset, loadMnist } from "../datasets/mnist.ts";
@@ -23,7 +25,6 @@ import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { type Layer, SoftwareLayer } from "../nn/layer.ts";
-import { Random } from "../nn/random.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
 import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
@@ -147,34 +148,18 @@ export type TrainEvent =
 
 const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 300e-6 };
 
+/** The counters of all the boards, summed (each board once). */
 async function totals(boards: Board[]): Promise<Counters> {
-  const sum: Counters = { pulses: 0, reads: 0, vmms: 0, energy: 0, commands: 0, errors: 0, clock: 0 };
-  let link: Counters["link"] = { sent: 0, received: 0 };
-  for (const b of new Set(boards)) {
-    const c = await firstValueFrom(b.counters());
-    if (link && c.link) link = { sent: link.sent + c.link.sent, received: link.received + c.link.received };
-    else link = undefined;
-    sum.pulses += c.pulses;
-    sum.reads += c.reads;
-    sum.vmms += c.vmms;
-    sum.energy += c.energy;
-    sum.commands += c.commands;
-  }
-  return boards.length && link ? { ...sum, link } : sum;
+  const snapshots: Counters[] = [];
+  for (const b of new Set(boards)) snapshots.push(await firstValueFrom(b.counters()));
+  return sumCounters(snapshots);
 }
 
-/** Link bytes between two snapshots, when both have them. */
-const linkDiff = (a: Counters, b: Counters): Counters["link"] =>
-  a.link && b.link
-    ? { sent: b.link.sent - a.link.sent, received: b.link.received - a.link.received }
-    : undefined;
-
-const diff = (a: Counters, b: Counters) => ({
-  pulses: b.pulses - a.pulses,
-  reads: b.reads - a.reads,
-  vmms: b.vmms - a.vmms,
-  energy: b.energy - a.energy,
-});
+/** Pulses, reads, VMM vectors and energy between two snapshots (the clock is not summed over boards). */
+const work = (before: Counters, after: Counters) => {
+  const { pulses, reads, vmms, energy } = activityBetween(before, after);
+  return { pulses, reads, vmms, energy };
+};
 
 /** Runs `train` to its end and gives the result (progress events are passed to `onEvent`). */
 export async function trainResult(
@@ -344,7 +329,7 @@ async function run(
       trainLoss: loss / order.length,
       trainAccuracy: correct / order.length,
       test,
-      ...diff(before, after),
+      ...work(before, after),
       seconds: (performance.now() - te) / 1000,
       trainSeconds,
     };
@@ -382,7 +367,7 @@ async function run(
       const acc = (await evaluate(new Mlp([l1, layers[1]!]), testSet, testImages)).accuracy;
       transfers.push({
         method,
-        ...diff(b, a),
+        ...work(b, a),
         seconds: (performance.now() - ts) / 1000,
         accuracy: acc,
         ...(wv ?? {}),
@@ -432,7 +417,7 @@ async function run(
     epochs: reports,
     final,
     transfers,
-    totals: { ...diff(start, end), seconds: (performance.now() - t0) / 1000, link: linkDiff(start, end) },
+    totals: { ...work(start, end), seconds: (performance.now() - t0) / 1000, link: linkBetween(start, end) },
     refreshes: arrayLayers.reduce((a, l) => a + l.stats.refreshedPairs, 0) || undefined,
     ssl: drift && {
       stepTime: drift.stepTime,

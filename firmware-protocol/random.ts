@@ -1,4 +1,12 @@
-/** Seeded randomness for the emulated board: xoroshiro128+ from pure-rand, plus a Gaussian. */
+/**
+ * Seeded randomness, the one module for both sides: the host's training (initialisation, shuffling)
+ * and the emulated board's physics and link faults. It sits here, in the layer both may import, and
+ * is no part of the protocol: a board's randomness never crosses the wire.
+ *
+ * - `Random`: xoroshiro128+ from pure-rand (uniforms, integers, permutations, a Gaussian);
+ * - `FastRandom`: xoshiro128** for the emulator's per-device and per-read streams;
+ * - `streamSeed`: independent streams of one board seed.
+ */
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
@@ -13,6 +21,24 @@ export class Random implements Rng {
   /** Uniform in [0, 1). */
   uniform(): number {
     return uniformFloat64(this.rng);
+  }
+
+  /** Uniform integer in [0, n). */
+  int(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+
+  /** A random permutation of 0..n-1 (Fisher-Yates). */
+  permutation(n: number): Uint32Array {
+    const p = new Uint32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = p[i]!;
+      p[i] = p[j]!;
+      p[j] = t;
+    }
+    return p;
   }
 
   /** Standard normal (Box-Muller, the second value kept for the next call). */

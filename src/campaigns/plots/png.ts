@@ -1,23 +1,14 @@
 /**
- * Vega-Lite specs to SVG (vega's headless renderer) and to PNG (resvg compiled to WebAssembly, with
- * the Inter font shipped as TTF by @expo-google-fonts/inter: the WASM renderer sees no system fonts,
- * so a machine without any still draws the axes' text).
+ * SVG plots (src/vega.ts renders them) to PNG: resvg compiled to WebAssembly, with the Inter font
+ * shipped as TTF by @expo-google-fonts/inter (the WASM renderer sees no system fonts, so a machine
+ * without any still draws the axes' text). `FONT` is the font the plots' specs name.
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { initWasm, Resvg } from "@resvg/resvg-wasm";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
 
 const require = createRequire(import.meta.url);
 export const FONT = "Inter";
-
-export async function toSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  const out = await view.toSVG();
-  view.finalize();
-  return `${out}\n`;
-}
 
 let ready: Promise<Uint8Array[]> | undefined;
 

@@ -14,6 +14,7 @@
 import { Duplex, PassThrough } from "node:stream";
 import { type ClientStats, CrossbarClient, StreamTransport } from "../../drivers/index.ts";
 import { type ArgInput, argInt } from "../../firmware-protocol/index.ts";
+import { Random } from "../../firmware-protocol/random.ts";
 import {
   EmulatedBoard,
   type FaultSpec,
@@ -21,7 +22,6 @@ import {
   serveStream,
   withFaults,
 } from "../../mocks/index.ts";
-import { Random } from "../../mocks/random.ts";
 
 export interface SoakOptions {
   seed?: number;

@@ -1,5 +1,5 @@
 /**
- * The line fuzzer of test/helpers/fuzz.ts pointed at the C firmware on a pty, differentially: every
+ * The line fuzzer of tools/reliability/fuzz.ts pointed at the C firmware on a pty, differentially: every
  * generated line goes, as bytes, both to the firmware (a sanitizer build, say) and to an in-process
  * emulated board of the same configuration, and the two replies are compared byte for byte.
  *

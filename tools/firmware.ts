@@ -12,9 +12,9 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { Cleanup, startPtyPair, which } from "../support/pty.ts";
+import { Cleanup, startPtyPair, which } from "./pty.ts";
 
-export const FIRMWARE_DIR = fileURLToPath(new URL("../../firmware/", import.meta.url));
+export const FIRMWARE_DIR = fileURLToPath(new URL("../firmware/", import.meta.url));
 
 export type FirmwareTarget = "host" | "asan" | "test";
 

@@ -11,7 +11,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { join } from "node:path";
 import { encodeRequest } from "../../firmware-protocol/index.ts";
 import type { ListenOptions } from "../../mocks/index.ts";
-import { REPO_ROOT } from "./run-xbar.ts";
+import { REPO_ROOT } from "../run-xbar.ts";
 
 export interface ListenerChild {
   port: number;
@@ -34,7 +34,7 @@ export async function startListenerChild(opts: {
       "--expose-gc",
       "--import",
       "tsx",
-      join(REPO_ROOT, "test", "helpers", "listener-child.ts"),
+      join(REPO_ROOT, "tools", "reliability", "listener-child.ts"),
       JSON.stringify(opts),
     ],
     { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },

@@ -1,5 +1,5 @@
 /**
- * The exactly-once soak (test/helpers/soak.ts) against the C firmware: the seeded plan of programming
+ * The exactly-once soak (tools/reliability/soak.ts) against the C firmware: the seeded plan of programming
  * commands goes through a link that drops and corrupts lines both ways (mocks/faults.ts) to the
  * firmware on a pty; the same plan goes over a clean link to an emulated board of the same seed.
  * Then the firmware's own pulse counter (STAT) and every device (READALL) are compared with the plan

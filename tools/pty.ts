@@ -1,6 +1,7 @@
 /**
- * What the conformance links (test/helpers/links.ts), the CLI tests (test/helpers/run-xbar.ts) and
- * the benchmark (bench/links.ts) share about child processes and pty pairs:
+ * What the conformance links (test/helpers/links.ts), the xbar runner (tools/run-xbar.ts), the
+ * benchmarks (bench/links.ts, bench/instruments.ts) and the firmware harness (tools/firmware.ts) share
+ * about child processes and pty pairs:
  *
  * - `which(cmd)`: the absolute path of an executable on PATH, or undefined;
  * - `Cleanup`: steps run in reverse order of registration, every one even if an earlier one fails;

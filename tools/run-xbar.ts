@@ -1,5 +1,6 @@
 /**
- * Runs the `xbar` command for the end-to-end CLI tests (test/cli.test.ts and others).
+ * Runs the `xbar` command for the end-to-end CLI tests (test/cli.test.ts and others) and the scripts
+ * (scripts/fleet-scale.ts).
  *
  * - `runXbar(args)`: one invocation with an environment without XBAR_PORT and XBAR_DEBUG, the repo
  *   root as cwd; resolves with exit code, stdout and stderr. By default the command runs in this
@@ -17,9 +18,9 @@ import { mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { main } from "../../src/cli/main.ts";
+import { main } from "../src/cli/main.ts";
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const XBAR_BIN = join(REPO_ROOT, "bin", "xbar.mjs");
 
 /** Where the default board of this test process keeps its devices (never the user's own). */
@@ -326,4 +327,4 @@ export async function stopAll(): Promise<void> {
 }
 
 /** The absolute path of an executable on PATH, or undefined. */
-export { which } from "../support/pty.ts";
+export { which } from "./pty.ts";
