@@ -66,30 +66,37 @@ export class PulseJob<R extends object> implements Job<R> {
     return this.op >= this.ops.length || this.failure !== undefined;
   }
 
+  /**
+   * Runs pulses until the budget or the deadline. A train's physics is applied in one piece when its
+   * time has run (or, on ABORT, the part of it that has: see `aborted`), never in pieces cut where a
+   * slice happened to end: device models draw one noise sample per train (σ·√n), so cutting a train
+   * where the wall clock says would make a seeded run depend on the machine's speed. Time within a
+   * train is counted in pulses elapsed (`within`).
+   */
   step(budgetS: number, deadline: number): number {
     let spent = 0;
     let count = 0;
     while (!this.done) {
       const o = this.ops[this.op]!;
-      const per = this.sink.time(o.w, 1, false);
-      const left = o.n - this.within;
-      // As many pulses of this train as the budget holds (at least one per step).
-      const fit = per > 0 ? Math.floor((budgetS - spent) / per) : left;
-      const k = Math.max(count === 0 ? 1 : 0, Math.min(left, fit));
-      if (k === 0) break;
-      if (this.sink.trips(o.index, o.v)) {
+      if (this.within === 0 && this.sink.trips(o.index, o.v)) {
         this.failure = new ProtocolError(
           ErrorCode.COMPLIANCE_TRIP,
           `pulses=${this.applied} compliance tripped at device ${o.index} after ${this.applied} of ${this.total} pulses; the array is idle`,
         );
         break;
       }
-      this.sink.apply(o.index, o.v, o.w, k);
+      const per = this.sink.time(o.w, 1, false);
+      const left = o.n - this.within;
+      // As many pulses of this train as the budget holds (at least one per step).
+      const fit = per > 0 ? Math.floor((budgetS - spent) / per) : left;
+      const k = Math.max(count === 0 ? 1 : 0, Math.min(left, fit));
+      if (k === 0) break;
       spent += this.sink.time(o.w, k, this.within === 0);
       this.within += k;
       this.applied += k;
       count += k;
       if (this.within === o.n) {
+        this.sink.apply(o.index, o.v, o.w, o.n);
         this.op++;
         this.within = 0;
         this.skipEmpty();
@@ -104,7 +111,13 @@ export class PulseJob<R extends object> implements Job<R> {
     return this.finish();
   }
 
+  /** Stops the job: the pulses of the train under way that have elapsed are applied, in one piece. */
   aborted(): ProtocolError {
+    const o = this.ops[this.op];
+    if (o && this.within > 0 && !this.failure) {
+      this.sink.apply(o.index, o.v, o.w, this.within);
+      this.within = 0;
+    }
     return new ProtocolError(
       ErrorCode.ABORTED,
       `pulses=${this.applied} aborted after ${this.applied} of ${this.total} pulses; the array is idle`,

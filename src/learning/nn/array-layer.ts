@@ -14,12 +14,13 @@
  *
  * W = (G+ − G−)/ΔG with ΔG = Gmax − Gmin; vin is the input voltage for x = 1.
  */
-import { concatMap, forkJoin, from, lastValueFrom, map, type Observable, of } from "rxjs";
+import { concatMap, from, lastValueFrom, map, type Observable, of } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Board } from "../../board/board.ts";
 import { programVerify, type Target } from "../../pipelines/procedures/program-verify.ts";
 import type { Placement, Tile } from "./allocate.ts";
+import { inBoardOrder } from "./board-order.ts";
 import { type DeviceRange, type PulseShape, pulsesFor } from "./calibrate.ts";
 import type { Layer, UpdateOptions } from "./layer.ts";
 
@@ -112,7 +113,7 @@ export class ArrayLayer implements Layer {
   forward(x: Float32Array, k = 1): Observable<Float32Array> {
     const { nIn, nOut, vin } = this;
     this.lastInput = k === 1 ? x.slice(0, nIn) : undefined;
-    const calls = this.tiles.map((t) => {
+    const calls = inBoardOrder(this.tiles, (t) => {
       const xt = new Float32Array(k * t.rows);
       for (let s = 0; s < k; s++) {
         for (let i = 0; i < t.rows; i++) {
@@ -124,7 +125,7 @@ export class ArrayLayer implements Layer {
         .vmm({ r0: t.r0, c0: t.c0, rows: t.rows, cols: t.cols }, xt, k)
         .pipe(map((y) => ({ t, y })));
     });
-    return forkJoin(calls).pipe(
+    return calls.pipe(
       map((parts) => {
         const out = new Float32Array(k * nOut);
         const scale = this.gain / (vin * this.dG);
@@ -147,7 +148,7 @@ export class ArrayLayer implements Layer {
     for (const d of delta) dmax = Math.max(dmax, Math.abs(d));
     if (dmax === 0) return of(new Float32Array(nIn));
     const s = this.vin / dmax;
-    const calls = this.tiles.map((t) => {
+    const calls = inBoardOrder(this.tiles, (t) => {
       const v = new Float32Array(t.cols);
       for (let c = 0; c < t.cols; c += 2) {
         const dj = delta[(t.colStart + c) / 2]!;
@@ -156,7 +157,7 @@ export class ArrayLayer implements Layer {
       }
       return t.board.vmmT({ r0: t.r0, c0: t.c0, rows: t.rows, cols: t.cols }, v).pipe(map((y) => ({ t, y })));
     });
-    return forkJoin(calls).pipe(
+    return calls.pipe(
       map((parts) => {
         const e = new Float32Array(nIn);
         const scale = this.gain / (s * this.dG);
@@ -182,7 +183,7 @@ export class ArrayLayer implements Layer {
     // Updating with the input of the last forward pass: a board that holds it need not receive it.
     const held = this.isLastInput(x) ? { voltsPerUnit: this.vin } : undefined;
     // Largest pulse count the envelope allows per device per command: cap the error accordingly.
-    const calls = this.tiles.map((t) => {
+    const calls = inBoardOrder(this.tiles, (t) => {
       const nmax = t.board.limits.nmax;
       const d = new Float32Array(t.cols);
       let dmax = 0;
@@ -216,7 +217,7 @@ export class ArrayLayer implements Layer {
       });
     });
     this.stats.updates++;
-    return forkJoin(calls).pipe(concatMap((pulses) => this.afterPulses(pulses.reduce((a, b) => a + b, 0))));
+    return calls.pipe(concatMap((pulses) => this.afterPulses(pulses.reduce((a, b) => a + b, 0))));
   }
 
   private isLastInput(x: Float32Array): boolean {

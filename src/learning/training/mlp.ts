@@ -6,7 +6,7 @@
  *   x ─▶ L1.forward ─▶ σ ─▶ L2.forward ─▶ softmax ─▶ δ2 = p − y ─▶ L2.backward ─▶ δ1 = e ⊙ σ'
  *                                                                   └─▶ L2.update(h, δ2) ∥ L1.update(x, δ1)
  */
-import { concatMap, forkJoin, map, type Observable, of } from "rxjs";
+import { concatMap, from, map, type Observable, of, toArray } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Layer } from "../nn/layer.ts";
@@ -101,11 +101,11 @@ export class Mlp {
           );
         }
         return chain.pipe(
-          concatMap(() =>
-            forkJoin(
-              this.layers.map((layer, li) => layer.update(inputs[li]!, deltas[li]!, { lr: lrs[li]! })),
-            ),
-          ),
+          // One layer after the other: layers that share a board must send it their requests in one
+          // order whatever the timing of the replies, so that a seeded run is reproducible.
+          concatMap(() => from(this.layers.entries())),
+          concatMap(([li, layer]) => layer.update(inputs[li]!, deltas[li]!, { lr: lrs[li]! })),
+          toArray(),
           map(() => ({ loss, correct })),
         );
       }),
