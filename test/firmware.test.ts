@@ -9,7 +9,9 @@
  * - the physics: 300 pulse trains on the seeded, noisy agsi device read back the emulator's values;
  * - the exactly-once soak through a faulty link (3 % of lines dropped and 3 % corrupted, both ways):
  *   pulses planned = counted by the firmware = confirmed, every device as on a clean emulator run;
- *   200 commands here (the script runs 600).
+ *   200 commands here (the script runs 600);
+ * - ABORT while a command runs (--timescale 1: a 10 s pulse train, a 30 s WAIT), and the compliance
+ *   trip (--trip), each against the emulator given the same lines (PROTOCOL.md §3 Abort, §5 404).
  *
  * Needs make, a C compiler and socat: skipped with a message where they are missing, except when
  * CI=true, where they are required (.ci/run installs them).
@@ -18,6 +20,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSerial, type Transport } from "../drivers/index.ts";
+import { type ArgInput, encodeErr, encodeRequest } from "../firmware-protocol/index.ts";
+import { type BoardOptions, DEFAULT_PROFILE, EmulatedBoard, pulseTime } from "../mocks/index.ts";
 import {
   buildFirmware,
   FIRMWARE_DIR,
@@ -122,5 +126,160 @@ describe.skipIf(skip)("reference firmware (C)", () => {
     } finally {
       await fw.stop();
     }
+  });
+});
+
+/** Lines a board sent, each with the wall time it arrived (performance.now()). */
+interface Peer {
+  send(tag: number, verb: string, args?: ArgInput): void;
+  /** The next line after the ones already taken, waiting at most `timeoutMs`. */
+  next(timeoutMs: number): Promise<{ at: number; line: string }>;
+  close(): Promise<void>;
+}
+
+/** The lines of a peer, BOOT events left out. */
+function collect(): { got: Array<{ at: number; line: string }>; push(line: string): void; take: Peer["next"] } {
+  const got: Array<{ at: number; line: string }> = [];
+  let taken = 0;
+  return {
+    got,
+    // The BOOT a board announces when it starts may or may not reach a host that opens the link later.
+    push: (line) => {
+      if (!line.startsWith("! BOOT ")) got.push({ at: performance.now(), line: line.replace(/\n$/, "") });
+    },
+    take: async (timeoutMs) => {
+      const t0 = performance.now();
+      while (got.length <= taken) {
+        if (performance.now() - t0 > timeoutMs) throw new Error(`no line within ${timeoutMs} ms`);
+        await sleep(2);
+      }
+      return got[taken++]!;
+    },
+  };
+}
+
+/** The host build on a pty (its start-up BOOT is not among the lines). */
+async function firmwarePeer(opts: BoardOptions & { timescale?: number; trip?: boolean }): Promise<Peer> {
+  const fw = await startFirmware(await buildFirmware("host"), {
+    rows: opts.rows!,
+    cols: opts.cols!,
+    device: opts.device!,
+    seed: opts.seed!,
+    timescale: opts.timescale,
+    trip: opts.trip,
+  });
+  const link = await openSerial(fw.hostPath);
+  const c = collect();
+  link.lines.subscribe((line) => c.push(line));
+  const peer: Peer = {
+    send: (tag, verb, args) => link.write(encodeRequest(tag, verb, args)),
+    next: c.take,
+    close: async () => {
+      await link.close();
+      await fw.stop();
+    },
+  };
+  return peer;
+}
+
+/** An in-process emulated board given the same lines. */
+function emulatorPeer(opts: BoardOptions): Peer {
+  const c = collect();
+  const s = new EmulatedBoard(opts).openSession((line) => c.push(line));
+  return {
+    send: (tag, verb, args) => s.handle(encodeRequest(tag, verb, args).slice(0, -1)),
+    next: c.take,
+    close: async () => s.close(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Scheduling slack of a loaded 2-core machine, with a pty and socat on the way, ms. */
+const SLACK_MS = 500;
+const arg = (line: string, key: string) => Number(new RegExp(` ${key}=([^ *]+)`).exec(line)?.[1]);
+
+describe.skipIf(skip)("reference firmware (C): ABORT while a command runs, compliance trips", () => {
+  const board = { rows: 4, cols: 4, device: "linear", seed: 1 } as const;
+  const W = 0.01;
+  const N = 1000;
+  /** The train's modelled duration at timescale 1 (the emulator's profile, which the host build reports). */
+  const trainMs = pulseTime(DEFAULT_PROFILE, W, N) * 1000;
+
+  /**
+   * HELLO, a 10 s train, a NOP behind it, ABORT after `afterMs`, then STAT and READ. Returns the
+   * lines in order and the times the train was sent and ABORT was sent.
+   */
+  async function abortTrain(peer: Peer, afterMs: number) {
+    peer.send(1, "HELLO");
+    const hello = await peer.next(5000);
+    const t0 = performance.now();
+    peer.send(2, "PULSE", { r: 1, c: 2, v: 2, w: W, n: N });
+    peer.send(3, "NOP");
+    await sleep(afterMs);
+    const tAbort = performance.now();
+    peer.send(4, "ABORT");
+    const limit = trainMs / 2; // stopped long before the train's end
+    const pulse = await peer.next(limit);
+    const nop = await peer.next(SLACK_MS);
+    const abort = await peer.next(SLACK_MS);
+    peer.send(5, "STAT");
+    const stat = await peer.next(SLACK_MS);
+    peer.send(6, "READ", { r: 1, c: 2 });
+    const read = await peer.next(SLACK_MS);
+    return { hello, t0, tAbort, pulse, nop, abort, stat, read };
+  }
+
+  it("--timescale 1: ABORT stops a 10 s pulse train part-way with 401 pulses=N, as the emulator; queued lines run after it", async () => {
+    const fw = await firmwarePeer({ ...board, timescale: 1 });
+    let f: Awaited<ReturnType<typeof abortTrain>>;
+    try {
+      f = await abortTrain(fw, 300);
+    } finally {
+      await fw.close();
+    }
+    const emu = emulatorPeer({ ...board, timescale: 1 });
+    const e = await abortTrain(emu, 300);
+    await emu.close();
+
+    const applied = Number(/^2 ERR 401 pulses=(\d+) /.exec(f.pulse.line)?.[1]);
+    const emuApplied = Number(/^2 ERR 401 pulses=(\d+) /.exec(e.pulse.line)?.[1]);
+    // Part-way: at least one pulse, fewer than the train; about as many as the time until ABORT holds.
+    const per = pulseTime(DEFAULT_PROFILE, W, 1) * 1000;
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThan(N);
+    expect(applied).toBeGreaterThanOrEqual(Math.max(1, Math.floor((f.tAbort - f.t0 - SLACK_MS) / per)));
+    expect(applied).toBeLessThanOrEqual(Math.ceil((f.tAbort - f.t0 + SLACK_MS) / per));
+    expect(f.pulse.at - f.tAbort).toBeLessThan(SLACK_MS);
+    // The emulator's reply for the same lines, with its own count replaced by the firmware's: the same
+    // bytes (checksum included). Then NOP (queued behind the train) and ABORT, in the order sent.
+    expect(emuApplied).toBeGreaterThan(0);
+    const emuMessage = e.pulse.line.slice("2 ERR 401 ".length, e.pulse.line.lastIndexOf("*"));
+    expect(emuMessage).toBe(`pulses=${emuApplied} aborted after ${emuApplied} of ${N} pulses; the array is idle`);
+    const expected = emuMessage.replace(`pulses=${emuApplied} `, `pulses=${applied} `);
+    expect(f.pulse.line).toBe(encodeErr(2, 401, expected.replace(` ${emuApplied} of`, ` ${applied} of`)).slice(0, -1));
+    expect(f.nop.line).toBe(e.nop.line);
+    expect(f.abort.line).toBe(e.abort.line);
+    expect(f.abort.line).toMatch(/^4 OK idle=1\*/);
+    // The counters agree with N: pulses, the board clock (N widths), one error (the 401).
+    expect(arg(f.stat.line, "pulses")).toBe(applied);
+    expect(arg(f.stat.line, "t")).toBeCloseTo(applied * W, 9);
+    expect(arg(f.stat.line, "errors")).toBe(arg(e.stat.line, "errors"));
+    expect(arg(f.stat.line, "cmds")).toBe(arg(e.stat.line, "cmds"));
+
+    // The device and the energy are those of exactly N pulses on the emulator (a train of N, same slices).
+    const ref = emulatorPeer({ ...board, timescale: 1 });
+    ref.send(1, "HELLO");
+    await ref.next(1000);
+    ref.send(2, "PULSE", { r: 1, c: 2, v: 2, w: W, n: applied });
+    expect((await ref.next(applied * per + SLACK_MS)).line).toMatch(/^2 OK /);
+    ref.send(3, "STAT");
+    const refStat = (await ref.next(SLACK_MS)).line;
+    ref.send(4, "READ", { r: 1, c: 2 });
+    const refRead = (await ref.next(SLACK_MS)).line;
+    await ref.close();
+    expect(arg(f.read.line, "g")).toBe(arg(refRead, "g"));
+    const energy = arg(refStat, "energy");
+    expect(energy).toBeGreaterThan(0);
+    expect(Math.abs(arg(f.stat.line, "energy") - energy)).toBeLessThanOrEqual(1e-12 * energy);
   });
 });
