@@ -53,6 +53,10 @@ export interface FirmwareOptions {
   cols: number;
   device: string;
   seed: number;
+  /** Wall seconds per board second of pulse trains and WAITs (--timescale); default 0, at once. */
+  timescale?: number;
+  /** Compliance trips (--trip), as the emulator's complianceTrip (`trip=1`). */
+  trip?: boolean;
 }
 
 export interface RunningFirmware {
@@ -85,6 +89,8 @@ export async function startFirmware(binary: string, opts: FirmwareOptions): Prom
         opts.device,
         "--seed",
         String(opts.seed),
+        ...(opts.timescale ? ["--timescale", String(opts.timescale)] : []),
+        ...(opts.trip ? ["--trip"] : []),
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );

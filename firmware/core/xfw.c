@@ -42,6 +42,7 @@ void xfw_clear_replay(void) {
 void xfw_init(unsigned minor) {
   xfw.len = 0;
   xfw.dropping = 0;
+  xfw_input_clear();
   xfw_clear_replay();
   xfw.replay_seq = 0;
   xfw_errq_clear();
@@ -150,6 +151,15 @@ static void reject(int code, const char *msg) {
   xfw_out_end();
 }
 
+/* "! FAULT code=... msg=...": an asynchronous fault (a compliance trip), PROTOCOL.md §2 Events. */
+static void fault_event(int code, const char *msg) {
+  xfw_out_begin();
+  xfw_out_str("! FAULT");
+  xfw_out_num("code", code);
+  xfw_out_token("msg", msg);
+  xfw_out_end();
+}
+
 void xfw_ok(void) {
   char t[8];
   int n = 0;
@@ -176,6 +186,29 @@ static int execute(const xfw_request *r) {
   return cmd->run(r);
 }
 
+/* The framer's byte (xfw_input.c feeds it in the order received): LF ends a line. */
+void xfw_frame_byte(uint8_t b) {
+  if (b == '\n') {
+    xfw.cnt.rx += xfw.dropping ? 2 : xfw.len + 1; /* an over-long line counts as its marker, as the emulator's */
+    if (xfw.dropping) {
+      char msg[48];
+      snprintf(msg, sizeof msg, "line longer than %u bytes", (unsigned)XFW_MAX_LINE);
+      reject(XFW_LINE_TOO_LONG, msg);
+    } else {
+      xfw_handle_line(xfw.line, xfw.len);
+    }
+    xfw.dropping = 0;
+    xfw.len = 0;
+  } else if (!xfw.dropping) {
+    if (xfw.len + 1 > XFW_MAX_LINE - 1) {
+      xfw.dropping = 1;
+      xfw.len = 0;
+    } else {
+      xfw.line[xfw.len++] = (char)b;
+    }
+  }
+}
+
 void xfw_handle_line(char *line, uint32_t len) {
   if (len == 0 || (len == 1 && line[0] == '\r')) return; /* a person pressing Enter */
   xfw_decoded d;
@@ -200,10 +233,13 @@ void xfw_handle_line(char *line, uint32_t len) {
     xfw_hal_link_write((const uint8_t *)seen->reply, seen->len);
     return;
   }
+  xfw.abort = 0; /* only an ABORT that arrives while this command runs stops it (xfw_input.c) */
   int code = execute(r);
   xfw_hal_idle();
+  if (code == XFW_COMPLIANCE_TRIP) fault_event(code, xfw.msg); /* before the reply, as the emulator */
+  /* A command stopped part-way (401, 404) was executed, as far as it went: the emulator counts it. */
+  if (code == 0 || code == XFW_ABORTED || code == XFW_COMPLIANCE_TRIP) xfw.cnt.cmds++;
   if (code == 0) {
-    xfw.cnt.cmds++;
     xfw_out_end();
   } else {
     push_error(code, xfw.msg);
@@ -213,30 +249,5 @@ void xfw_handle_line(char *line, uint32_t len) {
   if (xfw_boot_pending) {
     xfw_boot_pending = 0;
     xfw_announce_boot();
-  }
-}
-
-void xfw_feed(const uint8_t *data, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    uint8_t b = data[i];
-    if (b == '\n') {
-      xfw.cnt.rx += xfw.dropping ? 2 : xfw.len + 1; /* an over-long line counts as its marker, as the emulator's */
-      if (xfw.dropping) {
-        char msg[48];
-        snprintf(msg, sizeof msg, "line longer than %u bytes", (unsigned)XFW_MAX_LINE);
-        reject(XFW_LINE_TOO_LONG, msg);
-      } else {
-        xfw_handle_line(xfw.line, xfw.len);
-      }
-      xfw.dropping = 0;
-      xfw.len = 0;
-    } else if (!xfw.dropping) {
-      if (xfw.len + 1 > XFW_MAX_LINE - 1) {
-        xfw.dropping = 1;
-        xfw.len = 0;
-      } else {
-        xfw.line[xfw.len++] = (char)b;
-      }
-    }
   }
 }

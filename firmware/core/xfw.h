@@ -6,7 +6,10 @@
  *   bytes ─▶ xfw_feed ─▶ line framer (XFW_MAX_LINE) ─▶ decode (xfw_codec.c) ─▶ replay window?
  *         ─▶ command table + envelope (xfw_cmd_*.c) ─▶ HAL (xfw_hal.h) ─▶ reply streamed to the link
  *
- * Usage (see host/main.c, mcu/main.c): xfw_init(); then xfw_feed() every received byte chunk.
+ * Usage (see host/main.c, mcu/main.c): xfw_init(); then xfw_feed() every received byte chunk. While a
+ * programming command or a WAIT runs, the HAL calls xfw_poll_abort() between pulses: the core then
+ * takes what the link received meanwhile (xfw_hal_link_read) into its input queue, stops the command
+ * if an ABORT is among it (ERR 401), and executes the queued lines after it, in order.
  */
 #ifndef XFW_H
 #define XFW_H
@@ -41,6 +44,7 @@ enum {
   XFW_ABORTED = 401,
   XFW_BUSY = 402,
   XFW_UNAUTHORIZED = 403,
+  XFW_COMPLIANCE_TRIP = 404,
   XFW_INTERNAL = 500
 };
 
@@ -90,6 +94,16 @@ struct xfw_core {
   char line[XFW_MAX_LINE];
   uint32_t len;
   uint8_t dropping;
+  /* input that arrives while a command runs (xfw_input.c): a ring of XFW_PENDING bytes; the positions
+   * count bytes since power-up (modulo 2^32) */
+  uint8_t pending[XFW_PENDING];
+  uint32_t pend_head, pend_tail;   /* bytes the framer has taken, bytes queued */
+  uint32_t scan_line, scan_pos;    /* start of the first line not yet checked for ABORT, bytes searched */
+  const uint8_t *chunk;            /* the rest of the bytes given to xfw_feed that the framer has not reached */
+  size_t chunk_len;
+  uint8_t abort;                   /* an ABORT arrived while the running command ran */
+  /* pulses of the running programming command: all it will apply, applied so far */
+  double run_total, run_applied;
   /* session */
   xfw_replay_slot replay[XFW_REPLAY_WINDOW];
   uint32_t replay_seq;
@@ -126,6 +140,16 @@ void xfw_init(unsigned minor);
 void xfw_announce_boot(void);
 /* Feeds received bytes; replies leave through xfw_hal_link_write before this returns. */
 void xfw_feed(const uint8_t *data, size_t len);
+/* For the HAL, between two pulses of a train, at the end of one, and while waiting: takes the bytes the
+ * link has received (the rest of the chunk being fed, then xfw_hal_link_read) into the input queue as far
+ * as it has room, checks each line completed there for an ABORT request, and returns 1 once one has
+ * arrived while the running command runs (the HAL then stops: the command replies 401). Never executes
+ * anything; cheap when nothing arrived. */
+int xfw_poll_abort(void);
+/* Empties the input queue (power-up). */
+void xfw_input_clear(void);
+/* The framer, one byte at a time (xfw_feed calls it). */
+void xfw_frame_byte(uint8_t b);
 /* Handles one line without its LF (for tests; xfw_feed frames lines and calls it). The line is
  * modified in place. */
 void xfw_handle_line(char *line, uint32_t len);

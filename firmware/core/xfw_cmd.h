@@ -70,7 +70,10 @@ void xfw_ok(void);
 /* Reads a block (the core's readBlock): counts reads, energy and time. Streams f32 when `stream`,
  * else returns the single conductance of a 1 x 1 block through *one. */
 void xfw_read_block(unsigned r0, unsigned c0, unsigned nr, unsigned nc, int stream, double *one);
-/* Applies n pulses to one device, counting pulses, energy and time (applyPulses). */
+/* Starts a programming command that will apply `total` pulses (for the 401/404 messages). */
+void xfw_run_begin(double total);
+/* Applies n pulses to one device, counting pulses, energy and time (applyPulses); 401 when an ABORT
+ * stopped it (or the previous train), 404 on a compliance trip, with the emulator's message. */
 int xfw_apply_pulses(unsigned r, unsigned c, double v, double w, unsigned n);
 
 /* Handlers, one per verb (xfw_cmd_control.c, xfw_cmd_read.c, xfw_cmd_program.c). */

@@ -124,7 +124,8 @@ int xfw_cmd_wait(const xfw_request *r) {
   double t;
   TRY(xfw_arg_num(r, "t", &t, NULL));
   if (!(t >= 0 && t <= 86400)) return xfw_fail(XFW_BAD_ARGUMENT, "wait %s s outside [0, 86400] s", xfw_js(t));
-  xfw_hal_wait(t);
+  if (xfw_hal_wait(t) == XFW_ABORTED)
+    return xfw_fail(XFW_ABORTED, "t=%s wait aborted; the array is idle", xfw_js(xfw_hal_clock()));
   xfw_ok();
   xfw_out_num("t", xfw_hal_clock());
   return 0;
@@ -173,7 +174,8 @@ int xfw_cmd_errq(const xfw_request *r) {
 
 int xfw_cmd_abort(const xfw_request *r) {
   (void)r;
-  /* Commands run to completion before the next line is read: nothing is running; ground every line. */
+  /* A command that was running when this ABORT arrived has stopped and replied 401 already (the
+   * ABORT was seen from the input queue, xfw_input.c); it is executed now, in order: ground every line. */
   xfw_hal_idle();
   xfw_ok();
   xfw_out_num("idle", 1);

@@ -1,17 +1,38 @@
 /* Programming commands (PROTOCOL.md §6): PULSE PLIST PBLK OPU FIRE. Each validates the whole request
- * against the envelope (address, amplitude, width, count, energy) before the first pulse. */
+ * against the envelope (address, amplitude, width, count, energy) before the first pulse. PULSE, PLIST,
+ * PBLK and OPU stop between two pulses when an ABORT arrives (401) or the HAL trips (404), replying
+ * how many pulses they applied (§3 Abort; FIRE is not interruptible, as in the emulator). */
 #include <math.h>
 #include <string.h>
 
 #include "xfw_cmd.h"
 #include "xfw_num.h"
 
+void xfw_run_begin(double total) {
+  xfw.run_total = total;
+  xfw.run_applied = 0;
+}
+
+/* The 401 or 404 of a train stopped part-way, worded as the emulator's PulseJob (mocks/job.ts). */
+static int stopped(int code, unsigned r, unsigned c) {
+  const char *applied = xfw_js(xfw.run_applied), *total = xfw_js(xfw.run_total);
+  if (code == XFW_ABORTED)
+    return xfw_fail(code, "pulses=%s aborted after %s of %s pulses; the array is idle", applied, applied, total);
+  return xfw_fail(code, "pulses=%s compliance tripped at device %u after %s of %s pulses; the array is idle",
+                  applied, r * xfw_hal_info()->cols + c, applied, total);
+}
+
 int xfw_apply_pulses(unsigned r, unsigned c, double v, double w, unsigned n) {
   if (n == 0) return 0;
-  int code = xfw_hal_pulse(r, c, v, w, n, xfw.cfg.scheme, &xfw.cnt.energy);
+  /* An ABORT seen at the end of the previous train stops the command before this one. */
+  if (xfw.abort) return stopped(XFW_ABORTED, r, c);
+  unsigned applied = 0;
+  int code = xfw_hal_pulse(r, c, v, w, n, xfw.cfg.scheme, xfw.cfg.cc, &xfw.cnt.energy, &applied);
+  xfw.cnt.pulses += applied;
+  xfw.run_applied += applied;
+  xfw_hal_elapse(applied * w);
+  if (code == XFW_ABORTED || code == XFW_COMPLIANCE_TRIP) return stopped(code, r, c);
   if (code) return xfw_fail(code, "the board failed while pulsing device (%u, %u): the array is idle", r, c);
-  xfw.cnt.pulses += n;
-  xfw_hal_elapse(n * w);
   return 0;
 }
 
@@ -35,6 +56,7 @@ int xfw_cmd_pulse(const xfw_request *r) {
   xfw_limits lim = xfw_limits_now();
   TRY(check_pulse(&lim, v, w, n));
   TRY(xfw_check_energy(&lim, xfw_pulse_bound(v, w, n)));
+  xfw_run_begin(n);
   TRY(xfw_apply_pulses((unsigned)row, (unsigned)col, v, w, (unsigned)n));
   if (rd) xfw_read_block((unsigned)row, (unsigned)col, 1, 1, 0, &g);
   xfw_ok();
@@ -66,6 +88,7 @@ int xfw_cmd_plist(const xfw_request *r) {
     total += ni;
   }
   TRY(xfw_check_energy(&lim, energy));
+  xfw_run_begin(total);
   for (uint32_t i = 0; i < k; i++)
     TRY(xfw_apply_pulses((unsigned)xfw_packed_get(&rows, i), (unsigned)xfw_packed_get(&cols, i), at(&pv, v, i),
                          at(&pw, w, i), (unsigned)at(&pn, n, i)));
@@ -103,6 +126,7 @@ int xfw_cmd_pblk(const xfw_request *r) {
     energy += xfw_pulse_bound(n > 0 ? vp : vn, w, fabs(n));
   }
   TRY(xfw_check_energy(&lim, energy));
+  xfw_run_begin(total);
   for (unsigned i = 0; i < nr; i++) {
     for (unsigned j = 0; j < nc; j++) {
       double n = xfw_packed_get(&counts, i * nc + j);
@@ -159,6 +183,7 @@ int xfw_cmd_opu(const xfw_request *r) {
     }
   }
   TRY(xfw_check_energy(&lim, energy));
+  xfw_run_begin(total);
   for (unsigned i = 0; i < nr; i++) {
     double xi = scale * xfw_packed_get(&x, i);
     if (xi == 0) continue;

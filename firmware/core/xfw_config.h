@@ -7,6 +7,8 @@
  *   replay window            XFW_REPLAY_WINDOW x (XFW_REPLAY_SLOT + 8)  (64 x 200)
  *   error queue              XFW_ERRQ_DEPTH x (XFW_ERRQ_MSG + 4)        (32 x 100)
  *   row / vector buffers     ~ 24 x max(rows, cols) bytes
+ *   input queue              XFW_PENDING                        (MCU: 2 048) lines received while a
+ *                            command runs, executed after it (an ABORT among them stops it)
  * The total is checked against XFW_CORE_RAM_BUDGET with a static assertion (xfw.c).
  */
 #ifndef XFW_CONFIG_H
@@ -44,6 +46,16 @@
 #ifndef XFW_ERRQ_MSG
 #define XFW_ERRQ_MSG 96
 #endif
+
+/* Bytes the core queues while a command runs (xfw_input.c): the lines that arrive meanwhile, executed
+ * after it in order. When it is full the core takes no more from the link until the command ends
+ * (backpressure: nothing is lost, but an ABORT behind a full queue is seen only after the command).
+ * 2 KiB holds IDN window=4 requests of 512 bytes (the MCU build). */
+#ifndef XFW_PENDING
+#define XFW_PENDING 2048
+#endif
+/* Longest line checked for ABORT while a command runs ("65535 ABORT*xxxxxxxx" is 20 bytes). */
+#define XFW_ABORT_LINE_MAX 64
 
 /* Requests the host may keep in flight (IDN window=): what the link's receive buffer can hold. */
 #ifndef XFW_WINDOW

@@ -18,7 +18,8 @@
  *     just performed nominally took dt seconds: a real board ignores it (its clock runs by itself), a
  *     simulated one advances its virtual clock. xfw_hal_wait(t) waits t seconds (a simulation advances).
  *  6. Link: xfw_hal_link_write() sends bytes to the host (blocking until queued). Receiving is the
- *     caller's business: the main loop of a build feeds received bytes to xfw_feed() (xfw.h).
+ *     caller's business: the main loop of a build feeds received bytes to xfw_feed() (xfw.h); while a
+ *     command runs, the core takes what arrived meanwhile with xfw_hal_link_read() (never waiting).
  *
  * Compare the Board interface of the TypeScript stack (src/board/board.ts): the same operations, one
  * level lower (one device, one row segment, one VMM block) and without any protocol.
@@ -50,9 +51,15 @@ typedef struct {
 
 const xfw_info *xfw_hal_info(void);
 
-/* n pulses of v (V), w (s) on device (r, c). Returns 0, or a wire error code (e.g. 500) if the
- * hardware failed; the array is idle either way. Adds the energy spent to *energy. */
-int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double *energy);
+/* n pulses of v (V), w (s) on device (r, c); *applied receives how many were applied. Between two
+ * pulses, and after the last, the HAL calls xfw_poll_abort() (xfw.h) as often as it wants ABORT to be
+ * seen (a real board: between every two pulses); when it returns 1 before the last pulse, the HAL stops
+ * there and returns 401 (XFW_ABORTED). A HAL that senses the device's current may also stop before a
+ * pulse that would drive more than `cc` (A, the session's compliance) and return 404
+ * (XFW_COMPLIANCE_TRIP, PROTOCOL.md §5: optional). Otherwise returns 0, or another wire error code
+ * (e.g. 500) if the hardware failed. The array is idle in every case. Adds the energy spent to *energy. */
+int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double cc,
+                  double *energy, unsigned *applied);
 
 /* Reads nc devices of row r from column c0, one by one, at vread (V) integrating tread (s): g[j] in
  * siemens. Covers a device (nc = 1), a row, a column and a block (the core calls it row by row). */
@@ -77,10 +84,15 @@ void xfw_hal_idle(void);
 /* Time, s: the board clock since boot; see rule 5. xfw_hal_clock_reset() restarts it at 0 (RESET). */
 double xfw_hal_clock(void);
 void xfw_hal_elapse(double dt);
-void xfw_hal_wait(double t);
+/* Waits t seconds, calling xfw_poll_abort() meanwhile: returns 0, or 401 when it returned 1 (the wait
+ * ends early; xfw_hal_clock() tells how long it lasted). */
+int xfw_hal_wait(double t);
 void xfw_hal_clock_reset(void);
 
 /* Sends bytes to the host. */
 void xfw_hal_link_write(const uint8_t *data, size_t len);
+/* Takes up to `cap` bytes the link has received into buf without waiting; returns how many (0: none).
+ * The core calls it only while a command runs (xfw_poll_abort); the main loop feeds the rest. */
+size_t xfw_hal_link_read(uint8_t *buf, size_t cap);
 
 #endif

@@ -2,13 +2,25 @@
  * The host HAL: xfw_hal.h over the simulated array of sim.c, a virtual clock, and a file descriptor
  * as the link. Ideal array (IDN effects=none): reads and VMMs see the device states; the arithmetic of
  * energy and time is that of the emulator's ideal path (mocks/board.ts readBlock, vmm, applyPulses).
+ *
+ * Time (PROTOCOL.md §5 Timing), as the emulator's `timescale`: at 0 (the default) every command is
+ * answered at once. Above 0, pulse trains and WAITs take their board time times the timescale in wall
+ * time (a train of n pulses of width w: select + n (w + settle), the profile IDN reports), applied in
+ * slices of about a millisecond of wall time with a look at the link between two slices, so that an
+ * ABORT stops them part-way. At 0 the link is looked at between trains once 5 ms of wall time have
+ * passed since the last look (the emulator's slice), never within a train: the same train gives the
+ * same physics as the emulator at timescale 0. With --trip, a pulse whose current |v| G would exceed
+ * the compliance (CFG cc) is not applied and the command stops with 404 (the emulator's trip=1).
  */
 #include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "../core/xfw_hal.h"
+#include "../core/xfw.h"
 #include "sim.h"
 
 extern double sim_g[];
@@ -29,6 +41,50 @@ static xfw_info info = {
 static char serial[24];
 static double clock_s;
 int hal_link_fd = 1;
+int hal_link_in_fd = -1; /* where xfw_hal_link_read takes bytes from (-1: nowhere, as in the vector tests) */
+double hal_timescale = 0;
+int hal_trip = 0;
+
+/* The board time of the profile above (.timing): device selection, and settling per pulse. */
+#define SELECT_S 5e-6
+#define SETTLE_S 2e-6
+/* Wall time between two looks at the link: at timescale > 0, and at timescale 0 (the emulator's slice). */
+#define SLICE_S 1e-3
+#define SLICE0_S 5e-3
+
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The wall time the board's work so far runs until (timescale > 0), and when the link was last read. */
+static double busy_until, last_look;
+
+/* Starts paying for an operation's board time (its schedule starts now, or when the last one ends). */
+static void schedule_start(void) {
+  double now = wall_now();
+  if (busy_until < now) busy_until = now;
+}
+
+/* Adds board time to the schedule and sleeps until it is paid once a millisecond or more is owed. */
+static void owe(double board_s) {
+  if (hal_timescale <= 0) return;
+  busy_until += board_s * hal_timescale;
+  double wait = busy_until - wall_now();
+  if (wait < 1e-3) return;
+  struct timespec ts = {(time_t)wait, (long)((wait - floor(wait)) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* Looks at the link for an ABORT (xfw_poll_abort) if a slice of wall time has passed since the last look. */
+static int abort_seen(void) {
+  double now = wall_now();
+  if (now - last_look < (hal_timescale > 0 ? 0 : SLICE0_S)) return 0;
+  last_look = now;
+  return xfw_poll_abort();
+}
 
 int hal_host_start(unsigned rows, unsigned cols, const char *device, int32_t seed) {
   const sim_preset *p = sim_preset_find(device);
@@ -45,11 +101,32 @@ int hal_host_start(unsigned rows, unsigned cols, const char *device, int32_t see
 
 const xfw_info *xfw_hal_info(void) { return &info; }
 
-int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double *energy) {
+/* Pulses per slice of wall time: the whole train at timescale 0. */
+static unsigned slice_pulses(double w, unsigned n) {
+  if (hal_timescale <= 0) return n;
+  double k = floor(SLICE_S / (hal_timescale * (w + SETTLE_S)));
+  return k < 1 ? 1 : k > n ? n : (unsigned)k;
+}
+
+int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double cc,
+                  double *energy, unsigned *applied) {
   (void)scheme; /* no half-select disturb in the ideal array */
-  unsigned i = r * sim_cols + c;
-  *energy += v * v * sim_g[i] * w * n;
-  sim_pulse(i, v, n);
+  unsigned i = r * sim_cols + c, slice = slice_pulses(w, n);
+  *applied = 0;
+  if (xfw.run_applied == 0) last_look = wall_now(); /* the command's first train: its slice starts */
+  schedule_start();
+  owe(SELECT_S);
+  while (*applied < n) {
+    if (*applied > 0 && abort_seen()) return XFW_ABORTED;
+    /* The emulator's check (mocks/board.ts trips): the current at the present conductance, per slice. */
+    if (hal_trip && fabs(v) * sim_g[i] > cc) return XFW_COMPLIANCE_TRIP;
+    unsigned k = n - *applied < slice ? n - *applied : slice;
+    *energy += v * v * sim_g[i] * w * k;
+    sim_pulse(i, v, k);
+    *applied += k;
+    owe(k * (w + SETTLE_S));
+  }
+  abort_seen(); /* an ABORT that came during the train stops the command before its next one */
   return 0;
 }
 
@@ -99,8 +176,30 @@ void xfw_hal_idle(void) {}
 
 double xfw_hal_clock(void) { return clock_s; }
 void xfw_hal_elapse(double dt) { clock_s += dt; }
-void xfw_hal_wait(double t) { clock_s += t; }
+int xfw_hal_wait(double t) {
+  if (hal_timescale <= 0) {
+    clock_s += t; /* at once, as the emulator's WAIT at timescale 0 */
+    return 0;
+  }
+  schedule_start();
+  double left = t, slice = SLICE_S / hal_timescale;
+  while (left > 0) {
+    double s = left < slice ? left : slice;
+    clock_s += s;
+    left -= s;
+    owe(s);
+    if (left > 0 && xfw_poll_abort()) return XFW_ABORTED;
+  }
+  return 0;
+}
 void xfw_hal_clock_reset(void) { clock_s = 0; }
+
+size_t xfw_hal_link_read(uint8_t *buf, size_t cap) {
+  struct pollfd p = {.fd = hal_link_in_fd, .events = POLLIN};
+  if (hal_link_in_fd < 0 || poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN)) return 0;
+  ssize_t n = read(hal_link_in_fd, buf, cap);
+  return n > 0 ? (size_t)n : 0; /* the end of the link shows in the main loop's next read */
+}
 
 void xfw_hal_link_write(const uint8_t *data, size_t len) {
   while (len > 0) {

@@ -17,16 +17,21 @@
 #include "sim.h"
 
 int hal_host_start(unsigned rows, unsigned cols, const char *device, int32_t seed);
-extern int hal_link_fd;
+extern int hal_link_fd, hal_link_in_fd, hal_trip;
+extern double hal_timescale;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: xbar-fw PATH|- [--rows N] [--cols N] [--device NAME] [--seed N] [--protocol 1.1|1.0]\n"
+          "               [--timescale S] [--trip]\n"
           "  PATH     serial device to serve on (e.g. the board end of a socat pty pair); - = stdin/stdout\n"
           "  --rows, --cols  array size, 1..%d x 1..%d (default 64 x 64)\n"
           "  --device        %s (default agsi)\n"
           "  --seed          integer seed of all randomness (default 1)\n"
-          "  --protocol      1.1 (default: announces ! BOOT when it starts) or 1.0 (answers as a 1.0 board)\n",
+          "  --protocol      1.1 (default: announces ! BOOT when it starts) or 1.0 (answers as a 1.0 board)\n"
+          "  --timescale     wall seconds per board second of pulse trains and WAITs, 0..1000 (default 0:\n"
+          "                  at once); above 0 an ABORT stops them part-way, as the emulator's timescale\n"
+          "  --trip          compliance trips: a pulse above CFG cc is not applied, ERR 404 and ! FAULT\n",
           XFW_MAX_ROWS, XFW_MAX_COLS, sim_preset_names());
 }
 
@@ -61,6 +66,17 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--seed")) {
       if (parse_int(a, v, -2147483647L - 1, 2147483647L, &seed)) return 2;
       i++;
+    } else if (!strcmp(a, "--timescale")) {
+      char *end = NULL;
+      double t = v ? strtod(v, &end) : -1;
+      if (!v || *end || end == v || !(t >= 0 && t <= 1000)) {
+        fprintf(stderr, "xbar-fw: --timescale must be a number in [0, 1000], not %s\n", v ? v : "(missing)");
+        return 2;
+      }
+      hal_timescale = t;
+      i++;
+    } else if (!strcmp(a, "--trip")) {
+      hal_trip = 1;
     } else if (!strcmp(a, "--device")) {
       if (!v) return usage(stderr), 2;
       device = v;
@@ -105,6 +121,7 @@ int main(int argc, char **argv) {
     }
     hal_link_fd = in_fd;
   }
+  hal_link_in_fd = in_fd;
   signal(SIGPIPE, SIG_IGN);
   hal_host_start((unsigned)rows, (unsigned)cols, device, (int32_t)seed);
   xfw_init(minor);

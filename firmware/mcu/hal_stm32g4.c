@@ -17,8 +17,7 @@
  */
 #include <stdint.h>
 
-#include "../core/xfw_config.h"
-#include "../core/xfw_hal.h"
+#include "../core/xfw.h"
 
 #define REG(addr) (*(volatile uint32_t *)(addr))
 #define RCC 0x40021000u
@@ -86,10 +85,11 @@ static void delay_us(uint32_t us) {
   }
 }
 
-void xfw_hal_wait(double t) {
+int xfw_hal_wait(double t) {
   double end = xfw_hal_clock() + t;
-  while (xfw_hal_clock() < end) {
-  }
+  while (xfw_hal_clock() < end)
+    if (xfw_poll_abort()) return XFW_ABORTED;
+  return 0;
 }
 
 /* ---- analog ---- */
@@ -164,14 +164,22 @@ void xfw_hal_idle(void) {
 
 /* ---- operations ---- */
 
-int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double *energy) {
+/* This front end does not trip: it senses the current of a train's first pulse for the energy only, so
+ * `cc` is not enforced per pulse (the TIA clips at 100 uA). The link is looked at between every two
+ * pulses (xfw_poll_abort: an index comparison when nothing arrived, a copy from the UART ring when
+ * bytes did), so an ABORT stops the train at the next pulse boundary. */
+int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double cc,
+                  double *energy, unsigned *applied) {
+  (void)cc;
   double half, half2;
   half_levels(v, scheme, &half, &half2);
   set_buses(v, half, half2);
   bias(r, c, SW_SENSE, scheme); /* the column through the TIA: its current tells the energy */
   uint32_t wus = (uint32_t)(w * 1e6 + 0.5);
   double current = 0;
-  for (unsigned k = 0; k < n; k++) {
+  unsigned k = 0;
+  int code = 0;
+  while (k < n) {
     REG(GPIOB + 0x18) = 1u << 7; /* PULSE_EN high */
     if (k == 0 && wus >= 4) {
       delay_us(wus / 2);
@@ -181,11 +189,17 @@ int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bi
       delay_us(wus);
     }
     REG(GPIOB + 0x18) = 1u << (7 + 16);
+    k++;
     delay_us(1);
+    if (xfw_poll_abort() && k < n) {
+      code = XFW_ABORTED;
+      break;
+    }
   }
-  *energy += (current < 0 ? -current : current) * (v < 0 ? -v : v) * w * n;
+  *applied = k;
+  *energy += (current < 0 ? -current : current) * (v < 0 ? -v : v) * w * k;
   xfw_hal_idle();
-  return 0;
+  return code;
 }
 
 void xfw_hal_read_row(unsigned r, unsigned c0, unsigned nc, double vread, double tread, xfw_bias scheme,

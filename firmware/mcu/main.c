@@ -1,8 +1,10 @@
 /*
  * The STM32G474 build: USART2 receives into a ring buffer (interrupt), the main loop feeds the core.
- * The core answers each request before reading the next, so the ring holds what the host sends ahead:
+ * The core answers each request before framing the next, so the ring holds what the host sends ahead:
  * IDN window=4 (Makefile: -DXFW_WINDOW=4) requests of up to 512 bytes, and longer lines as long as
- * the host waits for each reply (it does for bulk requests: they fill the window alone).
+ * the host waits for each reply (it does for bulk requests: they fill the window alone). While a pulse
+ * train or a WAIT runs, the core takes what arrived from the ring (xfw_hal_link_read) into its own
+ * input queue (XFW_PENDING, 2 KiB) to see an ABORT, and executes those lines after the command.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -45,17 +47,22 @@ void *_sbrk(ptrdiff_t incr) {
   return old;
 }
 
+size_t xfw_hal_link_read(uint8_t *buf, size_t cap) {
+  size_t n = 0;
+  while (rx_tail != rx_head && n < cap) {
+    buf[n++] = rx[rx_tail];
+    rx_tail = (rx_tail + 1) % RX_SIZE;
+  }
+  return n;
+}
+
 int main(void) {
   hal_mcu_init();
   xfw_init(XFW_PROTOCOL_MINOR);
   xfw_announce_boot();
   uint8_t chunk[64];
   for (;;) {
-    uint32_t n = 0;
-    while (rx_tail != rx_head && n < sizeof chunk) {
-      chunk[n++] = rx[rx_tail];
-      rx_tail = (rx_tail + 1) % RX_SIZE;
-    }
+    size_t n = xfw_hal_link_read(chunk, sizeof chunk);
     if (n) xfw_feed(chunk, n);
     else (void)xfw_hal_clock(); /* keeps the 32-bit timer's wraps counted */
   }
