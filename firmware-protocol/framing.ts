@@ -23,10 +23,36 @@ export class LineGuard extends Transform {
   private parts: Buffer[] = [];
   private run = 0;
   private dropping = false;
+  /** Bytes received of the current line so far, dropped ones included. */
+  private raw = 0;
+  /** Bytes of blank lines since the last line passed on (the readline parser emits no empty line). */
+  private blank = 0;
+  /**
+   * With `countReceived`: the bytes received for each line passed on, in order (its terminator, the
+   * bytes of an over-long line that were dropped and the blank lines before it included), for a
+   * board's `STAT rx`; the reader of the lines takes one per line (`takeReceived`).
+   */
+  private readonly received?: number[];
 
   /** @param maxLine longest line, bytes; may be changed at any time (a listener raises it once a connection is admitted). */
-  constructor(public maxLine = MAX_LINE) {
+  constructor(
+    public maxLine = MAX_LINE,
+    opts: { countReceived?: boolean } = {},
+  ) {
     super();
+    if (opts.countReceived) this.received = [];
+  }
+
+  /** The bytes received for the next line passed on (see `countReceived`). */
+  takeReceived(): number | undefined {
+    return this.received?.shift();
+  }
+
+  private pass(line: Buffer | string): void {
+    this.received?.push(this.blank + this.raw);
+    this.blank = 0;
+    this.raw = 0;
+    this.push(line);
   }
 
   /**
@@ -39,13 +65,14 @@ export class LineGuard extends Transform {
       const lf = chunk.indexOf(10, start);
       const end = lf < 0 ? chunk.length : lf + 1;
       const seg = end - start;
+      this.raw += seg;
       if (!this.dropping && this.run + seg > this.maxLine) {
         this.dropping = true;
         this.parts = [];
       }
       if (this.dropping) {
         if (lf >= 0) {
-          this.push(`${OVERLONG}\n`);
+          this.pass(`${OVERLONG}\n`);
           this.dropping = false;
           this.run = 0;
         }
@@ -53,7 +80,10 @@ export class LineGuard extends Transform {
         const tail = chunk.subarray(start, end);
         const line = this.parts.length === 0 ? tail : Buffer.concat([...this.parts, tail]);
         // A received line of a lone CAN must not pass for the marker: doubled, it is plain noise (102).
-        this.push(line.length === 2 && line[0] === 0x18 ? Buffer.from([0x18, 0x18, 0x0a]) : line);
+        if (line.length === 1) {
+          this.blank += this.raw;
+          this.raw = 0;
+        } else this.pass(line.length === 2 && line[0] === 0x18 ? Buffer.from([0x18, 0x18, 0x0a]) : line);
         this.parts = [];
         this.run = 0;
       } else {
@@ -68,8 +98,11 @@ export class LineGuard extends Transform {
 }
 
 /** A writable that emits "data" with one line (without terminator) per event, memory bounded. */
-export function createLineReader(maxLine = MAX_LINE): { input: LineGuard; output: ReadlineParser } {
-  const input = new LineGuard(maxLine);
+export function createLineReader(
+  maxLine = MAX_LINE,
+  opts: { countReceived?: boolean } = {},
+): { input: LineGuard; output: ReadlineParser } {
+  const input = new LineGuard(maxLine, opts);
   const output = new ReadlineParser({ delimiter: "\n", encoding: "latin1" });
   input.pipe(output);
   return { input, output };

@@ -77,7 +77,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
     stream.write(line, "latin1");
   });
   const lineLimit = () => (session.isOwner ? board.maxLine : Math.min(guestMaxLine, board.maxLine));
-  const reader = createLineReader(lineLimit());
+  const reader = createLineReader(lineLimit(), { countReceived: true });
   /** Bytes written and not yet taken by the peer (the fault layer's own queue included). */
   const waiting = () => raw.writableLength + (stream === raw ? 0 : stream.writableLength);
   let stall: NodeJS.Timeout | undefined;
@@ -100,7 +100,7 @@ export function serveStream(board: EmulatedBoard, raw: Duplex, opts: ServeOption
   };
   /** One line to the session, then the back-pressure check: stop reading while replies wait. */
   const handle = (line: string) => {
-    session.handle(line);
+    session.handle(line, reader.input.takeReceived());
     reader.input.maxLine = lineLimit();
     opts.onLine?.();
     if (!paused && waiting() > outputBudget) {

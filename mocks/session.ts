@@ -117,9 +117,13 @@ export class Session {
     this.board.closeSession(this);
   }
 
-  handle(line: string): void {
+  /**
+   * One received line (without its terminator). `received`: the bytes it took on the link (STAT rx),
+   * by default the line and its terminator; a stream's reader says (blank lines, dropped bytes).
+   */
+  handle(line: string, received = line.length + 1): void {
     if (this.closed) return;
-    this.board.counters.rx += line.length + 1; // the line and its terminator (STAT rx)
+    this.board.counters.rx += received;
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     if (this.running || this.pending.length) {
       this.enqueue(line);

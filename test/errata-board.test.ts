@@ -6,6 +6,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Duplex, PassThrough } from "node:stream";
 import { lastValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { CrossbarClient, XbarError } from "../drivers/index.ts";
@@ -19,7 +20,7 @@ import {
   frame,
   type Message,
 } from "../firmware-protocol/index.ts";
-import { type BoardOptions, EmulatedBoard } from "../mocks/index.ts";
+import { type BoardOptions, EmulatedBoard, serveStream } from "../mocks/index.ts";
 import { connect, startEmulatorServer } from "../src/board/connect.ts";
 import { FaultyLink } from "./helpers/faulty-link.ts";
 
@@ -137,6 +138,33 @@ describe("1.1 errata, board side", () => {
       { ok: false, code: ErrorCode.MALFORMED },
       { ok: false, code: ErrorCode.MALFORMED },
     ]);
+  });
+
+  it("STAT rx counts the bytes received: blank lines, a lone CAN and the dropped part of an over-long line too", async () => {
+    const board = new EmulatedBoard({ ...OPTS, maxLine: 64 });
+    const [host, far] = (() => {
+      const a = new PassThrough();
+      const b = new PassThrough();
+      return [Duplex.from({ readable: a, writable: b }), Duplex.from({ readable: b, writable: a })];
+    })();
+    const detach = serveStream(board, far);
+    const replies: string[] = [];
+    const reader = createLineReader();
+    host.pipe(reader.input);
+    reader.output.on("data", (l: string) => replies.push(l));
+    const hello = encodeRequest(1, "HELLO");
+    const noise = `\n\r\n\x18\n${"x".repeat(200)}\n\n`;
+    host.write(Buffer.from(hello + noise, "latin1"));
+    await new Promise((r) => setTimeout(r, 20));
+    const stat = encodeRequest(2, "STAT");
+    host.write(stat);
+    for (let i = 0; i < 100 && !replies.some((l) => l.startsWith("2 OK")); i++)
+      await new Promise((r) => setTimeout(r, 5));
+    const reply = decodeLine(replies.find((l) => l.startsWith("2 OK"))!);
+    expect(reply.ok && reply.message.kind === "ok" && argInt(reply.message.args, "rx")).toBe(
+      Buffer.byteLength(hello + noise + stat, "latin1"),
+    );
+    detach();
   });
 
   it.each(["3E0", "+3", ".5", "03", "1."])(

@@ -124,7 +124,10 @@ export async function fuzzFirmware(
       emulated = [];
       // As the emulator's framer (firmware-protocol/framing.ts LineGuard) passes lines on: a received
       // lone CAN is doubled, so that it is not taken for the over-long marker (1.1).
-      for (const l of lines) session.handle(l === OVERLONG ? OVERLONG + OVERLONG : l);
+      for (const l of lines) {
+        if (l === OVERLONG) session.handle(OVERLONG + OVERLONG, 2);
+        else session.handle(l);
+      }
       transport.write(bytes);
       // Every line but a blank one gets exactly one reply; the emulator's session may finish a batch
       // on later turns of the event loop (it never holds the loop for long).
