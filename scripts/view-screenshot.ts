@@ -8,8 +8,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { main } from "../src/cli/main.ts";
+import { launchChromium } from "../tools/chromium.ts";
 
 const out = process.argv[2] ?? join(import.meta.dirname, "..", "docs", "view.png");
 let printed = "";
@@ -46,21 +46,7 @@ while (!url) {
   await new Promise((r) => setTimeout(r, 100));
 }
 const profile = mkdtempSync(join(tmpdir(), "xbar-chromium-"));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1500, height: 1000 },
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium(profile);
 try {
   browser.setDefaultTimeout(600_000);
   const page = await browser.newPage();

@@ -11,15 +11,15 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BrowserContext, chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startEmulatorServer } from "../src/board/connect.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { main } from "../src/cli/main.ts";
 import { openDbView } from "../src/cli/view.ts";
+import { CHROMIUM, launchChromium } from "../tools/chromium.ts";
 import { REPO_ROOT } from "../tools/run-xbar.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const HAVE = existsSync(CHROMIUM);
 if (!HAVE && process.env.CI) throw new Error(`${CHROMIUM} is required in CI (apt-get install chromium)`);
 if (!HAVE) console.warn(`view-browser: ${CHROMIUM} not found, skipped (apt-get install chromium)`);
@@ -72,21 +72,7 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
     profile = mkdtempSync(join(tmpdir(), "xbar-chromium-"));
     work = mkdtempSync(join(tmpdir(), "xbar-view-"));
     mkdirSync(ARTEFACTS, { recursive: true });
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1500, height: 1000 },
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium(profile);
     browser.setDefaultTimeout(LIMIT_MS);
     emu = await startEmulatorServer({ ...BOARD, listen: { host: "127.0.0.1", port: 0 } });
   });
