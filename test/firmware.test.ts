@@ -274,18 +274,12 @@ describe.skipIf(skip)("reference firmware (C): ABORT while a command runs, compl
     expect(arg(f.stat.line, "errors")).toBe(arg(e.stat.line, "errors"));
     expect(arg(f.stat.line, "cmds")).toBe(arg(e.stat.line, "cmds"));
 
-    // The device and the energy are those of exactly N pulses on the emulator. At --timescale 1 the
-    // host build applies 10 ms pulses one per slice (each with the conductance before it): on the
-    // emulator, at timescale 0, that is a PLIST of N single pulses.
+    // The device and the energy are those of exactly N pulses on the emulator, applied as one train:
+    // both apply the part of a train that elapsed before the ABORT in one piece (mocks/job.ts).
     const ref = emulatorPeer(board);
-    const one = { type: "u16" as const, data: new Uint16Array(applied) };
-    ref.send(1, "PLIST", {
-      r: { ...one, data: one.data.fill(1) },
-      c: { ...one, data: new Uint16Array(applied).fill(2) },
-      v: 2,
-      w: W,
-    });
-    expect((await ref.next(SLACK_MS)).line).toMatch(new RegExp(`^1 OK k=${applied} pulses=${applied}\\*`));
+    const one = (x: number) => ({ type: "u16" as const, data: new Uint16Array([x]) });
+    ref.send(1, "PLIST", { r: one(1), c: one(2), v: 2, w: W, n: one(applied) });
+    expect((await ref.next(SLACK_MS)).line).toMatch(new RegExp(`^1 OK k=1 pulses=${applied}\\*`));
     ref.send(2, "STAT");
     const refStat = (await ref.next(SLACK_MS)).line;
     ref.send(3, "READ", { r: 1, c: 2 });

@@ -108,24 +108,36 @@ static unsigned slice_pulses(double w, unsigned n) {
   return k < 1 ? 1 : k > n ? n : (unsigned)k;
 }
 
+/* Applies `k` pulses of a train to device i in one piece (one noise draw, as the emulator). */
+static void apply_train(unsigned i, double v, double w, unsigned k, double *energy) {
+  *energy += v * v * sim_g[i] * w * k;
+  sim_pulse(i, v, k);
+}
+
 int xfw_hal_pulse(unsigned r, unsigned c, double v, double w, unsigned n, xfw_bias scheme, double cc,
                   double *energy, unsigned *applied) {
   (void)scheme; /* no half-select disturb in the ideal array */
-  unsigned i = r * sim_cols + c, slice = slice_pulses(w, n);
+  unsigned i = r * sim_cols + c, slice = slice_pulses(w, n), elapsed = 0;
   *applied = 0;
   if (xfw.run_applied == 0) last_look = wall_now(); /* the command's first train: its slice starts */
   schedule_start();
   owe(SELECT_S);
-  while (*applied < n) {
-    if (*applied > 0 && abort_seen()) return XFW_ABORTED;
-    /* The emulator's check (mocks/board.ts trips): the current at the present conductance, per slice. */
-    if (hal_trip && fabs(v) * sim_g[i] > cc) return XFW_COMPLIANCE_TRIP;
-    unsigned k = n - *applied < slice ? n - *applied : slice;
-    *energy += v * v * sim_g[i] * w * k;
-    sim_pulse(i, v, k);
-    *applied += k;
+  /* The emulator's check (mocks/board.ts trips): the current at the present conductance. */
+  if (hal_trip && fabs(v) * sim_g[i] > cc) return XFW_COMPLIANCE_TRIP;
+  /* Time runs in slices; the physics is applied once, for the whole train or, on ABORT, for the
+   * pulses that elapsed (mocks/job.ts): never cut where a slice ended. */
+  while (elapsed < n) {
+    if (elapsed > 0 && abort_seen()) {
+      apply_train(i, v, w, elapsed, energy);
+      *applied = elapsed;
+      return XFW_ABORTED;
+    }
+    unsigned k = n - elapsed < slice ? n - elapsed : slice;
+    elapsed += k;
     owe(k * (w + SETTLE_S));
   }
+  apply_train(i, v, w, n, energy);
+  *applied = n;
   abort_seen(); /* an ABORT that came during the train stops the command before its next one */
   return 0;
 }
