@@ -132,10 +132,15 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
         new MutationObserver((records) => {
           for (const r of records) {
             const el = r.target as HTMLElement;
-            if (el.id === "epochs-note" && r.attributeName === "data-epochs") w.xbarLog.push(`epochs ${el.dataset.epochs}`);
+            if (el.id === "epochs-note" && r.attributeName === "data-epochs")
+              w.xbarLog.push(`epochs ${el.dataset.epochs}`);
             if (el.id === "map-0" && r.attributeName === "data-at") w.xbarLog.push(`map ${el.dataset.at}`);
           }
-        }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-epochs", "data-at"] });
+        }).observe(document, {
+          subtree: true,
+          attributes: true,
+          attributeFilter: ["data-epochs", "data-at"],
+        });
       });
       await page.goto(url);
       expect(await run.done).toBe(0);
@@ -151,9 +156,18 @@ describe.skipIf(!HAVE)("the live view in chromium", () => {
       expect(epochs.at(-1)).toBe("epochs 2");
       const first = log.indexOf("epochs 1");
       const mapAt = (e: string) => Number(e.slice(4));
-      const before = log.slice(0, first).filter((e) => e.startsWith("map ")).map(mapAt);
-      const after = log.slice(first).filter((e) => e.startsWith("map ")).map(mapAt);
-      expect(after.some((t) => t > Math.max(0, ...before)), log.join(", ")).toBe(true);
+      const before = log
+        .slice(0, first)
+        .filter((e) => e.startsWith("map "))
+        .map(mapAt);
+      const after = log
+        .slice(first)
+        .filter((e) => e.startsWith("map "))
+        .map(mapAt);
+      expect(
+        after.some((t) => t > Math.max(0, ...before)),
+        log.join(", "),
+      ).toBe(true);
       const shown = await page.$$eval("#counters-0 td[data-k]", (tds) =>
         Object.fromEntries(tds.map((td) => [(td as HTMLElement).dataset.k, (td as HTMLElement).dataset.v])),
       );
