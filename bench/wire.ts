@@ -220,8 +220,8 @@ async function main(): Promise<void> {
         "s/image measured",
         "s/image computed",
         "measured/computed",
-        `epoch of ${IMAGES} measured`,
-        "epoch computed",
+        `epoch of ${IMAGES} at the measured rate`,
+        "at the computed rate",
       ],
       timedRows.map((r) => [
         r.wire,
