@@ -10,7 +10,7 @@
  *   node --import tsx scripts/wire-experiments.mts [images] [seeds, e.g. 1,2,3 or 1-40] [rules] [noise]
  *   node --import tsx scripts/wire-experiments.mts --render [FILE.json]
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { auditUpdates, type UpdateAudit } from "../bench/update-audit.ts";
 import type { Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
@@ -207,7 +207,11 @@ function page(out: Results, json: string): string {
       `- **Accuracy (${rule})**: the 8-bit wire's mean gap against float32 is ${pts(g8.mean)} ± ${g8.se.toFixed(1)} points, ${verdict(g8)}; the 16-bit control's is ${pts(g16.mean)} ± ${g16.se.toFixed(1)}, ${verdict(g16)}.`,
       `- **Per seed (${rule})**: the 8-bit gap is within 0.5 points on ${g8.within05} of ${g8.seeds} seeds (s.d. ${g8.sd.toFixed(1)} points); the control's on ${g16.within05} of ${g16.seeds} (s.d. ${g16.sd.toFixed(1)}). ${
         g16.sd >= 0.5 * g8.sd
-          ? "A wire 256 times finer spreads as widely: the per-seed gap is set by the run, not by the wire's resolution. The emulator draws the cycle-to-cycle noise of every pulse from one seeded stream, so one pulse count changed anywhere re-deals the noise of every later pulse, and a run of this length is far from converged; the same seed is therefore no paired comparison, and the mean over seeds is the measure."
+          ? `A wire 256 times finer spreads as widely: the per-seed gap is set by the run, not by the wire's resolution. ${
+              setup.noise > 0
+                ? "The emulator draws the cycle-to-cycle noise of every pulse from one seeded stream, so one pulse count changed anywhere re-deals the noise of every later pulse; and a run of this length is far from converged"
+                : "With the device noise off the run is still chaotic: each update is rounded to whole pulses on nonlinear devices, so a tiny change gives a pulse more or less somewhere, and the trajectories part"
+            }; the same seed is therefore no paired comparison, and the mean over seeds is the measure.`
           : "The control spreads markedly less than the 8-bit wire: the per-seed gap carries a part that the wire's resolution sets."
       } Resolving 0.5 points at two standard errors would take about ${Math.ceil(((2 * g8.sd) / 0.5) ** 2)} seeds of this size.`,
       `- **Pulse counts (${rule})**: the 8-bit factors changed ${pct(g8.pulsesChanged, 2)} of the pulses (by one count now and then, as a factor near a rounding boundary crosses it), net ${pct(g8.pulsesNet, 3)}: ${
@@ -249,10 +253,20 @@ function page(out: Results, json: string): string {
 }
 
 const root = new URL("../", import.meta.url);
-/** Writes FILE.md beside FILE.json, rendered from it. */
+/** Writes FILE.md beside FILE.json, rendered from it, with a line on the other results files beside it. */
 function render(file: URL, out: Results): void {
   const name = file.pathname.split("/").pop()!;
-  writeFileSync(new URL(name.replace(/\.json$/, ".md"), file), page(out, name));
+  const others = readdirSync(new URL(".", file))
+    .filter((f) => /^experiments-wire.*\.json$/.test(f) && f !== name)
+    .sort()
+    .map((f) => {
+      const o = JSON.parse(readFileSync(new URL(f, file), "utf8")) as Results;
+      const seedCount = new Set(o.rows.map((r) => r.seed)).size;
+      return `[${f.replace(/\.json$/, ".md")}](${f.replace(/\.json$/, ".md")}) (${o.setup.images} images, device noise scale ${o.setup.noise}, ${seedCount} seeds)`;
+    });
+  const more = others.length ? `Other runs of this script: ${others.join("; ")}.\n\n` : "";
+  const text = page(out, name).replace("\nPer seed (accuracy", `\n${more}Per seed (accuracy`);
+  writeFileSync(new URL(name.replace(/\.json$/, ".md"), file), text);
 }
 
 if (RENDER) {
@@ -268,7 +282,7 @@ if (RENDER) {
         rows.push(row);
       }
   const out = {
-    generatedBy: `node --import tsx scripts/wire-experiments.mts ${images} ${seedArg} ${rules.join(",")} ${noise}`,
+    generatedBy: `${process.env.WIRE_OUT ? `WIRE_OUT=${process.env.WIRE_OUT} ` : ""}node --import tsx scripts/wire-experiments.mts ${images} ${seedArg} ${rules.join(",")} ${noise}`,
     setup: {
       images,
       hidden: HIDDEN,
