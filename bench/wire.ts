@@ -9,16 +9,26 @@
  *
  *   node --import tsx bench/wire.ts [images]
  *
- * The link times are computed from the measured bytes, not measured on a baud-limited link.
+ * The link times of the first table are computed from the measured bytes. The second table measures
+ * them: MEASURED onchip training images on an emulated link limited to 115 200 and to 921 600 baud
+ * (mocks/baud.ts; board time off, timescale 0, so that the link alone sets the pace), timed from the
+ * first forward pass to the last update, beside the time computed from the bytes those images moved.
  */
-import type { Board } from "../src/board/board.ts";
+import { cpus, loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import type { Observable } from "rxjs";
+import type { Block, Board } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
 import { loadMnist } from "../src/learning/datasets/mnist.ts";
+import type { DeviceRange } from "../src/learning/nn/calibrate.ts";
 import { type TrainOptions, trainResult } from "../src/learning/training/train.ts";
 import { clientOf } from "./measure.ts";
 import { int, num, ratio, table } from "./table.ts";
 
 const IMAGES = Number(process.argv[2] ?? 8000);
+/** Training images timed on each baud-limited link. */
+const MEASURED = 20;
+const BAUDS = [115200, 921600] as const;
 const HIDDEN = 100;
 const ARRAY = "rows=512&cols=256&device=agsi&seed=1";
 const WIRES = { "float32 (1.0)": "", "dac 8 / adc 16 bits (1.1)": "&dac=8&adc=16" } as const;
@@ -49,6 +59,7 @@ interface Row {
   wire: keyof typeof WIRES;
   bytesPerImage: number;
   accuracy: number;
+  range?: DeviceRange;
 }
 
 async function run(rule: Row["rule"], wire: Row["wire"]): Promise<Row> {
@@ -79,9 +90,72 @@ async function run(rule: Row["rule"], wire: Row["wire"]): Promise<Row> {
     });
     const bytesPerImage =
       first && last ? (last.bytes - first.bytes) / (last.image - first.image) : Number.NaN;
-    return { rule, wire, bytesPerImage, accuracy: r.final.accuracy };
+    return { rule, wire, bytesPerImage, accuracy: r.final.accuracy, range: r.range };
   } finally {
     await board.close();
+  }
+}
+
+interface Timed {
+  wire: keyof typeof WIRES;
+  baud: number;
+  /** Wall time per training image, measured, s. */
+  measured: number;
+  /** Time per image the bytes those images moved need at baud/10 bytes per second, s. */
+  computed: number;
+  bytesPerImage: number;
+}
+
+/**
+ * MEASURED onchip images on a link limited to `baud` (board time off), timed from the first forward
+ * pass (the first `vmm`) to the progress report after the last update; calibration is skipped (`range`
+ * from the full run) and the test comes after the last report.
+ */
+async function timed(wire: Timed["wire"], baud: number, range: DeviceRange | undefined): Promise<Timed> {
+  const raw: Board = await connect(`emu://?${ARRAY}${WIRES[wire]}&baud=${baud}`);
+  let start: { t: number; bytes: number } | undefined;
+  let end: { t: number; bytes: number } | undefined;
+  const t = clientOf(raw).transport.bytes;
+  const now = () => ({ t: performance.now(), bytes: t.sent + t.received });
+  const board = new Proxy(raw, {
+    get(target, key) {
+      if (key === "vmm")
+        return (block: Block, x: Float32Array, k?: number): Observable<Float32Array> => {
+          start ??= now();
+          return target.vmm(block, x, k);
+        };
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  try {
+    const o: TrainOptions = {
+      boards: [board],
+      rule: "onchip",
+      update: "bidirectional",
+      epochs: 1,
+      imagesPerEpoch: MEASURED,
+      hidden: HIDDEN,
+      testImages: 1,
+      train,
+      test,
+      seed: 1,
+      range,
+    };
+    await trainResult(o, (e) => {
+      if (e.type === "progress" && e.image === MEASURED) end = now();
+    });
+    if (!start || !end) throw new Error("bench wire: the timed run reported no training");
+    const bytesPerImage = (end.bytes - start.bytes) / MEASURED;
+    return {
+      wire,
+      baud,
+      measured: (end.t - start.t) / 1000 / MEASURED,
+      computed: bytesPerImage / (baud / 10),
+      bytesPerImage,
+    };
+  } finally {
+    await raw.close();
   }
 }
 
@@ -125,7 +199,54 @@ async function main(): Promise<void> {
   out.push(
     `   floor: what must cross at the 8-bit DAC / 16-bit ADC resolution (row factors of the updates held on the board); aim: onchip at most a third of float32`,
   );
-  out.push(`BENCH_WIRE_JSON ${JSON.stringify({ images: IMAGES, floor: FLOOR, rows })}`);
+  const timedRows: Timed[] = [];
+  for (const baud of BAUDS)
+    for (const wire of Object.keys(WIRES) as Row["wire"][]) {
+      log(`timed: onchip, ${wire}, ${baud} baud`);
+      timedRows.push(await timed(wire, baud, base("onchip").range));
+    }
+  const cpu = cpus();
+  const machine = `${cpu.length} x ${cpu[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end`;
+  out.push(
+    "",
+    `Measured on a baud-limited emulated link (emu:// baud=, 8N1; board time off): ${MEASURED} onchip training images, first forward pass to last update; ${machine}`,
+  );
+  out.push(
+    table(
+      [
+        "wire",
+        "link",
+        "bytes/image",
+        "s/image measured",
+        "s/image computed",
+        "measured/computed",
+        `epoch of ${IMAGES} at the measured rate`,
+        "at the computed rate",
+      ],
+      timedRows.map((r) => [
+        r.wire,
+        `${int(r.baud)} baud`,
+        int(r.bytesPerImage),
+        num(r.measured),
+        num(r.computed),
+        ratio(r.measured / r.computed),
+        `${num(r.measured * IMAGES)} s`,
+        `${num(r.computed * IMAGES)} s`,
+      ]),
+      ["l", "l"],
+    ),
+  );
+  out.push(
+    `   computed: the bytes those images moved (both directions) at baud/10 bytes/s; measured beyond it: the link's round trips, the host's and the emulator's own time`,
+  );
+  const json = {
+    images: IMAGES,
+    floor: FLOOR,
+    rows: rows.map(({ range: _, ...r }) => r),
+    timed: timedRows,
+    machine,
+  };
+  out.push(`BENCH_WIRE_JSON ${JSON.stringify(json)}`);
   process.stdout.write(`${out.join("\n")}\n`);
 }
 
