@@ -12,10 +12,10 @@
 import { lastValueFrom } from "rxjs";
 import { describe, expect, it } from "vitest";
 import { auditUpdates, type UpdateAudit } from "../bench/update-audit.ts";
+import { Random } from "../firmware-protocol/random.ts";
 import { connect } from "../src/board/connect.ts";
 import type { CrossbarBoard } from "../src/board/protocol-board.ts";
 import { loadMnist } from "../src/learning/datasets/mnist.ts";
-import { Random } from "../firmware-protocol/random.ts";
 import { trainResult } from "../src/learning/training/train.ts";
 
 const IMAGES = 600;
