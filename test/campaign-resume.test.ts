@@ -130,22 +130,24 @@ describe("xbar runs while a campaign holds the database", () => {
   it("list, show and export read a snapshot of what is committed; the campaign goes on undisturbed", async () => {
     const file = join(dir, "busy.yaml");
     const db = join(dir, "busy.sqlite");
-    // Long steps, so that the campaign is still running while the readers look.
-    writeFileSync(file, campaign(port, 20 * PULSES));
+    // Long steps, so that the campaign is still running while the readers look (each took 5 to 16 s
+    // on a 2-core machine, the latter at load 11 with the suite running twice).
+    writeFileSync(file, campaign(port, 10 * PULSES));
     const run = startXbar(["run", file, "--db", db]);
     const id = Number((await run.waitFor(/^run (\d+) \(1\/1/m, 20_000))[1]);
-    await run.waitFor(new RegExp(`step 3/${STEPS} characterize: pulse`), 30_000);
+    // Once step 1 has completed: step 2 has begun, and four more follow while the readers look.
+    await run.waitFor(new RegExp(`step 2/${STEPS} characterize: pulse`), 60_000);
     const listed = await runXbar(["runs", "list", "--db", db, "--json"]);
     expect(listed.code, describeRun(listed)).toBe(0);
     expect(listed.stderr).toMatch(/in use by process \d+ \(a campaign running\): reading a snapshot/);
     const runs = JSON.parse(listed.stdout) as Array<{ id: number; status: string; measurements: number }>;
     expect(runs.find((r) => r.id === id)).toMatchObject({ status: "running" });
-    // At least the two completed steps' curves are in the snapshot.
-    expect(runs.find((r) => r.id === id)!.measurements).toBeGreaterThanOrEqual(2 * (2 * 20 * PULSES + 1));
+    // At least the completed step's curve is in the snapshot.
+    expect(runs.find((r) => r.id === id)!.measurements).toBeGreaterThanOrEqual(2 * 10 * PULSES + 1);
     const shown = await runXbar(["runs", "show", String(id), "--db", db, "--json"]);
     expect(shown.code, describeRun(shown)).toBe(0);
     const steps = (JSON.parse(shown.stdout) as { steps: Array<{ status: string }> }).steps;
-    expect(steps.filter((s) => s.status === "completed").length).toBeGreaterThanOrEqual(2);
+    expect(steps.filter((s) => s.status === "completed").length).toBeGreaterThanOrEqual(1);
     const csv = join(dir, "busy.csv");
     const exported = await runXbar(["runs", "export", String(id), "--csv", csv, "--db", db]);
     expect(exported.code, describeRun(exported)).toBe(0);
@@ -165,5 +167,5 @@ describe("xbar runs while a campaign holds the database", () => {
     expect(
       (JSON.parse(after.stdout) as Array<{ id: number; status: string }>).find((r) => r.id === id)!.status,
     ).toBe("completed");
-  }, 90_000);
+  }, 240_000);
 });

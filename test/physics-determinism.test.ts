@@ -9,8 +9,11 @@ import { type ArgInput, encodeRequest } from "../firmware-protocol/index.ts";
 import { type BoardOptions, EmulatedBoard } from "../mocks/index.ts";
 import { pulseAll, readAll, withEmu } from "./helpers/physics.ts";
 
-/** Sends a fixed script of requests over one session; returns every line the board sent back. */
-function transcript(opts: BoardOptions, extra: Array<[string, ArgInput?]> = []): string[] {
+/**
+ * Sends a fixed script of requests over one session; returns every line the board sent back, once
+ * every request is answered (a heavy command runs in slices, on later turns of the event loop).
+ */
+async function transcript(opts: BoardOptions, extra: Array<[string, ArgInput?]> = []): Promise<string[]> {
   const board = new EmulatedBoard(opts);
   const lines: string[] = [];
   const session = board.openSession((l) => lines.push(l));
@@ -42,6 +45,8 @@ function transcript(opts: BoardOptions, extra: Array<[string, ArgInput?]> = []):
   ];
   for (const [i, [verb, args]] of script.entries())
     session.handle(encodeRequest(i + 1, verb, args).replace(/\n$/, ""));
+  for (let turns = 0; lines.length < script.length && turns < 100_000; turns++)
+    await new Promise((r) => setImmediate(r));
   session.close();
   return lines;
 }
@@ -63,22 +68,22 @@ const RICH: BoardOptions = {
 };
 
 describe("determinism under a seed", () => {
-  it("the same seed and options give the same bytes on the wire (PCM with every effect on)", () => {
-    const a = transcript(RICH);
+  it("the same seed and options give the same bytes on the wire (PCM with every effect on)", async () => {
+    const a = await transcript(RICH);
     expect(a.length).toBeGreaterThan(10);
     expect(a.every((l) => !/ ERR /.test(l))).toBe(true);
-    expect(transcript(RICH)).toEqual(a);
-    const b = transcript({ ...RICH, seed: 12 });
+    expect(await transcript(RICH)).toEqual(a);
+    const b = await transcript({ ...RICH, seed: 12 });
     expect(b[0]).toBe(a[0]); // HELLO
     expect(b).not.toEqual(a);
   });
 
-  it("… and for the threshold switch's FIRE", () => {
+  it("… and for the threshold switch's FIRE", async () => {
     const opts: BoardOptions = { rows: 4, cols: 4, device: "ts-pcm", seed: 5 };
     const fire: Array<[string, ArgInput?]> = [["FIRE", { r0: 0, c0: 0, nr: 2, nc: 2, v: 2, t: 0.005 }]];
-    const a = transcript(opts, fire);
+    const a = await transcript(opts, fire);
     expect(a.at(-2)).toMatch(/ OK spikes=u32:/);
-    expect(transcript(opts, fire)).toEqual(a);
+    expect(await transcript(opts, fire)).toEqual(a);
   });
 
   it.each(["agsi", "agsi-d2d", "aihw-softbounds", "aihw-pow", "srm", "ctf"])(
@@ -96,10 +101,11 @@ describe("determinism under a seed", () => {
     },
   );
 
-  it("sense-path effects draw from their own stream: read noise does not change what pulses do", () => {
-    const program = (opts: BoardOptions) => {
+  it("sense-path effects draw from their own stream: read noise does not change what pulses do", async () => {
+    const program = async (opts: BoardOptions) => {
       const board = new EmulatedBoard(opts);
-      const session = board.openSession(() => {});
+      let replies = 0;
+      const session = board.openSession(() => replies++);
       for (let i = 0; i < 20; i++) {
         session.handle(
           encodeRequest(2 * i + 1, "PULSE", {
@@ -112,10 +118,13 @@ describe("determinism under a seed", () => {
         );
         session.handle(encodeRequest(2 * i + 2, "READALL").trimEnd());
       }
+      // Every request answered (the session defers work to later turns when it has held the loop).
+      for (let turns = 0; replies < 40 && turns < 100_000; turns++) await new Promise((r) => setImmediate(r));
+      expect(replies).toBe(40);
       return Array.from(board.g);
     };
-    const plain = program({ rows: 4, cols: 4, device: "agsi", seed: 3 });
-    const noisy = program({
+    const plain = await program({ rows: 4, cols: 4, device: "agsi", seed: 3 });
+    const noisy = await program({
       rows: 4,
       cols: 4,
       device: "agsi",
