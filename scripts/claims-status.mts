@@ -3,6 +3,8 @@
  * the verdicts the experiment scripts computed and saved next to their pages:
  * docs/experiments-verdicts.json (scripts/run-experiments.mts), docs/experiments-snn-verdict.json
  * (scripts/snn-experiments.mts) and docs/experiments-ssl-verdict.json (scripts/run-ssl-experiments.mts).
+ * Each file holds the size and seeds the verdicts were measured at and, per claim, the verdict and the
+ * figures it rests on (mean ± sd over the seeds); the paragraph states them all.
  *
  *   npx tsx scripts/claims-status.mts
  */
@@ -13,6 +15,10 @@ const sources: Array<[file: string, page: string, what: string]> = [
   ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md", "stashing"],
   ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md", "SSL"],
 ];
+/** A verdict file: { size, claims: { claim: { verdict, detail } } } (older files: { claim: verdict }). */
+type VerdictFile =
+  | { size: string; claims: Record<string, { verdict: string; detail: string }> }
+  | Record<string, string>;
 const groups: Record<string, string[]> = {
   holds: [],
   "holds partly": [],
@@ -24,12 +30,19 @@ for (const [file, page, what] of sources) {
     groups["not re-measured"]!.push(`${what} ([${page.replace("docs/", "")}](${page}))`);
     continue;
   }
-  for (const [claim, verdict] of Object.entries(
-    JSON.parse(readFileSync(file, "utf8")) as Record<string, string>,
-  )) {
+  const f = JSON.parse(readFileSync(file, "utf8")) as VerdictFile;
+  const claims =
+    "claims" in f && typeof f.claims === "object"
+      ? Object.entries(f.claims as Record<string, { verdict: string; detail: string }>)
+      : Object.entries(f as Record<string, string>).map(
+          ([c, verdict]) => [c, { verdict, detail: "" }] as const,
+        );
+  const size = "size" in f && typeof f.size === "string" ? f.size : "";
+  for (const [claim, { verdict, detail }] of claims) {
     groups[verdict] = groups[verdict] ?? [];
     const name = /^\d/.test(claim) ? `claim ${claim}` : claim;
-    groups[verdict]!.push(`${name} ([${page.replace("docs/", "")}](${page}))`);
+    const at = [detail, size && `at ${size}`].filter(Boolean).join(", ");
+    groups[verdict]!.push(`${name}${at ? ` (${at})` : ""} ([${page.replace("docs/", "")}](${page}))`);
   }
 }
 const part = (v: string) => (groups[v]?.length ? `${v}: ${groups[v]!.join("; ")}` : `${v}: none`);

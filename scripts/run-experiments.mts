@@ -15,16 +15,21 @@ const quick = process.argv.includes("--quick");
  * E epochs of N images tested on T images (the page states the size the results were measured at).
  */
 const sizeArg = process.argv[process.argv.indexOf("--size") + 1];
-const [epochs, images, testImages] =
-  process.argv.includes("--size") && sizeArg
+/** With --page, the size and network the saved results were measured at. */
+const savedMeta: { size?: number[]; hidden?: number } | undefined = process.argv.includes("--page")
+  ? JSON.parse(readFileSync(quick ? "scratch/experiments-quick.json" : "docs/experiments.json", "utf8")).meta
+  : undefined;
+const [epochs, images, testImages] = savedMeta
+  ? (savedMeta.size ?? [10, 8000, 10000])
+  : process.argv.includes("--size") && sizeArg
     ? sizeArg.split(",").map(Number)
     : quick
       ? [2, 2000, 2000]
       : [10, 8000, 10000];
 /** --hidden N: hidden units (default 100, the network of the work). */
-const hidden = Number(
-  process.argv.includes("--hidden") ? process.argv[process.argv.indexOf("--hidden") + 1] : 100,
-);
+const hidden = savedMeta
+  ? (savedMeta.hidden ?? 100)
+  : Number(process.argv.includes("--hidden") ? process.argv[process.argv.indexOf("--hidden") + 1] : 100);
 const size = `--images-per-epoch ${images} --test-images ${testImages}${hidden === 100 ? "" : ` --hidden ${hidden}`}`;
 const SCHEDULE = "--batch 10 --lr-decay 0.8";
 /** Software epochs of the hybrid rows' full pretraining: as many as the other rows train. */
@@ -144,14 +149,42 @@ const only = arg("--only")?.split(",");
 const jobs = Number(arg("--jobs") ?? 1);
 const jsonPath = quick ? "scratch/experiments-quick.json" : "docs/experiments.json";
 let rows: Row[] = [];
-let meta: { date: string; machine: string; quick: boolean; size?: number[]; hidden?: number };
+let meta: {
+  date: string;
+  machine: string;
+  quick: boolean;
+  size?: number[];
+  hidden?: number;
+  /** The command that ran the experiments. */
+  command?: string;
+  jobs?: number;
+};
 const machine = () => `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`;
 if (page) {
   ({ rows, meta } = JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[]; meta: typeof meta });
 } else {
   const today = new Date().toISOString().slice(0, 10);
-  const old: Row[] = only ? (JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[] }).rows : [];
-  meta = { date: today, machine: machine(), quick, size: [epochs!, images!, testImages!], hidden };
+  const saved = only
+    ? (JSON.parse(readFileSync(jsonPath, "utf8")) as { rows: Row[]; meta: typeof meta })
+    : undefined;
+  meta = {
+    date: today,
+    machine: machine(),
+    quick,
+    size: [epochs!, images!, testImages!],
+    hidden,
+    command: `npx tsx scripts/run-experiments.mts ${process.argv.slice(2).join(" ")}`.trim(),
+    jobs,
+  };
+  // --only keeps the other rows as recorded: they must be of the same size.
+  if (
+    saved &&
+    (JSON.stringify(saved.meta.size) !== JSON.stringify(meta.size) || saved.meta.hidden !== hidden)
+  )
+    throw new Error(
+      `--only: the saved rows are of another size (${saved.meta.size}, hidden ${saved.meta.hidden}); give that size`,
+    );
+  const old: Row[] = saved?.rows ?? [];
   const todo = EXPERIMENTS.filter((e) => !only || only.some((o) => e.name.includes(o)));
   const fresh = new Map<string, Row>();
   const runOne = async (e: (typeof EXPERIMENTS)[number]): Promise<void> => {
@@ -241,8 +274,8 @@ const spread = (d: number[]) =>
 const sz = meta.size ?? [10, 8000, 10000];
 lines.push("# Training experiments", "");
 lines.push(
-  `Measured with \`npx tsx scripts/run-experiments.mts\` on ${meta.date}, ${meta.machine} (\`--page\` re-renders this page from docs/experiments.json, which the script wrote; every number on this page is computed from it).`,
-  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-${meta.hidden ?? 100}-10 (20x20 centre crop of MNIST${(meta.hidden ?? 100) === 100 ? "" : "; the work's is 400-100-10"}), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${sz[0]} epochs of ${sz[1]} training images (hybrid rows: the software epochs they name, then one hybrid epoch), tested on ${sz[2] === 10000 ? "all 10 000" : `the first ${sz[2]}`} test images${sz[0] === 10 && sz[1] === 8000 ? "" : " (far smaller than the 10 epochs of 8 000 images, 10 000 test images of the work: the two cores were shared with many other jobs and this is what fitted in the time)"}. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations). Seeds ${SEEDS.join(", ")} change both the training (initial weights, image order) and the board (its device noise and, with variation, its devices): the commands of seeds 2 and 3 are those shown with \`seed=N\` in the URL and \`--seed N\`.`,
+  `Measured with \`${meta.command ?? `npx tsx scripts/run-experiments.mts --size ${sz.join(",")}${(meta.hidden ?? 100) === 100 ? "" : ` --hidden ${meta.hidden}`}`}\` on ${meta.date}, ${meta.machine}${meta.jobs && meta.jobs > 1 ? `, ${meta.jobs} runs at a time` : ""}, on a machine shared with other jobs (the wall times are long and uneven; the figures do not depend on them) (\`npx tsx scripts/run-experiments.mts --page\` re-renders this page from docs/experiments.json, which the script wrote; every number on this page is computed from it).`,
+  `Every row is one seeded run of the command shown (the emulated board in the same process, through the whole protocol stack). Network 400-${meta.hidden ?? 100}-10 (20x20 centre crop of MNIST${(meta.hidden ?? 100) === 100 ? "" : "; the work's is 400-100-10"}), sigmoid hidden units, softmax output, learning rate 0.1 and one update per image unless the row names a batch and a decay, ${sz[0]} epochs of ${sz[1]} training images (hybrid rows: the software epochs they name, then one hybrid epoch), tested on ${sz[2] === 10000 ? "all 10 000" : `the first ${sz[2]}`} test images${sz[0]! >= 10 && sz[1]! >= 8000 && sz[2]! >= 10000 ? "" : " (smaller than the 10 epochs of 8 000 images, 10 000 test images of the work: this is what fitted in the time on the shared machine)"}. Pulses, reads (device reads; VMM vectors are counted apart) and energy are the board's own counters over the whole run (calibration, initialisation, training and the evaluations). Seeds ${SEEDS.join(", ")} change both the training (initial weights, image order) and the board (its device noise and, with variation, its devices): the commands of seeds 2 and 3 are those shown with \`seed=N\` in the URL and \`--seed N\`.`,
   "",
   "The other works: [drift-exploiting sparse learning](experiments-ssl.md), [the stashing system for a spiking network](experiments-snn.md), [retraining on neuron-synapse cells](experiments-retrain.md); what [the protocol 1.1 wire](experiments-wire.md) (quantised arrays) costs in accuracy and saves in bytes.",
   "",
@@ -287,13 +320,20 @@ const diffs = (a: string, b: string): number[] | undefined => {
   const y = accs(b);
   return all(x) && all(y) ? x.map((v, i) => (v - y[i]!) * 100) : undefined;
 };
-const verdicts: Array<[claim: string, verdict: string]> = [];
+/** [claim, verdict, the figures it rests on] (the figures go to the README's status with the verdict). */
+const verdicts: Array<[claim: string, verdict: string, detail: string]> = [];
+/** Mean ± sd over the seeds, in points. */
+const msd = (d: number[]) => `${pts(mean(d))} ± ${sd(d).toFixed(2)} points`;
 lines.push("", "## The claims", "");
 {
   const g = diffs(SW, LIN);
   if (g) {
     const ok = g.every((x) => Math.abs(x) < 2);
-    verdicts.push(["1 (linear device vs software)", ok ? "holds" : "does not hold"]);
+    verdicts.push([
+      "1 (linear device vs software)",
+      ok ? "holds" : "does not hold",
+      `software − linear device ${msd(g)}; within 2 points on ${g.filter((x) => Math.abs(x) < 2).length} of ${g.length} seeds`,
+    ]);
     lines.push(
       `1. **Linear device vs software** (claim: within 2 points). Software minus linear device, seeds ${SEEDS.join(", ")}: ${spread(g)}. ${ok ? "Within 2 points on every seed: holds." : "Not within 2 points on every seed: does not hold."}`,
     );
@@ -309,7 +349,11 @@ lines.push("", "## The claims", "");
     const every = d.every((x) => x > 0);
     const beyond = mean(d) > sd(d);
     const v = every && beyond ? "holds" : mean(d) > 0 ? "holds partly" : "does not hold";
-    verdicts.push(["2 (unidirectional beats bidirectional on Ag:a-Si)", v]);
+    verdicts.push([
+      "2 (unidirectional beats bidirectional on Ag:a-Si)",
+      v,
+      `unidirectional − bidirectional ${msd(d)}; ahead on ${d.filter((x) => x > 0).length} of ${d.length} seeds`,
+    ]);
     const u = accs(UNI) as number[];
     const b = accs(BI) as number[];
     lines.push(
@@ -321,6 +365,7 @@ lines.push("", "## The claims", "");
       verdicts.push([
         "2, device-to-device variation (it hurts the plain rule; the unidirectional rule copes)",
         hurts && recovers ? "holds" : hurts || recovers ? "holds partly" : "does not hold",
+        `change from the variation, bidirectional ${msd(hurtBi)}, unidirectional ${msd(hurtUni)}; with it, unidirectional − bidirectional ${msd(dv)}`,
       ]);
       lines.push(
         `   **With device-to-device variation** (preset \`agsi-var\`: σ 30 % on each device's number of levels and on its Gmin and Gmax, σ 1 on its NL labels; [devices](devices.md)). Change from the variation (with minus without, same seed; negative = it hurts), bidirectional (the plain rule): ${spread(hurtBi)}; unidirectional: ${spread(hurtUni)}. With the variation, unidirectional minus bidirectional: ${spread(dv)}. ${hurts ? "The variation hurts the plain rule on every seed, by more than the spread." : "The variation does not hurt the plain rule consistently (not on every seed, or not beyond the spread)."} ${dv.every((x) => x > 0) ? "The unidirectional rule stays ahead on every seed" : "The unidirectional rule is not ahead on every seed"}${mean(hurtUni) > mean(hurtBi) ? " and fares better under the variation than the bidirectional rule (mean change)" : " but fares no better under the variation than the bidirectional rule (mean change)"}.`,
@@ -355,10 +400,12 @@ lines.push("", "## The claims", "");
     verdicts.push([
       "3 (hybrid training: within 1.5 points of software after one hybrid epoch)",
       ok ? "holds" : "does not hold",
+      ten ? `after ${FULL} software epochs, software − hybrid ${msd(ten.gap)}` : "not measured",
     ]);
     verdicts.push([
       "3, the hybrid epoch's own effect (it adds accuracy where the transfer leaves it short)",
       matters.length === gains.length - 1 ? "holds" : matters.length ? "holds partly" : "does not hold",
+      `adds more than the spread on every seed in ${matters.length} of the ${gains.length - 1} cases other than ${FULL} software epochs with a full transfer`,
     ]);
     parts.push(
       `3. **Hybrid training** (claim: within 1.5 points of the software network after one hybrid epoch with layer 1 on Ag:a-Si). After ${FULL} software epochs, software (${FULL} epochs) minus hybrid: ${ten ? spread(ten.gap) : "–"}: ${ok ? "holds" : "does not hold"}. What the hybrid epoch itself adds (accuracy after it minus accuracy right after the open-loop transfer), per case:`,
@@ -372,10 +419,17 @@ lines.push("", "## The claims", "");
 }
 
 lines.push("", "### Status of the claims", "");
-for (const [c, v] of verdicts) lines.push(`- Claim ${c}: **${v}**.`);
+for (const [c, v, d] of verdicts) lines.push(`- Claim ${c}: **${v}** (${d}; seeds ${SEEDS.join(", ")}).`);
 writeFileSync(
   quick ? "scratch/experiments-verdicts.json" : "docs/experiments-verdicts.json",
-  `${JSON.stringify(Object.fromEntries(verdicts), null, 1)}\n`,
+  `${JSON.stringify(
+    {
+      size: `400-${meta.hidden ?? 100}-10, ${sz[0]} epochs of ${sz[1]} images, ${sz[2]} test images, seeds ${SEEDS.join(", ")}`,
+      claims: Object.fromEntries(verdicts.map(([c, verdict, detail]) => [c, { verdict, detail }])),
+    },
+    null,
+    1,
+  )}\n`,
 );
 
 // Why the schedule (claim 2): the ablations of seed 1.
@@ -386,6 +440,9 @@ writeFileSync(
   const abD = find("ablation: Ag:a-Si, unidirectional, lr decay 0.8 only");
   if (uni && uniS && abB && abD) {
     const last5 = (r: Row) => mean(r.epochs!.slice(-5));
+    /** "five epochs", or all of them when a run has fewer. */
+    const five =
+      Math.min(5, uniS.epochs!.length) === 5 ? "five epochs" : `${uniS.epochs!.length} epochs (all)`;
     const traj = (r: Row) => r.epochs!.map((a) => (a * 100).toFixed(1)).join(", ");
     lines.push(
       "",
@@ -393,9 +450,9 @@ writeFileSync(
       "",
       "Each pulse of the Ag:a-Si device adds cycle-to-cycle noise of 3.5 % of the range (the preset's parameter), and its potentiation steps shrink as the device climbs while the noise does not. So how many pulses are sent, not only their net effect, sets how noisy the weights are: two opposite updates cost two sets of pulses even though their effects cancel. Both parts of the schedule cut pulses:",
       "",
-      `- **Mini-batches of 10 images** (\`--batch 10\`): the host adds the outer products of 10 images and sends the net pulse counts once per layer, so opposite updates of different images cancel before they become pulses. Alone: final ${pct(abB.accuracy!)}, mean of the last five epochs ${pct(last5(abB))} (per epoch ${traj(abB)}).`,
+      `- **Mini-batches of 10 images** (\`--batch 10\`): the host adds the outer products of 10 images and sends the net pulse counts once per layer, so opposite updates of different images cancel before they become pulses. Alone: final ${pct(abB.accuracy!)}, mean of the last ${five} ${pct(last5(abB))} (per epoch ${traj(abB)}).`,
       `- **Learning rate × 0.8 per epoch** (\`--lr-decay 0.8\`): fewer pulses late in training. Alone, with one update per image: final ${pct(abD.accuracy!)} (per epoch ${traj(abD)}). Why it does not help alone is a hypothesis we have not tested: pulse counts are rounded per image, so at a small rate the many small updates may round to zero while the large ones go through.`,
-      `- **Both** (the schedule of record): final ${pct(uniS.accuracy!)}, mean of the last five ${pct(last5(uniS))} (per epoch ${traj(uniS)}), against ${pct(uni.accuracy!)} and ${pct(last5(uni))} with neither.`,
+      `- **Both** (the schedule of record): final ${pct(uniS.accuracy!)}, mean of the last ${five} ${pct(last5(uniS))} (per epoch ${traj(uniS)}), against ${pct(uni.accuracy!)} and ${pct(last5(uni))} with neither.`,
       "",
       "Other schedules were tried while choosing this one; their runs are not in the results file, so they are not reported here.",
     );

@@ -126,9 +126,20 @@ function choose(runs: Run[]): { window: number; stashAt: number } {
 }
 
 let runs: Run[];
-let meta: { date: string; machine: string; chosen: { window: number; stashAt: number } };
+let meta: {
+  date: string;
+  machine: string;
+  chosen: { window: number; stashAt: number };
+  /** Training and test images of the runs (older results files: the flags of --page state them). */
+  images?: number;
+  test?: number;
+};
 if (pageOnly) {
   ({ runs, meta } = JSON.parse(readFileSync(OUT_JSON, "utf8")));
+  if ((meta.images ?? IMAGES) !== IMAGES || (meta.test ?? TEST) !== TEST)
+    throw new Error(
+      `${OUT_JSON} holds runs of ${meta.images} training and ${meta.test} test images: give the flag of that size`,
+    );
 } else {
   runs = [];
   for (const seed of SELECT) {
@@ -145,6 +156,8 @@ if (pageOnly) {
     date: new Date().toISOString().slice(0, 10),
     machine: `${cpus()[0]?.model ?? "?"} (${cpus().length} cores), node ${process.version}`,
     chosen,
+    images: IMAGES,
+    test: TEST,
   };
   if (!existsSync(join(ROOT, "scratch"))) mkdirSync(join(ROOT, "scratch"), { recursive: true });
   writeFileSync(OUT_JSON, JSON.stringify({ meta, runs }, null, 1));
@@ -181,7 +194,19 @@ const claimHolds = within && mean(dEnergy) <= -37 + sd(dEnergy);
 const verdict = within ? (claimHolds ? "holds" : "holds partly") : "does not hold";
 writeFileSync(
   join(ROOT, quick ? "scratch" : "docs", "experiments-snn-verdict.json"),
-  `${JSON.stringify({ "stashing: 37 % less energy without loss of accuracy": verdict }, null, 1)}\n`,
+  `${JSON.stringify(
+    {
+      size: `${IMAGES} training images, ${TEST} test images, criterion chosen on seeds ${SELECT.join(", ")}, reported seeds ${REPORT.join(", ")}`,
+      claims: {
+        "stashing: 37 % less energy without loss of accuracy": {
+          verdict,
+          detail: `stashing − baseline: accuracy ${mean(dAcc).toFixed(1)} ± ${sd(dAcc).toFixed(1)} points (baselines' spread ${spreadB.toFixed(1)}), training energy ${mean(dEnergy).toFixed(1)} ± ${sd(dEnergy).toFixed(1)} %`,
+        },
+      },
+    },
+    null,
+    1,
+  )}\n`,
 );
 
 mkdirSync(PICS, { recursive: true });
