@@ -2,7 +2,8 @@
  * Writes the README's claim status (between the markers <!-- claims --> and <!-- /claims -->) from
  * the verdicts the experiment scripts computed and saved next to their pages:
  * docs/experiments-verdicts.json (scripts/run-experiments.mts), docs/experiments-snn-verdict.json
- * (scripts/snn-experiments.mts) and docs/experiments-ssl-verdict.json (scripts/run-ssl-experiments.mts).
+ * (scripts/snn-experiments.mts) and docs/experiments-ssl-verdict.json (scripts/run-ssl-experiments.mts),
+ * and docs/experiments-ssl-full-verdict.json when present (run-ssl-experiments.mts --tag=full).
  * Each file holds the size and seeds the verdicts were measured at and, per claim, the verdict and the
  * figures it rests on (mean ± sd over the seeds); the paragraph states them all.
  *
@@ -15,6 +16,11 @@ const sources: Array<[file: string, page: string, what: string]> = [
   ["docs/experiments-snn-verdict.json", "docs/experiments-snn.md", "stashing"],
   ["docs/experiments-ssl-verdict.json", "docs/experiments-ssl.md", "SSL"],
 ];
+/** Extra result sets, listed when present: SSL at the full size of issue 17. */
+const optional: Array<[file: string, page: string]> = [
+  ["docs/experiments-ssl-full-verdict.json", "docs/experiments-ssl-full.md"],
+];
+for (const [file, page] of optional) if (existsSync(file)) sources.push([file, page, ""]);
 /** A verdict file: { size, claims: { claim: { verdict, detail } } } (older files: { claim: verdict }). */
 type VerdictFile =
   | { size: string; claims: Record<string, { verdict: string; detail: string }> }

@@ -233,9 +233,10 @@ const errs = (c: number[][], d: number) => c[d]!.reduce((a, b) => a + b, 0) - c[
 const asCls = (c: number[][], d: number) => c.reduce((a, row, t) => a + (t === d ? 0 : row[d]!), 0);
 const ms = (xs: number[], f = 2) => `${mean(xs).toFixed(f)} ± ${sd(xs).toFixed(f)}`;
 // The comparison over seeds: the seeds with both arms measured.
-const pairs = SEEDS.map((seed) => ({ seed, b: get(`nu0-s${seed}`), s: get(`ssl-s${seed}`) })).filter(
-  (p) => p.b && p.s,
-);
+const pairs = [...SEEDS]
+  .sort((a, b) => a - b)
+  .map((seed) => ({ seed, b: get(`nu0-s${seed}`), s: get(`ssl-s${seed}`) }))
+  .filter((p) => p.b && p.s);
 const notRun = EXPERIMENTS.filter((e) => !rows.some((r) => r.key === e.key));
 const lines: string[] = [];
 lines.push("# Spontaneous sparse learning on a drifting PCM array", "");
@@ -265,14 +266,18 @@ lines.push(
               ],
           )
           .join(", ")}; this is what fitted in the time on the shared machine.`
-  } Seeds ${SEEDS.join(", ")} planned for the comparison, seed${SWEEP_SEEDS.length > 1 ? "s" : ""} ${SWEEP_SEEDS.join(" and ")} for the sweeps; the comparison below uses the seeds with both runs measured (${pairs.map((p) => p.seed).join(", ") || "none"}).${notRun.length ? ` Not run (out of time): ${notRun.map((e) => e.key).join(", ")}.` : ""}${meta.note ? ` ${meta.note}` : ""}`,
+  } Seeds ${[...SEEDS].sort((a, b) => a - b).join(", ")} planned for the comparison, ${SWEEP_SEEDS.length ? `seed${SWEEP_SEEDS.length > 1 ? "s" : ""} ${SWEEP_SEEDS.join(" and ")} for the sweeps` : "no sweeps"}; the comparison below uses the seeds with both runs measured (${pairs.map((p) => p.seed).join(", ") || "none"}).${notRun.length ? ` Not run (out of time): ${notRun.map((e) => e.key).join(", ")}.` : ""}${meta.note ? ` ${meta.note}` : ""}`,
   "",
 );
-if (!tag && !quick && existsSync("docs/experiments-ssl-full.md"))
+if (!tag && !quick && existsSync("docs/experiments-ssl-full-verdict.json")) {
+  // The verdict of the full-size result set, as its run of this script computed it.
+  const full = JSON.parse(readFileSync("docs/experiments-ssl-full-verdict.json", "utf8"));
+  const [[, v]] = Object.entries(full.claims as Record<string, { verdict: string; detail: string }>);
   lines.push(
-    "The same comparison at the full size issue 17 asks for, on fewer seeds: [experiments-ssl-full.md](experiments-ssl-full.md).",
+    `The same comparison at the full size issue 17 asks for, without the sweeps ([experiments-ssl-full.md](experiments-ssl-full.md): ${full.size}): ${v!.detail}; claim **${v!.verdict}** there.`,
     "",
   );
+}
 let verdict = "not measured";
 let detail = "not measured";
 if (pairs.length) {
@@ -316,7 +321,11 @@ writeFileSync(
   )}\n`,
 );
 // Sweeps.
-lines.push("", "## Sweeps: drift exponent and refresh threshold", "");
+lines.push(
+  "",
+  SWEEP_SEEDS.length ? "## Sweeps: drift exponent and refresh threshold" : "## Each run against no drift",
+  "",
+);
 lines.push(
   "Each run against the no-drift baseline of the same seed (sparsity: fraction of the weights with |W| < 0.01 of the full range, read from the array after training).",
   "",
@@ -333,7 +342,7 @@ for (const r of rows.filter((x) => x.result)) {
     `| ${r.name} | ${pct(x.accuracy)} | ${r.group === "baseline" ? "–" : vs(x.accuracy, b?.result.accuracy)} | ${pct(x.perClass[8])} | ${r.group === "baseline" ? "–" : vs(x.perClass[8], b?.result.perClass[8])} | ${pct(sp.fraction)} | ${sp.meanAbs.toFixed(4)} | ${x.refreshedPairs ?? 0} |`,
   );
 }
-{
+if (SWEEP_SEEDS.length) {
   const sweep = rows.filter((r) => r.result && (r.group === "nu" || r.group === "refresh"));
   const better = sweep.filter((r) => {
     const b = get(`nu0-s${r.seed}`);
