@@ -14,6 +14,7 @@
  *   envelope check only.
  * - pulse widths travel with six decimals (1 µs resolution), so the host envelope starts at 1 µs.
  */
+
 import type { Arc1Client, FormPoint } from "../../drivers/arc1/client.ts";
 import {
   ARC1_MAX_LINES,
@@ -34,6 +35,7 @@ import {
 } from "./board.ts";
 import { HostComposedBoard, type Step } from "./compose.ts";
 import { ARC1_COMMAND, ARC1_READ } from "./estimate.ts";
+import { sleepAtLeast } from "./wall-sleep.ts";
 
 const SNEAK: Record<Scheme, number> = {
   "V/3": SneakPath.ONE_THIRD,
@@ -236,7 +238,7 @@ export class Arc1Board extends HostComposedBoard {
   }
 
   protected sleep(seconds: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, seconds * 1000));
+    return sleepAtLeast(seconds);
   }
 
   protected now(): number {

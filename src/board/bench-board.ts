@@ -23,6 +23,7 @@ import { type BoardConfig, type Capabilities, type Identity, OPERATIONS } from "
 import { linkRoundTrip } from "./capabilities.ts";
 import { HostComposedBoard, type Step } from "./compose.ts";
 import { BENCH_ROUND_TRIPS, BENCH_SETTLE } from "./estimate.ts";
+import { sleepAtLeast } from "./wall-sleep.ts";
 
 /** "MODEL 2400" → "2400", "Model 707B" → "707B". */
 const short = (model: string) => model.replace(/^model\s*/i, "").replace(/\s+/g, "-");
@@ -58,7 +59,7 @@ export class BenchBoard extends HostComposedBoard {
     const { rows, cols, technology = "unknown", nplc = 0.01 } = opts;
     this.pointTime = nplc / 50;
     const t0 = performance.now();
-    this.sleepFn = opts.sleep ?? ((s) => new Promise((r) => setTimeout(r, s * 1000)));
+    this.sleepFn = opts.sleep ?? sleepAtLeast;
     this.nowFn = opts.now ?? (() => (performance.now() - t0) / 1000);
     const si = smu.identity;
     const mi = matrix.identity;
