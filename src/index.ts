@@ -21,12 +21,12 @@ export { HostComposedBoard } from "./board/compose.ts";
 export {
   type ConnectOptions,
   connect,
+  connectSmu,
   DEFAULT_URL,
   type EmulatorServerOptions,
   emulatorPresets,
   startEmulatorServer,
 } from "./board/connect.ts";
-export { connectSmu } from "./board/connect-bench.ts";
 export * from "./board/counters.ts";
 export { type DeviceWork, estimateSeconds, timingOfUrl } from "./board/estimate.ts";
 export { CrossbarBoard } from "./board/protocol-board.ts";

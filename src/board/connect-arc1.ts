@@ -1,17 +1,23 @@
 /**
  * The ArC ONE by URL (arc1-board.ts speaks its serial protocol): `connectArc1(url)` for `arc1://PATH`
- * and for an emulated one in this process (`arc1-emu://`), and `startArc1Server` to serve an emulated
- * one on a serial path (`xbar emulate --arc1`). Imported by connect.ts only when such a URL is opened.
+ * and for an emulated one in this process (`arc1-emu://`, whose emulator connect.ts gives: it is the
+ * one file of src/ that reaches mocks/). Imported by connect.ts only when such a URL is opened.
  */
+
+import type { Duplex } from "node:stream";
 import { Arc1Client } from "../../drivers/arc1/client.ts";
 import { ARC1_BAUD } from "../../drivers/arc1/protocol.ts";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { arc1InProcess, serveArc1Serial } from "../../mocks/arc1.ts";
 import { Arc1Board } from "./arc1-board.ts";
 import type { Board } from "./board.ts";
-import { ARRAY_EMU_KEYS, emulatorOptions } from "./connect-emu.ts";
+import { ARRAY_EMU_KEYS } from "./emu-keys.ts";
 import { UrlQuery } from "./url-query.ts";
+
+/** What arc1-emu:// needs from the emulator: an ArC ONE on the array an emu:// query describes. */
+export interface Arc1Emulator {
+  arc1(array: URLSearchParams): { host: Duplex; technology: string };
+}
 
 const ARC1_KEYS = ["rows", "cols", "cycles", "tech", "baud", "boot"] as const;
 const ARC1_EMU_KEYS = [...ARRAY_EMU_KEYS, "cycles"] as const;
@@ -24,7 +30,7 @@ const ARC1_EMU_KEYS = [...ARRAY_EMU_KEYS, "cycles"] as const;
  *   arc1:///tmp/xbar-host?boot=0            an emulated one on a pty (xbar emulate --arc1): no boot wait
  *   arc1-emu://?rows=8&cols=8&device=agsi&seed=1   an emulated ArC ONE in this process
  */
-export async function connectArc1(url: string): Promise<Board> {
+export async function connectArc1(url: string, emulator: Arc1Emulator): Promise<Board> {
   const emulated = url.startsWith("arc1-emu://");
   const rest = url.slice(emulated ? "arc1-emu://".length : "arc1://".length);
   const q = rest.indexOf("?");
@@ -44,9 +50,9 @@ export async function connectArc1(url: string): Promise<Board> {
     const emuParams = query.pick(ARRAY_EMU_KEYS);
     emuParams.set("rows", String(rows));
     emuParams.set("cols", String(cols));
-    let link: ReturnType<typeof arc1InProcess>;
+    let link: ReturnType<Arc1Emulator["arc1"]>;
     try {
-      link = arc1InProcess(emulatorOptions(emuParams));
+      link = emulator.arc1(emuParams);
     } catch (e) {
       if (e instanceof XbarError) throw e;
       throw new XbarError(
@@ -55,7 +61,7 @@ export async function connectArc1(url: string): Promise<Board> {
       );
     }
     client = new Arc1Client(link.host, "arc1-emu://");
-    technology = link.arc1.array.technology;
+    technology = link.technology;
     bootMs = 0;
   } else {
     if (!path)
@@ -92,36 +98,4 @@ export async function connectArc1(url: string): Promise<Board> {
     await client.close();
     throw e;
   }
-}
-
-export interface Arc1ServerOptions {
-  serial: string;
-  rows?: number;
-  cols?: number;
-  device?: string;
-  seed?: number;
-  noise?: number;
-}
-
-/** Serves an emulated ArC ONE on a serial path (for `xbar emulate --arc1 --serial PATH`). */
-export async function startArc1Server(
-  o: Arc1ServerOptions,
-): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
-  const { serial, rows = 32, cols = 32, device = "agsi", seed = 1, noise } = o;
-  let served: Awaited<ReturnType<typeof serveArc1Serial>>;
-  try {
-    served = await serveArc1Serial({ rows, cols, device, seed, noise }, serial);
-  } catch (e) {
-    if (e instanceof RangeError)
-      throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulated ArC ONE: ${e.message}`);
-    throw new XbarError(
-      ErrorCode.PORT_NOT_FOUND,
-      `cannot serve on serial port ${serial}: ${(e as Error).message}`,
-    );
-  }
-  return {
-    url: `arc1://${serial}?rows=${rows}&cols=${cols}`,
-    describe: `ArC ONE (emulated) ${device} ${rows}x${cols} seed ${seed}`,
-    stop: () => new Promise<void>((r) => (served.port.isOpen ? served.port.close(() => r()) : r())),
-  };
 }

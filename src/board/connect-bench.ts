@@ -1,19 +1,30 @@
 /**
  * Boards and instruments of a probe station, by URL: `connectBench(url)` for a Board made of a
  * source-measure unit and a switching matrix (bench-board.ts), `connectSmu(url)` for an SMU alone
- * (campaign steps that drive one device). Imported by connect.ts only when such a URL is opened.
+ * (campaign steps that drive one device). Imported by connect.ts only when such a URL is opened;
+ * the emulated instruments of smu-emu:// and bench-emu:// come from connect.ts, the one file of src/
+ * that reaches mocks/.
  */
+import type { Duplex } from "node:stream";
 import { openTransport, parseLinkUrl, StreamTransport, XbarError } from "../../drivers/index.ts";
 import { SwitchMatrix } from "../../drivers/scpi/matrix.ts";
 import { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { EmulatedBench } from "../../mocks/bench.ts";
-import { matrixInProcess } from "../../mocks/matrix.ts";
-import { EmulatedSmu, smuInProcess } from "../../mocks/smu.ts";
 import { BenchBoard } from "./bench-board.ts";
 import type { Board } from "./board.ts";
-import { ARRAY_EMU_KEYS, emulatorOptions } from "./connect-emu.ts";
+import { ARRAY_EMU_KEYS } from "./emu-keys.ts";
 import { UrlQuery } from "./url-query.ts";
+
+/** What smu-emu:// and bench-emu:// need from the emulator (given by connect.ts). */
+export interface BenchEmulators {
+  /** An emulated SMU on one device, in this process. */
+  smu(opts: Record<string, number>): Duplex;
+  /** An emulated SMU and 707B matrix on one emulated array (an emu:// query), in this process. */
+  bench(
+    array: URLSearchParams,
+    forbidden: string[],
+  ): { smu: Duplex; matrix: Duplex; technology: string; wait(s: number): void; clock(): number };
+}
 
 const SMU_KEYS = ["g", "gmin", "gmax", "vset", "vreset", "rate"] as const;
 
@@ -24,14 +35,14 @@ const SMU_KEYS = ["g", "gmin", "gmax", "vset", "vreset", "rate"] as const;
  *   socket://192.168.0.20:5025                       an SMU on a LAN socket
  *   smu-emu://?g=1e-5&vset=1&vreset=1                an emulated SMU on one emulated device, in-process
  */
-export async function connectSmu(url: string): Promise<Smu> {
+export async function connectSmu(url: string, emulators: BenchEmulators): Promise<Smu> {
   let smu: Smu;
   if (url.startsWith("smu-emu://")) {
     const q = UrlQuery.of(url, "smu-emu", SMU_KEYS);
     const opts: Record<string, number> = {};
     for (const k of SMU_KEYS)
       if (q.has(k)) opts[k] = q.number(k, undefined, { min: Number.MIN_VALUE, what: "a positive number" });
-    smu = new Smu(new StreamTransport(smuInProcess(new EmulatedSmu("EMU0001", opts)), url));
+    smu = new Smu(new StreamTransport(emulators.smu(opts), url));
   } else {
     smu = new Smu(await openTransport(parseLinkUrl(url)));
   }
@@ -59,11 +70,11 @@ const BENCH_EMU_KEYS = [...ARRAY_EMU_KEYS, "nplc", "forbid"] as const;
  *   bench-emu://?rows=8&cols=8&device=agsi&seed=1          emulated SMU + 707B on one emulated array
  *   bench-emu://?rows=8&cols=8&forbid=1A03                  … whose matrix refuses crosspoint 1A03
  */
-export async function connectBench(url: string): Promise<Board> {
+export async function connectBench(url: string, emulators: BenchEmulators): Promise<Board> {
   const emulated = url.startsWith("bench-emu://");
   const q = UrlQuery.of(url, emulated ? "bench-emu" : "bench", emulated ? BENCH_EMU_KEYS : BENCH_KEYS);
   const nplc = q.number("nplc", 0.01, { min: 0.01, max: 10, what: "in [0.01, 10] power-line cycles" });
-  return emulated ? openEmulatedBench(url, q, nplc) : openBench(url, q, nplc);
+  return emulated ? openEmulatedBench(url, q, nplc, emulators) : openBench(url, q, nplc);
 }
 
 /** bench://: the SMU and the matrix at their own URLs. */
@@ -97,19 +108,21 @@ async function openBench(url: string, q: UrlQuery, nplc: number): Promise<Board>
 }
 
 /** bench-emu://: an emulated SMU and 707B in this process, on one emulated array. */
-async function openEmulatedBench(url: string, q: UrlQuery, nplc: number): Promise<Board> {
+async function openEmulatedBench(
+  url: string,
+  q: UrlQuery,
+  nplc: number,
+  emulators: BenchEmulators,
+): Promise<Board> {
   const emuParams = q.pick(ARRAY_EMU_KEYS);
   const rows = q.int("rows", 8);
   const cols = q.int("cols", 8);
   emuParams.set("rows", String(rows));
   emuParams.set("cols", String(cols));
-  let bench: EmulatedBench;
+  let bench: ReturnType<BenchEmulators["bench"]>;
   try {
     const forbid = q.text("forbid", "a list of crosspoints");
-    bench = new EmulatedBench({
-      ...emulatorOptions(emuParams),
-      matrix: { forbidden: forbid ? forbid.split(",") : [] },
-    });
+    bench = emulators.bench(emuParams, forbid ? forbid.split(",") : []);
   } catch (e) {
     if (e instanceof XbarError) throw e;
     throw new XbarError(
@@ -117,15 +130,15 @@ async function openEmulatedBench(url: string, q: UrlQuery, nplc: number): Promis
       `cannot start the emulated bench from "${url}": ${(e as Error).message}`,
     );
   }
-  const smu = new Smu(new StreamTransport(smuInProcess(bench.smu), "bench-emu smu"));
-  const matrix = new SwitchMatrix(new StreamTransport(matrixInProcess(bench.matrix), "bench-emu matrix"));
+  const smu = new Smu(new StreamTransport(bench.smu, "bench-emu smu"));
+  const matrix = new SwitchMatrix(new StreamTransport(bench.matrix, "bench-emu matrix"));
   // Time on an emulated bench is the emulated array's virtual clock: a wait advances it at once.
   return BenchBoard.open(url, smu, matrix, {
     rows,
     cols,
     nplc,
-    technology: bench.array.technology,
-    sleep: async (s) => bench.array.wait(s),
-    now: () => bench.array.clock,
+    technology: bench.technology,
+    sleep: async (s) => bench.wait(s),
+    now: () => bench.clock(),
   });
 }

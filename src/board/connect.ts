@@ -1,8 +1,9 @@
 /**
- * `connect(url)`: the one composition point of the stack. It and the files it loads for some schemes
- * (connect-emu.ts, the emu:// query; connect-bench.ts, bench:// and bench-emu://; connect-arc1.ts,
- * arc1:// and arc1-emu://) are the only files of src/ that may reach into mocks/ (to start emulated
- * boards and instruments in this process). Every query is read with one grammar (url-query.ts).
+ * `connect(url)`: the one composition point of the stack, and the only file of src/ that may reach
+ * into mocks/ (to start emulated boards and instruments in this process). Boards that are not our
+ * protocol underneath (connect-bench.ts: bench:// and an SMU; connect-arc1.ts: the ArC ONE) are
+ * loaded only when such a URL is opened, and get their emulated instruments from here (likewise
+ * loaded only then). Every query is read with one grammar (url-query.ts; the emu:// keys: emu-keys.ts).
  *
  *   /dev/ttyUSB0 | serial:///dev/ttyACM0?baud=921600   real board (or an emulator on a pty)
  *   socket://127.0.0.1:5025                            board behind TCP (ser2net, `xbar emulate --listen`)
@@ -25,25 +26,75 @@ import {
   StreamTransport,
   XbarError,
 } from "../../drivers/index.ts";
+import type { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import {
   type BoardOptions,
+  checkBaud,
   DEVICE_PRESETS,
   EmulatedBoard,
   effectsToken,
   type FaultSpec,
   faultsToken,
+  parseFaults,
   serveSerial,
   serveStream,
   serveTcp,
 } from "../../mocks/index.ts";
 import type { Board } from "./board.ts";
-import { emulatorBaud, emulatorFaults, emulatorOptions } from "./connect-emu.ts";
+import type { Arc1Emulator } from "./connect-arc1.ts";
+import type { BenchEmulators } from "./connect-bench.ts";
 import { DEFAULT_URL } from "./default-url.ts";
+import { EFFECT_KEYS, EMU_KEYS } from "./emu-keys.ts";
 import { CrossbarBoard } from "./protocol-board.ts";
 import { resolveToken } from "./token.ts";
+import { UrlQuery } from "./url-query.ts";
 
 export { DEFAULT_URL };
+
+/** Reads emulator options from an emu:// query string, refusing unknown keys and bad values. */
+export function emulatorOptions(params: URLSearchParams): BoardOptions {
+  const q = new UrlQuery("emu", params, EMU_KEYS);
+  const opts: BoardOptions = {};
+  for (const k of ["rows", "cols", "seed", "window", "dac", "adc"] as const) if (q.has(k)) opts[k] = q.int(k);
+  if (q.has("maxline")) opts.maxLine = q.int("maxline");
+  for (const k of ["device", "lut", "state"] as const)
+    if (q.has(k)) opts[k] = q.text(k, k === "device" ? "a device name" : "a file path");
+  if (q.has("noise")) opts.noise = q.number("noise");
+  if (q.has("timescale")) opts.timescale = q.number("timescale");
+  const protocol = q.choice("proto", ["1.0", "1.1"] as const);
+  if (protocol) opts.protocol = protocol;
+  if (q.has("trip")) opts.complianceTrip = q.flag("trip");
+  const effects: NonNullable<BoardOptions["effects"]> = {};
+  for (const k of ["sneak", "disturb"] as const) if (q.has(k)) effects[k] = q.flag(k);
+  for (const [k, field] of Object.entries(EFFECT_KEYS)) if (q.has(k)) effects[field] = q.number(k);
+  if (Object.keys(effects).length) opts.effects = effects;
+  return opts;
+}
+
+/** Reads the fault spec of an emu:// query (key `fault`), or undefined. */
+export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
+  const text = params.get("fault");
+  if (text === null) return undefined;
+  try {
+    return parseFaults(text);
+  } catch (e) {
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads the link bandwidth of an emu:// query (key `baud`), or undefined. */
+export function emulatorBaud(params: URLSearchParams): number | undefined {
+  const text = params.get("baud");
+  if (text === null) return undefined;
+  const n = Number(text);
+  try {
+    checkBaud(n);
+  } catch (e) {
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option baud=${text}: ${(e as Error).message}`);
+  }
+  return n;
+}
 
 /**
  * Two connected in-process Duplex ends for emu://: what one writes, the other reads, a turn of the
@@ -63,9 +114,9 @@ export interface ConnectOptions extends ClientOptions {}
 export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = {}): Promise<Board> {
   // Boards that are not our protocol underneath: their code is loaded only when one is opened.
   if (url.startsWith("bench://") || url.startsWith("bench-emu://"))
-    return (await import("./connect-bench.ts")).connectBench(url);
+    return (await import("./connect-bench.ts")).connectBench(url, await benchEmulators());
   if (url.startsWith("arc1://") || url.startsWith("arc1-emu://"))
-    return (await import("./connect-arc1.ts")).connectArc1(url);
+    return (await import("./connect-arc1.ts")).connectArc1(url, await arc1Emulator());
   const link = parseLinkUrl(url);
   let transport: StreamTransport | Awaited<ReturnType<typeof openTransport>>;
   let stop = async () => {};
@@ -99,6 +150,44 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
     await stop();
     throw e;
   }
+}
+
+/** The emulated SMU, matrix and bench for smu-emu:// and bench-emu:// (mocks/ loaded only now). */
+async function benchEmulators(): Promise<BenchEmulators> {
+  const [{ EmulatedBench }, { EmulatedSmu, smuInProcess }, { matrixInProcess }] = await Promise.all([
+    import("../../mocks/bench.ts"),
+    import("../../mocks/smu.ts"),
+    import("../../mocks/matrix.ts"),
+  ]);
+  return {
+    smu: (opts) => smuInProcess(new EmulatedSmu("EMU0001", opts)),
+    bench: (array, forbidden) => {
+      const bench = new EmulatedBench({ ...emulatorOptions(array), matrix: { forbidden } });
+      return {
+        smu: smuInProcess(bench.smu),
+        matrix: matrixInProcess(bench.matrix),
+        technology: bench.array.technology,
+        wait: (s) => bench.array.wait(s),
+        clock: () => bench.array.clock,
+      };
+    },
+  };
+}
+
+/** The emulated ArC ONE for arc1-emu:// (mocks/ loaded only now). */
+async function arc1Emulator(): Promise<Arc1Emulator> {
+  const { arc1InProcess } = await import("../../mocks/arc1.ts");
+  return {
+    arc1: (array) => {
+      const link = arc1InProcess(emulatorOptions(array));
+      return { host: link.host, technology: link.arc1.array.technology };
+    },
+  };
+}
+
+/** `connectSmu(url)`: an SMU by URL, as `connect(url)` is for boards (connect-bench.ts). */
+export async function connectSmu(url: string): Promise<Smu> {
+  return (await import("./connect-bench.ts")).connectSmu(url, await benchEmulators());
 }
 
 /** The emulator's device presets, for help texts: name and one-line description. */
@@ -176,4 +265,37 @@ export async function startEmulatorServer(
     };
   }
   throw new XbarError(ErrorCode.BAD_INPUT, "give --listen [HOST:]PORT or --serial PATH");
+}
+
+export interface Arc1ServerOptions {
+  serial: string;
+  rows?: number;
+  cols?: number;
+  device?: string;
+  seed?: number;
+  noise?: number;
+}
+
+/** Serves an emulated ArC ONE on a serial path (for `xbar emulate --arc1 --serial PATH`). */
+export async function startArc1Server(
+  o: Arc1ServerOptions,
+): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
+  const { serial, rows = 32, cols = 32, device = "agsi", seed = 1, noise } = o;
+  const { serveArc1Serial } = await import("../../mocks/arc1.ts");
+  let served: Awaited<ReturnType<typeof serveArc1Serial>>;
+  try {
+    served = await serveArc1Serial({ rows, cols, device, seed, noise }, serial);
+  } catch (e) {
+    if (e instanceof RangeError)
+      throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulated ArC ONE: ${e.message}`);
+    throw new XbarError(
+      ErrorCode.PORT_NOT_FOUND,
+      `cannot serve on serial port ${serial}: ${(e as Error).message}`,
+    );
+  }
+  return {
+    url: `arc1://${serial}?rows=${rows}&cols=${cols}`,
+    describe: `ArC ONE (emulated) ${device} ${rows}x${cols} seed ${seed}`,
+    stop: () => new Promise<void>((r) => (served.port.isOpen ? served.port.close(() => r()) : r())),
+  };
 }

@@ -1,7 +1,7 @@
 /**
- * Bench instruments for campaigns: `connectSmu(url)` lives in src/board/connect-bench.ts, the one composition
+ * Bench instruments for campaigns: `connectSmu(url)` lives in src/board/connect.ts, the one composition
  * point that may start an emulator (`smu-emu://`); this module is the instruments' public face.
  */
 export type { SmuReading } from "../../drivers/scpi/smu.ts";
 export { Smu } from "../../drivers/scpi/smu.ts";
-export { connectSmu } from "./connect-bench.ts";
+export { connectSmu } from "./connect.ts";

@@ -2,9 +2,7 @@
 import { type Command, Option } from "commander";
 import { XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import { emulatorPresets, startEmulatorServer } from "../board/connect.ts";
-import { startArc1Server } from "../board/connect-arc1.ts";
-import { emulatorFaults } from "../board/connect-emu.ts";
+import { emulatorFaults, emulatorPresets, startArc1Server, startEmulatorServer } from "../board/connect.ts";
 import { readTokenFile, TOKEN_PATTERN } from "../board/token.ts";
 import { out, rate } from "./common.ts";
 import { intArg, numArg } from "./options.ts";
