@@ -22,6 +22,14 @@ import { randomUUID } from "node:crypto";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../../firmware-protocol/redact.ts";
+import {
+  MEASUREMENT_COLUMNS,
+  type Measurement,
+  MeasurementWriter,
+  measurementValues,
+  type StoredMeasurement,
+  storedMeasurement,
+} from "./measurement-rows.ts";
 import { migrate } from "./migrations.ts";
 import { OWNER_GONE, ownerIsGone } from "./owner.ts";
 import { PostgresDriver } from "./postgres-driver.ts";
@@ -31,28 +39,8 @@ import { SqliteDriver } from "./sqlite-driver.ts";
 
 export type RunStatus = "pending" | "running" | "completed" | "aborted" | "failed";
 export type StepStatus = "running" | "completed" | "interrupted" | "failed";
-
-export interface Measurement {
-  kind: string;
-  boardClock?: number;
-  row?: number;
-  col?: number;
-  x?: number;
-  y?: number;
-  label?: string;
-  /** An array: stored as a little-endian blob with its dtype and shape. */
-  array?: { data: Float32Array | Float64Array | Int32Array; shape: number[] };
-  meta?: Record<string, unknown>;
-}
-
-export interface StoredMeasurement extends Omit<Measurement, "array" | "meta"> {
-  id: number;
-  stepId: number;
-  seq: number;
-  taken: string;
-  array?: { data: Float32Array | Float64Array | Int32Array; shape: number[] };
-  meta?: Record<string, unknown>;
-}
+export type { Measurement, StoredMeasurement };
+export { MeasurementWriter };
 
 export interface CampaignRow {
   id: number;
@@ -102,23 +90,6 @@ const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(
 const num = (v: unknown) => Number(v);
 const str = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
-const DTYPES = { f32: Float32Array, f64: Float64Array, i32: Int32Array } as const;
-type DType = keyof typeof DTYPES;
-const dtypeOf = (a: Float32Array | Float64Array | Int32Array): DType =>
-  a instanceof Float32Array ? "f32" : a instanceof Float64Array ? "f64" : "i32";
-
-/** Typed array to little-endian bytes (every platform Node runs on is little-endian; checked). */
-function toBlob(a: Float32Array | Float64Array | Int32Array): Uint8Array {
-  return new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
-}
-
-function fromBlob(dtype: DType, blob: Uint8Array): Float32Array | Float64Array | Int32Array {
-  const C = DTYPES[dtype];
-  // A fresh copy at offset 0 (a Buffer from PostgreSQL may be a view into a shared pool).
-  const copy = new Uint8Array(blob);
-  return new C(copy.buffer, 0, copy.byteLength / C.BYTES_PER_ELEMENT);
-}
-
 /**
  * Every string the store writes passes through redactSecrets first, so no access token or URL
  * password reaches the file: board URLs, the campaign's text, errors, specs, results, metadata.
@@ -145,74 +116,6 @@ function redacting(db: SqlDriver): SqlDriver {
     tx: (fn) => db.tx((inner) => fn(redactingQueries(inner))),
     close: () => db.close(),
   };
-}
-
-if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1)
-  throw new XbarError(ErrorCode.INTERNAL, "run store: big-endian host");
-
-/** The columns of a measurement row, in insert order. */
-const MEASUREMENT_COLUMNS =
-  "step_id, seq, kind, taken, board_clock, row, col, x, y, label, dtype, shape, data, meta";
-/** Rows per INSERT (14 parameters each: far below both engines' limits). */
-const BATCH = 500;
-
-function measurementValues(stepId: number, seq: number, m: Measurement, taken: string): SqlValue[] {
-  return [
-    stepId,
-    seq,
-    m.kind,
-    taken,
-    m.boardClock ?? null,
-    m.row ?? null,
-    m.col ?? null,
-    m.x ?? null,
-    m.y ?? null,
-    m.label ?? null,
-    m.array ? dtypeOf(m.array.data) : null,
-    m.array ? JSON.stringify(m.array.shape) : null,
-    m.array ? toBlob(m.array.data) : null,
-    json(m.meta),
-  ];
-}
-
-/**
- * Measurements of one step attempt on their way to the store, in order. `record` never waits: what
- * arrives while an insert is under way goes out with the next one (one multi-row INSERT), so a fast
- * step costs few round trips to PostgreSQL and a slow one commits each measurement as it is taken.
- * A failed insert is rethrown by the next `record` and by `flush`.
- */
-export class MeasurementWriter {
-  private seq = 0;
-  private buffer: SqlValue[][] = [];
-  private writing?: Promise<void>;
-  private failure?: unknown;
-
-  constructor(
-    private readonly store: RunStore,
-    readonly stepId: number,
-  ) {}
-
-  record(m: Measurement): void {
-    if (this.failure) throw this.failure;
-    this.buffer.push(measurementValues(this.stepId, this.seq++, m, now()));
-    this.writing ??= this.drain();
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.buffer.length > 0) await this.store.insertMeasurements(this.buffer.splice(0, BATCH));
-    } catch (e) {
-      this.failure = e;
-    } finally {
-      this.writing = undefined;
-    }
-  }
-
-  /** Resolves when everything recorded so far is committed. */
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.failure) throw this.failure;
-  }
 }
 
 export class RunStore {
@@ -571,24 +474,9 @@ export class RunStore {
       kind ? [runId, kind] : [runId],
     );
     return rows.map((r) => ({
-      id: num(r.id),
-      stepId: num(r.step_id),
+      ...storedMeasurement(r),
       stepIdx: num(r.step_idx),
       stepKind: String(r.step_kind),
-      seq: num(r.seq),
-      kind: String(r.kind),
-      taken: String(r.taken),
-      boardClock: r.board_clock === null ? undefined : num(r.board_clock),
-      row: r.row === null ? undefined : num(r.row),
-      col: r.col === null ? undefined : num(r.col),
-      x: r.x === null ? undefined : num(r.x),
-      y: r.y === null ? undefined : num(r.y),
-      label: r.label === null ? undefined : String(r.label),
-      array:
-        r.data instanceof Uint8Array
-          ? { data: fromBlob(r.dtype as DType, r.data), shape: JSON.parse(String(r.shape)) as number[] }
-          : undefined,
-      meta: parse(r.meta) ?? undefined,
     }));
   }
 
