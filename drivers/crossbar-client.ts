@@ -85,6 +85,8 @@ interface Pending {
   attempts: number;
   /** `transport.bytes.received` when the timer was last armed (a reply still arriving shows as growth). */
   receivedAtArm: number;
+  /** Lines received (any, garbage included) when the timer was last armed. */
+  linesAtArm: number;
   /** When a REJECT last made the client resend it (performance.now()), or -Infinity. */
   rejectAt: number;
   /** A REJECT resend deferred to the end of the interval (at most one waits). */
@@ -152,6 +154,8 @@ export class CrossbarClient {
   private sessionConfig: Record<string, unknown> = {};
   /** `transport.bytes.received` after the last whole line: more than this is a line still arriving. */
   private receivedAtLine = 0;
+  /** Lines received so far, garbage included. */
+  private linesReceived = 0;
 
   constructor(
     readonly transport: Transport,
@@ -240,6 +244,7 @@ export class CrossbarClient {
         timeoutMs,
         attempts: 0,
         receivedAtArm: 0,
+        linesAtArm: 0,
         rejectAt: Number.NEGATIVE_INFINITY,
         context,
         resolve,
@@ -309,19 +314,22 @@ export class CrossbarClient {
   private arm(p: Pending): void {
     clearTimeout(p.timer);
     p.receivedAtArm = this.transport.bytes.received;
+    p.linesAtArm = this.linesReceived;
     p.timer = setTimeout(() => this.onTimeout(p), p.timeoutMs);
   }
 
   /**
-   * True when the link is busy rather than silent: bytes of a line have arrived since the timer was
-   * armed and the line is not complete yet (a long reply on a slow UART), or the request itself is
-   * still queued for writing. The timeout counts silence, not the time a slow link takes to carry
-   * a long line; a link that stops carrying bytes still times out one timeout later.
+   * True when the link is busy rather than silent: one line has been arriving since the timer was
+   * armed, no line completed meanwhile, and it is not complete yet (a long reply on a slow UART), or
+   * the request itself is still queued for writing. The timeout counts silence, not the time a slow
+   * link takes to carry a long line; a link that stops carrying bytes, or carries noise (whose bytes
+   * make lines, discarded), still times out one timeout later.
    */
   private linkBusy(p: Pending): boolean {
     const received = this.transport.bytes.received;
-    const arriving = received > p.receivedAtArm && received > this.receivedAtLine;
-    return arriving || (this.transport.writeBacklog?.() ?? 0) > 0;
+    const oneLineArriving =
+      received > p.receivedAtArm && received > this.receivedAtLine && this.linesReceived === p.linesAtArm;
+    return oneLineArriving || (this.transport.writeBacklog?.() ?? 0) > 0;
   }
 
   private onTimeout(p: Pending): void {
@@ -360,6 +368,7 @@ export class CrossbarClient {
 
   private onLine(line: string): void {
     this.receivedAtLine = this.transport.bytes.received;
+    this.linesReceived++;
     if (line === "" || line === "\r") return;
     const d = decodeLine(line);
     if (!d.ok) {

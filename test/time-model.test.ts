@@ -221,6 +221,25 @@ describe("baud", () => {
     await board.close();
   });
 
+  it("a link that carries noise, not a reply, still times out: noise makes lines, which end the wait", async () => {
+    // A board that never answers, on a line that keeps bringing garbage (with the odd LF in it).
+    const hostEnd = new Duplex({ read() {}, write: (_chunk, _encoding, done) => done() });
+    let tick = 0;
+    // Bytes every 10 ms, an LF every 30 ms: a partial line is nearly always pending, and growing.
+    const noise = setInterval(() => hostEnd.push(++tick % 3 === 0 ? "\n" : "\x7f\x13noise"), 10);
+    const client = new CrossbarClient(new StreamTransport(hostEnd, "noise"), {
+      baseTimeoutMs: 100,
+      retries: 1,
+    });
+    const t0 = performance.now();
+    const e = await client.request("READALL").catch((x: unknown) => x);
+    clearInterval(noise);
+    expect(isXbarError(e, ErrorCode.TIMEOUT)).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(2 * 100 + SLACK_MS);
+    expect(client.stats.waitsExtended).toBe(0);
+    await client.close();
+  });
+
   it("a link that goes silent part-way through a line still times out (E601 after every attempt)", async () => {
     // A board that answers each request with the start of a line, then nothing.
     const hostEnd = new Duplex({
