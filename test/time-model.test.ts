@@ -108,8 +108,8 @@ describe("timescale", () => {
 });
 
 describe("the event loop", () => {
-  it("turns every slice or so during a heavy command at timescale 0 (a PBLK with disturb over 48x48)", async () => {
-    const board = new EmulatedBoard({ rows: 48, cols: 48, device: "linear", effects: { disturb: true } });
+  it("turns every slice or so during a heavy command at timescale 0 (a PBLK with disturb over 96x96)", async () => {
+    const board = new EmulatedBoard({ rows: 96, cols: 96, device: "linear", effects: { disturb: true } });
     const { send, reply } = sessionOf(board);
     // Each interval between two turns of the loop is measured twice: in wall time (which counts time the
     // process was descheduled by a loaded machine) and in CPU time of the process (which counts other
@@ -133,21 +133,24 @@ describe("the event loop", () => {
     };
     setImmediate(tick);
     const c0 = cpu();
-    const n = new Int16Array(48 * 48).fill(1);
-    send(1, "PBLK", { r0: 0, c0: 0, nr: 48, nc: 48, n: { type: "i16", data: n }, vp: 2, vn: -2, w: 1e-6 });
+    const n = new Int16Array(96 * 96).fill(1);
+    send(1, "PBLK", { r0: 0, c0: 0, nr: 96, nc: 96, n: { type: "i16", data: n }, vp: 2, vn: -2, w: 1e-6 });
     const r = await reply(1, 60_000);
     ticking = false;
     const took = cpu() - c0;
     expect(r.m.kind).toBe("ok");
-    // The command took many times the session's 5 ms slice in CPU, yet the loop turned after each slice:
-    // 99 % of the intervals within a slice (HOLD_MS, 5 ms) plus a margin (one train, the test's polling), and none so
-    // long that a timer or SIGINT would wait noticeably (a stop-the-world GC pause may fall in one).
-    held.sort((a, b) => a - b);
-    const p99 = held[Math.floor(held.length * 0.99)]!;
-    expect(took).toBeGreaterThan(4 * 10);
-    expect(held.length).toBeGreaterThan(took / 25);
-    expect(p99).toBeLessThan(10 + 15);
-    expect(held.at(-1)!).toBeLessThan(100);
+    // One of the first two intervals holds the command's start (decoding the line, checking the envelope,
+    // planning the job), which is not sliced: they are bounded, not counted as slices.
+    const [first, second, ...slices] = held;
+    expect(Math.max(first!, second!)).toBeLessThan(100);
+    // The command took many slices of the session's 5 ms in CPU, yet the loop turned after each: all but
+    // 5 % of the intervals within a slice plus a margin (one train, the test's polling), and none so long
+    // that a timer or SIGINT would wait noticeably (a stop-the-world GC pause may fall in one).
+    expect(took).toBeGreaterThan(10 * 5);
+    expect(slices.length).toBeGreaterThan(took / 25);
+    const over = slices.filter((ms) => ms > 5 + 20).length;
+    expect(over).toBeLessThanOrEqual(Math.max(1, Math.floor(slices.length * 0.05)));
+    expect(Math.max(...slices)).toBeLessThan(100);
   });
 
   it("turns during a loop of requests on emu://, so timers (and SIGINT) run as over a socket", async () => {
