@@ -51,6 +51,12 @@ export class Session {
   private closed = false;
   /** This session's configuration (CFG narrows it for the session; HELLO restores the defaults). */
   config: Config;
+  /**
+   * Bytes received and sent while this session did not own the board: STAT rx/tx take them when it
+   * claims the board (a single link's garbage before its first request counts, as on a board with one
+   * UART); a session refused as not authorised or not the owner never touches the counters.
+   */
+  private unclaimed = { rx: 0, tx: 0 };
 
   constructor(
     readonly board: EmulatedBoard,
@@ -63,8 +69,31 @@ export class Session {
 
   /** Sends a line (a reply or an event), counting its bytes (STAT tx). */
   send(line: string): void {
-    this.board.counters.tx += line.length;
+    this.count("tx", line.length);
     this.output(line);
+  }
+
+  private count(link: "rx" | "tx", bytes: number): void {
+    if (this.isOwner) this.board.counters[link] += bytes;
+    else this.unclaimed[link] += bytes;
+  }
+
+  /**
+   * True when this session owns the board, taking it first when nobody does (admission.ts); the bytes
+   * it exchanged before are then counted, and forgotten when it is refused.
+   */
+  private claim(): boolean {
+    if (!this.authorized || !this.board.admission.claim(this)) return false;
+    this.board.counters.rx += this.unclaimed.rx;
+    this.board.counters.tx += this.unclaimed.tx;
+    this.unclaimed = { rx: 0, tx: 0 };
+    return true;
+  }
+
+  /** Sends a refusal of a session that is not admitted; the bytes it exchanged count nowhere. */
+  private refuse(line: string): void {
+    this.send(line);
+    this.unclaimed = { rx: 0, tx: 0 };
   }
 
   clearReplay(): void {
@@ -123,7 +152,7 @@ export class Session {
    */
   handle(line: string, received = line.length + 1): void {
     if (this.closed) return;
-    this.board.counters.rx += received;
+    this.count("rx", received);
     if (line.length === 0 || line === "\r") return; // blank lines are ignored (a person pressing Enter)
     if (this.running || this.pending.length) {
       this.enqueue(line);
@@ -186,8 +215,8 @@ export class Session {
       if (d.tag !== undefined && d.code === ErrorCode.MALFORMED && this.board.protocol !== "1.0") {
         const crc = line.slice(line.lastIndexOf("*") + 1).replace(/\r$/, "");
         // Refusals of sessions that are not admitted touch no board state (no error queue, no counter).
-        if (!this.authorized || !this.board.admission.claim(this)) {
-          this.send(
+        if (!this.claim()) {
+          this.refuse(
             encodeErr(d.tag, ErrorCode.UNAUTHORIZED, "no session: open it with HELLO token=... first"),
           );
           return;
@@ -214,12 +243,12 @@ export class Session {
         m.verb === "HELLO"
           ? "wrong or missing token: open the session with HELLO token=..."
           : "no session: open it with HELLO token=... first";
-      this.send(encodeErr(m.tag, ErrorCode.UNAUTHORIZED, msg));
+      this.refuse(encodeErr(m.tag, ErrorCode.UNAUTHORIZED, msg));
       return;
     }
     // One connection at a time owns the board (admission.ts); the others touch nothing of it.
-    if (!this.board.admission.claim(this)) {
-      this.send(
+    if (!this.claim()) {
+      this.refuse(
         encodeErr(m.tag, ErrorCode.BUSY, "the board is in use by another connection (one at a time)"),
       );
       return;
@@ -341,7 +370,7 @@ export class Session {
   }
 
   private reject(code: number, msg: string): void {
-    if (this.authorized && this.board.admission.claim(this)) this.board.pushError(code, msg);
+    if (this.claim()) this.board.pushError(code, msg);
     this.send(encodeEvent("REJECT", { code, msg }));
   }
 }

@@ -48,12 +48,15 @@ describe("an unauthenticated session leaves the board as it was", () => {
     const owner = open(board);
     expect(owner.send(1, "HELLO", { token: TOKEN }).kind).toBe("ok");
     const before = owner.send(2, "STAT");
+    const link = { rx: board.counters.rx, tx: board.counters.tx };
     const intruder = open(board);
     for (let i = 0; i < 40; i++)
       expect(intruder.send(i + 1, "NOP")).toMatchObject({ kind: "err", code: 403 });
     expect(intruder.send(99, "HELLO", { token: "wrong-token-1" })).toMatchObject({ kind: "err", code: 403 });
     intruder.raw("garbage without a checksum");
     expect(intruder.lines.at(-1)).toMatch(/^! REJECT code=101/);
+    // Nor the link counters: STAT rx/tx count the owner's bytes only.
+    expect(board.counters).toMatchObject(link);
     const after = owner.send(3, "STAT");
     expect(before.kind === "ok" && after.kind === "ok").toBe(true);
     if (before.kind !== "ok" || after.kind !== "ok") return;
@@ -81,11 +84,13 @@ describe("an unauthenticated session leaves the board as it was", () => {
     const board = new EmulatedBoard({ rows: 4, cols: 4, device: "linear", token: TOKEN });
     const owner = open(board);
     owner.send(1, "HELLO", { token: TOKEN });
+    const link = { rx: board.counters.rx, tx: board.counters.tx };
+    expect(link.rx).toBeGreaterThan(0);
     const other = open(board);
     expect(other.send(1, "HELLO", { token: TOKEN })).toMatchObject({ kind: "err", code: 402 });
     expect(other.send(2, "PULSE", { r: 0, c: 0, v: 2, w: 1e-4 })).toMatchObject({ kind: "err", code: 402 });
     other.raw("1 NOP*00000000");
-    expect(board.counters).toMatchObject({ pulses: 0, errors: 0 });
+    expect(board.counters).toMatchObject({ pulses: 0, errors: 0, ...link });
     // Once the owner's link closes, the other may take the board.
     owner.session.close();
     expect(other.send(3, "HELLO", { token: TOKEN }).kind).toBe("ok");
