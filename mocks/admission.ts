@@ -12,9 +12,7 @@
  * replay window, so two sessions sharing one array would break exactly-once execution (the same
  * tagged PULSE on two links runs twice) and see each other's errors and counters.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
-
-const digest = (s: string): Buffer => createHash("sha256").update(s, "latin1").digest();
+import { sameSecret, secretDigest } from "../firmware-protocol/secret-compare.ts";
 
 export class Admission<S extends object = object> {
   private owner: S | undefined;
@@ -22,7 +20,7 @@ export class Admission<S extends object = object> {
   private readonly want: Buffer | undefined;
 
   constructor(token: string | undefined) {
-    this.want = token === undefined ? undefined : digest(token);
+    this.want = token === undefined ? undefined : secretDigest(token);
   }
 
   /** True when sessions must present a token in HELLO. */
@@ -30,14 +28,9 @@ export class Admission<S extends object = object> {
     return this.want !== undefined;
   }
 
-  /**
-   * Compares fixed-length digests of the given and the board's token, so neither the time taken nor
-   * the answer depends on how long either is; a missing token is hashed too (as the empty string).
-   */
+  /** True when the given token is the board's (fixed-length digests compared: secret-compare.ts). */
   check(given: string | undefined): boolean {
-    if (this.want === undefined) return true;
-    const same = timingSafeEqual(digest(given ?? ""), this.want);
-    return same && given !== undefined;
+    return this.want === undefined || sameSecret(given, this.want);
   }
 
   /** True when `s` owns the board, taking it first when nobody does. */

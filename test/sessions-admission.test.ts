@@ -1,13 +1,15 @@
 /**
  * Sessions that are not admitted touch nothing of the board (issue 13 finding 4, issue 12 erratum on
  * several connections; PROTOCOL.md §3 "Connections"), and the token is compared as fixed-length
- * digests (finding 6).
+ * digests (finding 6), as is the live view's.
  */
 import { timingSafeEqual } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { describe, expect, it, vi } from "vitest";
 import { argInt, argToken, decodeLine, encodeRequest, type Message } from "../firmware-protocol/index.ts";
 import { Admission } from "../mocks/admission.ts";
 import { EmulatedBoard } from "../mocks/index.ts";
+import { Access } from "../src/view/access.ts";
 
 vi.mock("node:crypto", async (importOriginal) => {
   const real = await importOriginal<typeof import("node:crypto")>();
@@ -132,6 +134,19 @@ describe("the token check (finding 6)", () => {
     for (const wrong of ["short-tok", `${TOKEN}-and-longer`, "x".repeat(200)])
       expect(open(board).send(1, "HELLO", { token: wrong })).toMatchObject({ kind: "err", code: 403 });
     expect(compare).toHaveBeenCalledTimes(3);
+    for (const [x, y] of compare.mock.calls) expect([x.byteLength, y.byteLength]).toEqual([32, 32]);
+  });
+
+  it("the live view's token is compared the same way (login and Bearer)", () => {
+    const access = new Access(TOKEN, false);
+    const compare = vi.mocked(timingSafeEqual);
+    compare.mockClear();
+    expect(access.login(TOKEN)).toMatch(/^[0-9a-f]{48}$/);
+    for (const wrong of ["short-tok", `${TOKEN}-and-longer`]) expect(access.login(wrong)).toBeUndefined();
+    const bearer = (t: string) => ({ headers: { authorization: `Bearer ${t}` } }) as IncomingMessage;
+    expect(access.allowed(bearer(TOKEN))).toBe(true);
+    expect(access.allowed(bearer("x".repeat(300)))).toBe(false);
+    expect(compare).toHaveBeenCalledTimes(5);
     for (const [x, y] of compare.mock.calls) expect([x.byteLength, y.byteLength]).toEqual([32, 32]);
   });
 });

@@ -5,7 +5,7 @@
  * Channels are "SRCC": slot (1..6; 1 on a 708B), row letter A..H, two-digit column 01..12, e.g.
  * "1A01". Used here: channel.close / open / exclusiveclose / getclose, errorqueue.count / next /
  * clear, reset(), slot[N].interlock.state. Every change is followed by a look at the error queue,
- * so a refused crosspoint (forbidden, interlock open, no such channel) becomes XbarError 620
+ * so a refused crosspoint (forbidden, interlock open, no such channel) becomes XbarError 640 (INSTRUMENT_REFUSED)
  * (INSTRUMENT_REFUSED) naming the channels, and nothing is left closed by this driver.
  */
 import { XbarError } from "../../firmware-protocol/errors.ts";

@@ -6,9 +6,10 @@
  * cookie given once by `POST /login` with the token in the body. The token itself never travels in a
  * URL, so it does not land in access logs, browser history or stored links.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { ErrorCode, XbarError } from "../../firmware-protocol/index.ts";
+import { sameSecret, secretDigest } from "../../firmware-protocol/secret-compare.ts";
 
 export const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
 /** Name of the session cookie. */
@@ -37,23 +38,21 @@ export function checkListen(host: string, allowRemote: boolean | undefined, toke
     );
 }
 
-const same = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
 export class Access {
   private readonly sessions = new Set<string>();
+  /** SHA-256 of the token (compared as fixed-length digests: secret-compare.ts). */
+  private readonly want: Buffer | undefined;
 
   constructor(
-    private readonly token: string | undefined,
+    token: string | undefined,
     private readonly loopbackOnly: boolean,
-  ) {}
+  ) {
+    this.want = token === undefined ? undefined : secretDigest(token);
+  }
 
   /** Whether requests must prove they hold the token. */
   get required(): boolean {
-    return this.token !== undefined;
+    return this.want !== undefined;
   }
 
   /** Loopback binds: the Host header must be a loopback name (defeats DNS rebinding). */
@@ -64,16 +63,17 @@ export class Access {
   }
 
   allowed(req: IncomingMessage): boolean {
-    if (!this.token) return true;
+    const want = this.want;
+    if (!want) return true;
     const auth = req.headers.authorization;
-    if (auth?.startsWith("Bearer ") && same(auth.slice(7).trim(), this.token)) return true;
+    if (auth?.startsWith("Bearer ") && sameSecret(auth.slice(7).trim(), want)) return true;
     const sid = cookie(req, COOKIE);
     return sid !== undefined && this.sessions.has(sid);
   }
 
   /** Checks a presented token; on success returns a new session id for the cookie. */
   login(presented: string): string | undefined {
-    if (!this.token || !same(presented, this.token)) return undefined;
+    if (!this.want || !sameSecret(presented, this.want)) return undefined;
     const sid = randomBytes(24).toString("hex");
     this.sessions.add(sid);
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.values().next().value!);
