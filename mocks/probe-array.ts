@@ -11,10 +11,19 @@
  * the unselected lines the instrument gives (a single SMU behind a matrix floats them).
  */
 
-import type { Scheme } from "../firmware-protocol/index.ts";
-import { type ArgInput, type Args, argNumber, type Request } from "../firmware-protocol/index.ts";
+import {
+  COMMANDS,
+  type ReplyOf,
+  type Request,
+  type RequestOf,
+  type Scheme,
+  type Verb,
+} from "../firmware-protocol/index.ts";
 import { type BoardOptions, EmulatedBoard, HARD_LIMITS } from "./board.ts";
 import { isJob } from "./job.ts";
+
+/** The range of CFG's read integration time (the command table's). */
+const TREAD = COMMANDS.CFG.params.tread;
 
 export class ProbedArray {
   private readonly board: EmulatedBoard;
@@ -42,7 +51,8 @@ export class ProbedArray {
     return this.board.devices.gmax;
   }
 
-  private run(verb: string, args: ArgInput = {}): Args {
+  /** One request of the table executed on the array (scalar arguments only), its reply as the table types it. */
+  private run<V extends Verb>(verb: V, args: RequestOf<V>): ReplyOf<V> {
     const map = new Map<string, string>();
     for (const [k, v] of Object.entries(args)) if (v !== undefined) map.set(k, String(v));
     const req: Request = { kind: "request", tag: 0, verb, args: map };
@@ -55,9 +65,8 @@ export class ProbedArray {
       if (job.failure) throw job.failure;
       out = job.reply();
     }
-    const reply = new Map<string, string>();
-    for (const [k, v] of Object.entries(out)) if (typeof v === "number") reply.set(k, String(v));
-    return reply;
+    // The handler of `verb` made this reply (mocks/handlers.ts), typed by the same table.
+    return out as ReplyOf<V>;
   }
 
   /**
@@ -80,12 +89,12 @@ export class ProbedArray {
       const vmax = HARD_LIMITS.vmax;
       const amp = Math.max(-vmax, Math.min(vmax, v));
       this.run("PULSE", { r, c, v: amp, w, n });
-      const g = argNumber(this.run("CFG", { vread: 0.2, tread: 1e-9 }) && this.run("READ", { r, c }), "g");
-      return g * v;
+      this.run("CFG", { vread: 0.2, tread: TREAD.min });
+      return this.run("READ", { r, c }).g * v;
     }
-    const tread = Math.min(1e-2, Math.max(1e-9, seconds));
+    const tread = Math.min(TREAD.max, Math.max(TREAD.min, seconds));
     this.run("CFG", { vread: Math.abs(v), tread });
-    const g = argNumber(this.run("READ", { r, c }), "g");
+    const g = this.run("READ", { r, c }).g;
     if (seconds > tread) this.run("WAIT", { t: seconds - tread });
     return g * v;
   }

@@ -270,6 +270,7 @@ describe("the command table", () => {
       "mocks/handlers.ts",
       "drivers/crossbar-client.ts",
       "src/board/protocol-board.ts",
+      "mocks/probe-array.ts",
     ];
     // Range bounds of the table other than 0, 1 and infinities (86400, 65536, 1e-9, 0.01, …).
     const bounds = new Set<number>();
