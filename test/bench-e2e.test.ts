@@ -3,7 +3,7 @@
  * `xbar characterize`, `xbar program` and an example campaign on the bench board (emulated SMU +
  * matrix) and on the emulated ArC ONE over a socat pty pair (its own serial protocol on a real
  * serial device path); `xbar run --dry-run` and `xbar train` telling the time before starting; and a
- * reduced-size hybrid training on the bench board (in-process, on a pooled MNIST that fits a bench).
+ * reduced-size `xbar train --rule hybrid` on the bench board (in-process, MNIST pooled to fit a bench).
  *
  * The pty tests need socat: required when CI=true, skipped with a message elsewhere.
  */
@@ -12,11 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { serveArc1Serial } from "../mocks/arc1.ts";
-import { connect } from "../src/board/connect.ts";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
 import { main } from "../src/cli/main.ts";
-import { type Dataset, loadMnist } from "../src/learning/datasets/mnist.ts";
-import { trainResult } from "../src/learning/training/train.ts";
+import { loadMnist } from "../src/learning/datasets/mnist.ts";
+import type { TrainResult } from "../src/learning/training/train.ts";
 import { type PtyPair, startPtyPair, which } from "../tools/pty.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "xbar-bench-e2e-"));
@@ -125,44 +124,70 @@ describe("bench board (emulated SMU + 707B matrix)", () => {
     expect(r.code).toBe(1);
   });
 
-  it("hybrid training, reduced size, on the bench board", async () => {
+  it("xbar train --rule hybrid, reduced size, on the bench board", async () => {
     // MNIST's centre 20 x 20 pooled 10 x 10 to 2 x 2: 4 inputs, so layer 1 (5 x 2*2) fits a bench.
-    const pool = (d: Dataset): Dataset => {
-      const images = new Float32Array(d.count * 4);
-      for (let n = 0; n < d.count; n++)
-        for (let y = 0; y < 20; y++)
-          for (let x = 0; x < 20; x++)
-            images[n * 4 + Math.floor(y / 10) * 2 + Math.floor(x / 10)]! +=
-              d.images[n * 400 + y * 20 + x]! / 100;
-      return { images, labels: d.labels, count: d.count, inputs: 4 };
+    const r = await xbar([
+      "train",
+      "--rule",
+      "hybrid",
+      "--port",
+      "bench-emu://?rows=5&cols=4&device=agsi&seed=1",
+      "--pool",
+      "10",
+      "--hidden",
+      "2",
+      "--epochs",
+      "1",
+      "--images-per-epoch",
+      "8",
+      "--test-images",
+      "8",
+      "--json",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as Pick<TrainResult, "options" | "totals" | "transfers" | "epochs"> & {
+      confusion: number[][];
     };
-    const board = await connect("bench-emu://?rows=5&cols=4&device=agsi&seed=1");
-    try {
-      const events: string[] = [];
-      const r = await trainResult(
-        {
-          rule: "hybrid",
-          boards: [board],
-          train: pool(loadMnist("train", { limit: 100 })),
-          test: pool(loadMnist("test", { limit: 8 })),
-          hidden: 2,
-          epochs: 1,
-          imagesPerEpoch: 8,
-          testImages: 8,
-        },
-        (e) => {
-          if (e.type === "info") events.push(e.message);
-        },
-      );
-      expect(events.some((m) => m.includes("open-loop transfer"))).toBe(true);
-      expect(r.final.count).toBe(8);
-      // Every forward multiply of layer 1 is 20 single-device reads on this board.
-      expect(r.totals.reads).toBeGreaterThan(16 * 20);
-      expect(r.totals.pulses).toBeGreaterThan(0);
-      expect(r.transfers?.map((t) => t.method)).toEqual(["write-verify", "open-loop"]);
-    } finally {
-      await board.close();
-    }
+    expect(j.options).toMatchObject({ pool: 10, hidden: 2 });
+    expect(j.epochs.map((e) => e.phase)).toEqual(["pretrain (software)", "hybrid (layer 1 on the array)"]);
+    expect(j.confusion.flat().reduce((a, b) => a + b)).toBe(8); // the 8 test images
+    // Every forward multiply of layer 1 is 20 single-device reads on this board.
+    expect(j.totals.reads).toBeGreaterThan(16 * 20);
+    expect(j.totals.pulses).toBeGreaterThan(0);
+    expect(j.transfers?.map((t) => t.method)).toEqual(["write-verify", "open-loop"]);
+  });
+
+  it("--pool averages blocks of the crop: each pooled input is the mean of its pixels", () => {
+    const full = loadMnist("test", { limit: 3 });
+    const pooled = loadMnist("test", { limit: 3, pool: 5 });
+    expect(pooled.inputs).toBe(16);
+    for (let n = 0; n < 3; n++)
+      for (const [by, bx] of [
+        [0, 0],
+        [1, 2],
+        [3, 3],
+      ] as const) {
+        let sum = 0;
+        for (let y = 0; y < 5; y++)
+          for (let x = 0; x < 5; x++) sum += full.images[n * 400 + (by * 5 + y) * 20 + bx * 5 + x]!;
+        expect(pooled.images[n * 16 + by * 4 + bx]).toBeCloseTo(sum / 25, 5);
+      }
+  });
+
+  it("--pool that does not divide the crop is refused before anything is sent", async () => {
+    const r = await xbar([
+      "train",
+      "--rule",
+      "hybrid",
+      "--port",
+      "bench-emu://?rows=5&cols=4",
+      "--pool",
+      "3",
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^xbar: E608 BAD_INPUT: --pool 3 does not divide the 20-pixel crop: one of 1, 2, 4, 5, 10, 20$/m,
+    );
   });
 });
 

@@ -6,6 +6,7 @@ import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { composedTrainingNote } from "../board/estimate.ts";
+import { type Crop, poolsOf } from "../learning/datasets/mnist.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
 import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
 import type { RunView } from "../view/run-view.ts";
@@ -81,6 +82,12 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       new Option("--crop <px>", "20: centre 20x20 crop (400 inputs); 28: whole image")
         .choices(["20", "28"])
         .default("20"),
+    )
+    .option(
+      "--pool <k>",
+      "average k x k pixel blocks of the crop (a divisor of it): fewer inputs, for small arrays such as a bench or an ArC ONE (--crop 20 --pool 5: 16 inputs)",
+      intArg("--pool", 1, 28),
+      1,
     )
     .option("--seed <n>", "seed of initialisation and image order", intArg("--seed", 0, 2 ** 31 - 1), 1)
     .option("--lr <x>", "learning rate, or one per layer: 0.2,0.1", perLayerArg("--lr"), 0.1)
@@ -203,6 +210,11 @@ Examples:
         );
       if (o.transferScale !== undefined && o.rule !== "hybrid")
         throw new XbarError(ErrorCode.BAD_INPUT, "--transfer-scale applies to --rule hybrid only");
+      if (Number(o.crop) % o.pool !== 0)
+        throw new XbarError(
+          ErrorCode.BAD_INPUT,
+          `--pool ${o.pool} does not divide the ${o.crop}-pixel crop: one of ${poolsOf(Number(o.crop) as Crop).join(", ")}`,
+        );
       const urls: string[] =
         o.rule === "software"
           ? (o.port ?? [])
@@ -230,7 +242,12 @@ Examples:
         // Time told up front on boards that compose VMM from single reads (bench, ArC ONE).
         const images = o.epochs * (o.imagesPerEpoch + o.testImages);
         for (const b of boards) {
-          const note = composedTrainingNote(b, o.rule, [Number(o.crop) ** 2, o.hidden, 10], images);
+          const note = composedTrainingNote(
+            b,
+            o.rule,
+            [(Number(o.crop) / o.pool) ** 2, o.hidden, 10],
+            images,
+          );
           if (note) process.stderr.write(`xbar train: ${note}\n`);
         }
         const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
@@ -245,6 +262,7 @@ Examples:
             imagesPerEpoch: o.imagesPerEpoch,
             hidden: o.hidden,
             crop: Number(o.crop) as 20 | 28,
+            pool: o.pool,
             seed: o.seed,
             lr: o.lr,
             lrDecay: o.lrDecay,

@@ -3,7 +3,9 @@
  * 10 000 test images of 28 x 28 pixels), read with our own IDX loader.
  *
  * `crop: 20` keeps the centre 20 x 20 pixels (400 inputs, as in the Lim et al. 400-100-10 network);
- * `crop: 28` keeps the whole image (784 inputs). Pixels are scaled to [0, 1].
+ * `crop: 28` keeps the whole image (784 inputs). Pixels are scaled to [0, 1]. `pool: k` averages
+ * k x k blocks of the crop (a divisor of it), for arrays too small for 400 inputs: a bench of an SMU
+ * and a switching matrix, a 32 x 32 ArC ONE (`crop: 20, pool: 5` gives 4 x 4 = 16 inputs).
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -36,13 +38,22 @@ const FILES = {
   test: ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
 } as const;
 
+/** The pooling factors a crop allows (the divisors of its side). */
+export const poolsOf = (crop: Crop): number[] =>
+  Array.from({ length: crop }, (_, i) => i + 1).filter((k) => crop % k === 0);
+
 /** Loads the training or test set; `limit` keeps the first images only. */
 export function loadMnist(
   split: "train" | "test",
-  { crop = 20, limit }: { crop?: Crop; limit?: number } = {},
+  { crop = 20, limit, pool = 1 }: { crop?: Crop; limit?: number; pool?: number } = {},
 ): Dataset {
   if (crop !== 20 && crop !== 28)
     throw new XbarError(ErrorCode.BAD_INPUT, `crop must be 20 or 28, not ${crop}`);
+  if (!poolsOf(crop).includes(pool))
+    throw new XbarError(
+      ErrorCode.BAD_INPUT,
+      `pool must divide the crop of ${crop}: one of ${poolsOf(crop).join(", ")}, not ${pool}`,
+    );
   const [imgFile, lblFile] = FILES[split];
   const img = parseIdx(readFileSync(join(dataDir(), imgFile)), imgFile);
   const lbl = parseIdx(readFileSync(join(dataDir(), lblFile)), lblFile);
@@ -65,5 +76,18 @@ export function loadMnist(
         images[dst + r * crop + c] = img.data[src + (r + off) * w + (c + off)]! / 255;
     }
   }
-  return { images, labels: lbl.data.slice(0, count), count, inputs };
+  const labels = lbl.data.slice(0, count);
+  return pool === 1 ? { images, labels, count, inputs } : { ...pooled(images, count, crop, pool), labels };
+}
+
+/** Averages `pool` x `pool` blocks of `count` square images of side `side`. */
+function pooled(images: Float32Array, count: number, side: number, pool: number) {
+  const s = side / pool;
+  const out = new Float32Array(count * s * s);
+  for (let n = 0; n < count; n++)
+    for (let y = 0; y < side; y++)
+      for (let x = 0; x < side; x++)
+        out[n * s * s + Math.floor(y / pool) * s + Math.floor(x / pool)]! +=
+          images[n * side * side + y * side + x]! / (pool * pool);
+  return { images: out, count, inputs: s * s };
 }

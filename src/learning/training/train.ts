@@ -44,6 +44,8 @@ export interface TrainOptions {
   imagesPerEpoch?: number;
   hidden?: number;
   crop?: Crop;
+  /** Average pool x pool blocks of the crop (mnist.ts); default 1, none. */
+  pool?: number;
   seed?: number;
   /** Learning rate per layer (or one for all); default 0.1. */
   lr?: number | number[];
@@ -200,6 +202,7 @@ async function run(
     imagesPerEpoch = 8000,
     hidden = 100,
     crop = 20,
+    pool = 1,
     seed = 1,
     lr = 0.1,
     testImages = 10000,
@@ -227,8 +230,8 @@ async function run(
   }
   const sslOpts = rule === "ssl" ? sslOptions(o.ssl) : undefined;
   const t0 = performance.now();
-  const trainSet = o.train ?? loadMnist("train", { crop });
-  const testSet = o.test ?? loadMnist("test", { crop, limit: testImages });
+  const trainSet = o.train ?? loadMnist("train", { crop, pool });
+  const testSet = o.test ?? loadMnist("test", { crop, pool, limit: testImages });
   if (imagesPerEpoch > trainSet.count)
     throw new XbarError(
       ErrorCode.BAD_INPUT,
@@ -404,6 +407,7 @@ async function run(
       imagesPerEpoch,
       hidden,
       crop,
+      pool,
       seed,
       lr,
       lrDecay,
