@@ -64,6 +64,14 @@ export class EmulatedArc1 {
     this.array = new ProbedArray({ ...opts, rows, cols });
   }
 
+  /**
+   * Idle: no job received in part or running, and no device selected for manual pulses (job 02);
+   * what a host leaves after an abort (for tests: the real board has no such query).
+   */
+  get idle(): boolean {
+    return this.job === undefined && this.selected === undefined;
+  }
+
   /** Lets the array's virtual clock follow the wall clock (host waits between jobs). */
   private follow(): void {
     const now = (Date.now() - this.t0) / 1000;

@@ -14,10 +14,12 @@ import { lastValueFrom, take, toArray } from "rxjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { XbarError } from "../firmware-protocol/errors.ts";
 import { ErrorCode } from "../firmware-protocol/index.ts";
+import { arc1InProcess, type EmulatedArc1 } from "../mocks/arc1.ts";
 import { EmulatedBench, serveBenchTcp } from "../mocks/bench.ts";
 import type { BenchBoard } from "../src/board/bench-board.ts";
 import { type Board, OPERATIONS } from "../src/board/board.ts";
 import { connect } from "../src/board/connect.ts";
+import { connectArc1 } from "../src/board/connect-arc1.ts";
 import { characterize, programVerify, retention } from "../src/pipelines/index.ts";
 
 const GMIN = 3.0769e-9;
@@ -38,6 +40,9 @@ interface Target {
   /** Instruments idle after an abort: SMU output off and all crosspoints open, where that applies. */
   idle?: (b: Board) => Promise<void>;
 }
+
+/** The emulated ArC ONE of the last ArC ONE target opened. */
+let lastArc1: EmulatedArc1 | undefined;
 
 const benchIdle = async (b: Board) => {
   const s = await (b as BenchBoard).instrumentState();
@@ -69,8 +74,17 @@ const TARGETS: Target[] = [
   },
   {
     name: "ArC ONE (arc1-emu://)",
-    open: () => connect("arc1-emu://?rows=4&cols=4&device=agsi&seed=1"),
+    // As connect("arc1-emu://?rows=4&cols=4&device=agsi&seed=1"), keeping the emulator to look at.
+    open: () =>
+      connectArc1("arc1-emu://?rows=4&cols=4&device=agsi&seed=1", {
+        arc1: () => {
+          const link = arc1InProcess({ rows: 4, cols: 4, device: "agsi", seed: 1 });
+          lastArc1 = link.arc1;
+          return { host: link.host, technology: link.arc1.array.technology };
+        },
+      }),
     composed: true,
+    idle: async () => expect(lastArc1?.idle).toBe(true),
   },
 ];
 
