@@ -5,7 +5,8 @@
  * - the MCU build's flash and RAM use (make -C firmware mcu), also at 32 x 32 and 128 x 128;
  * - the host build's time to build from clean (make -C firmware clean host), and the ASan build's;
  * - the line fuzzer against the ASan+UBSan build on a pty, differentially against the emulator
- *   (30 000 lines: three seeds of 10 000, each on a fresh process), with the firmware's resident size
+ *   (30 000 lines: three seeds of 10 000, each on a fresh process, a board speaking the 1.1 wire:
+ *   --dac 8 --adc 10), with the firmware's resident size
  *   a quarter into the run (the replay window filled) and at the end;
  * - the agsi physics: 2 000 pulse trains read back, compared with the emulator;
  * - the exactly-once soak through a faulty link (600 commands, 3 % dropped and 3 % corrupted lines).
@@ -64,7 +65,8 @@ const mcuSizes = [mcuBuild(32, 6144), mcuBuild(128, 24576)];
 
 // Fuzzing: three seeds of 10 000 lines, each on a fresh ASan+UBSan firmware process (the emulator it
 // is compared with starts fresh too).
-const fuzzBoard = { rows: 8, cols: 8, device: "linear", seed: 1 };
+// The board speaks the 1.1 wire (IDN dac= adc=), so quantised replies and held vectors are compared too.
+const fuzzBoard = { rows: 8, cols: 8, device: "linear", seed: 1, dac: 8, adc: 10 };
 const fuzz = [];
 for (const seed of [7, 11, 13]) {
   const asan = await startFirmware(await buildFirmware("asan"), fuzzBoard);

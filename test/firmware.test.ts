@@ -47,7 +47,8 @@ describe.skipIf(skip)("reference firmware (C)", () => {
   });
 
   describe("fuzzed lines into the ASan+UBSan build on a pty", () => {
-    const board = { rows: 8, cols: 8, device: "linear", seed: 1 };
+    // A board that speaks the 1.1 wire: quantised replies (q=1) and held vectors (x=last) are compared too.
+    const board = { rows: 8, cols: 8, device: "linear", seed: 1, dac: 8, adc: 10 };
     let fw: RunningFirmware;
     let link: Transport;
 

@@ -57,6 +57,9 @@ export interface FirmwareOptions {
   timescale?: number;
   /** Compliance trips (--trip), as the emulator's complianceTrip (`trip=1`). */
   trip?: boolean;
+  /** Bits of the DAC and ADC (--dac, --adc; both or neither): the 1.1 wire, as the emulator's `dac`/`adc`. */
+  dac?: number;
+  adc?: number;
 }
 
 export interface RunningFirmware {
@@ -91,6 +94,8 @@ export async function startFirmware(binary: string, opts: FirmwareOptions): Prom
         String(opts.seed),
         ...(opts.timescale ? ["--timescale", String(opts.timescale)] : []),
         ...(opts.trip ? ["--trip"] : []),
+        ...(opts.dac !== undefined ? ["--dac", String(opts.dac)] : []),
+        ...(opts.adc !== undefined ? ["--adc", String(opts.adc)] : []),
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );

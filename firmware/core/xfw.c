@@ -18,6 +18,8 @@ _Static_assert(sizeof(struct xfw_core) <= XFW_CORE_RAM_BUDGET,
 _Static_assert(XFW_MAX_LINE >= 1024, "IDN maxline below 1 KiB leaves no room for a pulse list");
 _Static_assert(XFW_REPLAY_SLOT >= 160, "a replay slot must hold every reply of a programming command");
 _Static_assert(XFW_ERRQ_DEPTH <= 255, "the queue's size fits its counters");
+_Static_assert(16 * XFW_MAX_DIM <= XFW_MAX_LINE, "a q=1 VMM reply is collected in the line buffer (xfw_wire.c)");
+_Static_assert(XFW_HELD_BLOCKS <= 255 && XFW_MAX_DIM <= 65535, "held keys fit their fields");
 
 void xfw_default_config(void) {
   const xfw_limits *h = &xfw_hal_info()->hard;
@@ -45,6 +47,8 @@ void xfw_init(unsigned minor) {
   xfw_input_clear();
   xfw_clear_replay();
   xfw.replay_seq = 0;
+  xfw_held_clear();
+  xfw.qon = 0;
   xfw_errq_clear();
   xfw_clear_counters();
   xfw.boots = 0;

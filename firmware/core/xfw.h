@@ -83,6 +83,11 @@ typedef struct {
   char reply[XFW_REPLAY_SLOT];
 } xfw_replay_slot;
 
+/* A block of the array (r0, c0, nr, nc), the key of a held vector. */
+typedef struct {
+  uint16_t r0, c0, nr, nc;
+} xfw_block_key;
+
 typedef struct {
   uint16_t code;
   char msg[XFW_ERRQ_MSG];
@@ -129,6 +134,15 @@ struct xfw_core {
   /* base64 of a packed array being written: up to 2 pending bytes */
   uint8_t b64[3];
   uint8_t b64_len;
+  /* 1.1 wire (xfw_wire.c): the float32 values of a q=1 reply, collected in the line buffer until they
+   * are quantised; the held VMM inputs, oldest first, one after the other in `held` */
+  uint8_t *qbuf;
+  const char *qkey;
+  uint32_t qn;
+  uint8_t qon;
+  uint8_t held_n;
+  xfw_block_key held_key[XFW_HELD_BLOCKS];
+  float held[XFW_HELD_FLOATS];
 };
 
 extern struct xfw_core xfw;

@@ -78,15 +78,20 @@ int xfw_arg_token(const xfw_request *r, const char *key, const char **out, const
 int xfw_arg_packed(const xfw_request *r, const char *key, xfw_ptype type, long length, xfw_packed *out) {
   const xfw_arg *a;
   TRY(required(r, key, &a));
-  if (xfw_packed_type(a->val, a->vlen) == XFW_NOT_PACKED)
-    return xfw_fail(XFW_BAD_ARGUMENT, "%s: not a packed array: %.16s", key, a->val);
   const char *err = xfw_packed_decode(a->val, a->vlen, out);
   if (err) return xfw_fail(XFW_BAD_ARGUMENT, "%s: %s", key, err);
-  if (out->type != type)
+  /* A quantised array (1.1) stands for float32 values: it is read as them, wherever f32 is asked. */
+  if (out->scale > 0 && type != XFW_F32)
+    return xfw_fail(XFW_BAD_ARGUMENT, "%s must be a packed %s array, not quantised", key, xfw_ptype_name[type]);
+  if (out->scale == 0 && out->type != type)
     return xfw_fail(XFW_BAD_ARGUMENT, "%s must be a packed %s array, not %s", key, xfw_ptype_name[type],
                     xfw_ptype_name[out->type]);
-  if (length >= 0 && out->n != (unsigned long)length)
-    return xfw_fail(XFW_BAD_ARGUMENT, "%s has %lu elements, expected %ld", key, (unsigned long)out->n, length);
+  return length >= 0 ? xfw_check_length(key, out, length) : 0;
+}
+
+int xfw_check_length(const char *key, const xfw_packed *p, long length) {
+  if (p->n != (unsigned long)length)
+    return xfw_fail(XFW_BAD_ARGUMENT, "%s has %lu elements, expected %ld", key, (unsigned long)p->n, length);
   return 0;
 }
 
@@ -95,15 +100,45 @@ int xfw_arg_scalar_or_packed(const xfw_request *r, const char *key, xfw_ptype ty
   const xfw_arg *a = xfw_arg_find(r, key);
   p->n = 0;
   p->bytes = NULL;
-  if (a && xfw_packed_type(a->val, a->vlen) != XFW_NOT_PACKED) return xfw_arg_packed(r, key, type, length, p);
+  p->scale = 0;
+  if (a && xfw_is_packed(a->val, a->vlen)) return xfw_arg_packed(r, key, type, length, p);
   return xfw_arg_num(r, key, scalar, fallback);
 }
 
-int xfw_arg_block(const xfw_request *r, double b[4]) {
+int xfw_arg_block_parse(const xfw_request *r, double b[4]) {
   TRY(xfw_arg_int(r, "r0", &b[0], NULL));
   TRY(xfw_arg_int(r, "c0", &b[1], NULL));
   TRY(xfw_arg_int(r, "nr", &b[2], NULL));
-  TRY(xfw_arg_int(r, "nc", &b[3], NULL));
+  return xfw_arg_int(r, "nc", &b[3], NULL);
+}
+
+/* A static range of the command table, worded as checkRange (firmware-protocol/request.ts). */
+int xfw_check_range(const char *key, double v, double lo, double hi, int open, const char *unit) {
+  int open_lo = open & XFW_OPEN_MIN, open_hi = open & XFW_OPEN_MAX;
+  if ((open_lo ? v > lo : v >= lo) && (open_hi ? v < hi : v <= hi)) return 0;
+  const char *u = unit ? unit : "", *sp = unit ? " " : "";
+  char what[64];
+  if (isinf(lo) && isinf(hi)) snprintf(what, sizeof what, "must be finite");
+  else if (isinf(hi)) snprintf(what, sizeof what, "must be %s %s%s%s", open_lo ? ">" : ">=", xfw_js6(lo), sp, u);
+  else if (isinf(lo)) snprintf(what, sizeof what, "must be %s %s%s%s", open_hi ? "<" : "<=", xfw_js6(hi), sp, u);
+  else
+    snprintf(what, sizeof what, "outside %s%s, %s%s%s%s", open_lo ? "(" : "[", xfw_js6(lo), xfw_js6(hi),
+             open_hi ? ")" : "]", sp, u);
+  return xfw_fail(XFW_BAD_ARGUMENT, "%s=%s%s%s %s", key, xfw_js6(v), sp, u, what);
+}
+
+/* One of the table's tokens, worded as checkRequest: "mode foo is not one of count, sign". */
+int xfw_check_choice(const char *key, const char *v, const char *const *choices, int *index) {
+  char all[64] = "";
+  for (int i = 0; choices[i]; i++) {
+    if (strcmp(v, choices[i]) == 0) return *index = i, 0;
+    snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? ", " : "", choices[i]);
+  }
+  return xfw_fail(XFW_BAD_ARGUMENT, "%s %s is not one of %s", key, v, all);
+}
+
+int xfw_arg_block(const xfw_request *r, double b[4]) {
+  TRY(xfw_arg_block_parse(r, b));
   return xfw_check_address(b[0], b[1], b[2], b[3]);
 }
 

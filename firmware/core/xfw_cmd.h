@@ -7,6 +7,7 @@
 #include "xfw.h"
 #include "xfw_codec.h"
 #include "xfw_out.h"
+#include "xfw_wire.h"
 
 #define TRY(x)            \
   do {                    \
@@ -46,8 +47,16 @@ int xfw_arg_packed(const xfw_request *r, const char *key, xfw_ptype type, long l
 /* A number for every entry, or a packed array of `length` (p->n = 0 when a number was given). */
 int xfw_arg_scalar_or_packed(const xfw_request *r, const char *key, xfw_ptype type, long length,
                              const double *fallback, double *scalar, xfw_packed *p);
-/* The block arguments r0 c0 nr nc, checked against the array. */
+/* 203 unless a packed array has `length` elements. */
+int xfw_check_length(const char *key, const xfw_packed *p, long length);
+/* The block arguments r0 c0 nr nc, checked against the array; or only parsed (the address later). */
 int xfw_arg_block(const xfw_request *r, double b[4]);
+int xfw_arg_block_parse(const xfw_request *r, double b[4]);
+/* The table's static ranges and choices, in its words (request.ts checkRange): `open` is a set of
+ * XFW_OPEN_MIN / XFW_OPEN_MAX, `unit` NULL or "V", "s", ...; `choices` NULL-terminated. */
+enum { XFW_OPEN_MIN = 1, XFW_OPEN_MAX = 2 };
+int xfw_check_range(const char *key, double v, double lo, double hi, int open, const char *unit);
+int xfw_check_choice(const char *key, const char *v, const char *const *choices, int *index);
 
 /* ---- the safety envelope (firmware-protocol/envelope.ts) ---- */
 xfw_limits xfw_limits_now(void);

@@ -1,4 +1,5 @@
 /* Control commands (PROTOCOL.md §6): NOP HELLO IDN LIM CFG WAIT CLK STAT ERRQ ABORT RESET. */
+#include <math.h>
 #include <string.h>
 
 #include "xfw_cmd.h"
@@ -11,6 +12,7 @@ int xfw_cmd_nop(const xfw_request *r) {
 
 int xfw_cmd_hello(const xfw_request *r) {
   (void)r; /* the replay window was emptied on receipt (xfw.c); this board requires no token */
+  xfw_held_clear(); /* a new session holds no vectors */
   xfw_ok();
   xfw_out_num("proto", XFW_PROTOCOL);
   xfw_out_token("fw", XFW_VERSION);
@@ -42,6 +44,10 @@ int xfw_cmd_idn(const xfw_request *r) {
     xfw_out_token("timing", in->timing);
     xfw_out_num("minor", xfw.minor);
   }
+  if (in->dac_bits) { /* the 1.1 wire (xfw_wire.c) */
+    xfw_out_uint("dac", in->dac_bits);
+    xfw_out_uint("adc", in->adc_bits);
+  }
   return 0;
 }
 
@@ -61,7 +67,7 @@ int xfw_cmd_lim(const xfw_request *r) {
   return 0;
 }
 
-static const char *const SCHEME_NAMES[] = {"V/2", "V/3", "FLOAT"};
+static const char *const SCHEME_NAMES[] = {"V/2", "V/3", "FLOAT", NULL};
 
 static void put_cfg(const xfw_cfg *c) {
   xfw_out_num("vread", c->vread);
@@ -74,46 +80,53 @@ static void put_cfg(const xfw_cfg *c) {
   xfw_out_num("emax", c->emax);
 }
 
+static const char *const NARROW_KEYS[] = {"vmax", "wmax", "nmax", "emax"};
+static const char *const NARROW_UNITS[] = {"V", "s", NULL, "J"};
+
+/* CFG's arguments, each parsed when given (a copy of the configuration otherwise). */
+static int cfg_parse(const xfw_request *r, xfw_cfg *next, const char **scheme) {
+  double *narrow[] = {&next->vmax, &next->wmax, &next->nmax, &next->emax};
+  *scheme = NULL;
+  if (xfw_arg_find(r, "vread")) TRY(xfw_arg_num(r, "vread", &next->vread, NULL));
+  if (xfw_arg_find(r, "scheme")) TRY(xfw_arg_token(r, "scheme", scheme, NULL));
+  if (xfw_arg_find(r, "cc")) TRY(xfw_arg_num(r, "cc", &next->cc, NULL));
+  if (xfw_arg_find(r, "tread")) TRY(xfw_arg_num(r, "tread", &next->tread, NULL));
+  for (int i = 0; i < 4; i++) {
+    if (!xfw_arg_find(r, NARROW_KEYS[i])) continue;
+    TRY(i == 2 ? xfw_arg_int(r, NARROW_KEYS[i], narrow[i], NULL) : xfw_arg_num(r, NARROW_KEYS[i], narrow[i], NULL));
+  }
+  return 0;
+}
+
+/* The table's ranges, then the envelope and the narrowing (308), in the table's order. */
+static int cfg_check(const xfw_request *r, xfw_cfg *next, const char *scheme) {
+  const xfw_limits *hard = &xfw_hal_info()->hard;
+  const double *narrow[] = {&next->vmax, &next->wmax, &next->nmax, &next->emax};
+  const double lim[] = {hard->vmax, hard->wmax, hard->nmax, hard->emax};
+  int found;
+  if (scheme) TRY(xfw_check_choice("scheme", scheme, SCHEME_NAMES, &found));
+  if (scheme) next->scheme = (xfw_bias)found;
+  if (xfw_arg_find(r, "tread")) TRY(xfw_check_range("tread", next->tread, 1e-9, 1e-2, 0, "s"));
+  for (int i = 0; i < 4; i++)
+    if (xfw_arg_find(r, NARROW_KEYS[i]))
+      TRY(xfw_check_range(NARROW_KEYS[i], *narrow[i], 0, INFINITY, XFW_OPEN_MIN, NARROW_UNITS[i]));
+  if (xfw_arg_find(r, "vread")) TRY(xfw_check_read_voltage(hard, next->vread));
+  if (xfw_arg_find(r, "cc")) TRY(xfw_check_compliance(hard, next->cc));
+  for (int i = 0; i < 4; i++)
+    if (xfw_arg_find(r, NARROW_KEYS[i]) && *narrow[i] > lim[i])
+      return xfw_fail(XFW_WIDEN_REFUSED, "%s=%s would widen the board's limit of %s", NARROW_KEYS[i],
+                      xfw_js(*narrow[i]), xfw_js(lim[i]));
+  return 0;
+}
+
 /* All arguments are validated before any is applied. */
 int xfw_cmd_cfg(const xfw_request *r) {
-  const xfw_limits *hard = &xfw_hal_info()->hard;
   xfw_cfg next = xfw.cfg;
-  if (xfw_arg_find(r, "vread")) {
-    TRY(xfw_arg_num(r, "vread", &next.vread, NULL));
-    TRY(xfw_check_read_voltage(hard, next.vread));
-  }
-  if (xfw_arg_find(r, "scheme")) {
-    const char *s;
-    TRY(xfw_arg_token(r, "scheme", &s, NULL));
-    int found = -1;
-    for (int i = 0; i < 3; i++)
-      if (strcmp(s, SCHEME_NAMES[i]) == 0) found = i;
-    if (found < 0) return xfw_fail(XFW_BAD_ARGUMENT, "scheme %s is not one of V/2, V/3, FLOAT", s);
-    next.scheme = (xfw_bias)found;
-  }
-  if (xfw_arg_find(r, "cc")) {
-    TRY(xfw_arg_num(r, "cc", &next.cc, NULL));
-    TRY(xfw_check_compliance(hard, next.cc));
-  }
-  if (xfw_arg_find(r, "tread")) {
-    TRY(xfw_arg_num(r, "tread", &next.tread, NULL));
-    if (!(next.tread >= 1e-9 && next.tread <= 1e-2))
-      return xfw_fail(XFW_BAD_ARGUMENT, "tread outside [1e-9, 1e-2] s");
-  }
-  static const char *const KEYS[] = {"vmax", "wmax", "nmax", "emax"};
-  double *dst[] = {&next.vmax, &next.wmax, &next.nmax, &next.emax};
-  const double lim[] = {hard->vmax, hard->wmax, hard->nmax, hard->emax};
-  for (int i = 0; i < 4; i++) {
-    if (!xfw_arg_find(r, KEYS[i])) continue;
-    double v;
-    TRY(i == 2 ? xfw_arg_int(r, KEYS[i], &v, NULL) : xfw_arg_num(r, KEYS[i], &v, NULL));
-    if (!(v > 0)) return xfw_fail(XFW_BAD_ARGUMENT, "%s must be positive", KEYS[i]);
-    if (v > lim[i])
-      return xfw_fail(XFW_WIDEN_REFUSED, "%s=%s would widen the board's limit of %s", KEYS[i], xfw_js(v),
-                      xfw_js(lim[i]));
-    *dst[i] = v;
-  }
-  if (next.wmax < hard->wmin) return xfw_fail(XFW_BAD_ARGUMENT, "wmax below the shortest pulse the board makes");
+  const char *scheme;
+  TRY(cfg_parse(r, &next, &scheme));
+  TRY(cfg_check(r, &next, scheme));
+  if (next.wmax < xfw_hal_info()->hard.wmin)
+    return xfw_fail(XFW_BAD_ARGUMENT, "wmax below the shortest pulse the board makes");
   xfw.cfg = next;
   xfw_ok();
   put_cfg(&next);
@@ -123,7 +136,7 @@ int xfw_cmd_cfg(const xfw_request *r) {
 int xfw_cmd_wait(const xfw_request *r) {
   double t;
   TRY(xfw_arg_num(r, "t", &t, NULL));
-  if (!(t >= 0 && t <= 86400)) return xfw_fail(XFW_BAD_ARGUMENT, "wait %s s outside [0, 86400] s", xfw_js(t));
+  TRY(xfw_check_range("t", t, 0, 86400, 0, "s"));
   if (xfw_hal_wait(t) == XFW_ABORTED)
     return xfw_fail(XFW_ABORTED, "t=%s wait aborted; the array is idle", xfw_js(xfw_hal_clock()));
   xfw_ok();
@@ -142,8 +155,7 @@ int xfw_cmd_stat(const xfw_request *r) {
   double clear;
   const double no = 0;
   TRY(xfw_arg_int(r, "clear", &clear, &no));
-  if (clear != 0 && clear != 1 && xfw.minor)
-    return xfw_fail(XFW_BAD_ARGUMENT, "clear=%s outside [0, 1]", xfw_js6(clear)); /* the table's range words */
+  if (xfw.minor) TRY(xfw_check_range("clear", clear, 0, 1, 0, NULL)); /* 1.0 took any integer */
   xfw_counters c = xfw.cnt;
   if (clear != 0) xfw_clear_counters();
   xfw_ok();
@@ -189,6 +201,7 @@ int xfw_cmd_reset(const xfw_request *r) {
   xfw_default_config();
   xfw_clear_counters();
   xfw_errq_clear();
+  xfw_held_clear();
   xfw_hal_clock_reset();
   xfw.boots++;
   xfw_clear_replay();

@@ -51,7 +51,7 @@ int xfw_cmd_pulse(const xfw_request *r) {
   TRY(xfw_arg_num(r, "w", &w, NULL));
   TRY(xfw_arg_int(r, "n", &n, &one));
   TRY(xfw_arg_int(r, "rd", &rd, &zero));
-  if (rd != 0 && rd != 1) return xfw_fail(XFW_BAD_ARGUMENT, "rd must be 0 or 1");
+  TRY(xfw_check_range("rd", rd, 0, 1, 0, NULL));
   TRY(xfw_check_address(row, col, 1, 1));
   xfw_limits lim = xfw_limits_now();
   TRY(check_pulse(&lim, v, w, n));
@@ -98,26 +98,37 @@ int xfw_cmd_plist(const xfw_request *r) {
   return 0;
 }
 
+/* The table's ranges of vp (> 0) and vn (< 0). */
 static int signs(double vp, double vn) {
-  if (!(vp > 0)) return xfw_fail(XFW_BAD_ARGUMENT, "vp must be positive");
-  if (!(vn < 0)) return xfw_fail(XFW_BAD_ARGUMENT, "vn must be negative");
-  return 0;
+  TRY(xfw_check_range("vp", vp, 0, INFINITY, XFW_OPEN_MIN, "V"));
+  return xfw_check_range("vn", vn, -INFINITY, 0, XFW_OPEN_MAX, "V");
+}
+
+/* The envelope of vp, vn and w (amplitude, amplitude, width). */
+static int check_train(const xfw_limits *l, double vp, double vn, double w) {
+  TRY(xfw_check_amplitude(l, vp));
+  TRY(xfw_check_amplitude(l, vn));
+  return xfw_check_width(l, w);
+}
+
+static int parse_vpvnw(const xfw_request *r, double *vp, double *vn, double *w) {
+  TRY(xfw_arg_num(r, "vp", vp, NULL));
+  TRY(xfw_arg_num(r, "vn", vn, NULL));
+  return xfw_arg_num(r, "w", w, NULL);
 }
 
 int xfw_cmd_pblk(const xfw_request *r) {
   double b[4], vp, vn, w;
   xfw_packed counts;
-  TRY(xfw_arg_block(r, b));
-  unsigned r0 = (unsigned)b[0], c0 = (unsigned)b[1], nr = (unsigned)b[2], nc = (unsigned)b[3];
-  TRY(xfw_arg_packed(r, "n", XFW_I16, (long)nr * nc, &counts));
-  TRY(xfw_arg_num(r, "vp", &vp, NULL));
-  TRY(xfw_arg_num(r, "vn", &vn, NULL));
-  TRY(xfw_arg_num(r, "w", &w, NULL));
+  TRY(xfw_arg_block_parse(r, b));
+  TRY(xfw_arg_packed(r, "n", XFW_I16, -1, &counts));
+  TRY(parse_vpvnw(r, &vp, &vn, &w));
   TRY(signs(vp, vn));
+  TRY(xfw_check_address(b[0], b[1], b[2], b[3]));
+  unsigned r0 = (unsigned)b[0], c0 = (unsigned)b[1], nr = (unsigned)b[2], nc = (unsigned)b[3];
+  TRY(xfw_check_length("n", &counts, (long)nr * nc));
   xfw_limits lim = xfw_limits_now();
-  TRY(xfw_check_amplitude(&lim, vp));
-  TRY(xfw_check_amplitude(&lim, vn));
-  TRY(xfw_check_width(&lim, w));
+  TRY(check_train(&lim, vp, vn, w));
   double total = 0, energy = 0;
   for (uint32_t i = 0; i < counts.n; i++) {
     double n = xfw_packed_get(&counts, i);
@@ -146,50 +157,73 @@ static double opu_count(double v, double th, int sign) {
   return v > 0 ? n : -n;
 }
 
-int xfw_cmd_opu(const xfw_request *r) {
-  double b[4], scale, vp, vn, w, th;
+typedef struct {
+  double vp, vn, w, scale, th;
+  int sign;
+} opu_args;
+
+/* OPU's scalars after x and d, parsed and in the table's ranges. */
+static int opu_scalars(const xfw_request *r, opu_args *o) {
+  static const char *const MODES[] = {"count", "sign", NULL};
   const double one = 1, half = 0.5;
-  xfw_packed x, d;
   const char *mode;
-  TRY(xfw_arg_block(r, b));
-  unsigned r0 = (unsigned)b[0], c0 = (unsigned)b[1], nr = (unsigned)b[2], nc = (unsigned)b[3];
-  TRY(xfw_arg_packed(r, "x", XFW_F32, nr, &x));
-  TRY(xfw_arg_packed(r, "d", XFW_F32, nc, &d));
-  TRY(xfw_arg_num(r, "scale", &scale, &one));
-  TRY(xfw_arg_num(r, "vp", &vp, NULL));
-  TRY(xfw_arg_num(r, "vn", &vn, NULL));
-  TRY(xfw_arg_num(r, "w", &w, NULL));
+  TRY(parse_vpvnw(r, &o->vp, &o->vn, &o->w));
+  TRY(xfw_arg_num(r, "scale", &o->scale, &one));
   TRY(xfw_arg_token(r, "mode", &mode, "count"));
-  TRY(xfw_arg_num(r, "th", &th, &half));
-  int sign = strcmp(mode, "sign") == 0;
-  if (!sign && strcmp(mode, "count") != 0)
-    return xfw_fail(XFW_BAD_ARGUMENT, "mode %s is not count or sign", mode);
-  TRY(signs(vp, vn));
-  if (!(th > 0) || !isfinite(scale)) return xfw_fail(XFW_BAD_ARGUMENT, "th must be positive and scale finite");
+  TRY(xfw_arg_num(r, "th", &o->th, &half));
+  TRY(signs(o->vp, o->vn));
+  TRY(xfw_check_range("scale", o->scale, -INFINITY, INFINITY, XFW_OPEN_MIN | XFW_OPEN_MAX, NULL));
+  TRY(xfw_check_choice("mode", mode, MODES, &o->sign));
+  return xfw_check_range("th", o->th, 0, INFINITY, XFW_OPEN_MIN, NULL);
+}
+
+/* The pulses of device (i, j): n = q(scale · x[i] · d[j]). */
+static double opu_n(const opu_args *o, const xfw_packed *x, const xfw_packed *d, unsigned i, unsigned j) {
+  return opu_count(o->scale * xfw_packed_get(x, i) * xfw_packed_get(d, j), o->th, o->sign);
+}
+
+/* Every count in the envelope and the energy bound, before any pulse (nothing applied on error). */
+static int opu_plan(const opu_args *o, const xfw_packed *x, const xfw_packed *d, double *total) {
   xfw_limits lim = xfw_limits_now();
-  TRY(xfw_check_amplitude(&lim, vp));
-  TRY(xfw_check_amplitude(&lim, vn));
-  TRY(xfw_check_width(&lim, w));
-  double total = 0, energy = 0;
-  for (unsigned i = 0; i < nr; i++) {
-    double xi = scale * xfw_packed_get(&x, i);
-    if (xi == 0) continue;
-    for (unsigned j = 0; j < nc; j++) {
-      double n = opu_count(xi * xfw_packed_get(&d, j), th, sign);
+  double energy = 0;
+  *total = 0;
+  for (unsigned i = 0; i < x->n; i++) {
+    if (o->scale * xfw_packed_get(x, i) == 0) continue;
+    for (unsigned j = 0; j < d->n; j++) {
+      double n = opu_n(o, x, d, i, j);
       if (n == 0) continue;
       TRY(xfw_check_count(&lim, fabs(n)));
-      total += fabs(n);
-      energy += xfw_pulse_bound(n > 0 ? vp : vn, w, fabs(n));
+      *total += fabs(n);
+      energy += xfw_pulse_bound(n > 0 ? o->vp : o->vn, o->w, fabs(n));
     }
   }
-  TRY(xfw_check_energy(&lim, energy));
+  return xfw_check_energy(&lim, energy);
+}
+
+int xfw_cmd_opu(const xfw_request *r) {
+  double b[4], total;
+  opu_args o;
+  xfw_packed x, d;
+  TRY(xfw_arg_block_parse(r, b));
+  const xfw_arg *xa = xfw_arg_find(r, "x");
+  int held = xa && strcmp(xa->val, "last") == 0; /* 1.1: the held input of the last VMM on the block */
+  if (!held) TRY(xfw_arg_packed(r, "x", XFW_F32, -1, &x));
+  TRY(xfw_arg_packed(r, "d", XFW_F32, -1, &d));
+  TRY(opu_scalars(r, &o));
+  TRY(xfw_check_address(b[0], b[1], b[2], b[3]));
+  unsigned r0 = (unsigned)b[0], c0 = (unsigned)b[1], nr = (unsigned)b[2], nc = (unsigned)b[3];
+  if (!held) TRY(xfw_check_length("x", &x, nr));
+  TRY(xfw_check_length("d", &d, nc));
+  xfw_limits lim = xfw_limits_now();
+  TRY(check_train(&lim, o.vp, o.vn, o.w));
+  if (held) TRY(xfw_held_input(r0, c0, nr, nc, &x));
+  TRY(opu_plan(&o, &x, &d, &total));
   xfw_run_begin(total);
   for (unsigned i = 0; i < nr; i++) {
-    double xi = scale * xfw_packed_get(&x, i);
-    if (xi == 0) continue;
+    if (o.scale * xfw_packed_get(&x, i) == 0) continue;
     for (unsigned j = 0; j < nc; j++) {
-      double n = opu_count(xi * xfw_packed_get(&d, j), th, sign);
-      if (n != 0) TRY(xfw_apply_pulses(r0 + i, c0 + j, n > 0 ? vp : vn, w, (unsigned)fabs(n)));
+      double n = opu_n(&o, &x, &d, i, j);
+      if (n != 0) TRY(xfw_apply_pulses(r0 + i, c0 + j, n > 0 ? o.vp : o.vn, o.w, (unsigned)fabs(n)));
     }
   }
   xfw_ok();
@@ -199,12 +233,13 @@ int xfw_cmd_opu(const xfw_request *r) {
 
 int xfw_cmd_fire(const xfw_request *r) {
   double b[4], v, t;
-  TRY(xfw_arg_block(r, b));
+  TRY(xfw_arg_block_parse(r, b));
   TRY(xfw_arg_num(r, "v", &v, NULL));
   TRY(xfw_arg_num(r, "t", &t, NULL));
+  TRY(xfw_check_range("t", t, 0, 1, XFW_OPEN_MIN, "s"));
+  TRY(xfw_check_address(b[0], b[1], b[2], b[3]));
   xfw_limits lim = xfw_limits_now();
   TRY(xfw_check_amplitude(&lim, v));
-  if (!(t > 0 && t <= 1)) return xfw_fail(XFW_BAD_ARGUMENT, "t=%s s outside (0, 1] s", xfw_js(t));
   const xfw_info *in = xfw_hal_info();
   if (!in->has_fire)
     return xfw_fail(XFW_BAD_ARGUMENT,

@@ -26,92 +26,6 @@ uint32_t xfw_crc32_update(uint32_t crc, const void *data, size_t len) {
 
 uint32_t xfw_crc32(const void *data, size_t len) { return xfw_crc32_update(0, data, len); }
 
-const char *const xfw_ptype_name[] = {"u8", "u16", "i16", "u32", "i32", "f32", "f64"};
-const unsigned xfw_ptype_size[] = {1, 2, 2, 4, 4, 4, 8};
-
-xfw_ptype xfw_packed_type(const char *val, size_t len) {
-  const char *colon = memchr(val, ':', len);
-  if (!colon || colon == val || colon - val > 3) return XFW_NOT_PACKED;
-  size_t n = (size_t)(colon - val);
-  for (int t = 0; t < 7; t++)
-    if (strlen(xfw_ptype_name[t]) == n && memcmp(val, xfw_ptype_name[t], n) == 0) return (xfw_ptype)t;
-  return XFW_NOT_PACKED;
-}
-
-static int b64val(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-const char *xfw_packed_decode(char *val, size_t len, xfw_packed *out) {
-  xfw_ptype t = xfw_packed_type(val, len);
-  if (t == XFW_NOT_PACKED) return "not a packed array";
-  size_t tl = strlen(xfw_ptype_name[t]) + 1;
-  const char *b = val + tl;
-  size_t n = len - tl;
-  size_t pad = 0;
-  while (pad < 2 && pad < n && b[n - 1 - pad] == '=') pad++;
-  if (n % 4 != 0) return "packed array is not valid base64";
-  for (size_t i = 0; i < n - pad; i++)
-    if (b64val(b[i]) < 0) return "packed array is not valid base64";
-  size_t bytes = n / 4 * 3 - pad;
-  uint8_t *o = (uint8_t *)val;
-  size_t w = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    uint32_t v = 0;
-    for (int j = 0; j < 4; j++) {
-      int d = b[i + j] == '=' ? 0 : b64val(b[i + j]);
-      v = (v << 6) | (uint32_t)d;
-    }
-    uint8_t three[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    for (int j = 0; j < 3 && w < bytes; j++) o[w++] = three[j];
-  }
-  static char msg[96];
-  if (bytes % xfw_ptype_size[t] != 0) {
-    snprintf(msg, sizeof msg, "packed %s array has %u bytes, not a multiple of %u", xfw_ptype_name[t],
-             (unsigned)bytes, xfw_ptype_size[t]);
-    return msg;
-  }
-  out->type = t;
-  out->bytes = o;
-  out->n = (uint32_t)(bytes / xfw_ptype_size[t]);
-  return NULL;
-}
-
-double xfw_packed_get(const xfw_packed *p, uint32_t i) {
-  unsigned s = xfw_ptype_size[p->type];
-  const uint8_t *b = p->bytes + (size_t)i * s;
-  uint64_t u = 0;
-  for (unsigned k = 0; k < s; k++) u |= (uint64_t)b[k] << (8 * k);
-  switch (p->type) {
-    case XFW_U8:
-    case XFW_U16:
-    case XFW_U32:
-      return (double)u;
-    case XFW_I16:
-      return (double)(int16_t)(uint16_t)u;
-    case XFW_I32:
-      return (double)(int32_t)(uint32_t)u;
-    case XFW_F32: {
-      uint32_t w = (uint32_t)u;
-      float f;
-      memcpy(&f, &w, 4);
-      return f;
-    }
-    case XFW_F64: {
-      double d;
-      memcpy(&d, &u, 8);
-      return d;
-    }
-    default:
-      return 0;
-  }
-}
-
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -222,7 +136,7 @@ static int parse_args(char *p, char *end, xfw_request *req, xfw_decoded *d) {
       discard(d, XFW_MALFORMED, "too many arguments");
       return 1;
     }
-    if (memchr(val, '%', vl) && xfw_packed_type(val, vl) == XFW_NOT_PACKED) {
+    if (memchr(val, '%', vl) && !xfw_is_packed(val, vl)) {
       long m = xfw_percent_decode(val, vl);
       if (m < 0) {
         discard_quoting(d, "key ", p, kl, 24, " has a bad percent-escape");

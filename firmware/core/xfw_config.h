@@ -67,6 +67,17 @@
 #define XFW_MAX_ARGS 24
 #endif
 
+/* The 1.1 wire (PROTOCOL.md §6): the inputs of the last VMMs (k=1) held for OPU x=last, one per block,
+ * for the last XFW_HELD_BLOCKS blocks (the spec's 16), in a pool of XFW_HELD_FLOATS float32 values
+ * shared by them (oldest dropped first). The default holds 16 blocks of full height; a smaller pool (the
+ * MCU build) drops blocks sooner, and the host, refused with 203, sends x again. */
+#ifndef XFW_HELD_BLOCKS
+#define XFW_HELD_BLOCKS 16
+#endif
+#ifndef XFW_HELD_FLOATS
+#define XFW_HELD_FLOATS (XFW_HELD_BLOCKS * XFW_MAX_ROWS)
+#endif
+
 /* The core's RAM budget in bytes (checked at compile time). */
 #ifndef XFW_CORE_RAM_BUDGET
 #define XFW_CORE_RAM_BUDGET 49152

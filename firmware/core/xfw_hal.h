@@ -47,6 +47,10 @@ typedef struct {
   double gmax;           /* conductance (S) bounding a pulse's energy: v^2 * gmax * w (LIM gmax=) */
   xfw_limits hard;
   int has_fire;          /* threshold-switch cells: FIRE is supported (xfw_hal_fire) */
+  /* Bits of the input DAC and of the sensing ADC, 1..16 (IDN dac= adc=, protocol 1.1), or 0 and 0 for a
+   * board that asks for float32 on the wire: one that reports them is sent quantised arrays, answers
+   * q=1 with quantised replies and holds VMM inputs for OPU x=last (PROTOCOL.md §6, "The 1.1 wire"). */
+  unsigned dac_bits, adc_bits;
 } xfw_info;
 
 const xfw_info *xfw_hal_info(void);

@@ -94,7 +94,7 @@ static const char *digits1(const char *s) {
   return s;
 }
 
-int xfw_num_parse(const char *s, double *out) {
+const char *xfw_num_scan(const char *s) {
   const char *p = s;
   if (*p == '-') p++;
   if (*p == '0') {
@@ -102,19 +102,23 @@ int xfw_num_parse(const char *s, double *out) {
   } else if (*p >= '1' && *p <= '9') {
     p = digits1(p);
   } else {
-    return 0;
+    return NULL;
   }
   if (*p == '.') {
     p = digits1(p + 1);
-    if (!p) return 0;
+    if (!p) return NULL;
   }
   if (*p == 'e') {
     p++;
     if (*p == '-' || *p == '+') p++;
     p = digits1(p);
-    if (!p) return 0;
   }
-  if (*p) return 0;
+  return p;
+}
+
+int xfw_num_parse(const char *s, double *out) {
+  const char *end = xfw_num_scan(s);
+  if (!end || *end) return 0;
   *out = strtod(s, NULL);
   return 1;
 }

@@ -14,6 +14,8 @@ int xfw_num_format6(double x, char *out);
 /* Parses a NUL-terminated protocol number (-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[-+]?[0-9]+)?); returns 0
  * when it is not one. */
 int xfw_num_parse(const char *s, double *out);
+/* The end of the number that starts s (the grammar above), or NULL when none does. */
+const char *xfw_num_scan(const char *s);
 /* JavaScript's Math.round. */
 double xfw_num_round(double x);
 

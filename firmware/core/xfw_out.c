@@ -86,7 +86,17 @@ void xfw_out_packed_begin(const char *k, xfw_ptype type) {
   xfw.b64_len = 0;
 }
 
-static void b64_byte(uint8_t b) {
+void xfw_out_quantised_begin(const char *k, xfw_ptype type, double scale) {
+  char b[XFW_NUM_BUF];
+  key(k);
+  xfw_out_str(xfw_ptype_name[type]);
+  xfw_out_bytes("@", 1);
+  xfw_out_bytes(b, (size_t)xfw_num_format(scale, b));
+  xfw_out_bytes(":", 1);
+  xfw.b64_len = 0;
+}
+
+void xfw_out_byte(uint8_t b) {
   xfw.b64[xfw.b64_len++] = b;
   if (xfw.b64_len < 3) return;
   uint32_t v = (uint32_t)xfw.b64[0] << 16 | (uint32_t)xfw.b64[1] << 8 | xfw.b64[2];
@@ -96,7 +106,7 @@ static void b64_byte(uint8_t b) {
 }
 
 void xfw_out_u32(uint32_t v) {
-  for (int i = 0; i < 4; i++) b64_byte((uint8_t)(v >> (8 * i)));
+  for (int i = 0; i < 4; i++) xfw_out_byte((uint8_t)(v >> (8 * i)));
 }
 
 void xfw_out_f32(float f) {

@@ -20,6 +20,9 @@ void xfw_out_token(const char *key, const char *s);
 void xfw_out_packed_begin(const char *key, xfw_ptype type);
 void xfw_out_f32(float f);
 void xfw_out_u32(uint32_t v);
+void xfw_out_byte(uint8_t b);
+/* the head of a quantised array (1.1): " key=type@scale:" */
+void xfw_out_quantised_begin(const char *key, xfw_ptype type, double scale);
 void xfw_out_packed_end(void);
 /* "*crc\n", sent */
 void xfw_out_end(void);

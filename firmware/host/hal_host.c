@@ -44,6 +44,7 @@ int hal_link_fd = 1;
 int hal_link_in_fd = -1; /* where xfw_hal_link_read takes bytes from (-1: nowhere, as in the vector tests) */
 double hal_timescale = 0;
 int hal_trip = 0;
+unsigned hal_dac_bits = 0, hal_adc_bits = 0; /* --dac, --adc: the 1.1 wire (0: float32 only) */
 
 /* The board time of the profile above (.timing): device selection, and settling per pulse. */
 #define SELECT_S 5e-6
@@ -95,6 +96,8 @@ int hal_host_start(unsigned rows, unsigned cols, const char *device, int32_t see
   info.rows = rows;
   info.cols = cols;
   info.gmax = p->gmax;
+  info.dac_bits = hal_dac_bits;
+  info.adc_bits = hal_adc_bits;
   clock_s = 0;
   return 0;
 }

@@ -19,11 +19,12 @@
 int hal_host_start(unsigned rows, unsigned cols, const char *device, int32_t seed);
 extern int hal_link_fd, hal_link_in_fd, hal_trip;
 extern double hal_timescale;
+extern unsigned hal_dac_bits, hal_adc_bits;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: xbar-fw PATH|- [--rows N] [--cols N] [--device NAME] [--seed N] [--protocol 1.1|1.0]\n"
-          "               [--timescale S] [--trip]\n"
+          "               [--timescale S] [--trip] [--dac BITS --adc BITS]\n"
           "  PATH     serial device to serve on (e.g. the board end of a socat pty pair); - = stdin/stdout\n"
           "  --rows, --cols  array size, 1..%d x 1..%d (default 64 x 64)\n"
           "  --device        %s (default agsi)\n"
@@ -31,7 +32,9 @@ static void usage(FILE *f) {
           "  --protocol      1.1 (default: announces ! BOOT when it starts) or 1.0 (answers as a 1.0 board)\n"
           "  --timescale     wall seconds per board second of pulse trains and WAITs, 0..1000 (default 0:\n"
           "                  at once); above 0 an ABORT stops them part-way, as the emulator's timescale\n"
-          "  --trip          compliance trips: a pulse above CFG cc is not applied, ERR 404 and ! FAULT\n",
+          "  --trip          compliance trips: a pulse above CFG cc is not applied, ERR 404 and ! FAULT\n"
+          "  --dac, --adc    bits of the input DAC and the sensing ADC, 1..16, both or neither (default\n"
+          "                  neither): IDN reports them and the board speaks the 1.1 wire (q=1, x=last)\n",
           XFW_MAX_ROWS, XFW_MAX_COLS, sim_preset_names());
 }
 
@@ -75,6 +78,11 @@ int main(int argc, char **argv) {
       }
       hal_timescale = t;
       i++;
+    } else if (!strcmp(a, "--dac") || !strcmp(a, "--adc")) {
+      long bits;
+      if (parse_int(a, v, 1, 16, &bits)) return 2;
+      *(a[2] == 'd' ? &hal_dac_bits : &hal_adc_bits) = (unsigned)bits;
+      i++;
     } else if (!strcmp(a, "--trip")) {
       hal_trip = 1;
     } else if (!strcmp(a, "--device")) {
@@ -101,6 +109,10 @@ int main(int argc, char **argv) {
   }
   if (!path) {
     usage(stderr);
+    return 2;
+  }
+  if (!hal_dac_bits != !hal_adc_bits) {
+    fprintf(stderr, "xbar-fw: give both --dac and --adc (bits of the converters), or neither\n");
     return 2;
   }
   if (!sim_preset_find(device)) {

@@ -54,6 +54,9 @@ static const xfw_info info = {
     .hard = {.vmax = 5, .wmin = 1e-6, .wmax = 1e-2, .nmax = 10000, .plmax = 1024, .vrmax = 1, .ccmax = 1e-3,
              .emax = 1},
     .has_fire = 0,
+    /* The 12-bit DAC1/DAC2 set the input voltages, the 12-bit ADC1 senses (the 1.1 wire). */
+    .dac_bits = 12,
+    .adc_bits = 12,
 };
 
 /* One bit per switch, 4 switches per line, shifted out MSB first (the last chip of the chain first). */

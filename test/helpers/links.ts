@@ -18,7 +18,8 @@
  * The pty link needs socat: when process.env.CI === "true" it is required (its tests fail when
  * socat is missing); elsewhere it is skipped with a message on the console. The firmware link also
  * needs make and a C compiler, on the same terms; it is built once per process (make -C firmware host)
- * and runs with EMU_OPTIONS, so the tests for the emulator's linear device hold for it too.
+ * and runs with EMU_OPTIONS, so the tests for the emulator's linear device hold for it too. A link
+ * opened with `{ wire: true }` adds WIRE_OPTIONS (the 1.1 wire) on every emulated board and the firmware.
  */
 import type { AddressInfo, Server, Socket } from "node:net";
 import { Duplex, PassThrough } from "node:stream";
@@ -40,7 +41,23 @@ export const EMU_OPTIONS = { rows: 16, cols: 16, device: "linear", seed: 7 } as 
 /** emu:// URL of a board with EMU_OPTIONS (connect() starts it in-process). */
 export const EMU_URL = `emu://?rows=${EMU_OPTIONS.rows}&cols=${EMU_OPTIONS.cols}&device=${EMU_OPTIONS.device}&seed=${EMU_OPTIONS.seed}`;
 
+/**
+ * The converters of a board that speaks the 1.1 wire (IDN dac= adc=: quantised arrays, q=1 replies,
+ * held vectors), for links opened with `{ wire: true }`; EMU_OPTIONS alone is a float32 board.
+ */
+export const WIRE_OPTIONS = { dac: 8, adc: 10 } as const satisfies BoardOptions;
+
 export type LinkMode = "raw" | "board";
+
+/** What to open besides EMU_OPTIONS: `wire` adds WIRE_OPTIONS (ignored by a real board). */
+export interface LinkOptions {
+  wire?: boolean;
+}
+
+const boardOptions = (o: LinkOptions = {}): BoardOptions =>
+  o.wire ? { ...EMU_OPTIONS, ...WIRE_OPTIONS } : EMU_OPTIONS;
+const emuUrl = (o: LinkOptions = {}) =>
+  o.wire ? `${EMU_URL}&dac=${WIRE_OPTIONS.dac}&adc=${WIRE_OPTIONS.adc}` : EMU_URL;
 
 export interface Link {
   /** The factory's name plus what was opened, for messages. */
@@ -59,7 +76,7 @@ export interface LinkFactory {
   readonly emulated: boolean;
   /** True when the host reaches the board through a serial device (a pty or a real port). */
   readonly serial: boolean;
-  open(mode: LinkMode): Promise<Link>;
+  open(mode: LinkMode, options?: LinkOptions): Promise<Link>;
 }
 
 /** Builds a Link; when `build` throws, what it already started is cleaned up before rethrowing. */
@@ -102,10 +119,10 @@ const inProcess: LinkFactory = {
   name: "in-process",
   emulated: true,
   serial: false,
-  open: (mode) =>
+  open: (mode, options) =>
     makeLink("in-process", mode, async (cleanup) => {
-      if (mode === "board") return { url: EMU_URL }; // connect() starts its own fresh emulator
-      const board = new EmulatedBoard(EMU_OPTIONS);
+      if (mode === "board") return { url: emuUrl(options) }; // connect() starts its own fresh emulator
+      const board = new EmulatedBoard(boardOptions(options));
       const [hostEnd, boardEnd] = duplexPair();
       const detach = serveStream(board, boardEnd);
       cleanup.add(() => {
@@ -113,7 +130,7 @@ const inProcess: LinkFactory = {
         boardEnd.destroy();
         hostEnd.destroy();
       });
-      return { url: EMU_URL, transport: new StreamTransport(hostEnd, "in-process", board.maxLine) };
+      return { url: emuUrl(options), transport: new StreamTransport(hostEnd, "in-process", board.maxLine) };
     }),
 };
 
@@ -131,9 +148,9 @@ const tcp: LinkFactory = {
   name: "tcp",
   emulated: true,
   serial: false,
-  open: (mode) =>
+  open: (mode, options) =>
     makeLink("tcp", mode, async (cleanup) => {
-      const server = await serveTcp(new EmulatedBoard(EMU_OPTIONS), { host: "127.0.0.1", port: 0 });
+      const server = await serveTcp(new EmulatedBoard(boardOptions(options)), { host: "127.0.0.1", port: 0 });
       const sockets = new Set<Socket>();
       server.on("connection", (s: Socket) => {
         sockets.add(s);
@@ -156,14 +173,14 @@ function ptyFactory(socat: string | undefined): LinkFactory {
     name: "pty",
     emulated: true,
     serial: true,
-    open: (mode) =>
+    open: (mode, options) =>
       makeLink("pty", mode, async (cleanup) => {
         if (!socat) {
           throw new Error("socat is not on PATH, but the pty link is required when CI=true: install socat");
         }
         const pty = await startPtyPair({ socat });
         cleanup.add(() => pty.stop());
-        const port = await serveSerial(new EmulatedBoard(EMU_OPTIONS), pty.boardPath);
+        const port = await serveSerial(new EmulatedBoard(boardOptions(options)), pty.boardPath);
         cleanup.add(
           () =>
             new Promise<void>((resolve, reject) => {
@@ -183,10 +200,13 @@ function firmwareFactory(missing: string | undefined): LinkFactory {
     name: "firmware",
     emulated: true,
     serial: true,
-    open: (mode) =>
+    open: (mode, options) =>
       makeLink("firmware", mode, async (cleanup) => {
         if (missing) throw new Error(`${missing}, but the firmware link is required when CI=true`);
-        const fw = await startFirmware(await buildFirmware("host"), EMU_OPTIONS);
+        const fw = await startFirmware(await buildFirmware("host"), {
+          ...EMU_OPTIONS,
+          ...(options?.wire ? WIRE_OPTIONS : {}),
+        });
         cleanup.add(() => fw.stop());
         return { url: fw.hostPath, transport: mode === "raw" ? await openSerial(fw.hostPath) : undefined };
       }),

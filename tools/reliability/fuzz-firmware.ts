@@ -38,7 +38,7 @@ export interface FuzzFirmwareOptions {
   /** Lines written before waiting for their replies; default 32. */
   batch?: number;
   /** The board both sides run (must match the firmware's command line). */
-  board: { rows: number; cols: number; device: string; seed: number };
+  board: { rows: number; cols: number; device: string; seed: number; dac?: number; adc?: number };
   /** Lines to send instead of generated ones (a differential run of chosen requests). */
   source?: string[];
   /** Called after every batch (e.g. to sample the firmware's memory). */

@@ -6,8 +6,9 @@
  *   mutated valid requests  (a byte flipped, dropped, inserted, cut; half re-framed with a good
  *                            checksum, so they reach the command parser and the envelope)
  *   structured requests     (valid framing, random tag, verb, keys and values: numbers at the edges,
- *                            NaN, Infinity, huge, packed arrays of wrong type or length, bad base64)
- *   valid requests          (every verb with plausible arguments)
+ *                            NaN, Infinity, huge, packed arrays of wrong type or length, bad base64,
+ *                            quantised arrays (1.1) with good and bad scales, `last`)
+ *   valid requests          (every verb with plausible arguments; 1.1: quantised inputs, q=1, x=last)
  *
  * For each line the property is: no exception escapes, exactly one well-formed line comes back — a
  * reply echoing the request's tag or a REJECT event — (plus the BOOT event a RESET announces), never
@@ -23,6 +24,7 @@ import {
   ErrorCode,
   encodeRequest,
   pack,
+  quantise,
   REPLAY_WINDOW,
 } from "../../firmware-protocol/index.ts";
 import { EmulatedBoard } from "../../mocks/index.ts";
@@ -48,6 +50,9 @@ const VERBS = Object.keys(COMMANDS);
 const validArgs = (rng: () => number): Record<string, ArgInput> => {
   const i = (n: number) => Math.floor(rng() * n);
   const k = 1 + i(6);
+  // Protocol 1.1: inputs quantised at 8 bits half of the time, q=1 replies, OPU on the held input.
+  const input = (data: number[]) => (i(2) ? quantise(data, 8) : { type: "f32" as const, data });
+  const q = i(3) === 0 ? 1 : undefined;
   return {
     NOP: {},
     HELLO: {},
@@ -55,10 +60,10 @@ const validArgs = (rng: () => number): Record<string, ArgInput> => {
     LIM: {},
     CFG: { vread: 0.1 + rng() * 0.5, scheme: ["V/2", "V/3", "FLOAT"][i(3)] },
     READ: { r: i(8), c: i(8) },
-    READROW: { r: i(8) },
-    READCOL: { c: i(8) },
-    READBLK: { r0: 0, c0: 0, nr: 1 + i(8), nc: 1 + i(8) },
-    READALL: {},
+    READROW: { r: i(8), q },
+    READCOL: { c: i(8), q },
+    READBLK: { r0: 0, c0: 0, nr: 1 + i(8), nc: 1 + i(8), q },
+    READALL: { q },
     PULSE: { r: i(8), c: i(8), v: rng() * 8 - 4, w: 1e-6, n: 1 + i(20), rd: i(2) },
     PLIST: {
       r: { type: "u16", data: Array.from({ length: k }, () => i(8)) },
@@ -81,14 +86,14 @@ const validArgs = (rng: () => number): Record<string, ArgInput> => {
       c0: 0,
       nr: 2,
       nc: 2,
-      x: { type: "f32", data: [1, 2] },
-      d: { type: "f32", data: [1, -1] },
+      x: i(3) === 0 ? "last" : input([1, 2]),
+      d: input([1, -1]),
       vp: 2,
       vn: -2,
       w: 1e-6,
     },
-    VMM: { r0: 0, c0: 0, nr: 2, nc: 2, x: { type: "f32", data: [0.1, 0.2] } },
-    VMMT: { r0: 0, c0: 0, nr: 2, nc: 2, x: { type: "f32", data: [0.1, 0.2] } },
+    VMM: { r0: 0, c0: 0, nr: 2, nc: 2, x: input([0.1, -0.2]), q },
+    VMMT: { r0: 0, c0: 0, nr: 2, nc: 2, x: input([0.1, 0.2]), q },
     FIRE: { r0: 0, c0: 0, nr: 1, nc: 1, v: 1, t: 1e-3 },
     WAIT: { t: rng() * 10 },
     CLK: {},
@@ -132,7 +137,20 @@ const packedValue = fc.oneof(
       }
     }),
   fc.string({ maxLength: 30 }).map((s) => `f32:${s}`),
-  fc.constantFrom("u16:", "f32:A", "f32:AAAA", "x9:AAAA", "u16:////", "f64:AAAAAAAAAAA="),
+  fc.constantFrom("u16:", "f32:A", "f32:AAAA", "x9:AAAA", "u16:////", "f64:AAAAAAAAAAA=", "last"),
+  // Quantised arrays (1.1): the four integer types with scales good and bad, and types that take none.
+  fc
+    .tuple(
+      fc.constantFrom("u8", "i8", "u16", "i16", "f32", "u32"),
+      fc.constantFrom("0.1", "1e-7", "3", "0", "-1", "1e999", "x", "", "0.5e", "03"),
+      fc.array(fc.integer({ min: -200, max: 200 }), { maxLength: 12 }),
+    )
+    .map(([t, scale, d]) => {
+      const ints = t === "u8" || t === "u16" ? d.map(Math.abs) : d;
+      const scaled = t === "f32" || t === "u32" ? pack("u8", ints) : pack(t as "i8", ints, 1);
+      const body = scaled.slice(scaled.indexOf(":") + 1);
+      return `${t}@${scale}:${body}`;
+    }),
 );
 const keyArb = fc.oneof(
   fc.constantFrom(
@@ -152,6 +170,7 @@ const keyArb = fc.oneof(
     "vn",
     "k",
     "t",
+    "q",
     "token",
   ),
   fc.string({ unit: fc.constantFrom(..."abcdefxyz0123456789".split("")), minLength: 1, maxLength: 5 }),
