@@ -12,7 +12,7 @@
  *
  *   npm run build   (the workers are `xbar worker` processes: bin/xbar.mjs runs dist/)
  *   node --import tsx scripts/fleet-scale.ts [--boards 100] [--workers 4] [--jobs 2] [--delay 2]
- *     [--timescale 0] [--out FILE]
+ *     [--timescale S] [--hold H] [--out FILE]
  *
  * Writes the figures as JSON (default docs/scale-results.json, one entry per configuration, replaced
  * by label) and prints them.
@@ -34,7 +34,8 @@ const { values: a } = parseArgs({
     workers: { type: "string", default: "4" },
     jobs: { type: "string", default: "2" },
     delay: { type: "string", default: "2" },
-    timescale: { type: "string", default: "0" },
+    timescale: { type: "string" },
+    hold: { type: "string", default: "0" },
     out: { type: "string", default: "docs/scale-results.json" },
   },
 });
@@ -42,16 +43,22 @@ const BOARDS = Number(a.boards);
 const WORKERS = Number(a.workers);
 const JOBS = Number(a.jobs);
 const DELAY = Number(a.delay);
-const TIMESCALE = Number(a.timescale);
+const TIMESCALE = Number(a.timescale ?? 0);
+/** Named in the label and command when given (0 too), so that those of the first measurements stay theirs. */
+const TS = a.timescale === undefined ? "" : String(TIMESCALE);
+const HOLD = Number(a.hold);
 for (const [flag, v] of [
   ["--boards", BOARDS],
   ["--workers", WORKERS],
   ["--jobs", JOBS],
   ["--delay", DELAY],
   ["--timescale", TIMESCALE],
-] as const)
-  if (!Number.isFinite(v) || v < 0 || (flag !== "--timescale" && !Number.isInteger(v)))
-    throw new Error(`${flag}: a non-negative ${flag === "--timescale" ? "number" : "integer"}, not ${v}`);
+  ["--hold", HOLD],
+] as const) {
+  const real = flag === "--timescale" || flag === "--hold";
+  if (!Number.isFinite(v) || v < 0 || (!real && !Number.isInteger(v)))
+    throw new Error(`${flag}: a non-negative ${real ? "number" : "integer"}, not ${v}`);
+}
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 
 /** CPU seconds (user + system) of a process, or 0 once it is gone. */
@@ -84,6 +91,7 @@ const STEPS = [
   "  - identify: {}",
   "  - characterize: { row: 0, col: 0, pulses: 20 }",
   "  - read: { block: { r0: 0, c0: 0, rows: 8, cols: 8 } }",
+  ...(HOLD > 0 ? [`  - wait: { seconds: ${HOLD} }`] : []),
 ].join("\n");
 
 const [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
@@ -133,10 +141,10 @@ try {
   const s = (t1 - t0) / 1000;
   const workerCpu = cpu1.workers.reduce((x, v, i) => x + v - cpu0.workers[i]!, 0);
   const result = {
-    // (Without a timescale, the label and command are those of the first measurements, which they replace.)
-    label: `${BOARDS} boards, ${WORKERS} workers, ${JOBS} jobs per board, link delay ${DELAY} ms${TIMESCALE > 0 ? `, timescale ${TIMESCALE}` : ""}`,
-    command: `node --import tsx scripts/fleet-scale.ts --boards ${BOARDS} --workers ${WORKERS} --jobs ${JOBS} --delay ${DELAY}${TIMESCALE > 0 ? ` --timescale ${TIMESCALE}` : ""}`,
+    label: `${BOARDS} boards, ${WORKERS} workers, ${JOBS} jobs per board, link delay ${DELAY} ms${TS ? `, timescale ${TS}` : ""}${HOLD > 0 ? `, hold ${HOLD} s` : ""}`,
+    command: `node --import tsx scripts/fleet-scale.ts --boards ${BOARDS} --workers ${WORKERS} --jobs ${JOBS} --delay ${DELAY}${TS ? ` --timescale ${TS}` : ""}${HOLD > 0 ? ` --hold ${HOLD}` : ""}`,
     timescale: TIMESCALE,
+    hold: HOLD,
     date: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
