@@ -4,11 +4,15 @@
  * J runs over every board; we time submission to the last job's end and measure what each part
  * spent (CPU seconds of Redis, of PostgreSQL's processes, of the workers, from /proc).
  *
- * Jobs take real time: each emulated board's link holds every reply D ms (`fault=delay:Dms`),
- * standing in for the board time model (not on main when this was written).
+ * Jobs take real time in either or both of two ways: `--timescale S` gives every emulated board the
+ * board time model (`emu://?timescale=S`: each command takes S wall seconds per second of the board
+ * profile's time; docs/timing.md), and `--delay D` makes each board's link hold every reply D ms
+ * (`fault=delay:Dms`, what the first measurements used before the time model existed). Both 0: jobs
+ * run as fast as the emulator goes.
  *
  *   npm run build   (the workers are `xbar worker` processes: bin/xbar.mjs runs dist/)
- *   node --import tsx scripts/fleet-scale.ts [--boards 100] [--workers 4] [--jobs 2] [--delay 2] [--out FILE]
+ *   node --import tsx scripts/fleet-scale.ts [--boards 100] [--workers 4] [--jobs 2] [--delay 2]
+ *     [--timescale S] [--hold H] [--out FILE]
  *
  * Writes the figures as JSON (default docs/scale-results.json, one entry per configuration, replaced
  * by label) and prints them.
@@ -30,6 +34,8 @@ const { values: a } = parseArgs({
     workers: { type: "string", default: "4" },
     jobs: { type: "string", default: "2" },
     delay: { type: "string", default: "2" },
+    timescale: { type: "string" },
+    hold: { type: "string", default: "0" },
     out: { type: "string", default: "docs/scale-results.json" },
   },
 });
@@ -37,6 +43,22 @@ const BOARDS = Number(a.boards);
 const WORKERS = Number(a.workers);
 const JOBS = Number(a.jobs);
 const DELAY = Number(a.delay);
+const TIMESCALE = Number(a.timescale ?? 0);
+/** Named in the label and command when given (0 too), so that those of the first measurements stay theirs. */
+const TS = a.timescale === undefined ? "" : String(TIMESCALE);
+const HOLD = Number(a.hold);
+for (const [flag, v] of [
+  ["--boards", BOARDS],
+  ["--workers", WORKERS],
+  ["--jobs", JOBS],
+  ["--delay", DELAY],
+  ["--timescale", TIMESCALE],
+  ["--hold", HOLD],
+] as const) {
+  const real = flag === "--timescale" || flag === "--hold";
+  if (!Number.isFinite(v) || v < 0 || (!real && !Number.isInteger(v)))
+    throw new Error(`${flag}: a non-negative ${real ? "number" : "integer"}, not ${v}`);
+}
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 
 /** CPU seconds (user + system) of a process, or 0 once it is gone. */
@@ -69,13 +91,14 @@ const STEPS = [
   "  - identify: {}",
   "  - characterize: { row: 0, col: 0, pulses: 20 }",
   "  - read: { block: { r0: 0, c0: 0, rows: 8, cols: 8 } }",
+  ...(HOLD > 0 ? [`  - wait: { seconds: ${HOLD} }`] : []),
 ].join("\n");
 
 const [redis, pg] = await Promise.all([startRedis(), startPostgres()]);
 const load0 = loadavg();
 try {
   const url = (i: number) =>
-    `emu://?rows=8&cols=8&device=linear&seed=${i + 1}${DELAY > 0 ? `&fault=delay:${DELAY}ms` : ""}`;
+    `emu://?rows=8&cols=8&device=linear&seed=${i + 1}${DELAY > 0 ? `&fault=delay:${DELAY}ms` : ""}${TIMESCALE > 0 ? `&timescale=${TIMESCALE}` : ""}`;
   const workers = Array.from({ length: WORKERS }, (_, w) => {
     const mine = names.filter((_, i) => i % WORKERS === w);
     return startXbar([
@@ -110,12 +133,18 @@ try {
   const store = await RunStore.open(pg.url);
   const rows = Number((await store.db.get("SELECT COUNT(*) AS n FROM measurements"))!.n);
   const steps = Number((await store.db.get("SELECT COUNT(*) AS n FROM steps"))!.n);
+  // How long a job took on its worker (its run's start to end): the boards' time plus the worker's.
+  const spans = (await store.runs())
+    .filter((r) => r.started && r.ended)
+    .map((r) => (Date.parse(r.ended!) - Date.parse(r.started!)) / 1000);
   await store.close();
   const s = (t1 - t0) / 1000;
   const workerCpu = cpu1.workers.reduce((x, v, i) => x + v - cpu0.workers[i]!, 0);
   const result = {
-    label: `${BOARDS} boards, ${WORKERS} workers, ${JOBS} jobs per board, link delay ${DELAY} ms`,
-    command: `node --import tsx scripts/fleet-scale.ts --boards ${BOARDS} --workers ${WORKERS} --jobs ${JOBS} --delay ${DELAY}`,
+    label: `${BOARDS} boards, ${WORKERS} workers, ${JOBS} jobs per board, link delay ${DELAY} ms${TS ? `, timescale ${TS}` : ""}${HOLD > 0 ? `, hold ${HOLD} s` : ""}`,
+    command: `node --import tsx scripts/fleet-scale.ts --boards ${BOARDS} --workers ${WORKERS} --jobs ${JOBS} --delay ${DELAY}${TS ? ` --timescale ${TS}` : ""}${HOLD > 0 ? ` --hold ${HOLD}` : ""}`,
+    timescale: TIMESCALE,
+    hold: HOLD,
     date: new Date().toISOString(),
     machine: {
       cpus: cpus().length,
@@ -137,6 +166,11 @@ try {
       ]),
     ),
     seconds: +s.toFixed(2),
+    /** Mean and largest seconds from a run's start to its end on its worker. */
+    jobSeconds: {
+      mean: +(spans.reduce((x, v) => x + v, 0) / Math.max(1, spans.length)).toFixed(2),
+      max: +Math.max(0, ...spans).toFixed(2),
+    },
     submitSeconds: +((tSubmitted - t0) / 1000).toFixed(2),
     jobsPerSecond: +(jobs.length / s).toFixed(2),
     stepsPerSecond: +(steps / s).toFixed(1),

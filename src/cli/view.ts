@@ -1,6 +1,6 @@
 /**
- * `xbar view --port URL [--listen [HOST:]PORT]` (watch a board), `xbar view --db FILE` (browse the run
- * database), and the `--view [HOST:]PORT` options of `xbar train` and `xbar run` (src/view/).
+ * `xbar view --port URL [--listen [HOST:]PORT]` (watch a board), `xbar view --db FILE|postgres://...`
+ * (browse the run database: an SQLite file, or the fleet's shared PostgreSQL), and the `--view [HOST:]PORT` options of `xbar train` and `xbar run` (src/view/).
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -10,6 +10,7 @@ import { ErrorCode } from "../../firmware-protocol/index.ts";
 import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { RunStore } from "../campaigns/store/run-store.ts";
+import { isPostgresUrl, redactUrl } from "../campaigns/store/sql.ts";
 import { checkListen } from "../view/access.ts";
 import { DbView } from "../view/db-view.ts";
 import type { ViewMode } from "../view/live-view.ts";
@@ -105,7 +106,10 @@ export function addViewCommand(program: Command, out: (s: string) => void): void
     .command("view")
     .description("a live view in the browser: watch a board (--port), or browse the run database (--db)")
     .option("-p, --port <url>", "the board to watch")
-    .option("--db <file>", "browse the runs of this run database instead")
+    .option(
+      "--db <file|url>",
+      "browse the runs of this run database instead (an SQLite file, or postgres://USER@HOST/DB)",
+    )
     .option(
       "--listen <[host:]port>",
       "address to serve on (default 127.0.0.1:0: loopback, any free port)",
@@ -129,6 +133,7 @@ live with \`xbar train --view PORT\` or \`xbar run FILE --view PORT\`. See docs/
 Examples:
   xbar view --port socket://127.0.0.1:5025 --listen 8080
   xbar view --db lab.sqlite
+  xbar view --db postgres://lab@lab-db/xbar      (the fleet's shared database; workers may be writing)
   XBAR_VIEW_TOKEN=$(openssl rand -hex 16) xbar view --db lab.sqlite --listen 0.0.0.0:8080 --allow-remote`,
     )
     .action(
@@ -141,7 +146,7 @@ Examples:
         tokenFile?: string;
       }) => {
         if (Boolean(o.port) === Boolean(o.db))
-          throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --port URL and --db FILE");
+          throw new XbarError(ErrorCode.BAD_INPUT, "give exactly one of --port URL and --db FILE|URL");
         const { host, port } = parseListen(o.listen);
         const token = viewToken(o.tokenFile);
         checkListen(host, o.allowRemote, token);
@@ -162,12 +167,18 @@ export interface Listen {
   token?: string;
 }
 
-/** The --db view's server (what `xbar view --db` serves until Ctrl-C). */
+/**
+ * The --db view's server (what `xbar view --db` serves until Ctrl-C): an SQLite file (which must
+ * exist: a mistyped path is named, not answered with an empty database) or a postgres:// URL, read
+ * through the run store's async interface either way (each page's request is a query of its own, so
+ * runs that workers record into PostgreSQL meanwhile show up).
+ */
 export async function openDbView(
   path: string,
   l: Listen,
 ): Promise<{ url: string; runs: number; close(): Promise<void> }> {
-  if (!existsSync(path)) throw new XbarError(ErrorCode.BAD_INPUT, `no run database at ${path}`);
+  if (!isPostgresUrl(path) && !existsSync(path))
+    throw new XbarError(ErrorCode.BAD_INPUT, `no run database at ${path}`);
   const store = await RunStore.openForReading(path);
   const db = new DbView(store);
   const server = await startViewServer({
@@ -190,7 +201,7 @@ export async function openDbView(
 
 async function serveDb(path: string, l: Listen, out: (s: string) => void): Promise<void> {
   const v = await openDbView(path, l);
-  out(`view on ${v.url} (${v.runs} run(s) in ${path}; Ctrl-C to stop)`);
+  out(`view on ${v.url} (${v.runs} run(s) in ${redactUrl(path)}; Ctrl-C to stop)`);
   let stop!: () => void;
   const stopped = new Promise<void>((r) => {
     stop = r;

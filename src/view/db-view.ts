@@ -1,7 +1,9 @@
 /**
  * `xbar view --db FILE`: finished (or running) runs from the run database, with the same charts as the
  * live view. Each run's measurements are replayed into a LiveView of its own, built when a browser
- * first asks for it and kept for the few runs looked at last.
+ * asks for it. A finished run's view is kept for the few runs looked at last; a run still going (a
+ * worker recording into the shared PostgreSQL) is replayed anew at each request, so a reload shows
+ * what was recorded since.
  */
 import type { ConductanceMap } from "../board/board.ts";
 import type { RunStore } from "../campaigns/store/run-store.ts";
@@ -79,6 +81,7 @@ export class DbView {
             : "running",
       `${run.started ?? ""} to ${run.ended ?? "…"}${run.error ? `: ${run.error}` : ""}`,
     );
+    if (!done) return view;
     this.cache.set(id, view);
     if (this.cache.size > CACHE) this.cache.delete(this.cache.keys().next().value!);
     return view;
