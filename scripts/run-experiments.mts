@@ -1,15 +1,23 @@
 /**
  * Runs the training experiments of docs/experiments.md through the real `xbar train` command and
  * writes the page with the measured figures. Usage: npx tsx scripts/run-experiments.mts [--quick]
- * (--quick: 2 epochs of 2000 images, for trying the script itself).
+ * (--quick: 2 epochs of 2000 images, for trying the script itself; its results, page and verdicts go
+ * to the OS temporary folder, xbar-experiments-quick/ under os.tmpdir(), printed at the start).
  */
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
+/** Where --quick writes: the OS temporary folder, never docs/. */
+const QUICK_DIR = join(tmpdir(), "xbar-experiments-quick");
+if (quick) {
+  mkdirSync(QUICK_DIR, { recursive: true });
+  process.stderr.write(`--quick: results, page and verdicts in ${QUICK_DIR}\n`);
+}
 /**
  * Size: 10 epochs of 8 000 images tested on all 10 000 test images by default; --size E,N,T runs
  * E epochs of N images tested on T images (the page states the size the results were measured at).
@@ -17,7 +25,9 @@ const quick = process.argv.includes("--quick");
 const sizeArg = process.argv[process.argv.indexOf("--size") + 1];
 /** With --page, the size and network the saved results were measured at. */
 const savedMeta: { size?: number[]; hidden?: number } | undefined = process.argv.includes("--page")
-  ? JSON.parse(readFileSync(quick ? "scratch/experiments-quick.json" : "docs/experiments.json", "utf8")).meta
+  ? JSON.parse(
+      readFileSync(quick ? join(QUICK_DIR, "experiments-quick.json") : "docs/experiments.json", "utf8"),
+    ).meta
   : undefined;
 const [epochs, images, testImages] = savedMeta
   ? (savedMeta.size ?? [10, 8000, 10000])
@@ -147,7 +157,7 @@ const arg = (name: string) => {
 const only = arg("--only")?.split(",");
 /** --jobs N: experiments run N at a time (each is one process on one core). */
 const jobs = Number(arg("--jobs") ?? 1);
-const jsonPath = quick ? "scratch/experiments-quick.json" : "docs/experiments.json";
+const jsonPath = quick ? join(QUICK_DIR, "experiments-quick.json") : "docs/experiments.json";
 let rows: Row[] = [];
 let meta: {
   date: string;
@@ -421,7 +431,7 @@ lines.push("", "## The claims", "");
 lines.push("", "### Status of the claims", "");
 for (const [c, v, d] of verdicts) lines.push(`- Claim ${c}: **${v}** (${d}; seeds ${SEEDS.join(", ")}).`);
 writeFileSync(
-  quick ? "scratch/experiments-verdicts.json" : "docs/experiments-verdicts.json",
+  quick ? join(QUICK_DIR, "experiments-verdicts.json") : "docs/experiments-verdicts.json",
   `${JSON.stringify(
     {
       size: `400-${meta.hidden ?? 100}-10, ${sz[0]} epochs of ${sz[1]} images, ${sz[2]} test images, seeds ${SEEDS.join(", ")}`,
@@ -514,6 +524,6 @@ lines.push(
 );
 for (const r of mainRows())
   if (r.perClass) lines.push(`| ${r.name} | ${r.perClass.map((a) => (a * 100).toFixed(1)).join(" | ")} |`);
-const out = quick ? "scratch/experiments-quick.md" : "docs/experiments.md";
+const out = quick ? join(QUICK_DIR, "experiments-quick.md") : "docs/experiments.md";
 writeFileSync(out, `${lines.join("\n")}\n`);
 process.stderr.write(`wrote ${out}\n`);

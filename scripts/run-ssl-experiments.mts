@@ -3,7 +3,8 @@
  * `xbar train --rule ssl` command and writes docs/experiments-ssl.md with the measured figures.
  *
  *   npx tsx scripts/run-ssl-experiments.mts            the runs of the page (--jobs=N at a time, default 4)
- *   npx tsx scripts/run-ssl-experiments.mts --quick    tiny sizes, to try the script (scratch/)
+ *   npx tsx scripts/run-ssl-experiments.mts --quick    tiny sizes, to try the script (written to
+ *                                                      xbar-ssl-quick/ in the OS temporary folder)
  *   npx tsx scripts/run-ssl-experiments.mts --page     rewrite the page from the saved results
  *
  * Size (see SIZE below): the size issue 17 asks for by default; --small, or any size with
@@ -11,11 +12,13 @@
  * seeds of the comparison) and --sweep-seeds=1 (the seeds of the sweeps). The size and seeds are saved
  * with the results, and --page states those.
  *
- * Raw results are kept in docs/experiments-ssl.json (or scratch/ for --quick).
+ * Raw results are kept in docs/experiments-ssl.json (for --quick, in xbar-ssl-quick/ under os.tmpdir(),
+ * printed at the start).
  */
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -43,7 +46,13 @@ const seedList = (name: string, dflt: number[]) => opt(name)?.split(",").filter(
  * seeds at a larger size next to the page of record.
  */
 const tag = opt("tag");
-const base = quick ? "scratch/experiments-ssl-quick" : `docs/experiments-ssl${tag ? `-${tag}` : ""}`;
+/** --quick writes to the OS temporary folder, never docs/. */
+const QUICK_DIR = join(tmpdir(), "xbar-ssl-quick");
+if (quick) {
+  mkdirSync(QUICK_DIR, { recursive: true });
+  process.stderr.write(`--quick: results, verdict and page in ${QUICK_DIR}\n`);
+}
+const base = quick ? join(QUICK_DIR, "experiments-ssl-quick") : `docs/experiments-ssl${tag ? `-${tag}` : ""}`;
 
 interface Meta {
   date: string;
@@ -232,11 +241,38 @@ const get = (k: string) => rows.find((r) => r.key === k && r.result);
 const errs = (c: number[][], d: number) => c[d]!.reduce((a, b) => a + b, 0) - c[d]![d]!;
 const asCls = (c: number[][], d: number) => c.reduce((a, row, t) => a + (t === d ? 0 : row[d]!), 0);
 const ms = (xs: number[], f = 2) => `${mean(xs).toFixed(f)} ± ${sd(xs).toFixed(f)}`;
-// The comparison over seeds: the seeds with both arms measured.
-const pairs = [...SEEDS]
-  .sort((a, b) => a - b)
-  .map((seed) => ({ seed, b: get(`nu0-s${seed}`), s: get(`ssl-s${seed}`) }))
-  .filter((p) => p.b && p.s);
+/**
+ * The comparison over seeds, from a result set's rows: the seeds with both arms measured, the
+ * per-seed differences (points) and the verdict (a gain: better on every seed, by more than the
+ * seed-to-seed spread of the difference).
+ */
+const compare = (rs: Row[], seeds: number[]) => {
+  const at = (k: string) => rs.find((r) => r.key === k && r.result);
+  const ps = [...seeds]
+    .sort((a, b) => a - b)
+    .map((seed) => ({ seed, b: at(`nu0-s${seed}`), s: at(`ssl-s${seed}`) }))
+    .filter((p) => p.b && p.s);
+  const d = ps.map((p) => (p.s!.result.accuracy - p.b!.result.accuracy) * 100);
+  const d8 = ps.map((p) => (p.s!.result.perClass[8] - p.b!.result.perClass[8]) * 100);
+  const gain = ps.length > 0 && mean(d) > sd(d) && d.every((x) => x > 0);
+  const gain8 = ps.length > 0 && mean(d8) > sd(d8) && d8.every((x) => x > 0);
+  const verdict = !ps.length
+    ? "not measured"
+    : gain && gain8
+      ? "holds"
+      : gain || gain8
+        ? "holds partly"
+        : "does not hold";
+  const detail = ps.length
+    ? `SSL − no drift: accuracy ${ms(d)} points, digit 8 ${ms(d8, 1)} points`
+    : "not measured";
+  return { pairs: ps, d, d8, gain, gain8, verdict, detail };
+};
+/** A result set's size and seeds, as its verdict file states them. */
+const sizeText = (m: Meta, seeds: number[]) =>
+  `400-${m.size.hidden}-10, ${m.size.epochs} epoch${m.size.epochs > 1 ? "s" : ""} of ${m.size.images} images, ${m.size.test} test images, seeds ${seeds.join(", ")}`;
+const cmp = compare(rows, SEEDS);
+const pairs = cmp.pairs;
 const notRun = EXPERIMENTS.filter((e) => !rows.some((r) => r.key === e.key));
 const lines: string[] = [];
 lines.push("# Spontaneous sparse learning on a drifting PCM array", "");
@@ -269,30 +305,31 @@ lines.push(
   } Seeds ${[...SEEDS].sort((a, b) => a - b).join(", ")} planned for the comparison, ${SWEEP_SEEDS.length ? `seed${SWEEP_SEEDS.length > 1 ? "s" : ""} ${SWEEP_SEEDS.join(" and ")} for the sweeps` : "no sweeps"}; the comparison below uses the seeds with both runs measured (${pairs.map((p) => p.seed).join(", ") || "none"}).${notRun.length ? ` Not run (out of time): ${notRun.map((e) => e.key).join(", ")}.` : ""}${meta.note ? ` ${meta.note}` : ""}`,
   "",
 );
-if (!tag && !quick && existsSync("docs/experiments-ssl-full-verdict.json")) {
-  // The verdict of the full-size result set, as its run of this script computed it.
-  const full = JSON.parse(readFileSync("docs/experiments-ssl-full-verdict.json", "utf8"));
-  const [[, v]] = Object.entries(full.claims as Record<string, { verdict: string; detail: string }>);
+if (!tag && !quick && existsSync("docs/experiments-ssl-full.json")) {
+  // The full-size result set, computed here from its raw results (the runs its script saved), with
+  // the same comparison as this page's.
+  const full: { meta?: Meta; rows: Row[] } = JSON.parse(
+    readFileSync("docs/experiments-ssl-full.json", "utf8"),
+  );
+  if (!full.meta) throw new Error("docs/experiments-ssl-full.json has no meta (size, seeds)");
+  const f = compare(full.rows, full.meta.seeds);
   lines.push(
-    `The same comparison at the full size issue 17 asks for, without the sweeps ([experiments-ssl-full.md](experiments-ssl-full.md): ${full.size}): ${v!.detail}; claim **${v!.verdict}** there.`,
+    `The same comparison at the full size issue 17 asks for, without the sweeps ([experiments-ssl-full.md](experiments-ssl-full.md), from its results \`docs/experiments-ssl-full.json\`: ${sizeText(
+      full.meta,
+      f.pairs.map((p) => p.seed),
+    )}): ${f.detail}; claim **${f.verdict}** there.`,
     "",
   );
 }
-let verdict = "not measured";
-let detail = "not measured";
+const { verdict, detail } = cmp;
 if (pairs.length) {
   const accB = pairs.map((p) => p.b!.result.accuracy * 100);
   const accS = pairs.map((p) => p.s!.result.accuracy * 100);
-  const d = pairs.map((p) => (p.s!.result.accuracy - p.b!.result.accuracy) * 100);
-  const d8 = pairs.map((p) => (p.s!.result.perClass[8] - p.b!.result.perClass[8]) * 100);
+  const { d, d8, gain, gain8 } = cmp;
   const e8b = pairs.map((p) => errs(p.b!.result.confusion, 8));
   const e8s = pairs.map((p) => errs(p.s!.result.confusion, 8));
   const c3b = pairs.map((p) => asCls(p.b!.result.confusion, 3));
   const c3s = pairs.map((p) => asCls(p.s!.result.confusion, 3));
-  const gain = mean(d) > sd(d) && d.every((x) => x > 0);
-  const gain8 = mean(d8) > sd(d8) && d8.every((x) => x > 0);
-  verdict = gain && gain8 ? "holds" : gain || gain8 ? "holds partly" : "does not hold";
-  detail = `SSL − no drift: accuracy ${ms(d)} points, digit 8 ${ms(d8, 1)} points`;
   lines.push("## SSL against no drift at all", "");
   lines.push(
     `| | no drift (ν = 0) | SSL | SSL − no drift (same seed) |`,
@@ -313,7 +350,10 @@ writeFileSync(
   `${base}-verdict.json`,
   `${JSON.stringify(
     {
-      size: `400-${meta.size.hidden}-10, ${meta.size.epochs} epoch${meta.size.epochs > 1 ? "s" : ""} of ${meta.size.images} images, ${meta.size.test} test images, seeds ${pairs.map((p) => p.seed).join(", ")}`,
+      size: sizeText(
+        meta,
+        pairs.map((p) => p.seed),
+      ),
       claims: { "SSL: better accuracy, much better on digit 8": { verdict, detail } },
     },
     null,

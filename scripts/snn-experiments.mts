@@ -10,12 +10,13 @@
  *
  *   npx tsx scripts/snn-experiments.mts            the runs (--small: 1000 images, 500 test images)
  *   npx tsx scripts/snn-experiments.mts --page     the page again from docs/experiments-snn.json
- *   npx tsx scripts/snn-experiments.mts --quick    a smoke run (scratch/)
+ *   npx tsx scripts/snn-experiments.mts --quick    a smoke run (written to xbar-snn-quick/ in the OS
+ *                                                  temporary folder, os.tmpdir(); printed at the start)
  *
  * Deterministic: every board and the host's randomness are seeded.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { lastValueFrom, tap } from "rxjs";
 import type { TopLevelSpec } from "vega-lite";
@@ -45,7 +46,13 @@ const CANDIDATES: Array<{ window: number; stashAt: number }> = quick
     ];
 const crit = (c: { window: number; stashAt: number }) =>
   `window ${c.window}, ${Math.round(c.stashAt * 100)} %`;
-const OUT_JSON = join(ROOT, quick ? "scratch" : "docs", "experiments-snn.json");
+/** Where the results, verdict and page go: docs/, or for --quick the OS temporary folder. */
+const OUT_DIR = quick ? join(tmpdir(), "xbar-snn-quick") : join(ROOT, "docs");
+if (quick) {
+  mkdirSync(OUT_DIR, { recursive: true });
+  process.stderr.write(`--quick: results, verdict and page in ${OUT_DIR}\n`);
+}
+const OUT_JSON = join(OUT_DIR, "experiments-snn.json");
 
 interface Run {
   seed: number;
@@ -159,7 +166,6 @@ if (pageOnly) {
     images: IMAGES,
     test: TEST,
   };
-  if (!existsSync(join(ROOT, "scratch"))) mkdirSync(join(ROOT, "scratch"), { recursive: true });
   writeFileSync(OUT_JSON, JSON.stringify({ meta, runs }, null, 1));
 }
 const CHOSEN = crit(meta.chosen);
@@ -193,7 +199,7 @@ const within = loss <= spreadB;
 const claimHolds = within && mean(dEnergy) <= -37 + sd(dEnergy);
 const verdict = within ? (claimHolds ? "holds" : "holds partly") : "does not hold";
 writeFileSync(
-  join(ROOT, quick ? "scratch" : "docs", "experiments-snn-verdict.json"),
+  join(OUT_DIR, "experiments-snn-verdict.json"),
   `${JSON.stringify(
     {
       size: `${IMAGES} training images, ${TEST} test images, criterion chosen on seeds ${SELECT.join(", ")}, reported seeds ${REPORT.join(", ")}`,
@@ -346,5 +352,5 @@ Every reported run is one command (the figures above are its \`--json\` output: 
 ${commands.join("\n")}
 \`\`\`
 `;
-writeFileSync(join(ROOT, quick ? "scratch" : "docs", "experiments-snn.md"), page);
-process.stderr.write(`wrote ${quick ? "scratch" : "docs"}/experiments-snn.md\n`);
+writeFileSync(join(OUT_DIR, "experiments-snn.md"), page);
+process.stderr.write(`wrote ${join(OUT_DIR, "experiments-snn.md")}\n`);

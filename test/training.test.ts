@@ -268,14 +268,26 @@ describe("mini-batch updates", () => {
 const gapsOf = (a: TrainResult[], b: TrainResult[]) =>
   a.map((x, i) => (x.final.accuracy - b[i]!.final.accuracy) * 100);
 
-// Each claim at a reduced size that each test names; the full-size runs are in docs/experiments.md.
-// Every run is seeded (board and host), so each figure in a comment was measured and is reproduced.
-describe("the claims at reduced size", () => {
-  it("claim 1: a linear high-dynamic-range device trained on chip comes within 2 points of software on each of seeds 3, 4, 5 (400-32-10, 3 epochs of 2000 images, lr 0.1 × 0.7 per epoch, 2000 test images)", {
+// Each claim at a reduced size, in the configuration its test or describe title names: claims 2 and 3
+// on docs/experiments.md's seeds (1, 2, 3; claim 2 with its schedule of record), claim 1 with another
+// schedule and other seeds (its
+// title says which, and that in docs/experiments.md's configuration claim 1 does not hold). The runs
+// of record are in docs/experiments.md. Every run is seeded (board and host), so each figure in a
+// comment was measured and is reproduced.
+describe("the claims at reduced size (400-32-10), each in the configuration its title names; claim 1 in a schedule and on seeds other than docs/experiments.md's", () => {
+  it("claim 1 in a configuration other than docs/experiments.md's: 400-32-10, one update per image, lr 0.1 × 0.7 per epoch in both arms, 3 epochs of 2000 images, 2000 test images, seeds 3, 4, 5: the linear device trained on chip (bidirectional, ±2 V, 100 µs) comes within 2 points of software on each seed. In docs/experiments.md's configuration (400-100-10, constant lr 0.1, 3 epochs of 4000 images, 10 000 test images, seeds 1, 2, 3) claim 1 does not hold", {
     timeout: 600_000,
   }, async () => {
-    // Both arms train with the same schedule. Measured gaps: 1.30, 0.75, −0.05 points. (With a constant
-    // rate the on-chip network's last epoch swings by several points at this size: 5.6 on seed 4.)
+    // NOT the configuration of record. docs/experiments.md measures claim 1 with the work's network
+    // (400-100-10), a constant learning rate of 0.1 and one update per image, 3 epochs of 4000 images,
+    // all 10 000 test images, seeds 1, 2, 3, and finds that it does NOT hold (software − linear device
+    // +0.85, +3.23, −0.36 points: seed 2 is over 2 points), as does the README's status line. This test
+    // shows a different, narrower thing: with a rate that decays by × 0.7 per epoch (both arms) on a
+    // 32-unit hidden layer, seeds 3, 4, 5, the linear device stays within 2 points of software on each
+    // seed. Measured gaps (software − linear device): 1.30, 0.75, −0.05 points. The decay is not what
+    // separates this result from the docs': with a constant rate, at this size and on these seeds, the
+    // gaps measure 0.90, 0.05, −0.75 points (also within 2); the docs' failing seed is seed 2 of the
+    // 400-100-10 network. With a nonlinear device (agsi) in place of the linear one this test fails.
     const sw: TrainResult[] = [];
     const hw: TrainResult[] = [];
     for (const seed of [3, 4, 5]) {
