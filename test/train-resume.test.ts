@@ -41,21 +41,22 @@ interface TrainJson {
 const json = (stdout: string) => JSON.parse(stdout.trim().split("\n").pop()!) as TrainJson;
 
 /**
- * Runs `xbar ARGS` in this process and, when stdout shows the line of epoch `stopAt`, calls the
- * SIGINT handlers the command installed (as Ctrl-C there would); returns exit code and output.
+ * Runs `xbar ARGS` in this process, handing every chunk of stdout to `onStdout` with a function that
+ * calls the SIGINT handlers the command installed (as Ctrl-C there would); returns code and output.
  */
-async function runStoppedAt(args: string[], stopAt: number) {
-  const env = xbarEnv();
+async function runWatched(args: string[], onStdout: (chunk: string, sigint: () => void) => void) {
   const saved = { ...process.env };
-  Object.assign(process.env, env);
+  Object.assign(process.env, xbarEnv());
   const before = new Set(process.listeners("SIGINT"));
+  const sigint = () => {
+    for (const l of process.listeners("SIGINT")) if (!before.has(l)) l("SIGINT");
+  };
   let stdout = "";
   let stderr = "";
   const writes = { out: process.stdout.write, err: process.stderr.write };
   process.stdout.write = ((chunk: string) => {
     stdout += chunk;
-    if (new RegExp(`^epoch ${stopAt} `, "m").test(chunk))
-      for (const l of process.listeners("SIGINT")) if (!before.has(l)) l("SIGINT");
+    onStdout(chunk, sigint);
     return true;
   }) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string) => {
@@ -73,6 +74,12 @@ async function runStoppedAt(args: string[], stopAt: number) {
     Object.assign(process.env, saved);
   }
 }
+
+/** Ctrl-C at the line of epoch `n`: the stop falls exactly on the epoch's end. */
+const runStoppedAt = (args: string[], n: number) =>
+  runWatched(args, (chunk, sigint) => {
+    if (new RegExp(`^epoch ${n} `, "m").test(chunk)) sigint();
+  });
 
 /** The epoch reports without their wall times (and energy, a float sum compared apart). */
 const figures = (j: TrainJson) => j.epochs.map(({ seconds, trainSeconds, energy, ...rest }) => rest);
@@ -135,6 +142,28 @@ describe("xbar train --resume", () => {
       "--checkpoint",
       join(dir, `s${n}.json`),
     ]);
+  }, 30_000);
+
+  it("Stop on the live view says how to resume; the resumed run ends as an uninterrupted one", async () => {
+    // Many short epochs, so that the Stop (a POST, sent at epoch 1) lands in the middle of the run.
+    const args = ["train", "--rule", "software", "--epochs", "60", ...SMALL];
+    const ck = join(dir, "view.json");
+    let view = "";
+    let stop: Promise<Response> | undefined;
+    const r = await runWatched([...args, "--checkpoint", ck, "--view", "0"], (chunk) => {
+      view ||= /^view on (http:\S+)/m.exec(chunk)?.[1] ?? "";
+      if (/^epoch 1 /m.test(chunk))
+        stop = fetch(new URL("stop", view), { method: "POST", headers: { "X-Xbar": "1" } });
+    });
+    expect((await stop)?.ok).toBe(true);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/Stop pressed on the view/);
+    expect(r.stderr).toContain(`resume with: xbar train --resume ${ck}`);
+    const resumed = await runXbar(["train", "--resume", ck, "--json"], { timeoutMs: 60_000 });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    // Wherever in an epoch the stop fell, a software run resumes exactly.
+    const whole = await runXbar([...args, "--json"], { timeoutMs: 60_000 });
+    expect(figures(json(resumed.stdout))).toEqual(figures(json(whole.stdout)));
   }, 30_000);
 
   it("refuses emu:// without state= (E623), sending nothing to a board", async () => {

@@ -330,6 +330,8 @@ async function run(
     const x = new Float32Array(nIn);
     await drift?.resume();
     for (let k = 0; k < order.length; k++) {
+      // Software layers never wait for I/O: let signals, the view's Stop and timers in now and then.
+      if (k % 25 === 0) await new Promise((r) => setImmediate(r));
       if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
       const idx = subset[order[k]!]!;
       x.set(trainSet.images.subarray(idx * nIn, (idx + 1) * nIn));
