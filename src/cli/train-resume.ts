@@ -135,8 +135,8 @@ export class Checkpoints {
   readonly path: string;
   /** Why the boards cannot be resumed on, or undefined. */
   readonly notResumable: string | undefined;
-  /** True once a checkpoint is on disk (one was read to resume, or an epoch has completed). */
-  written: boolean;
+  /** The last checkpoint on disk: the one resumed from, then this run's once an epoch has completed. */
+  last: string | undefined;
 
   constructor(
     private readonly options: Record<string, unknown>,
@@ -145,7 +145,7 @@ export class Checkpoints {
   ) {
     this.path = given.checkpoint ?? given.resume ?? defaultCheckpointPath();
     this.notResumable = urls.map(forgetsDevices).find(Boolean);
-    this.written = Boolean(given.resume);
+    this.last = given.resume;
   }
 
   /** The line printed at the start. */
@@ -159,14 +159,14 @@ export class Checkpoints {
     const records = boards.map(boardRecord);
     return (progress: TrainProgress) => {
       writeCheckpoint(this.path, { options: this.options, boards: records, progress });
-      this.written = true;
+      this.last = this.path;
     };
   }
 
   /** What an interrupted run says about resuming. */
   resumeLine(): string {
     if (this.notResumable) return `it cannot be resumed (${this.notResumable})`;
-    if (!this.written) return "no checkpoint was written (none before the first epoch ends)";
-    return `resume with: ${resumeCommand(this.path)}`;
+    if (!this.last) return "no checkpoint was written (none before the first epoch ends)";
+    return `resume with: ${resumeCommand(this.last)}`;
   }
 }

@@ -391,7 +391,7 @@ function interrupted(
       JSON.stringify({
         rule,
         interrupted: true,
-        checkpoint: saved.written ? saved.path : undefined,
+        checkpoint: saved.last,
         resume: resume.startsWith("resume with: ") ? resume.slice("resume with: ".length) : undefined,
         epochs: epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
       }),
