@@ -76,6 +76,11 @@ export const ErrorCode = {
   INTERRUPTED: 621,
   /** The board lacks the size or an operation the job needs (e.g. too small, no FIRE); exit status 1. */
   UNSUITABLE_BOARD: 622,
+  /**
+   * A checkpoint cannot be resumed (`xbar train --resume`): another board (its identity differs), a
+   * board that cannot have kept its devices (emu:// without state=), or a point a rule cannot resume from.
+   */
+  CANNOT_RESUME: 623,
   // Bench instruments (host side): an SMU, a switching matrix or an ArC ONE refused or misbehaved.
   /** An instrument refused a command (its error queue named why): a crosspoint, a level, a mode. */
   INSTRUMENT_REFUSED: 640,

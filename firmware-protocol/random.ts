@@ -8,14 +8,35 @@
  * - `streamSeed`: independent streams of one board seed.
  */
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
-import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
+import { xoroshiro128plus, xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
+
+/** The state of a `Random`, as JSON can hold it (a checkpoint continues the sequence from it). */
+export interface RandomState {
+  /** The generator's four 32-bit state words. */
+  generator: number[];
+  /** The Gaussian kept for the next `normal()`, or null. */
+  spare: number | null;
+}
 
 export class Random implements Rng {
-  private readonly rng;
+  private rng;
   private spare = Number.NaN;
 
   constructor(seed: number) {
     this.rng = xoroshiro128plus(seed | 0);
+  }
+
+  /** Where the sequence is: `Random.fromState(r.state())` draws what `r` would draw next. */
+  state(): RandomState {
+    return { generator: [...this.rng.getState()], spare: Number.isNaN(this.spare) ? null : this.spare };
+  }
+
+  /** A generator that continues from a saved `state()`. */
+  static fromState(s: RandomState): Random {
+    const r = new Random(0);
+    r.rng = xoroshiro128plusFromState(s.generator);
+    r.spare = s.spare ?? Number.NaN;
+    return r;
   }
 
   /** Uniform in [0, 1). */

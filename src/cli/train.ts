@@ -7,8 +7,16 @@ import type { Board } from "../board/board.ts";
 import { connect } from "../board/connect.ts";
 import { composedTrainingNote } from "../board/estimate.ts";
 import { type Crop, poolsOf } from "../learning/datasets/mnist.ts";
+import { readCheckpoint, type TrainCheckpoint } from "../learning/training/checkpoint.ts";
 import { DEFAULT_STEP_TIME, SSL_PULSE } from "../learning/training/ssl.ts";
-import { type EpochReport, RULES, type TrainResult, train } from "../learning/training/train.ts";
+import {
+  type EpochReport,
+  RULES,
+  type TrainEvent,
+  type TrainOptions,
+  type TrainResult,
+  train,
+} from "../learning/training/train.ts";
 import type { RunView } from "../view/run-view.ts";
 import { EXIT } from "./common.ts";
 import { eng } from "./format.ts";
@@ -16,7 +24,16 @@ import { interruptedError, listenForInterrupt, untilAborted } from "./interrupt.
 import { intArg, numArg } from "./options.ts";
 import { progressBar } from "./progress.ts";
 import { runSnnCommand, SNN_HELP, SNN_RULE } from "./snn.ts";
-import { addViewOptions, startRunView } from "./view.ts";
+import {
+  Checkpoints,
+  checkBoards,
+  checkUnfinished,
+  RESUME_HELP,
+  resumedOptions,
+  resumedUrls,
+  storedOptions,
+} from "./train-resume.ts";
+import { addViewOptions, startRunView, type ViewFlags } from "./view.ts";
 import { trainFeed } from "./view-feed.ts";
 
 export const TRAIN_DEFAULT_PORT = "emu://?rows=512&cols=256&device=agsi&seed=1";
@@ -47,7 +64,15 @@ export function addTrainCommand(program: Command, out: (s: string) => void): voi
       `board URL(s); several boards tile layers that do not fit one (default ${TRAIN_DEFAULT_PORT})`,
     )
     .addOption(
-      new Option("--rule <name>", "training rule").choices([...RULES, SNN_RULE]).makeOptionMandatory(),
+      new Option("--rule <name>", "training rule (required, unless --resume)").choices([...RULES, SNN_RULE]),
+    )
+    .option(
+      "--checkpoint <file>",
+      "after every epoch, save what resuming needs to this file (default: a new file in the state folder)",
+    )
+    .option(
+      "--resume <file>",
+      "continue the training of this checkpoint with its next epoch, on the same board(s) (see below)",
     )
     .addOption(
       new Option("--update <how>", "on-chip update: both devices of a pair, or potentiation only")
@@ -195,14 +220,25 @@ Examples:
   xbar train --rule onchip --port "emu://?rows=512&cols=256&device=linear&seed=1" --epochs 2
   xbar train --rule hybrid --epochs 5 --json
   xbar train --rule ssl --step-time 0.05 --epochs 3 --json
-  xbar train --rule onchip --epochs 3 --view 8080   # watch it at http://127.0.0.1:8080/`,
+  xbar train --rule onchip --epochs 3 --view 8080   # watch it at http://127.0.0.1:8080/
+  xbar train --rule onchip --epochs 5 --checkpoint run.json --port "emu://?rows=512&cols=256&device=agsi&seed=1&state=board.state"
+  xbar train --resume run.json                       # after Ctrl-C: the epochs left
+${RESUME_HELP}`,
     )
-    .action(async (o, cmd: Command) => {
+    .action((o, cmd: Command) => {
       if (o.rule === SNN_RULE || o.stash || o.steps !== undefined) {
         if (o.view !== undefined)
           throw new XbarError(ErrorCode.BAD_INPUT, "--view is not available with --rule snn yet");
+        if (o.resume || o.checkpoint)
+          throw new XbarError(ErrorCode.BAD_INPUT, "--rule snn has no checkpoints: it cannot be resumed");
         return runSnnCommand(o, cmd, out);
       }
+      if (o.resume) {
+        const ck = readCheckpoint(o.resume);
+        checkUnfinished(ck, o.resume);
+        return runTraining(resumedOptions(ck, o, cmd) as Flags, resumedUrls(ck, o.port), ck, out);
+      }
+      if (!o.rule) throw new XbarError(ErrorCode.BAD_INPUT, "required option '--rule <name>' not specified");
       if (o.refreshAt && !((o.rule === "onchip" && o.update === "unidirectional") || o.rule === "ssl"))
         throw new XbarError(
           ErrorCode.BAD_INPUT,
@@ -222,98 +258,141 @@ Examples:
       // ssl: the PCM pulses of SSL_PULSE unless given.
       const pick = (k: "vp" | "vn" | "width") =>
         o.rule === "ssl" && cmd.getOptionValueSource(k) === "default" ? SSL_PULSE[k] : (o[k] as number);
-      const boards: Board[] = [];
-      const stop = listenForInterrupt("the training");
-      const bar = progressBar(o.imagesPerEpoch, "train");
-      const epochs: EpochReport[] = [];
-      let lastEpoch = 0;
-      // The live view (--view): its Stop button does what Ctrl-C does.
-      let rv: RunView | undefined;
-      try {
-        rv = await startRunView(
-          o,
-          "train",
-          `xbar train --rule ${o.rule}`,
-          () => stop.interrupt("Stop pressed on the view"),
-          out,
-          stop.signal,
-        );
-        for (const u of urls) boards.push(await connect(u));
-        // Time told up front on boards that compose VMM from single reads (bench, ArC ONE).
-        const images = o.epochs * (o.imagesPerEpoch + o.testImages);
-        for (const b of boards) {
-          const note = composedTrainingNote(
-            b,
-            o.rule,
-            [(Number(o.crop) / o.pool) ** 2, o.hidden, 10],
-            images,
-          );
-          if (note) process.stderr.write(`xbar train: ${note}\n`);
-        }
-        const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
-        const done = await lastValueFrom(
-          train({
-            rule: o.rule,
-            boards: rv ? boards.map((b) => rv!.view.observe(b)) : boards,
-            update: o.update,
-            pulseMode: o.pulseMode,
-            threshold: o.threshold,
-            epochs: o.epochs,
-            imagesPerEpoch: o.imagesPerEpoch,
-            hidden: o.hidden,
-            crop: Number(o.crop) as 20 | 28,
-            pool: o.pool,
-            seed: o.seed,
-            lr: o.lr,
-            lrDecay: o.lrDecay,
-            testImages: o.testImages,
-            refreshFraction: o.refreshFraction,
-            batch: o.batch,
-            refreshAt: o.refreshAt,
-            hybridLr: o.hybridLr,
-            transferScale: o.transferScale,
-            gain: o.gain,
-            pulse: { vp: pick("vp"), vn: pick("vn"), width: pick("width") },
-            ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
-          }).pipe(
-            tap(feed),
-            tap((e) => {
-              if (e.type === "progress") {
-                if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
-                bar.update(e.image, { status: `epoch ${e.epoch} ${e.phase}, loss ${e.loss.toFixed(3)}` });
-              } else if (e.type === "info") {
-                if (!o.json) process.stderr.write(`xbar train: ${e.message}\n`);
-              } else if (e.type === "epoch") {
-                bar.update(0);
-                const r = e.report;
-                epochs.push(r);
-                if (!o.json) {
-                  out(
-                    `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s`,
-                  );
-                }
-              }
-            }),
-            untilAborted(stop.signal),
-          ),
-          { defaultValue: undefined },
-        );
-        bar.stop();
-        if (done?.type === "done") {
-          await rv?.finish("completed", undefined, EXIT.OK);
-          return report(done.result, Boolean(o.json), out);
-        }
-        if (stop.signal.aborted) {
-          await rv?.finish("stopped", "stopped before the end", EXIT.INTERRUPTED);
-          throw interrupted(o.rule, lastEpoch, epochs, Boolean(o.json), out);
-        }
-      } finally {
-        bar.stop();
-        stop.dispose();
-        await rv?.finish("failed", "the training ended with an error", EXIT.ERROR);
-        for (const b of boards) await b.close();
-      }
+      const pulse = { vp: pick("vp"), vn: pick("vn"), width: pick("width") };
+      return runTraining({ ...o, ...storedOptions(o, pulse) }, urls, undefined, out);
     });
+}
+
+/** The command's options as commander gives them (or as a checkpoint kept them). */
+// biome-ignore lint/suspicious/noExplicitAny: commander's values, checked by its parsers
+type Flags = ViewFlags & Record<string, any>;
+
+/** The library's options of a training from the command's (new, or those of a checkpoint). */
+function trainOptions(o: Flags): Omit<TrainOptions, "boards"> {
+  return {
+    rule: o.rule,
+    update: o.update,
+    pulseMode: o.pulseMode,
+    threshold: o.threshold,
+    epochs: o.epochs,
+    imagesPerEpoch: o.imagesPerEpoch,
+    hidden: o.hidden,
+    crop: Number(o.crop) as 20 | 28,
+    pool: o.pool,
+    seed: o.seed,
+    lr: o.lr,
+    lrDecay: o.lrDecay,
+    testImages: o.testImages,
+    refreshFraction: o.refreshFraction,
+    batch: o.batch,
+    refreshAt: o.refreshAt,
+    hybridLr: o.hybridLr,
+    transferScale: o.transferScale,
+    gain: o.gain,
+    pulse: o.pulse,
+    ssl: { stepTime: o.stepTime, drift: o.drift, sparsityThreshold: o.sparsityThreshold },
+  };
+}
+
+/**
+ * Runs a training (or the rest of a checkpoint's, `ck`) on the boards at `urls`: progress, a line per
+ * epoch, a checkpoint after each; Ctrl-C or Stop on the view stops it (exit 130, how to resume).
+ */
+async function runTraining(
+  o: Flags,
+  urls: string[],
+  ck: TrainCheckpoint | undefined,
+  out: (s: string) => void,
+): Promise<void> {
+  const saved = new Checkpoints(storedOptions(o, o.pulse), urls, {
+    checkpoint: o.checkpoint,
+    resume: o.resume,
+  });
+  const boards: Board[] = [];
+  const stop = listenForInterrupt("the training");
+  const bar = progressBar(o.imagesPerEpoch, "train");
+  const epochs: EpochReport[] = [];
+  let lastEpoch = 0;
+  // The live view (--view): its Stop button does what Ctrl-C does.
+  let rv: RunView | undefined;
+  try {
+    rv = await startRunView(
+      o,
+      "train",
+      `xbar train --rule ${o.rule}${ck ? ` (resumed from ${saved.path})` : ""}`,
+      () => stop.interrupt("Stop pressed on the view"),
+      out,
+      stop.signal,
+    );
+    for (const u of urls) boards.push(await connect(u));
+    if (ck) checkBoards(ck, boards);
+    // Time told up front on boards that compose VMM from single reads (bench, ArC ONE).
+    const images = o.epochs * (o.imagesPerEpoch + o.testImages);
+    for (const b of boards) {
+      const note = composedTrainingNote(
+        b,
+        o.rule,
+        [(Number(o.crop) / (o.pool ?? 1)) ** 2, o.hidden, 10],
+        images,
+      );
+      if (note) process.stderr.write(`xbar train: ${note}\n`);
+    }
+    const feed = rv ? trainFeed(rv, o.imagesPerEpoch, o.epochs) : () => {};
+    // Where the checkpoints go, once the network is placed and training starts (its first event).
+    let announced = false;
+    const onEvent = (e: TrainEvent) => {
+      if (!announced) {
+        announced = true;
+        process.stderr.write(`xbar train: ${saved.note()}\n`);
+        if (ck) process.stderr.write(`xbar train: ${resumingNote(ck, o.rule)}\n`);
+      }
+      if (e.type === "progress") {
+        if (e.epoch !== lastEpoch) lastEpoch = e.epoch;
+        bar.update(e.image, { status: `epoch ${e.epoch} ${e.phase}, loss ${e.loss.toFixed(3)}` });
+      } else if (e.type === "info") {
+        if (!o.json) process.stderr.write(`xbar train: ${e.message}\n`);
+      } else if (e.type === "epoch") {
+        bar.update(0);
+        epochs.push(e.report);
+        if (!o.json) out(epochLine(e.report, e.restored));
+      }
+    };
+    const done = await lastValueFrom(
+      train({
+        ...trainOptions(o),
+        boards: rv ? boards.map((b) => rv!.view.observe(b)) : boards,
+        resume: ck?.progress,
+        onCheckpoint: saved.writer(boards),
+      }).pipe(tap(feed), tap(onEvent), untilAborted(stop.signal)),
+      { defaultValue: undefined },
+    );
+    bar.stop();
+    if (done?.type === "done") {
+      saved.completed();
+      await rv?.finish("completed", undefined, EXIT.OK);
+      return report(done.result, Boolean(o.json), out);
+    }
+    if (stop.signal.aborted) {
+      await rv?.finish("stopped", saved.resumeLine(), EXIT.INTERRUPTED);
+      throw interrupted(o.rule, Math.max(lastEpoch, epochs.length + 1), epochs, saved, Boolean(o.json), out);
+    }
+  } finally {
+    bar.stop();
+    stop.dispose();
+    await rv?.finish("failed", "the training ended with an error", EXIT.ERROR);
+    for (const b of boards) await b.close();
+  }
+}
+
+/** What a resumed run says first: where it goes on from, and what the devices hold. */
+function resumingNote(ck: TrainCheckpoint, rule: string): string {
+  const n = ck.progress.reports.length;
+  const onArrays = rule === "onchip" || rule === "ssl";
+  return `resuming after epoch ${n}${onArrays ? " with the devices as the board kept them (pulses of an epoch stopped part-way stay on them; that epoch is trained again)" : ""}`;
+}
+
+function epochLine(r: EpochReport, restored?: boolean): string {
+  return `epoch ${r.epoch} ${r.phase}: test ${pct(r.test.accuracy)} (loss ${r.test.loss.toFixed(3)}), train ${pct(r.trainAccuracy)}, pulses ${count(r.pulses)}, reads ${count(r.reads)}, VMM vectors ${count(r.vmms)}, energy ${eng(r.energy, "J")}, ${r.seconds.toFixed(1)} s${restored ? " (from the checkpoint)" : ""}`;
 }
 
 /** What an interrupted training keeps: the completed epochs (as JSON with --json), and the error to exit with. */
@@ -321,14 +400,18 @@ function interrupted(
   rule: string,
   epoch: number,
   epochs: EpochReport[],
+  saved: Checkpoints,
   json: boolean,
   out: (s: string) => void,
 ): Error {
+  const resume = saved.resumeLine();
   if (json)
     out(
       JSON.stringify({
         rule,
         interrupted: true,
+        checkpoint: saved.last,
+        resume: resume.startsWith("resume with: ") ? resume.slice("resume with: ".length) : undefined,
         epochs: epochs.map((e) => ({ ...e, test: { accuracy: e.test.accuracy, loss: e.test.loss } })),
       }),
     );
@@ -336,7 +419,7 @@ function interrupted(
     ? `${epochs.length} completed epoch(s) kept (${json ? "printed as JSON" : "their figures are above"}; last test accuracy ${pct(epochs[epochs.length - 1]!.test.accuracy)})`
     : "no epoch was completed";
   return interruptedError(
-    `training (--rule ${rule}) stopped in epoch ${Math.max(epoch, 1)}: ${kept}; the boards were left idle`,
+    `training (--rule ${rule}) stopped in epoch ${Math.max(epoch, 1)}: ${kept}; the boards were left idle; ${resume}`,
   );
 }
 

@@ -22,7 +22,13 @@ import { programVerify, type Target } from "../../pipelines/procedures/program-v
 import type { Placement, Tile } from "./allocate.ts";
 import { inBoardOrder } from "./board-order.ts";
 import { type DeviceRange, type PulseShape, pulsesFor } from "./calibrate.ts";
-import type { Layer, UpdateOptions } from "./layer.ts";
+import {
+  checkNothingPending,
+  type Layer,
+  type LayerHostState,
+  stateOfKind,
+  type UpdateOptions,
+} from "./layer.ts";
 
 export type UpdateRule = "bidirectional" | "unidirectional";
 
@@ -298,6 +304,21 @@ export class ArrayLayer implements Layer {
         return lastValueFrom(this.afterPulses(sent));
       })(),
     );
+  }
+
+  /**
+   * The host side of the layer: its counters and the pulses since the last look for saturated pairs
+   * (when the next refresh comes). The weights are the board's devices.
+   */
+  hostState(): LayerHostState {
+    checkNothingPending(this.pending);
+    return { kind: "array", stats: { ...this.stats }, pulsesSinceRefresh: this.pulsesSinceRefresh };
+  }
+
+  restoreHostState(s: LayerHostState): void {
+    const a = stateOfKind(s, "array");
+    Object.assign(this.stats, a.stats);
+    this.pulsesSinceRefresh = a.pulsesSinceRefresh;
   }
 
   /** Reads the physical conductances of the whole layer, `(nIn + 1) x 2·nOut`. */

@@ -16,6 +16,19 @@ export interface UpdateOptions {
   lr: number;
 }
 
+/**
+ * What a layer keeps on the host between epochs, all its next update depends on besides the board's
+ * devices: a checkpoint holds it (training/checkpoint.ts). Taken at an epoch's end, when no mini-batch
+ * is pending.
+ */
+export type LayerHostState =
+  | { kind: "software"; w: Float32Array }
+  | {
+      kind: "array";
+      stats: { updates: number; refreshes: number; refreshedPairs: number };
+      pulsesSinceRefresh: number;
+    };
+
 export interface Layer {
   readonly nIn: number;
   readonly nOut: number;
@@ -30,6 +43,26 @@ export interface Layer {
   flush?(): Observable<unknown>;
   /** The weights as the layer holds them, `(nIn + 1) x nOut` (last row: bias). */
   weights(): Observable<Float32Array>;
+  /** The host-side state (see LayerHostState); refused while a mini-batch is pending. */
+  hostState?(): LayerHostState;
+  /** Takes back a state of `hostState()` (of a layer of the same kind and size). */
+  restoreHostState?(s: LayerHostState): void;
+}
+
+/** Refuses a state taken from another kind of layer. */
+export function stateOfKind<K extends LayerHostState["kind"]>(
+  s: LayerHostState,
+  kind: K,
+): Extract<LayerHostState, { kind: K }> {
+  if (s.kind !== kind)
+    throw new XbarError(ErrorCode.BAD_INPUT, `a ${s.kind} layer's state cannot restore a ${kind} layer`);
+  return s as Extract<LayerHostState, { kind: K }>;
+}
+
+/** The state of a layer with a pending mini-batch is not at an epoch boundary: refused. */
+export function checkNothingPending(pending: number): void {
+  if (pending > 0)
+    throw new XbarError(ErrorCode.INTERNAL, `a layer's state was taken with ${pending} update(s) pending`);
 }
 
 export class SoftwareLayer implements Layer {
@@ -136,5 +169,17 @@ export class SoftwareLayer implements Layer {
 
   weights(): Observable<Float32Array> {
     return of(this.w.slice());
+  }
+
+  hostState(): LayerHostState {
+    checkNothingPending(this.pending);
+    return { kind: "software", w: this.w.slice() };
+  }
+
+  restoreHostState(s: LayerHostState): void {
+    const { w } = stateOfKind(s, "software");
+    if (w.length !== this.w.length)
+      throw new XbarError(ErrorCode.BAD_INPUT, `weights have ${w.length} values, expected ${this.w.length}`);
+    this.w.set(w);
   }
 }

@@ -25,6 +25,7 @@ import { Allocator } from "../nn/allocate.ts";
 import { ArrayLayer, type UpdateRule } from "../nn/array-layer.ts";
 import { calibrateRange, type DeviceRange, type PulseShape } from "../nn/calibrate.ts";
 import { type Layer, SoftwareLayer } from "../nn/layer.ts";
+import { addTotals, layerStates, restoreLayers, type TrainProgress } from "./checkpoint.ts";
 import { type Evaluation, evaluate } from "./evaluate.ts";
 import { Mlp } from "./mlp.ts";
 import { DriftClock, SSL_PULSE, type SslOptions, type SslReport, sparsity, sslOptions } from "./ssl.ts";
@@ -89,6 +90,13 @@ export interface TrainOptions {
   /** Data, when the caller loaded it already. */
   train?: Dataset;
   test?: Dataset;
+  /**
+   * Continue a run from its checkpoint (checkpoint.ts): its epochs are kept, the range is not measured
+   * again, the arrays are not initialised (the devices are on the board), the next epoch comes next.
+   */
+  resume?: TrainProgress;
+  /** Called after every completed epoch, before its event, with what resuming after it needs. */
+  onCheckpoint?: (p: TrainProgress) => void | Promise<void>;
 }
 
 export interface EpochReport {
@@ -145,7 +153,8 @@ export interface TrainResult {
 export type TrainEvent =
   | { type: "info"; message: string }
   | { type: "progress"; phase: string; epoch: number; image: number; images: number; loss: number }
-  | { type: "epoch"; report: EpochReport }
+  /** A completed epoch (`restored`: one of the checkpoint a resumed run continues). */
+  | { type: "epoch"; report: EpochReport; restored?: boolean }
   | { type: "done"; result: TrainResult };
 
 const DEFAULT_PULSE: PulseShape = { vp: 3.2, vn: -2.8, width: 300e-6 };
@@ -228,6 +237,9 @@ async function run(
     if (!(Number.isInteger(v) && v >= min))
       throw new XbarError(ErrorCode.BAD_INPUT, `${k} must be an integer >= ${min}, not ${v}`);
   }
+  const total = rule === "hybrid" ? (o.pretrainEpochs ?? epochs) + 1 : epochs;
+  if (o.resume && o.resume.reports.length >= total)
+    throw new XbarError(ErrorCode.CANNOT_RESUME, `the training is complete: its ${total} epoch(s) are done`);
   const sslOpts = rule === "ssl" ? sslOptions(o.ssl) : undefined;
   const t0 = performance.now();
   const trainSet = o.train ?? loadMnist("train", { crop, pool });
@@ -237,7 +249,7 @@ async function run(
       ErrorCode.BAD_INPUT,
       `imagesPerEpoch ${imagesPerEpoch} is more than the ${trainSet.count} training images`,
     );
-  const rng = new Random(seed);
+  let rng = new Random(seed);
   const subset = rng.permutation(trainSet.count).slice(0, imagesPerEpoch);
   const nIn = trainSet.inputs;
   const sizes = [nIn, hidden, 10];
@@ -245,7 +257,8 @@ async function run(
 
   // --- Layers. Every array layer is placed before anything is sent (placement checks the boards are
   // big enough), then the device range is measured on the first device of layer 1.
-  let range = o.range;
+  const resume = o.resume;
+  let range = o.range ?? resume?.range;
   const arrayLayers: ArrayLayer[] = [];
   const gains = typeof gain === "number" ? [gain, gain] : gain;
   for (const g of gains)
@@ -287,8 +300,10 @@ async function run(
       );
     }
     if (rule === "onchip" || rule === "ssl") {
-      emit({ type: "info", message: "initialising the arrays with small random weights" });
-      for (const l of arrayLayers) await l.initRandom(rng);
+      if (!resume) {
+        emit({ type: "info", message: "initialising the arrays with small random weights" });
+        for (const l of arrayLayers) await l.initRandom(rng);
+      }
       layers = [...arrayLayers];
     } else {
       layers = [software(0), software(1)];
@@ -296,6 +311,14 @@ async function run(
   }
 
   const reports: EpochReport[] = [];
+  if (resume) {
+    restoreLayers(layers, resume.layers);
+    rng = Random.fromState(resume.rng);
+    for (const report of resume.reports) {
+      reports.push(report);
+      emit({ type: "epoch", report, restored: true });
+    }
+  }
   const runEpoch = async (
     net: Mlp,
     epoch: number,
@@ -310,6 +333,8 @@ async function run(
     const x = new Float32Array(nIn);
     await drift?.resume();
     for (let k = 0; k < order.length; k++) {
+      // Software layers never wait for I/O: let signals, the view's Stop and timers in now and then.
+      if (k % 25 === 0) await new Promise((r) => setImmediate(r));
       if (cancelled()) throw new XbarError(ErrorCode.INTERRUPTED, "training cancelled");
       const idx = subset[order[k]!]!;
       x.set(trainSet.images.subarray(idx * nIn, (idx + 1) * nIn));
@@ -337,8 +362,30 @@ async function run(
       trainSeconds,
     };
     reports.push(report);
+    // SSL's sparsity, then the checkpoint, then the event: a stop at the event keeps this epoch.
+    if (sslOpts) sparsities.push(await sparsity(arrayLayers, sslOpts.sparsityThreshold));
+    await o.onCheckpoint?.(await progress(net));
     emit({ type: "epoch", report });
     return report;
+  };
+  /** What a resumption after the epoch just completed needs. */
+  const progress = async (net: Mlp): Promise<TrainProgress> => ({
+    reports: [...reports],
+    range,
+    rng: rng.state(),
+    layers: layerStates(net.layers),
+    drift: drift && { trainClock: drift.trainClock, waited: drift.waited },
+    sparsity: [...sparsities],
+    totals: runTotals(await totals(boards)),
+  });
+  /** The totals from the run's start (and those of the checkpoint it resumed) to `now`. */
+  const runTotals = (now: Counters): TrainResult["totals"] => {
+    const here = {
+      ...work(start, now),
+      seconds: (performance.now() - t0) / 1000,
+      link: linkBetween(start, now),
+    };
+    return resume ? addTotals(resume.totals, here) : here;
   };
 
   /** The learning rate(s) of epoch `e` (1-based) under the decay. */
@@ -348,11 +395,13 @@ async function run(
   };
   let transfers: TransferCost[] | undefined;
   const drift = sslOpts && new DriftClock(boards, sslOpts.stepTime, sslOpts.drift === "on");
-  const sparsities: SslReport["sparsity"] = [];
+  const sparsities: SslReport["sparsity"] = [...(resume?.sparsity ?? [])];
+  if (drift && resume?.drift) Object.assign(drift, resume.drift);
+  const first = reports.length + 1;
   let net = new Mlp(layers);
   if (rule === "hybrid") {
     const pretrain = o.pretrainEpochs ?? epochs;
-    for (let e = 1; e <= pretrain; e++) await runEpoch(net, e, "pretrain (software)", rateAt(e));
+    for (let e = first; e <= pretrain; e++) await runEpoch(net, e, "pretrain (software)", rateAt(e));
     const l1 = arrayLayers[0]!;
     const w1 = (layers[0] as SoftwareLayer).w;
     // Both transfers start from a depressed array (the reset is common to both and not counted):
@@ -390,10 +439,7 @@ async function run(
     const lrs = typeof lr === "number" ? [lr, lr] : lr;
     await runEpoch(net, pretrain + 1, "hybrid (layer 1 on the array)", [o.hybridLr ?? lrs[0]! / 10, lrs[1]!]);
   } else {
-    for (let e = 1; e <= epochs; e++) {
-      await runEpoch(net, e, rule, rateAt(e));
-      if (sslOpts) sparsities.push(await sparsity(arrayLayers, sslOpts.sparsityThreshold));
-    }
+    for (let e = first; e <= epochs; e++) await runEpoch(net, e, rule, rateAt(e));
   }
   const end = await totals(boards);
   const final = reports[reports.length - 1]!.test;
@@ -421,7 +467,7 @@ async function run(
     epochs: reports,
     final,
     transfers,
-    totals: { ...work(start, end), seconds: (performance.now() - t0) / 1000, link: linkBetween(start, end) },
+    totals: runTotals(end),
     refreshes: arrayLayers.reduce((a, l) => a + l.stats.refreshedPairs, 0) || undefined,
     ssl: drift && {
       stepTime: drift.stepTime,
