@@ -19,7 +19,7 @@
  *   control ones are sent again; before them the client opens a new session (HELLO, with the token)
  *   and restores the configuration the host had set (the last CFG arguments since RESET).
  */
-import { Subject, type Subscription } from "rxjs";
+import type { Subscription } from "rxjs";
 import { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
 import {
   type ArgInput,
@@ -40,6 +40,7 @@ import {
   type RequestOf,
   type Verb,
 } from "../firmware-protocol/index.ts";
+import { Subject } from "./rx.ts";
 import type { Transport } from "./transport.ts";
 
 export interface ClientOptions {

@@ -28,19 +28,12 @@ import {
 } from "../../drivers/index.ts";
 import type { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import {
-  type BoardOptions,
-  checkBaud,
-  DEVICE_PRESETS,
-  EmulatedBoard,
-  effectsToken,
-  type FaultSpec,
-  faultsToken,
-  parseFaults,
-  serveSerial,
-  serveStream,
-  serveTcp,
-} from "../../mocks/index.ts";
+// The emulator proper (board, array, sessions, serving) is loaded only when one is started; what
+// reads an emu:// query, and the presets for help texts, are small and stay here.
+import { checkBaud } from "../../mocks/baud.ts";
+import { DEVICE_PRESETS } from "../../mocks/devices.ts";
+import { type FaultSpec, faultsToken, parseFaults } from "../../mocks/faults.ts";
+import type { BoardOptions, EmulatedBoard } from "../../mocks/index.ts";
 import type { Board } from "./board.ts";
 import type { Arc1Emulator } from "./connect-arc1.ts";
 import type { BenchEmulators } from "./connect-bench.ts";
@@ -121,6 +114,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   let transport: StreamTransport | Awaited<ReturnType<typeof openTransport>>;
   let stop = async () => {};
   if (link.kind === "emu") {
+    const { EmulatedBoard, serveStream } = await import("../../mocks/index.ts");
     let board: EmulatedBoard;
     const faults = emulatorFaults(link.params);
     const baud = emulatorBaud(link.params);
@@ -221,6 +215,7 @@ export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
   const { listen, serial, faults, baud, maxConnections, idleTimeoutMs, ...boardOpts } = opts;
+  const { EmulatedBoard, effectsToken, serveSerial, serveTcp } = await import("../../mocks/index.ts");
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);

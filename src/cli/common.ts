@@ -25,7 +25,7 @@ export const rate = (v: number) => v >= 0 && v <= 1;
 
 export async function withBoard<T>(url: string | undefined, fn: (b: Board) => Promise<T>): Promise<T> {
   const { connect } = await import("../board/connect.ts");
-  const { firstValueFrom } = await import("rxjs");
+  const { firstValueFrom } = await import("../../drivers/rx.ts");
   const board = await connect(url ?? defaultPort());
   try {
     return await fn(board);
