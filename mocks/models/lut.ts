@@ -17,6 +17,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { errnoCode, errorMessage } from "../../firmware-protocol/errors.ts";
 import { bytesOf, DeviceArray, type DeviceContext, strength } from "./common.ts";
 
 export interface PulseTable {
@@ -43,7 +44,7 @@ export function parsePulseTable(text: string, source = "table"): PulseTable {
   try {
     records = loadCsvParse()(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#" });
   } catch (e) {
-    throw new Error(`${source}: not a CSV file (${(e as Error).message})`);
+    throw new Error(`${source}: not a CSV file (${errorMessage(e)})`);
   }
   if (records.length === 0) throw new Error(`${source}: no rows`);
   for (const col of ["phase", "conductance_S"]) {
@@ -118,9 +119,7 @@ export function loadPulseTable(path: string): PulseTable {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new Error(
-      `cannot read the pulse-response table ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new Error(`cannot read the pulse-response table ${path}: ${errnoCode(e) ?? errorMessage(e)}`);
   }
   return parsePulseTable(text, path);
 }

@@ -3,7 +3,7 @@
 import { closeSync, openSync } from "node:fs";
 import { Option } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
-import { XbarError } from "../../firmware-protocol/errors.ts";
+import { errnoCode, errorMessage, XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { defaultPort, PORT_HELP } from "./options.ts";
 
@@ -44,15 +44,15 @@ export function checkWritable(path: string): void {
     const fd = openSync(path, "a");
     closeSync(fd);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    const code = errnoCode(e);
     const why =
-      err.code === "ENOENT"
+      code === "ENOENT"
         ? "its folder does not exist"
-        : err.code === "EISDIR"
+        : code === "EISDIR"
           ? "it is a folder"
-          : err.code === "EACCES"
+          : code === "EACCES"
             ? "permission denied"
-            : err.message;
+            : errorMessage(e);
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot write ${path}: ${why}`);
   }
 }
