@@ -19,8 +19,8 @@
  *   control ones are sent again; before them the client opens a new session (HELLO, with the token)
  *   and restores the configuration the host had set (the last CFG arguments since RESET).
  */
-import { Subject, type Subscription } from "rxjs";
-import { type ErrorContext, XbarError } from "../firmware-protocol/errors.ts";
+import type { Subscription } from "rxjs";
+import { type ErrorContext, errorMessage, isXbarError, XbarError } from "../firmware-protocol/errors.ts";
 import {
   type ArgInput,
   type Args,
@@ -40,6 +40,7 @@ import {
   type RequestOf,
   type Verb,
 } from "../firmware-protocol/index.ts";
+import { Subject } from "./rx.ts";
 import type { Transport } from "./transport.ts";
 
 export interface ClientOptions {
@@ -203,7 +204,7 @@ export class CrossbarClient {
     try {
       return decodeReply(verb, args);
     } catch (e) {
-      throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${(e as Error).message}`, {
+      throw new XbarError(ErrorCode.MALFORMED, `malformed ${verb} reply: ${errorMessage(e)}`, {
         command: verb,
         port: this.transport.name,
         ...opts.context,
@@ -230,7 +231,7 @@ export class CrossbarClient {
     } catch (e) {
       this.usedTags.delete(tag);
       const code = e instanceof ProtocolError ? e.code : ErrorCode.BAD_INPUT;
-      return Promise.reject(new XbarError(code, (e as Error).message, { ...context, side: "host" }));
+      return Promise.reject(new XbarError(code, errorMessage(e), { ...context, side: "host" }));
     }
     context.tag = tag;
     const timeoutMs = this.baseTimeoutMs + Math.ceil((opts.durationS ?? 0) * 2000);
@@ -495,11 +496,13 @@ export class CrossbarClient {
         await this.enqueue("HELLO", undefined, {}, true);
         if (cfg) await this.enqueue("CFG", cfg, {}, true);
       } catch (e) {
-        if (this.recovering && (e as XbarError).code !== ErrorCode.UNKNOWN_OUTCOME) {
+        if (this.recovering && !isXbarError(e, ErrorCode.UNKNOWN_OUTCOME)) {
           this.recovering = false;
-          const err = e as XbarError;
+          const why = `re-handshake after a reboot failed: ${isXbarError(e) ? e.detail : errorMessage(e)}`;
           this.fail(
-            new XbarError(err.code, `re-handshake after a reboot failed: ${err.detail}`, err.context),
+            isXbarError(e)
+              ? new XbarError(e.code, why, e.context)
+              : new XbarError(ErrorCode.INTERNAL, why, { port: this.transport.name }),
           );
         }
         return;

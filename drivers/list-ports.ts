@@ -4,7 +4,7 @@
  * enumerate its ports (some containers), saying that a device path can still be given directly.
  */
 import { ErrorCode } from "../firmware-protocol/constants.ts";
-import { XbarError } from "../firmware-protocol/errors.ts";
+import { errorMessage, XbarError } from "../firmware-protocol/errors.ts";
 
 export interface SerialPortInfo {
   path: string;
@@ -27,7 +27,7 @@ export async function listSerialPorts(): Promise<SerialPortInfo[]> {
   } catch (e) {
     throw new XbarError(
       ErrorCode.PORT_NOT_FOUND,
-      `this system cannot enumerate serial ports (${(e as Error).message}); give the device path directly, e.g. --port /dev/ttyUSB0`,
+      `this system cannot enumerate serial ports (${errorMessage(e)}); give the device path directly, e.g. --port /dev/ttyUSB0`,
     );
   }
 }

@@ -7,7 +7,7 @@
  * (`emu://` is composed in src/board/connect.ts, the one place allowed to start an emulator.)
  */
 import { connect as netConnect } from "node:net";
-import { XbarError } from "../firmware-protocol/errors.ts";
+import { errnoCode, XbarError } from "../firmware-protocol/errors.ts";
 import { ErrorCode } from "../firmware-protocol/index.ts";
 import { StreamTransport } from "./stream-transport.ts";
 import type { Transport } from "./transport.ts";
@@ -122,10 +122,10 @@ export async function openSocket(host: string, port: number, timeoutMs = 5000): 
       clearTimeout(timer);
       resolve();
     });
-    socket.once("error", (err: NodeJS.ErrnoException) => {
+    socket.once("error", (err: Error) => {
       clearTimeout(timer);
       const why =
-        err.code === "ECONNREFUSED"
+        errnoCode(err) === "ECONNREFUSED"
           ? "connection refused (is the board or `xbar emulate` listening?)"
           : err.message;
       reject(

@@ -1,8 +1,8 @@
 /** A Transport over any Node Duplex stream: the common core of the serial, socket and emu:// links. */
 import type { Duplex } from "node:stream";
-import { Subject } from "rxjs";
 import { XbarError } from "../firmware-protocol/errors.ts";
 import { createLineReader, ErrorCode, MAX_LINE } from "../firmware-protocol/index.ts";
+import { Subject } from "./rx.ts";
 import type { Transport } from "./transport.ts";
 
 export class StreamTransport implements Transport {

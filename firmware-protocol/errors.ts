@@ -61,3 +61,13 @@ function describe(ctx: ErrorContext): string {
 export function isXbarError(e: unknown, code?: number): e is XbarError {
   return e instanceof XbarError && (code === undefined || e.code === code);
 }
+
+/** The message of whatever was thrown: an Error's message, anything else as text. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The code of a Node.js system error (`"ENOENT"`, `"EADDRINUSE"`, …), or undefined for anything else. */
+export function errnoCode(e: unknown): string | undefined {
+  return e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
+}

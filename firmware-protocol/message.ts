@@ -6,6 +6,7 @@
  */
 import { checksum } from "./checksum.ts";
 import { ErrorCode, MAX_LINE, MAX_TAG } from "./constants.ts";
+import { errorMessage } from "./errors.ts";
 import { OVERLONG } from "./framing-marker.ts";
 import {
   dequantise,
@@ -247,7 +248,7 @@ export function argPacked(args: Args, key: string, type: PackedType, length?: nu
   try {
     got = unpack(raw);
   } catch (e) {
-    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}: ${(e as Error).message}`);
+    throw new ProtocolError(ErrorCode.BAD_ARGUMENT, `${key}: ${errorMessage(e)}`);
   }
   let un: { type: string; data: PackedArray };
   // A quantised array (protocol 1.1) stands for float32 values: it is read as them.

@@ -6,6 +6,7 @@ import {
   encodeErr,
   encodeEvent,
   encodeOk,
+  errorMessage,
   ProtocolError,
   parseRequest,
   REPLAY_MAX_REPLY,
@@ -280,7 +281,7 @@ export class Session {
 
   private errReply(tag: number, e: unknown): string {
     const code = e instanceof ProtocolError ? e.code : ErrorCode.INTERNAL;
-    const msg = e instanceof ProtocolError ? e.message : `internal error: ${(e as Error).message}`;
+    const msg = e instanceof ProtocolError ? e.message : `internal error: ${errorMessage(e)}`;
     this.board.pushError(code, msg);
     return encodeErr(tag, code, msg);
   }

@@ -2,14 +2,14 @@
  * Ctrl-C against an in-process emulated board (emu://), end to end: the process boundary and the
  * signal are what is tested, so `xbar` is spawned. Before issue 12 the emulator held the event loop
  * (replies chained through process.nextTick), so SIGINT was never handled on emu:// and `xbar run`
- * ran to "completed". Now both commands stop within a second, exit 130 and keep what was measured.
+ * ran to "completed". Now the commands stop within a second, exit 130 and keep what was measured.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { RunStore } from "../src/campaigns/store/run-store.ts";
-import { startXbar, stopAll } from "../tools/run-xbar.ts";
+import { describeRun, runXbar, startXbar, stopAll } from "../tools/run-xbar.ts";
 
 afterAll(() => stopAll());
 
@@ -83,5 +83,54 @@ describe("SIGINT on emu://", () => {
       /^xbar: E621 INTERRUPTED: training \(--rule onchip\) stopped in epoch \d+: \d+ completed epoch\(s\) kept/m,
     );
     expect(train.stdout()).toMatch(/^epoch 1 .*test/m);
+  });
+
+  it("stops `xbar characterize` promptly, exit 130, the points measured written to --out", async () => {
+    const port = "emu://?rows=8&cols=8&device=agsi&seed=1";
+    const args = (pulses: number, out: string) => [
+      "characterize",
+      "--port",
+      port,
+      "--row",
+      "0",
+      "--col",
+      "0",
+      "--pulses",
+      String(pulses),
+      "--out",
+      out,
+    ];
+    // The unit of time on this machine now: a whole short characterisation (401 points), start-up included.
+    const short = await runXbar(args(200, join(dir, "short.csv")), { spawn: true, timeoutMs: 120_000 });
+    expect(short.code, describeRun(short)).toBe(0);
+    const out = join(dir, "long.csv");
+    const total = 2 * 100_000 + 1; // minutes of work: far more than the test waits
+    const run = startXbar(args(100_000, out));
+    // --out is created (checked writable) just before the command listens for Ctrl-C; a short run's
+    // whole time after that, it has connected and been measuring for a while.
+    const t = performance.now();
+    while (!existsSync(out) && run.child.exitCode === null && performance.now() - t < 20 * short.ms)
+      await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, short.ms));
+    const t0 = performance.now();
+    const status = await run.stop("SIGINT", Math.max(5000, 4 * short.ms));
+    const ms = performance.now() - t0;
+    expect(status.killed, run.stderr()).toBe(false);
+    expect(status.code, run.stderr()).toBe(130);
+    // Stopping, writing what was measured and exiting take less than a whole short run.
+    expect(ms).toBeLessThan(Math.max(1500, short.ms));
+    const m = run
+      .stderr()
+      .match(
+        /^xbar: E621 INTERRUPTED: characterisation stopped after (\d+) of (\d+) points; those were written to (.+)$/m,
+      );
+    expect(m, run.stderr()).not.toBeNull();
+    const [, points, of, file] = m!;
+    expect([Number(of), file]).toEqual([total, out]);
+    expect(Number(points)).toBeGreaterThan(0);
+    expect(Number(points)).toBeLessThan(total);
+    const rows = readFileSync(out, "utf8").trim().split("\n");
+    expect(rows[0]).toBe("phase,index,pulse,amplitude_V,width_s,conductance_S");
+    expect(rows.length - 1).toBe(Number(points));
   });
 });

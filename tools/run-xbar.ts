@@ -79,12 +79,44 @@ function release(): void {
   else busy--;
 }
 
+// ---- the default time limit ----
+
+/** The least default time limit of a run, ms: what a command took at most on a loaded machine. */
+const TIMEOUT_FLOOR_MS = 20_000;
+/** The default time limit of a run in start-ups of `xbar --version` measured now. */
+const TIMEOUT_STARTUPS = 60;
+let defaultTimeout: Promise<number> | undefined;
+
+/**
+ * The default time limit of a run, ms: 60 times the start-up of `xbar --version` measured once per
+ * test process on first use (what every spawned command pays, and a gauge of how loaded the
+ * machine is: ~0.2 s idle, above 1 s with two test runs on 2 cores), never under 20 s.
+ */
+export function defaultTimeoutMs(): Promise<number> {
+  defaultTimeout ??= new Promise<number>((resolve) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [XBAR_BIN, "--version"], {
+      cwd: REPO_ROOT,
+      env: xbarEnv(),
+      stdio: "ignore",
+    });
+    child.once("error", () => resolve(TIMEOUT_FLOOR_MS));
+    child.once("close", (code) => {
+      const startupMs = performance.now() - t0;
+      resolve(
+        code === 0 ? Math.max(TIMEOUT_FLOOR_MS, Math.round(TIMEOUT_STARTUPS * startupMs)) : TIMEOUT_FLOOR_MS,
+      );
+    });
+  });
+  return defaultTimeout;
+}
+
 // ---- background processes ----
 
 const live = new Set<ChildProcess>();
 
 export interface RunOptions {
-  /** Time limit of the run, ms (default 20 s). */
+  /** Time limit of the run, ms (default: `defaultTimeoutMs()`, measured on this machine). */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   /**
@@ -99,7 +131,8 @@ export interface RunOptions {
 }
 
 /** Runs `xbar ARGS` to completion. Never rejects: a time-out shows in `timedOut`. */
-export async function runXbar(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function runXbar(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const opts = { ...options, timeoutMs: options.timeoutMs ?? (await defaultTimeoutMs()) };
   if (!opts.spawn && !opts.onSpawn) return runInProcess(args, opts);
   await acquire(opts.urgent ?? false);
   try {
@@ -148,7 +181,7 @@ async function runInProcessNow(args: string[], opts: RunOptions): Promise<RunRes
         timer = setTimeout(() => {
           timedOut = true;
           res(null);
-        }, opts.timeoutMs ?? 20_000);
+        }, opts.timeoutMs ?? TIMEOUT_FLOOR_MS);
       }),
     ]);
   } finally {
@@ -184,7 +217,7 @@ function runOnce(args: string[], opts: RunOptions): Promise<RunResult> {
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
-    }, opts.timeoutMs ?? 20_000);
+    }, opts.timeoutMs ?? TIMEOUT_FLOOR_MS);
     child.once("error", (err) => {
       stderr += `\n[spawn error] ${err.message}`;
     });

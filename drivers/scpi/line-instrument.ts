@@ -4,7 +4,7 @@
  * that gets no answer fails with XbarError 601 naming the command and the port.
  */
 import { firstValueFrom, timeout } from "rxjs";
-import { XbarError } from "../../firmware-protocol/errors.ts";
+import { isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import type { Transport } from "../transport.ts";
 
@@ -37,11 +37,11 @@ export class LineInstrument {
   /** Sends a query and waits for its reply line. */
   query(cmd: string): Promise<string> {
     return this.serial(async () => {
-      const reply = firstValueFrom(this.link.lines.pipe(timeout(this.timeoutMs))).catch((e: Error) => {
-        if (e instanceof XbarError) throw e;
+      const reply = firstValueFrom(this.link.lines.pipe(timeout(this.timeoutMs))).catch((e: unknown) => {
+        if (isXbarError(e)) throw e;
         throw new XbarError(
           ErrorCode.TIMEOUT,
-          `no reply to "${cmd}" within ${this.timeoutMs} ms (${e.name})`,
+          `no reply to "${cmd}" within ${this.timeoutMs} ms (${e instanceof Error ? e.name : String(e)})`,
           {
             command: cmd,
             port: this.link.name,

@@ -16,7 +16,8 @@
  * table says nothing about other amplitudes).
  */
 import { readFileSync } from "node:fs";
-import { parse } from "csv-parse/sync";
+import { createRequire } from "node:module";
+import { errnoCode, errorMessage } from "../../firmware-protocol/errors.ts";
 import { bytesOf, DeviceArray, type DeviceContext, strength } from "./common.ts";
 
 export interface PulseTable {
@@ -33,13 +34,17 @@ export interface PulseTable {
   readonly source: string;
 }
 
+/** csv-parse, loaded by the first table parsed: an emulator of another device (every emu:// start) skips it. */
+const loadCsvParse = () =>
+  (createRequire(import.meta.url)("csv-parse/sync") as typeof import("csv-parse/sync")).parse;
+
 /** Parses a pulse-response CSV; throws an Error naming the line for anything it cannot use. */
 export function parsePulseTable(text: string, source = "table"): PulseTable {
   let records: Array<Record<string, string>>;
   try {
-    records = parse(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#" });
+    records = loadCsvParse()(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#" });
   } catch (e) {
-    throw new Error(`${source}: not a CSV file (${(e as Error).message})`);
+    throw new Error(`${source}: not a CSV file (${errorMessage(e)})`);
   }
   if (records.length === 0) throw new Error(`${source}: no rows`);
   for (const col of ["phase", "conductance_S"]) {
@@ -114,9 +119,7 @@ export function loadPulseTable(path: string): PulseTable {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new Error(
-      `cannot read the pulse-response table ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new Error(`cannot read the pulse-response table ${path}: ${errnoCode(e) ?? errorMessage(e)}`);
   }
   return parsePulseTable(text, path);
 }

@@ -11,7 +11,7 @@
  * `account()`. Counters, the error queue and the envelope live here, on the host.
  */
 import { Observable, Subject } from "rxjs";
-import { XbarError } from "../../firmware-protocol/errors.ts";
+import { errorMessage, XbarError } from "../../firmware-protocol/errors.ts";
 import {
   checkAddress,
   checkAmplitude,
@@ -186,7 +186,7 @@ export abstract class HostComposedBoard implements Board {
           const err =
             e instanceof XbarError
               ? e
-              : new XbarError(ErrorCode.INTERNAL, (e as Error).message, { command, port: this.url });
+              : new XbarError(ErrorCode.INTERNAL, errorMessage(e), { command, port: this.url });
           if (err.code !== ErrorCode.ABORTED) this.queueError(err);
           sub.error(err);
         },

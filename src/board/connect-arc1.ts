@@ -7,7 +7,7 @@
 import type { Duplex } from "node:stream";
 import { Arc1Client } from "../../drivers/arc1/client.ts";
 import { ARC1_BAUD } from "../../drivers/arc1/protocol.ts";
-import { XbarError } from "../../drivers/index.ts";
+import { errorMessage, XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import { Arc1Board } from "./arc1-board.ts";
 import type { Board } from "./board.ts";
@@ -57,7 +57,7 @@ export async function connectArc1(url: string, emulator: Arc1Emulator): Promise<
       if (e instanceof XbarError) throw e;
       throw new XbarError(
         ErrorCode.BAD_URL,
-        `cannot start the emulated ArC ONE from "${url}": ${(e as Error).message}`,
+        `cannot start the emulated ArC ONE from "${url}": ${errorMessage(e)}`,
       );
     }
     client = new Arc1Client(link.host, "arc1-emu://");

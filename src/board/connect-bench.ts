@@ -6,7 +6,13 @@
  * that reaches mocks/.
  */
 import type { Duplex } from "node:stream";
-import { openTransport, parseLinkUrl, StreamTransport, XbarError } from "../../drivers/index.ts";
+import {
+  errorMessage,
+  openTransport,
+  parseLinkUrl,
+  StreamTransport,
+  XbarError,
+} from "../../drivers/index.ts";
 import { SwitchMatrix } from "../../drivers/scpi/matrix.ts";
 import { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
@@ -127,7 +133,7 @@ async function openEmulatedBench(
     if (e instanceof XbarError) throw e;
     throw new XbarError(
       ErrorCode.BAD_URL,
-      `cannot start the emulated bench from "${url}": ${(e as Error).message}`,
+      `cannot start the emulated bench from "${url}": ${errorMessage(e)}`,
     );
   }
   const smu = new Smu(new StreamTransport(bench.smu, "bench-emu smu"));

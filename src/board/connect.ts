@@ -21,6 +21,8 @@ import { Duplex, PassThrough } from "node:stream";
 import {
   type ClientOptions,
   CrossbarClient,
+  errnoCode,
+  errorMessage,
   openTransport,
   parseLinkUrl,
   StreamTransport,
@@ -28,19 +30,12 @@ import {
 } from "../../drivers/index.ts";
 import type { Smu } from "../../drivers/scpi/smu.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
-import {
-  type BoardOptions,
-  checkBaud,
-  DEVICE_PRESETS,
-  EmulatedBoard,
-  effectsToken,
-  type FaultSpec,
-  faultsToken,
-  parseFaults,
-  serveSerial,
-  serveStream,
-  serveTcp,
-} from "../../mocks/index.ts";
+// The emulator proper (board, array, sessions, serving) is loaded only when one is started; what
+// reads an emu:// query, and the presets for help texts, are small and stay here.
+import { checkBaud } from "../../mocks/baud.ts";
+import { DEVICE_PRESETS } from "../../mocks/devices.ts";
+import { type FaultSpec, faultsToken, parseFaults } from "../../mocks/faults.ts";
+import type { BoardOptions, EmulatedBoard } from "../../mocks/index.ts";
 import type { Board } from "./board.ts";
 import type { Arc1Emulator } from "./connect-arc1.ts";
 import type { BenchEmulators } from "./connect-bench.ts";
@@ -79,7 +74,7 @@ export function emulatorFaults(params: URLSearchParams): FaultSpec | undefined {
   try {
     return parseFaults(text);
   } catch (e) {
-    throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${(e as Error).message}`);
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option fault=${text}: ${errorMessage(e)}`);
   }
 }
 
@@ -91,7 +86,7 @@ export function emulatorBaud(params: URLSearchParams): number | undefined {
   try {
     checkBaud(n);
   } catch (e) {
-    throw new XbarError(ErrorCode.BAD_URL, `emu:// option baud=${text}: ${(e as Error).message}`);
+    throw new XbarError(ErrorCode.BAD_URL, `emu:// option baud=${text}: ${errorMessage(e)}`);
   }
   return n;
 }
@@ -121,6 +116,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
   let transport: StreamTransport | Awaited<ReturnType<typeof openTransport>>;
   let stop = async () => {};
   if (link.kind === "emu") {
+    const { EmulatedBoard, serveStream } = await import("../../mocks/index.ts");
     let board: EmulatedBoard;
     const faults = emulatorFaults(link.params);
     const baud = emulatorBaud(link.params);
@@ -128,7 +124,7 @@ export async function connect(url: string = DEFAULT_URL, opts: ConnectOptions = 
       board = new EmulatedBoard(emulatorOptions(link.params));
     } catch (e) {
       if (e instanceof XbarError) throw e;
-      throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${(e as Error).message}`);
+      throw new XbarError(ErrorCode.BAD_URL, `cannot start emulator from "${url}": ${errorMessage(e)}`);
     }
     const [hostEnd, boardEnd] = duplexPair();
     const detach = serveStream(board, boardEnd, { faults, baud, boot: true, stallTimeoutMs: 0 });
@@ -221,11 +217,12 @@ export async function startEmulatorServer(
   opts: EmulatorServerOptions,
 ): Promise<{ url: string; describe: string; stop: () => Promise<void> }> {
   const { listen, serial, faults, baud, maxConnections, idleTimeoutMs, ...boardOpts } = opts;
+  const { EmulatedBoard, effectsToken, serveSerial, serveTcp } = await import("../../mocks/index.ts");
   let board: EmulatedBoard;
   try {
     board = new EmulatedBoard(boardOpts);
   } catch (e) {
-    throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${(e as Error).message}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulator: ${errorMessage(e)}`);
   }
   const fx = effectsToken(board.effects, board.noise);
   const describe = `${board.preset.name} ${board.rows}x${board.cols} seed ${board.seed}${fx === "none" ? "" : ` effects ${fx}`}${faults ? ` faults ${faultsToken(faults)}` : ""}${baud ? ` baud ${baud}` : ""}${board.timescale ? ` timescale ${board.timescale}` : ""}${board.protocol === "1.0" ? " protocol 1.0" : ""}${board.complianceTrip ? " compliance trips" : ""}${board.stateFile ? ` state ${board.stateFile.path}` : ""}${board.token ? " token required" : ""}`;
@@ -238,10 +235,10 @@ export async function startEmulatorServer(
   }
   if (listen) {
     const server = await serveTcp(board, { ...listen, faults, baud, maxConnections, idleTimeoutMs }).catch(
-      (e: NodeJS.ErrnoException) => {
+      (e: unknown) => {
         throw new XbarError(
           ErrorCode.PORT_BUSY,
-          `cannot listen on ${listen.host}:${listen.port}: ${e.code === "EADDRINUSE" ? "address in use" : e.message}`,
+          `cannot listen on ${listen.host}:${listen.port}: ${errnoCode(e) === "EADDRINUSE" ? "address in use" : errorMessage(e)}`,
         );
       },
     );
@@ -255,8 +252,11 @@ export async function startEmulatorServer(
     };
   }
   if (serial) {
-    const port = await serveSerial(board, serial, baud, { faults, baud }).catch((e: Error) => {
-      throw new XbarError(ErrorCode.PORT_NOT_FOUND, `cannot serve on serial port ${serial}: ${e.message}`);
+    const port = await serveSerial(board, serial, baud, { faults, baud }).catch((e: unknown) => {
+      throw new XbarError(
+        ErrorCode.PORT_NOT_FOUND,
+        `cannot serve on serial port ${serial}: ${errorMessage(e)}`,
+      );
     });
     return {
       url: serial,
@@ -290,7 +290,7 @@ export async function startArc1Server(
       throw new XbarError(ErrorCode.BAD_INPUT, `cannot start the emulated ArC ONE: ${e.message}`);
     throw new XbarError(
       ErrorCode.PORT_NOT_FOUND,
-      `cannot serve on serial port ${serial}: ${(e as Error).message}`,
+      `cannot serve on serial port ${serial}: ${errorMessage(e)}`,
     );
   }
   return {

@@ -2,9 +2,10 @@
  * The Board over the xbar line protocol: one implementation for every link (serial, socket, emu://),
  * since they all speak the same bytes. Checks the safety envelope on the host before sending.
  */
-import { catchError, defer, lastValueFrom, map, type Observable, share } from "rxjs";
+import type { Observable } from "rxjs";
 import type { CrossbarClient, ErrorContext, RequestOptions } from "../../drivers/index.ts";
 import { XbarError } from "../../drivers/index.ts";
+import { catchError, defer, lastValueFrom, map, share } from "../../drivers/rx.ts";
 import {
   checkCount,
   checkEnergy,

@@ -9,7 +9,7 @@
  * A URL read back from the run database carries `token=***` (redact.ts); its token then comes from 2 or 3.
  */
 import { readFileSync } from "node:fs";
-import { ErrorCode, REDACTED, XbarError } from "../../firmware-protocol/index.ts";
+import { ErrorCode, errnoCode, REDACTED, XbarError } from "../../firmware-protocol/index.ts";
 
 /** Printable ASCII without spaces, 8..256 characters: what a board accepts (mocks/board.ts). */
 export const TOKEN_PATTERN = /^[\x21-\x7e]{8,256}$/;
@@ -20,10 +20,7 @@ export function readTokenFile(path: string, code: number = ErrorCode.BAD_INPUT):
   try {
     text = readFileSync(path, "latin1");
   } catch (e) {
-    throw new XbarError(
-      code,
-      `cannot read the token file ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`,
-    );
+    throw new XbarError(code, `cannot read the token file ${path}: ${errnoCode(e) ?? e}`);
   }
   const token = (text.split("\n")[0] ?? "").replace(/\r$/, "").trim();
   if (!TOKEN_PATTERN.test(token))

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { isNode, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { XbarError } from "../../drivers/index.ts";
+import { errnoCode, errorMessage, XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { CampaignSchema, STEP_BODIES, STEP_KINDS, type Step, type StepKind } from "./schema.ts";
 
@@ -125,7 +125,7 @@ export function loadCampaignFile(file: string): Campaign {
   } catch (e) {
     throw new XbarError(
       ErrorCode.BAD_INPUT,
-      `cannot read campaign file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      `cannot read campaign file ${file}: ${errnoCode(e) ?? errorMessage(e)}`,
     );
   }
   return parseCampaign(text, file);

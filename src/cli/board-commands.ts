@@ -2,14 +2,13 @@
 
 import { existsSync, rmSync } from "node:fs";
 import type { Command } from "commander";
-import { firstValueFrom } from "rxjs";
 import { listSerialPorts } from "../../drivers/list-ports.ts";
+import { firstValueFrom } from "../../drivers/rx.ts";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { XbarError } from "../../firmware-protocol/errors.ts";
 import type { ConductanceMap } from "../board/board.ts";
 import { DEFAULT_URL, defaultBoardStateFile } from "../board/default-url.ts";
 import { out, outRaw, portOption, withBoard } from "./common.ts";
-import { runDemo } from "./demo.ts";
 import { eng, shadeMap, stats } from "./format.ts";
 import { defaultPort, intArg, numArg } from "./options.ts";
 
@@ -30,7 +29,7 @@ export function addBoardCommands(program: Command): void {
     )
     .addOption(portOption())
     .addHelpText("after", "\nExamples:\n  xbar demo\n  xbar demo --port socket://127.0.0.1:5025")
-    .action(async (o) => runDemo(o.port ?? defaultPort(), out));
+    .action(async (o) => (await import("./demo.ts")).runDemo(o.port ?? defaultPort(), out));
 
   program
     .command("idn")

@@ -6,7 +6,7 @@
 import { basename } from "node:path";
 import type { Command } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
-import { XbarError } from "../../firmware-protocol/errors.ts";
+import { errorMessage, XbarError } from "../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { type Campaign, loadCampaignFile, parseCampaign } from "../campaigns/load.ts";
 import { describePlan, estimateStep, fmtDuration } from "../campaigns/plan.ts";
@@ -71,7 +71,7 @@ async function openNewCampaign(file: string, o: RunFlags, out: Out): Promise<Ope
     campaign = loadCampaignFile(file);
   } catch (e) {
     // A bad campaign file is bad usage (exit 2), refused before anything is sent.
-    process.stderr.write(`xbar: ${(e as Error).message}\n`);
+    process.stderr.write(`xbar: ${errorMessage(e)}\n`);
     process.exitCode = EXIT.USAGE;
     return undefined;
   }
@@ -169,7 +169,7 @@ async function executeCampaign(
       process.exitCode = EXIT.INTERRUPTED;
       await rv?.finish("stopped", `resume with: ${resume}`, EXIT.INTERRUPTED, false);
     } else if (res.status === "failed") {
-      await rv?.finish("failed", String((res.error as Error)?.message ?? res.error), EXIT.ERROR, false);
+      await rv?.finish("failed", errorMessage(res.error), EXIT.ERROR, false);
       throw res.error;
     } else await rv?.finish("completed", undefined, EXIT.OK, false);
   } finally {

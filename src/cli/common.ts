@@ -3,7 +3,7 @@
 import { closeSync, openSync } from "node:fs";
 import { Option } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
-import { XbarError } from "../../firmware-protocol/errors.ts";
+import { errnoCode, errorMessage, XbarError } from "../../firmware-protocol/errors.ts";
 import type { Board } from "../board/board.ts";
 import { defaultPort, PORT_HELP } from "./options.ts";
 
@@ -25,7 +25,7 @@ export const rate = (v: number) => v >= 0 && v <= 1;
 
 export async function withBoard<T>(url: string | undefined, fn: (b: Board) => Promise<T>): Promise<T> {
   const { connect } = await import("../board/connect.ts");
-  const { firstValueFrom } = await import("rxjs");
+  const { firstValueFrom } = await import("../../drivers/rx.ts");
   const board = await connect(url ?? defaultPort());
   try {
     return await fn(board);
@@ -44,15 +44,15 @@ export function checkWritable(path: string): void {
     const fd = openSync(path, "a");
     closeSync(fd);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
+    const code = errnoCode(e);
     const why =
-      err.code === "ENOENT"
+      code === "ENOENT"
         ? "its folder does not exist"
-        : err.code === "EISDIR"
+        : code === "EISDIR"
           ? "it is a folder"
-          : err.code === "EACCES"
+          : code === "EACCES"
             ? "permission denied"
-            : err.message;
+            : errorMessage(e);
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot write ${path}: ${why}`);
   }
 }

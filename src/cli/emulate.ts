@@ -1,6 +1,6 @@
 /** `xbar emulate`: serve an emulated board until interrupted. */
 import { type Command, Option } from "commander";
-import { XbarError } from "../../drivers/index.ts";
+import { errorMessage, XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import { emulatorFaults, emulatorPresets, startArc1Server, startEmulatorServer } from "../board/connect.ts";
 import { readTokenFile, TOKEN_PATTERN } from "../board/token.ts";
@@ -108,10 +108,7 @@ export async function runEmulate(
     try {
       faults = emulatorFaults(new URLSearchParams({ fault: o.fault }));
     } catch (e) {
-      throw new XbarError(
-        ErrorCode.BAD_INPUT,
-        `--fault: ${(e as Error).message.replace(/^.*fault=\S*: /, "")}`,
-      );
+      throw new XbarError(ErrorCode.BAD_INPUT, `--fault: ${errorMessage(e).replace(/^.*fault=\S*: /, "")}`);
     }
   }
   const server = await startEmulatorServer({

@@ -5,7 +5,7 @@
  */
 
 import { type Command, Option } from "commander";
-import { XbarError } from "../../drivers/index.ts";
+import { errorMessage, XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
 import { loadCampaignFile } from "../campaigns/load.ts";
 import { cancelJobs, findJob, jobsOfCampaign, queueStatus } from "../fleet/admin.ts";
@@ -112,7 +112,7 @@ Examples:
       try {
         campaign = loadCampaignFile(file);
       } catch (e) {
-        process.stderr.write(`xbar: ${(e as Error).message}\n`);
+        process.stderr.write(`xbar: ${errorMessage(e)}\n`);
         process.exitCode = 2;
         return;
       }

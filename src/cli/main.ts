@@ -11,7 +11,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { ErrorCode } from "../../firmware-protocol/constants.ts";
-import { isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
+import { errnoCode, isXbarError, XbarError } from "../../firmware-protocol/errors.ts";
 import { redactSecrets } from "../../firmware-protocol/redact.ts";
 import { packageInfo } from "../version.ts";
 import { EXIT, type Out, out } from "./common.ts";
@@ -101,8 +101,8 @@ export async function main(argv: string[]): Promise<number> {
   // A reader that goes away (`xbar read --all --csv | head -1`) is not an error of ours: stop quietly.
   if (!quietOnClosedStdout) {
     quietOnClosedStdout = true;
-    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code === "EPIPE") process.exit(0);
+    process.stdout.on("error", (e: Error) => {
+      if (errnoCode(e) === "EPIPE") process.exit(0);
       throw e;
     });
   }

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "csv-parse/sync";
 import { z } from "zod";
-import { XbarError } from "../../drivers/index.ts";
+import { errnoCode, errorMessage, XbarError } from "../../drivers/index.ts";
 import { ErrorCode } from "../../firmware-protocol/index.ts";
 import type { Target } from "../pipelines/index.ts";
 
@@ -24,13 +24,13 @@ export function readTargets(path: string): Target[] {
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw bad((e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message);
+    throw bad(errnoCode(e) === "ENOENT" ? "no such file" : errorMessage(e));
   }
   let records: Array<{ record: Record<string, string>; info: { lines: number } }>;
   try {
     records = parse(text, { columns: true, skip_empty_lines: true, trim: true, comment: "#", info: true });
   } catch (e) {
-    throw bad(`not valid CSV: ${(e as Error).message}`);
+    throw bad(`not valid CSV: ${errorMessage(e)}`);
   }
   if (records.length === 0)
     throw bad("no targets (expected a header row,col,target and one line per device)");

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { errnoCode } from "../../../firmware-protocol/errors.ts";
 
 /** A token naming this process as a run's owner. */
 export const ownerToken = (): string => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -21,7 +22,7 @@ export function ownerIsGone(owner: string | null | undefined): boolean {
     process.kill(Number(m[2]), 0);
     return false;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "ESRCH";
+    return errnoCode(e) === "ESRCH";
   }
 }
 

@@ -9,7 +9,7 @@
  * password.
  */
 import pg from "pg";
-import { XbarError } from "../../../drivers/index.ts";
+import { errorMessage, XbarError } from "../../../drivers/index.ts";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import {
   numberPlaceholders,
@@ -47,7 +47,7 @@ export class PostgresDriver implements SqlDriver {
       await pool.end().catch(() => {});
       throw new XbarError(
         ErrorCode.STORE_UNAVAILABLE,
-        `cannot reach the run database ${d.location}: ${(e as Error).message}`,
+        `cannot reach the run database ${d.location}: ${errorMessage(e)}`,
       );
     }
     return d;

@@ -28,7 +28,7 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { XbarError } from "../../../drivers/index.ts";
+import { errnoCode, errorMessage, XbarError } from "../../../drivers/index.ts";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 
 const require = createRequire(import.meta.url);
@@ -43,7 +43,7 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    return errnoCode(e) === "EPERM";
   }
 }
 
@@ -83,7 +83,7 @@ export function openDatabase(path: string): Database {
     // Take the exclusive lock now, so that a second process is refused at open, not halfway.
     db.exec("BEGIN IMMEDIATE; COMMIT");
   } catch (e) {
-    throw new XbarError(ErrorCode.BAD_INPUT, `cannot open run database ${path}: ${(e as Error).message}`);
+    throw new XbarError(ErrorCode.BAD_INPUT, `cannot open run database ${path}: ${errorMessage(e)}`);
   }
   writeFileSync(owner, `${process.pid}\n`);
   return db;
@@ -132,7 +132,7 @@ export function openSnapshot(path: string): { db: Database; close: () => void } 
       };
     } catch (e) {
       remove();
-      lastError = (e as Error).message;
+      lastError = errorMessage(e);
     }
   }
   throw new XbarError(
