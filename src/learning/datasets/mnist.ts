@@ -39,8 +39,9 @@ const FILES = {
 } as const;
 
 /** The pooling factors a crop allows (the divisors of its side). */
-export const poolsOf = (crop: Crop): number[] =>
-  Array.from({ length: crop }, (_, i) => i + 1).filter((k) => crop % k === 0);
+export function poolsOf(crop: Crop): number[] {
+  return Array.from({ length: crop }, (_, i) => i + 1).filter((k) => crop % k === 0);
+}
 
 /** Loads the training or test set; `limit` keeps the first images only. */
 export function loadMnist(
