@@ -17,14 +17,13 @@ import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEmulatorServer } from "../src/board/connect.ts";
-import { buildProgram, main } from "../src/cli/main.ts";
-import { REPO_ROOT } from "../tools/run-xbar.ts";
+import { buildProgram } from "../src/cli/main.ts";
+import { REPO_ROOT, runXbar, xbarEnv } from "../tools/run-xbar.ts";
 
 const work = mkdtempSync(join(tmpdir(), "xbar-doc-commands-"));
 const home = process.cwd();
-const savedEnv = { ...process.env };
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const stops: Array<() => Promise<void>> = [];
 /** The test's boards: as `xbar emulate --listen 127.0.0.1:5025` serves one, and one that needs lab.token. */
@@ -94,29 +93,9 @@ function examplesOf(source: string, text: string, markdown: boolean): Example[] 
     .filter((e): e is Example => e !== undefined && e.args[0] !== "emulate" && e.args.length > 0);
 }
 
-/** Runs `xbar ARGS` in this process: what it printed on stdout and stderr, and its exit code. */
-async function xbar(args: string[], env: Record<string, string> = {}) {
-  let stdout = "";
-  let stderr = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => {
-    stdout += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => {
-    stderr += String(s);
-    return true;
-  });
-  Object.assign(process.env, env);
-  try {
-    const code = await main(["node", "xbar", ...args]);
-    return { stdout, stderr, code };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-    process.exitCode = undefined;
-    for (const k of Object.keys(env)) delete process.env[k];
-  }
-}
+/** Runs `xbar ARGS` in this process, with this test's default board and the example's environment. */
+const xbar = (args: string[], env: Record<string, string> = {}) =>
+  runXbar(args, { env: xbarEnv({ XBAR_STATE_DIR: join(work, "state"), ...env }) });
 
 /** Every command path of the program (`runs list`, `queue cancel`, ...). */
 function commandPaths(c: Command, prefix: string[] = []): string[][] {
@@ -129,8 +108,6 @@ beforeAll(async () => {
   process.chdir(work);
   // The examples name the campaign files of a clone, from its top folder.
   symlinkSync(join(REPO_ROOT, "examples"), "examples");
-  process.env.XBAR_STATE_DIR = join(work, "state");
-  delete process.env.XBAR_PORT;
   writeFileSync("lab.token", `${TOKEN}\n`);
   for (const [kind, token] of [
     ["plain", undefined],
@@ -153,7 +130,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.chdir(home);
-  process.env = savedEnv;
   for (const stop of stops) await stop();
 });
 
