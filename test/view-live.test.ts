@@ -113,9 +113,10 @@ describe("a paced run and a stalled viewer", () => {
     const alone = await pacedRun(false);
     const watched = await pacedRun(true);
     watched.stalled?.destroy();
-    // The board's own time dominates (the run is paced by it); a view that waited on its viewer
-    // would add the viewer's whole stall to the run.
-    expect(watched.seconds).toBeLessThan(alone.seconds * 1.3 + 0.5);
+    // A view that waited on its viewer would hold the run for as long as the viewer stalls (here:
+    // to the end of the test). The margin is for the machine's load, which other test files change
+    // between the two runs: about half of each run is the host's CPU, half the board's paced time.
+    expect(watched.seconds).toBeLessThan(alone.seconds * 1.5 + 1);
     console.log(`paced run: ${alone.seconds} s alone, ${watched.seconds} s with a stalled viewer`);
   }, 300_000);
 });
