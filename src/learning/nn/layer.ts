@@ -11,6 +11,7 @@ import { type Observable, of } from "rxjs";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
 import { XbarError } from "../../../firmware-protocol/errors.ts";
 import type { Random } from "../../../firmware-protocol/random.ts";
+import type { LayerStats } from "./array-layer-options.ts";
 
 export interface UpdateOptions {
   lr: number;
@@ -25,7 +26,7 @@ export type LayerHostState =
   | { kind: "software"; w: Float32Array }
   | {
       kind: "array";
-      stats: { updates: number; refreshes: number; refreshedPairs: number };
+      stats: LayerStats;
       pulsesSinceRefresh: number;
     };
 

@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ErrorCode } from "../../../firmware-protocol/constants.ts";
-import { XbarError } from "../../../firmware-protocol/errors.ts";
+import { errnoCode, errorMessage, XbarError } from "../../../firmware-protocol/errors.ts";
 import type { RandomState } from "../../../firmware-protocol/random.ts";
 import { redactSecrets } from "../../../firmware-protocol/redact.ts";
 import type { Board, Identity } from "../../board/board.ts";
@@ -202,7 +202,7 @@ export function readCheckpoint(path: string): TrainCheckpoint {
   try {
     c = JSON.parse(readFileSync(path, "utf8")) as TrainCheckpoint;
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const why = errnoCode(e) ?? errorMessage(e);
     throw new XbarError(ErrorCode.BAD_INPUT, `cannot read the checkpoint ${path}: ${why}`);
   }
   if (c?.format !== FORMAT || c.version !== 1 || !c.progress || !Array.isArray(c.boards))
