@@ -8,7 +8,7 @@
  * SIGINT handler), so that it falls exactly on the epoch's boundary: a stop in the middle of an epoch
  * leaves that epoch's pulses on the devices, which a resumption does not undo.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -183,6 +183,18 @@ describe("xbar train --resume", () => {
     );
     expect(r.stderr).toContain("&state=FILE");
     expect(opened).not.toHaveBeenCalled();
+    opened.mockRestore();
+    // Without --checkpoint such a run writes none (it could never be resumed from) and says so.
+    const folder = join(TEST_STATE_DIR, "train");
+    const files = () => (existsSync(folder) ? readdirSync(folder).length : 0);
+    const before = files();
+    const plain = await runStoppedAt(
+      ["train", "--rule", "onchip", "--epochs", "2", ...SMALL, "--port", emu()],
+      1,
+    );
+    expect(plain.code).toBe(130);
+    expect(plain.stderr).toMatch(/^xbar train: no checkpoint: .*this run cannot be resumed/m);
+    expect(files()).toBe(before);
   }, 30_000);
 
   it("refuses a board with another identity (E623), before any pulse", async () => {

@@ -55,7 +55,7 @@ export const RESUME_HELP = `
 Checkpoints and resume:
   After every completed epoch the training is saved to a checkpoint file (--checkpoint FILE; by
   default a new file in xbar's state folder, named after the time and deleted when the training
-  completes; its name is printed at the start):
+  completes, none on a board that cannot be resumed on; its name is printed at the start):
   the options, the epochs done, the device range, the random generator (the next epoch's image order),
   the host-side layers (software weights; an array layer's refresh budget and counters) and the boards'
   URLs (tokens left out) and identities. After Ctrl-C, Stop on the view or a crash,
@@ -167,11 +167,17 @@ export class Checkpoints {
   note(): string {
     if (!this.notResumable)
       return `checkpoint after every epoch: ${this.path}${this.chosenHere ? " (deleted when the training completes)" : ""}`;
+    if (this.chosenHere)
+      return `no checkpoint: ${this.notResumable}, so this run cannot be resumed; to be able to, ${RESUMABLE_EMU}`;
     return `checkpoint after every epoch: ${this.path} (for the record: ${this.notResumable}, so this run cannot be resumed; to be able to, ${RESUMABLE_EMU})`;
   }
 
-  /** The callback for TrainOptions.onCheckpoint, for these boards. */
-  writer(boards: readonly Board[]): NonNullable<TrainOptions["onCheckpoint"]> {
+  /**
+   * The callback for TrainOptions.onCheckpoint, for these boards; none (nothing gathered or written)
+   * when no file was named and the boards cannot be resumed on.
+   */
+  writer(boards: readonly Board[]): TrainOptions["onCheckpoint"] {
+    if (this.chosenHere && this.notResumable) return undefined;
     const records = boards.map(boardRecord);
     return (progress: TrainProgress) => {
       writeCheckpoint(this.path, { options: this.options, boards: records, progress });
